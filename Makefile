@@ -1,0 +1,104 @@
+# ngx_http_token_ratelimit_module
+#
+#   make            build build/ngx_http_token_ratelimit_module.so
+#   make test       unit tests (Check) and integration tests (t/, real nginx)
+#   make run        nginx in the foreground on 127.0.0.1:8080 (conf.d/)
+#   make bench      throughput and cost per request against stock nginx and
+#                   limit_req (not a test; takes a few minutes)
+#
+# NGINX_SRC is the nginx source tree to build against; the default is the
+# tree Debian's nginx-dev installs (nginx 1.22.1, --with-compat), whose
+# conf_flags are used so that the module loads into Debian's /usr/sbin/nginx.
+
+SHELL       := /bin/bash
+NGINX_SRC   ?= /usr/share/nginx/src
+NGINX_BIN   ?= /usr/sbin/nginx
+
+BUILD       := build
+CXX         ?= g++
+CC          ?= gcc
+CXXFLAGS    ?= -O2 -g
+CFLAGS      ?= -O2 -g
+
+CORE_FLAGS  := -std=c++17 -fPIC -fvisibility=hidden -Wall -Wextra -Werror \
+               -Isrc/core/include
+CORE_SRCS   := $(wildcard src/core/*.cpp)
+CORE_OBJS   := $(CORE_SRCS:src/core/%.cpp=$(BUILD)/core/%.o)
+CORE_LIB    := $(BUILD)/libtrlcore.a
+
+NGX_BUILD   := $(BUILD)/nginx
+MODULE      := $(BUILD)/ngx_http_token_ratelimit_module.so
+GLUE_FILES  := config $(wildcard src/nginx/*.c src/nginx/*.h) \
+               src/core/include/trl_core.h
+
+UNIT_SRCS   := $(wildcard t/unit/*.c)
+UNIT_BIN    := $(BUILD)/unit/core_tests
+
+export NGINX_BIN
+
+.PHONY: all core deps unit integration test run bench clean
+
+all: $(MODULE)
+
+core: $(CORE_LIB)
+
+$(BUILD)/core/%.o: src/core/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(CORE_FLAGS) -MMD -MP -c $< -o $@
+
+-include $(CORE_OBJS:.o=.d)
+
+$(CORE_LIB): $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+# A configured copy of the nginx tree: Debian's nginx-dev ships headers and
+# build scripts only, enough for "make modules".
+$(NGX_BUILD)/objs/Makefile: config $(CORE_LIB)
+	@test -f $(NGINX_SRC)/configure || { echo "no nginx source tree at" \
+	    "$(NGINX_SRC): run scripts/install-deps.sh or set NGINX_SRC"; \
+	    exit 1; }
+	rm -rf $(NGX_BUILD)
+	cp -a $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && flags=(--with-compat) \
+	    && if [ -f conf_flags ]; then . ./conf_flags; \
+	           flags=("$${NGX_CONF_FLAGS[@]}"); fi \
+	    && TRL_CORE_LIB=$(abspath $(CORE_LIB)) ./configure "$${flags[@]}" \
+	           --add-dynamic-module=$(CURDIR) > ../nginx-configure.log 2>&1 \
+	    || { tail -20 ../nginx-configure.log; exit 1; }
+
+$(MODULE): $(CORE_LIB) $(NGX_BUILD)/objs/Makefile $(GLUE_FILES)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so $@
+
+$(UNIT_BIN): $(UNIT_SRCS) t/unit/unit.h $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wall -Wextra -Werror -Isrc/core/include \
+	    $(UNIT_SRCS) $(CORE_LIB) $$(pkg-config --cflags --libs check) \
+	    -lstdc++ -o $@
+
+deps:
+	@scripts/install-deps.sh --check >/dev/null 2>&1 \
+	    || scripts/install-deps.sh
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+integration: $(MODULE)
+	prove -I t/lib t/
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+
+run: deps
+	$(MAKE) all
+	scripts/run.sh
+
+bench: deps
+	$(MAKE) all
+	scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency from Debian 12
+# packages.  Idempotent: packages already present are left alone.
+#
+#   scripts/install-deps.sh           install what is missing
+#   scripts/install-deps.sh --check   only report; exit 1 if anything is missing
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config   # C/C++ toolchain
+    nginx nginx-dev              # the nginx binary and its module build tree
+    libpcre2-dev libssl-dev zlib1g-dev   # headers nginx's configure probes
+    libhiredis-dev libyaml-dev   # Redis client and YAML parser
+    check                        # unit test framework
+    redis-server                 # integration tests of cluster sync
+    perl                         # prove, the integration test runner
+    wrk valgrind                 # make bench
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+            | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${1:-}" = "--check" ]; then
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "missing packages: ${missing[*]}"
+        exit 1
+    fi
+    exit 0
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "all dependencies are installed"
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+    else
+        echo "need root to install: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+

@@ -1,0 +1,160 @@
+// abi.cpp - the extern "C" boundary: every entry point catches, so no C++
+// exception ever reaches nginx.
+#include <cstring>
+#include <string>
+#include <time.h>
+
+#include "rate.hpp"
+#include "siphash.hpp"
+#include "spinlock.hpp"
+#include "trl_core.h"
+#include "zone.hpp"
+
+namespace {
+
+void set_error(char *err, size_t errlen, const std::string &why) {
+    if (err == nullptr || errlen == 0) {
+        return;
+    }
+    size_t n = why.size() < errlen - 1 ? why.size() : errlen - 1;
+    std::memcpy(err, why.data(), n);
+    err[n] = '\0';
+}
+
+trl::Zone zone_of(const trl_zone_t *zone) {
+    return trl::Zone(reinterpret_cast<trl::Root *>(
+        const_cast<trl_zone_t *>(zone)));
+}
+
+}  // namespace
+
+extern "C" {
+
+int trl_rate_parse(const char *text, size_t len, trl_rate_t *rate, char *err,
+                   size_t errlen) {
+    try {
+        std::string why;
+        if (trl::parse_rate(text, len, *rate, why)) {
+            return TRL_OK;
+        }
+        set_error(err, errlen, why);
+    } catch (...) {
+        set_error(err, errlen, "internal error");
+    }
+    return TRL_ERROR;
+}
+
+size_t trl_rate_format(const trl_rate_t *rate, char *buf, size_t len) {
+    try {
+        std::string s = trl::format_rate(*rate);
+        set_error(buf, len, s);
+        return s.size() < len ? s.size() : (len ? len - 1 : 0);
+    } catch (...) {
+        set_error(buf, len, "");
+        return 0;
+    }
+}
+
+void trl_siphash128(const uint8_t seed[16], const void *data, size_t len,
+                    trl_hash_t *out) {
+    *out = trl::siphash128(seed, data, len);
+}
+
+size_t trl_zone_min_size(void) {
+    return trl::Zone::min_size();
+}
+
+trl_zone_t *trl_zone_create(void *mem, size_t size, char *err,
+                            size_t errlen) {
+    try {
+        std::string why;
+        trl::Root *r = trl::Zone::create(mem, size, why);
+        if (r == nullptr) {
+            set_error(err, errlen, why);
+        }
+        return reinterpret_cast<trl_zone_t *>(r);
+    } catch (...) {
+        set_error(err, errlen, "internal error");
+        return nullptr;
+    }
+}
+
+trl_zone_t *trl_zone_attach(void *mem, size_t size, char *err,
+                            size_t errlen) {
+    try {
+        std::string why;
+        trl::Root *r = trl::Zone::attach(mem, size, why);
+        if (r == nullptr) {
+            set_error(err, errlen, why);
+        }
+        return reinterpret_cast<trl_zone_t *>(r);
+    } catch (...) {
+        set_error(err, errlen, "internal error");
+        return nullptr;
+    }
+}
+
+uint32_t trl_zone_capacity(const trl_zone_t *zone) {
+    return zone_of(zone).capacity();
+}
+
+size_t trl_zone_entry_size(void) {
+    return sizeof(trl::Entry);
+}
+
+void trl_zone_hash(const trl_zone_t *zone, const void *key, size_t len,
+                   trl_hash_t *out) {
+    *out = zone_of(zone).hash(key, len);
+}
+
+void trl_set_pid(int pid) {
+    trl::set_current_pid(static_cast<uint32_t>(pid));
+}
+
+int trl_zone_acquire(trl_zone_t *zone, const trl_hash_t *key,
+                     const trl_limit_t *limit, uint64_t now_ms,
+                     trl_result_t *res) {
+    try {
+        return zone_of(zone).acquire(*key, *limit, now_ms, *res);
+    } catch (...) {
+        return TRL_ERROR;
+    }
+}
+
+int trl_zone_release(trl_zone_t *zone, const trl_hash_t *key,
+                     const trl_limit_t *limit, uint64_t ticket,
+                     uint64_t now_ms) {
+    try {
+        return zone_of(zone).release(*key, *limit, ticket, now_ms);
+    } catch (...) {
+        return TRL_ERROR;
+    }
+}
+
+int trl_zone_peek(trl_zone_t *zone, const trl_hash_t *key,
+                  const trl_limit_t *limit, uint64_t now_ms,
+                  trl_result_t *res) {
+    try {
+        return zone_of(zone).peek(*key, *limit, now_ms, *res);
+    } catch (...) {
+        return TRL_ERROR;
+    }
+}
+
+void trl_zone_stats(const trl_zone_t *zone, trl_zone_stats_t *stats) {
+    zone_of(zone).stats(*stats);
+}
+
+uint64_t trl_zone_eviction_report(trl_zone_t *zone, uint64_t now_ms,
+                                  uint64_t interval_ms) {
+    return zone_of(zone).eviction_report(now_ms, interval_ms);
+}
+
+uint64_t trl_clock_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 +
+           static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+}  // extern "C"

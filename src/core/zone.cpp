@@ -1,0 +1,487 @@
+// zone.cpp - striped hash table of keys with two-list LRU eviction.
+#include "zone.hpp"
+
+#include <cstring>
+#include <new>
+#include <sys/random.h>
+#include <time.h>
+
+#include "siphash.hpp"
+#include "spinlock.hpp"
+
+namespace trl {
+namespace {
+
+constexpr uint64_t kMagic = UINT64_C(0x544b524c5a4f4e45);   // "TKRLZONE"
+constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kMaxStripes = 64;
+constexpr uint32_t kMinPerStripe = 32;
+
+inline size_t align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
+
+constexpr size_t kPerKey = sizeof(Entry) + sizeof(uint32_t);
+
+void random_seed(uint8_t seed[16]) {
+    size_t got = 0;
+    while (got < 16) {
+        ssize_t n = getrandom(seed + got, 16 - got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += static_cast<size_t>(n);
+    }
+    if (got < 16) {
+        // No entropy source: still distinct per zone and per boot.
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t mix[2] = {static_cast<uint64_t>(ts.tv_nsec) ^ current_pid(),
+                           static_cast<uint64_t>(ts.tv_sec)};
+        std::memcpy(seed, mix, 16);
+    }
+}
+
+inline uint64_t load_relaxed(const uint64_t &v) {
+    return __atomic_load_n(&v, __ATOMIC_RELAXED);
+}
+
+}  // namespace
+
+
+// Holds a stripe's lock for a scope; repairs the stripe when the lock had
+// to be taken over from a dead process.
+class Zone::Locked {
+  public:
+    Locked(Zone &zone, Stripe &s) : s_(s) {
+        recovered_ = lock_owned(s.owner);
+        if (recovered_) {
+            zone.rebuild(s);
+            s.stat[kRecovered]++;
+        }
+    }
+    ~Locked() { unlock_owned(s_.owner); }
+    Locked(const Locked &) = delete;
+    Locked &operator=(const Locked &) = delete;
+
+    bool recovered() const { return recovered_; }
+
+  private:
+    Stripe &s_;
+    bool recovered_;
+};
+
+
+size_t Zone::min_size() {
+    return align64(sizeof(Root)) + sizeof(Stripe) + 64 + 16 * kPerKey;
+}
+
+Root *Zone::create(void *mem, size_t size, std::string &why) {
+    if (mem == nullptr || size < min_size()) {
+        why = "zone memory is too small: at least " +
+              std::to_string(min_size()) + " bytes needed";
+        return nullptr;
+    }
+
+    size_t head = align64(sizeof(Root));
+    size_t estimate = (size - head) / kPerKey;
+    uint32_t nstripes = 1;
+    while (nstripes < kMaxStripes
+           && estimate / (nstripes * 2) >= kMinPerStripe) {
+        nstripes *= 2;
+    }
+
+    size_t stripes_bytes = nstripes * sizeof(Stripe);
+    size_t room = size - head - stripes_bytes - 64;
+    uint32_t per_stripe = static_cast<uint32_t>(room / (nstripes * kPerKey));
+
+    uint64_t heads_off = head + stripes_bytes;
+    uint64_t entries_off =
+        align64(heads_off + sizeof(uint32_t) * nstripes * per_stripe);
+
+    Root *r = static_cast<Root *>(mem);
+    std::memset(mem, 0, head);
+    r->version = kLayoutVersion;
+    r->entry_size = sizeof(Entry);
+    r->size = size;
+    r->nstripes = nstripes;
+    r->per_stripe = per_stripe;
+    r->stripes_off = head;
+    r->heads_off = heads_off;
+    r->entries_off = entries_off;
+    random_seed(r->seed);
+
+    Zone zone(r);
+    std::memset(static_cast<char *>(mem) + entries_off, 0,
+                sizeof(Entry) * nstripes * per_stripe);
+    for (uint32_t i = 0; i < nstripes; i++) {
+        Stripe *s = new (&zone.stripe(i)) Stripe();
+        s->owner.store(0);
+        zone.init_stripe(*s);
+    }
+
+    // Written last: a half-made zone is never attached.
+    __atomic_store_n(&r->magic, kMagic, __ATOMIC_RELEASE);
+    return r;
+}
+
+Root *Zone::attach(void *mem, size_t size, std::string &why) {
+    Root *r = static_cast<Root *>(mem);
+    if (mem == nullptr || (size != 0 && size < min_size())
+        || __atomic_load_n(&r->magic, __ATOMIC_ACQUIRE) != kMagic) {
+        why = "the shared memory holds no token_ratelimit zone";
+        return nullptr;
+    }
+    if (r->version != kLayoutVersion || r->entry_size != sizeof(Entry)) {
+        why = "the zone was laid out by another version of the module "
+              "(layout " + std::to_string(r->version) + ", this is " +
+              std::to_string(kLayoutVersion) + ")";
+        return nullptr;
+    }
+    if (size != 0 && r->size != size) {
+        why = "the zone's size changed";
+        return nullptr;
+    }
+    return r;
+}
+
+
+Stripe &Zone::stripe(uint32_t i) const {
+    char *base = reinterpret_cast<char *>(r_) + r_->stripes_off;
+    return reinterpret_cast<Stripe *>(base)[i];
+}
+
+Stripe &Zone::stripe_of(const trl_hash_t &key) const {
+    return stripe(static_cast<uint32_t>(key.lo) & (r_->nstripes - 1));
+}
+
+uint32_t Zone::stripe_index(const Stripe &s) const {
+    return static_cast<uint32_t>(&s - &stripe(0));
+}
+
+uint32_t *Zone::heads(const Stripe &s) const {
+    char *base = reinterpret_cast<char *>(r_) + r_->heads_off;
+    return reinterpret_cast<uint32_t *>(base) +
+           static_cast<size_t>(stripe_index(s)) * r_->per_stripe;
+}
+
+Entry &Zone::entry(uint32_t i) const {
+    char *base = reinterpret_cast<char *>(r_) + r_->entries_off;
+    return reinterpret_cast<Entry *>(base)[i];
+}
+
+uint32_t Zone::first_entry(const Stripe &s) const {
+    return stripe_index(s) * r_->per_stripe;
+}
+
+uint32_t Zone::bucket(const trl_hash_t &key) const {
+    return static_cast<uint32_t>(((key.hi >> 32) * r_->per_stripe) >> 32);
+}
+
+trl_hash_t Zone::hash(const void *key, size_t len) const {
+    return siphash128(r_->seed, key, len);
+}
+
+
+uint32_t Zone::find(Stripe &s, const trl_hash_t &key) const {
+    uint32_t i = heads(s)[bucket(key)];
+    while (i != kNil) {
+        const Entry &e = entry(i);
+        if (e.h_lo == key.lo && e.h_hi == key.hi) {
+            return i;
+        }
+        i = e.chain_next;
+    }
+    return kNil;
+}
+
+void Zone::chain_unlink(Stripe &s, uint32_t i) {
+    Entry &e = entry(i);
+    uint32_t *link = &heads(s)[bucket({e.h_lo, e.h_hi})];
+    while (*link != kNil) {
+        if (*link == i) {
+            *link = e.chain_next;
+            return;
+        }
+        link = &entry(*link).chain_next;
+    }
+}
+
+void Zone::lru_unlink(Stripe &s, uint32_t i) {
+    Entry &e = entry(i);
+    int list = (e.flags & kBlocked) ? kBlockedList : kOpen;
+    if (e.lru_prev != kNil) {
+        entry(e.lru_prev).lru_next = e.lru_next;
+    } else {
+        s.lru_head[list] = e.lru_next;
+    }
+    if (e.lru_next != kNil) {
+        entry(e.lru_next).lru_prev = e.lru_prev;
+    } else {
+        s.lru_tail[list] = e.lru_prev;
+    }
+    e.lru_prev = e.lru_next = kNil;
+}
+
+void Zone::lru_push(Stripe &s, uint32_t i, LruList list) {
+    Entry &e = entry(i);
+    e.flags = list == kBlockedList ? (e.flags | kBlocked)
+                                   : (e.flags & ~kBlocked);
+    e.lru_prev = kNil;
+    e.lru_next = s.lru_head[list];
+    if (e.lru_next != kNil) {
+        entry(e.lru_next).lru_prev = i;
+    } else {
+        s.lru_tail[list] = i;
+    }
+    s.lru_head[list] = i;
+}
+
+void Zone::init_stripe(Stripe &s) {
+    rebuild(s);
+}
+
+// Relinks a stripe from its entries alone: what an entry says of itself
+// (in use, hash, list) is all that survives a writer dying mid-update.
+void Zone::rebuild(Stripe &s) {
+    uint32_t *h = heads(s);
+    for (uint32_t b = 0; b < r_->per_stripe; b++) {
+        h[b] = kNil;
+    }
+    s.free_head = kNil;
+    s.lru_head[kOpen] = s.lru_tail[kOpen] = kNil;
+    s.lru_head[kBlockedList] = s.lru_tail[kBlockedList] = kNil;
+    s.used = 0;
+
+    uint32_t first = first_entry(s);
+    for (uint32_t j = r_->per_stripe; j-- > 0;) {
+        uint32_t i = first + j;
+        Entry &e = entry(i);
+        trl_hash_t key{e.h_lo, e.h_hi};
+        if ((e.flags & kInUse) && &stripe_of(key) == &s
+            && find(s, key) == kNil) {
+            uint32_t *head = &h[bucket(key)];
+            e.chain_next = *head;
+            *head = i;
+            s.used++;
+            lru_push(s, i, (e.flags & kBlocked) ? kBlockedList : kOpen);
+        } else {
+            e.flags = 0;
+            e.chain_next = s.free_head;
+            s.free_head = i;
+        }
+    }
+}
+
+// An entry for a new key: a free one, else the least recently used one,
+// open keys before blocked ones.
+uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
+                    uint64_t now_ms, uint32_t &evicted) {
+    uint32_t i = s.free_head;
+    if (i != kNil) {
+        s.free_head = entry(i).chain_next;
+        s.used++;
+    } else {
+        i = s.lru_tail[kOpen];
+        if (i == kNil) {
+            i = s.lru_tail[kBlockedList];
+        }
+        Span span;
+        load(entry(i), limit, now_ms, span);
+        if (span.size > 0) {
+            evicted++;
+            s.stat[kEvicted]++;
+        }
+        chain_unlink(s, i);
+        lru_unlink(s, i);
+    }
+
+    Entry &e = entry(i);
+    e.h_lo = key.lo;
+    e.h_hi = key.hi;
+    e.flags = kInUse;
+    e.touched_s = static_cast<uint32_t>(now_ms / 1000);
+    clear(e.win);
+    e.penalty_until = 0;
+    e.violations = 0;
+    e.suppressed = 0;
+    e.sync_remote = 0;
+
+    uint32_t *head = &heads(s)[bucket(key)];
+    e.chain_next = *head;
+    *head = i;
+    lru_push(s, i, kOpen);
+    return i;
+}
+
+
+void Zone::load(const Entry &e, const trl_limit_t &limit, uint64_t now_ms,
+                Span &span) const {
+    unsigned shift = e.flags & kShiftMask;
+    uint64_t touched_ms = static_cast<uint64_t>(e.touched_s) * 1000;
+    if (now_ms > touched_ms + horizon_ms(shift)) {
+        span.size = 0;                      // older than any window
+        return;
+    }
+    unpack(e.win, shift, now_ms, limit.rate.window_ms, span);
+}
+
+void Zone::store(Entry &e, const Span &span, const trl_limit_t &limit,
+                 uint64_t now_ms) {
+    unsigned shift = unit_shift(limit.rate.window_ms);
+    pack(span, shift, e.win);
+    e.flags = static_cast<uint8_t>((e.flags & ~kShiftMask) | shift);
+    e.touched_s = static_cast<uint32_t>(now_ms / 1000);
+}
+
+
+int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
+                  uint64_t now_ms, trl_result_t &res) {
+    uint32_t n = limit.rate.limit;
+    uint64_t w = limit.rate.window_ms;
+    Stripe &s = stripe_of(key);
+
+    std::memset(&res, 0, sizeof(res));
+    res.limit = n;
+
+    Locked lock(*this, s);
+    res.recovered = lock.recovered();
+    if (now_ms == TRL_CLOCK_NOW) {
+        now_ms = trl_clock_ms();
+    }
+    res.now_ms = now_ms;
+
+    uint32_t i = find(s, key);
+    if (i == kNil) {
+        i = take(s, key, limit, now_ms, res.evicted);
+    }
+    Entry &e = entry(i);
+    lru_unlink(s, i);
+
+    Span span;
+    load(e, limit, now_ms, span);
+    uint32_t total = span.total();
+    bool at_limit;
+
+    if (total >= n) {
+        res.rejected = 1;
+        res.retry_ms = retry_at(span, n, w) - now_ms;
+        res.reset_ms = span.newest() + w;
+        if (!(e.flags & kLogged)) {
+            res.log_first = 1;
+            e.flags |= kLogged;
+        } else if (e.suppressed < 0xffff) {
+            e.suppressed++;
+        }
+        s.stat[(limit.flags & TRL_LIMIT_DRY_RUN) ? kRejectedDryRun
+                                                 : kRejected]++;
+        at_limit = true;
+    } else {
+        res.ticket = admit(span, n, w, now_ms, unit_shift(w));
+        res.remaining = n - total - 1;
+        res.reset_ms = span.newest() + w;
+        if (e.flags & kLogged) {
+            res.suppressed = e.suppressed;
+            e.suppressed = 0;
+            e.flags &= ~kLogged;
+        }
+        s.stat[kPassed]++;
+        at_limit = res.remaining == 0;
+    }
+
+    store(e, span, limit, now_ms);
+    lru_push(s, i, at_limit ? kBlockedList : kOpen);
+    return TRL_OK;
+}
+
+int Zone::release(const trl_hash_t &key, const trl_limit_t &limit,
+                  uint64_t ticket, uint64_t now_ms) {
+    Stripe &s = stripe_of(key);
+    Locked lock(*this, s);
+    if (now_ms == TRL_CLOCK_NOW) {
+        now_ms = trl_clock_ms();
+    }
+
+    uint32_t i = find(s, key);
+    if (i == kNil) {
+        return TRL_OK;
+    }
+    Entry &e = entry(i);
+    Span span;
+    load(e, limit, now_ms, span);
+    if (give_back(span, limit.rate.limit, limit.rate.window_ms, ticket,
+                  e.flags & kShiftMask)) {
+        store(e, span, limit, now_ms);
+    }
+    return TRL_OK;
+}
+
+int Zone::peek(const trl_hash_t &key, const trl_limit_t &limit,
+               uint64_t now_ms, trl_result_t &res) {
+    uint32_t n = limit.rate.limit;
+    uint64_t w = limit.rate.window_ms;
+    Stripe &s = stripe_of(key);
+
+    std::memset(&res, 0, sizeof(res));
+    res.limit = n;
+
+    Locked lock(*this, s);
+    res.recovered = lock.recovered();
+    if (now_ms == TRL_CLOCK_NOW) {
+        now_ms = trl_clock_ms();
+    }
+    res.now_ms = now_ms;
+
+    uint32_t i = find(s, key);
+    if (i == kNil) {
+        res.remaining = n;
+        res.reset_ms = now_ms;
+        return 1;
+    }
+
+    Span span;
+    load(entry(i), limit, now_ms, span);
+    uint32_t total = span.total();
+    res.remaining = total >= n ? 0 : n - total;
+    res.reset_ms = span.size > 0 ? span.newest() + w : now_ms;
+    if (total >= n) {
+        res.rejected = 1;
+        res.retry_ms = retry_at(span, n, w) - now_ms;
+    }
+    return TRL_OK;
+}
+
+
+void Zone::stats(trl_zone_stats_t &out) const {
+    std::memset(&out, 0, sizeof(out));
+    for (uint32_t i = 0; i < r_->nstripes; i++) {
+        const Stripe &s = stripe(i);
+        out.passed += load_relaxed(s.stat[kPassed]);
+        out.rejected += load_relaxed(s.stat[kRejected]);
+        out.rejected_dry_run += load_relaxed(s.stat[kRejectedDryRun]);
+        out.evicted += load_relaxed(s.stat[kEvicted]);
+        out.recovered += load_relaxed(s.stat[kRecovered]);
+        out.keys += __atomic_load_n(&s.used, __ATOMIC_RELAXED);
+    }
+    out.capacity = capacity();
+}
+
+uint64_t Zone::eviction_report(uint64_t now_ms, uint64_t interval_ms) {
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < r_->nstripes; i++) {
+        total += load_relaxed(stripe(i).stat[kEvicted]);
+    }
+    uint64_t reported = r_->evict_reported.load(std::memory_order_relaxed);
+    if (total <= reported) {
+        return 0;
+    }
+    uint64_t last = r_->evict_report_ms.load(std::memory_order_relaxed);
+    if (last != 0 && now_ms < last + interval_ms) {
+        return 0;
+    }
+    if (!r_->evict_report_ms.compare_exchange_strong(last, now_ms)) {
+        return 0;                           // another process reports it
+    }
+    r_->evict_reported.store(total, std::memory_order_relaxed);
+    return total - reported;
+}
+
+}  // namespace trl

@@ -1,0 +1,131 @@
+// zone.hpp - the keys of one zone in a block of shared memory.
+//
+// Layout: a root, then nstripes stripes, then per stripe a table of chain
+// heads and a fixed run of entries.  A key belongs to one stripe (by its
+// hash); each stripe has its own lock, free list, hash chains and two LRU
+// lists, so workers touching different keys never wait on each other and
+// nothing is allocated while a lock is held.
+//
+// Eviction: a stripe with no free entry reuses the least recently used
+// entry of its "open" list first; keys that are at their limit (or serving
+// a penalty) sit on the "blocked" list and are reused only when the open
+// list is empty, so a flood of fresh keys cannot free a blocked one.
+#ifndef TRL_ZONE_HPP
+#define TRL_ZONE_HPP
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "trl_core.h"
+#include "window.hpp"
+
+namespace trl {
+
+constexpr uint32_t kNil = 0xffffffff;
+
+enum EntryFlag : uint8_t {
+    kShiftMask = 0x1f,      // unit shift the window was stored with
+    kInUse = 0x20,
+    kBlocked = 0x40,        // on the blocked LRU list
+    kLogged = 0x80,         // this rejection episode was logged already
+};
+
+enum LruList { kOpen = 0, kBlockedList = 1 };
+
+struct Entry {                  // 80 bytes per key
+    uint64_t h_lo, h_hi;        // keyed hash of the key
+    uint32_t lru_prev, lru_next;
+    uint32_t chain_next;
+    uint32_t touched_s;         // clock seconds of the last write
+    Window win;
+    uint32_t penalty_until;     // reserved: progressive penalties
+    uint8_t violations;         // reserved: progressive penalties
+    uint8_t flags;
+    uint16_t suppressed;        // rejections not logged in this episode
+    uint32_t sync_remote;       // reserved: cluster-wide sync
+};
+static_assert(sizeof(Entry) == 80, "entry layout");
+
+enum Stat { kPassed, kRejected, kRejectedDryRun, kEvicted, kRecovered,
+            kStats };
+
+struct alignas(64) Stripe {
+    std::atomic<uint32_t> owner;    // pid holding the lock, 0 when free
+    uint32_t free_head;
+    uint32_t lru_head[2];
+    uint32_t lru_tail[2];
+    uint32_t used;
+    uint64_t stat[kStats];          // written under the lock
+};
+
+struct Root {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t entry_size;
+    uint64_t size;
+    uint32_t nstripes;              // a power of two
+    uint32_t per_stripe;            // entries (and chain heads) per stripe
+    uint64_t stripes_off;
+    uint64_t heads_off;
+    uint64_t entries_off;
+    uint8_t seed[16];
+    std::atomic<uint64_t> evict_report_ms;
+    std::atomic<uint64_t> evict_reported;
+    uint64_t reserved[8];
+};
+
+// Accessors over a root; all offsets are from the root itself.
+class Zone {
+  public:
+    explicit Zone(Root *root) : r_(root) {}
+
+    static size_t min_size();
+    static Root *create(void *mem, size_t size, std::string &why);
+    static Root *attach(void *mem, size_t size, std::string &why);
+
+    uint32_t capacity() const { return r_->nstripes * r_->per_stripe; }
+    trl_hash_t hash(const void *key, size_t len) const;
+
+    int acquire(const trl_hash_t &key, const trl_limit_t &limit,
+                uint64_t now_ms, trl_result_t &res);
+    int release(const trl_hash_t &key, const trl_limit_t &limit,
+                uint64_t ticket, uint64_t now_ms);
+    int peek(const trl_hash_t &key, const trl_limit_t &limit, uint64_t now_ms,
+             trl_result_t &res);
+
+    void stats(trl_zone_stats_t &out) const;
+    uint64_t eviction_report(uint64_t now_ms, uint64_t interval_ms);
+
+  private:
+    class Locked;
+
+    Stripe &stripe(uint32_t i) const;
+    Stripe &stripe_of(const trl_hash_t &key) const;
+    uint32_t stripe_index(const Stripe &s) const;
+    uint32_t *heads(const Stripe &s) const;
+    Entry &entry(uint32_t i) const;
+    uint32_t first_entry(const Stripe &s) const;
+    uint32_t bucket(const trl_hash_t &key) const;
+
+    uint32_t find(Stripe &s, const trl_hash_t &key) const;
+    uint32_t take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
+                  uint64_t now_ms, uint32_t &evicted);
+    void chain_unlink(Stripe &s, uint32_t i);
+    void lru_unlink(Stripe &s, uint32_t i);
+    void lru_push(Stripe &s, uint32_t i, LruList list);
+    void rebuild(Stripe &s);
+    void init_stripe(Stripe &s);
+
+    void load(const Entry &e, const trl_limit_t &limit, uint64_t now_ms,
+              Span &span) const;
+    void store(Entry &e, const Span &span, const trl_limit_t &limit,
+               uint64_t now_ms);
+
+    Root *r_;
+};
+
+}  // namespace trl
+
+#endif

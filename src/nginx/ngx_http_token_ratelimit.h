@@ -1,0 +1,133 @@
+
+/*
+ * ngx_http_token_ratelimit.h - declarations shared by the module's files.
+ *
+ * The nginx side is a thin layer: configuration, the shared memory zone,
+ * the request phases and the response.  Counting lives in the C++ core,
+ * reached only through trl_core.h.
+ */
+
+#ifndef _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_
+#define _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "trl_core.h"
+
+
+/* $token_ratelimit_status, in increasing precedence */
+#define NGX_HTTP_TRL_NONE               0
+#define NGX_HTTP_TRL_PASSED             1
+#define NGX_HTTP_TRL_WARNED             2
+#define NGX_HTTP_TRL_BYPASSED           3
+#define NGX_HTTP_TRL_REJECTED_DRY_RUN   4
+#define NGX_HTTP_TRL_REJECTED           5
+
+/* count= */
+#define NGX_HTTP_TRL_COUNT_ALL          0
+#define NGX_HTTP_TRL_COUNT_FAILED       1
+#define NGX_HTTP_TRL_COUNT_SUCCEEDED    2
+
+/* token_ratelimit_headers */
+#define NGX_HTTP_TRL_HEADERS_X          0x01
+#define NGX_HTTP_TRL_HEADERS_IETF       0x02
+
+/* sync= */
+#define NGX_HTTP_TRL_SYNC_OFF           0
+#define NGX_HTTP_TRL_SYNC_ASYNC         1
+#define NGX_HTTP_TRL_SYNC_STRICT        2
+
+
+/* One token_ratelimit_zone: shm_zone->data. */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_http_complex_value_t    key;
+    trl_rate_t                  rate;
+    ngx_str_t                   rate_text;      /* canonical, for logs */
+    ngx_uint_t                  sync;
+    ngx_str_t                   conf_file;      /* where it was defined */
+    ngx_uint_t                  conf_line;
+    trl_zone_t                 *zone;           /* in shared memory */
+    ngx_shm_zone_t             *shm_zone;
+} ngx_http_trl_zone_t;
+
+
+/* One token_ratelimit directive. */
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_uint_t                  count;
+} ngx_http_trl_limit_t;
+
+
+typedef struct {
+    ngx_array_t                 zones;          /* ngx_http_trl_zone_t * */
+    ngx_array_t                 refs;           /* ngx_http_trl_ref_t */
+} ngx_http_trl_main_conf_t;
+
+
+/* A zone named by token_ratelimit, checked once the http block is read. */
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+} ngx_http_trl_ref_t;
+
+
+typedef struct {
+    ngx_array_t                 limits;         /* ngx_http_trl_limit_t */
+    ngx_uint_t                  status_code;
+    ngx_uint_t                  log_level;
+    ngx_flag_t                  dry_run;
+    ngx_uint_t                  headers;
+} ngx_http_trl_loc_conf_t;
+
+
+/* What one zone decided for this request. */
+typedef struct {
+    ngx_http_trl_limit_t       *limit;
+    ngx_http_trl_zone_t        *zone;
+    trl_hash_t                  key;
+    uint64_t                    ticket;
+    ngx_uint_t                  remaining;
+    time_t                      reset;          /* Unix time, seconds */
+    time_t                      reset_in;       /* seconds from now */
+    time_t                      retry_after;    /* seconds, if rejected */
+    unsigned                    admitted:1;     /* holds a place */
+} ngx_http_trl_applied_t;
+
+
+typedef struct {
+    ngx_http_trl_applied_t     *applied;
+    ngx_uint_t                  napplied;
+    ngx_http_trl_applied_t     *shown;          /* most restrictive */
+    ngx_uint_t                  status;         /* NGX_HTTP_TRL_PASSED ... */
+    ngx_uint_t                  headers;
+    unsigned                    headers_done:1;
+} ngx_http_trl_ctx_t;
+
+
+extern ngx_module_t  ngx_http_token_ratelimit_module;
+
+
+/* ngx_http_token_ratelimit_zone.c */
+char *ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_trl_check_refs(ngx_conf_t *cf,
+    ngx_http_trl_main_conf_t *tmcf);
+
+/* ngx_http_token_ratelimit_handler.c */
+ngx_int_t ngx_http_trl_init_phases(ngx_conf_t *cf);
+void ngx_http_trl_init_pid(void);
+ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_token_ratelimit_response.c */
+ngx_int_t ngx_http_trl_init_header_filter(ngx_conf_t *cf);
+ngx_int_t ngx_http_trl_reject(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
+ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
+
+
+#endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

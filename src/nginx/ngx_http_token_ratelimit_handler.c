@@ -1,0 +1,476 @@
+
+/*
+ * ngx_http_token_ratelimit_handler.c - the request side: the preaccess
+ * handler that decides, and the log handler that gives back the places of
+ * requests that count=failed / count=succeeded do not count.
+ *
+ * The handler runs in the PREACCESS phase, like limit_req, so that
+ * "satisfy any" cannot skip it.  It runs once per request: its context is
+ * also registered as a pool cleanup, where it is found again after an
+ * internal redirect has cleared the module contexts.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+/* A key is logged escaped and cut to this many bytes. */
+#define NGX_HTTP_TRL_LOG_KEY_LEN   64
+
+/* At most one "zone is full" line per zone per this many ms. */
+#define NGX_HTTP_TRL_EVICT_REPORT  60000
+
+
+static ngx_int_t ngx_http_trl_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trl_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trl_apply(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_limit_t *limit,
+    ngx_http_trl_applied_t *a);
+static void ngx_http_trl_log_events(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, trl_result_t *res);
+static ngx_http_trl_ctx_t *ngx_http_trl_create_ctx(ngx_http_request_t *r,
+    ngx_uint_t n);
+static ngx_http_trl_applied_t *ngx_http_trl_most_restrictive(
+    ngx_http_trl_ctx_t *ctx);
+static void ngx_http_trl_release(ngx_http_trl_applied_t *a);
+static u_char *ngx_http_trl_printable_key(u_char *buf, size_t size,
+    ngx_str_t *key);
+static void ngx_http_trl_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_trl_init_phases(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_trl_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_trl_log_handler;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_trl_init_pid(void)
+{
+    trl_set_pid((int) ngx_pid);
+}
+
+
+static ngx_int_t
+ngx_http_trl_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                i;
+    ngx_http_trl_ctx_t       *ctx;
+    ngx_http_trl_limit_t     *limits;
+    ngx_http_trl_applied_t   *a, *rejected;
+    ngx_http_trl_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
+
+    if (r != r->main || tlcf->limits.nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_trl_get_ctx(r) != NULL) {
+        return NGX_DECLINED;                /* limited once per request */
+    }
+
+    ctx = ngx_http_trl_create_ctx(r, tlcf->limits.nelts);
+    if (ctx == NULL) {
+        return NGX_DECLINED;                /* never fail a request */
+    }
+
+    ctx->headers = tlcf->headers;
+
+    limits = tlcf->limits.elts;
+    rejected = NULL;
+
+    for (i = 0; i < tlcf->limits.nelts; i++) {
+
+        a = &ctx->applied[ctx->napplied];
+
+        switch (ngx_http_trl_apply(r, tlcf, &limits[i], a)) {
+
+        case NGX_DECLINED:
+            continue;
+
+        case NGX_BUSY:
+            ctx->napplied++;
+
+            if (tlcf->dry_run) {
+                ctx->status = NGX_HTTP_TRL_REJECTED_DRY_RUN;
+                continue;
+            }
+
+            rejected = a;
+            break;
+
+        default: /* NGX_OK */
+            ctx->napplied++;
+            continue;
+        }
+
+        break;
+    }
+
+    if (ctx->napplied == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (rejected) {
+
+        /* a request rejected by one zone is counted by none */
+
+        for (i = 0; i < ctx->napplied; i++) {
+            ngx_http_trl_release(&ctx->applied[i]);
+        }
+
+        ctx->status = NGX_HTTP_TRL_REJECTED;
+        ctx->shown = rejected;
+
+        return ngx_http_trl_reject(r, tlcf, ctx);
+    }
+
+    if (ctx->status == NGX_HTTP_TRL_NONE) {
+        ctx->status = NGX_HTTP_TRL_PASSED;
+    }
+
+    ctx->shown = ngx_http_trl_most_restrictive(ctx);
+
+    /* with count=all there is nothing left to decide in the log phase */
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (a->limit->count == NGX_HTTP_TRL_COUNT_ALL) {
+            a->admitted = 0;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Applies one limit: NGX_DECLINED when it does not apply (empty key, or a
+ * fault, which passes the request), NGX_OK when admitted, NGX_BUSY when
+ * over the limit.
+ */
+
+static ngx_int_t
+ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_limit_t *limit, ngx_http_trl_applied_t *a)
+{
+    uint64_t              wall_ms;
+    ngx_str_t             key;
+    ngx_time_t           *tp;
+    trl_limit_t           tl;
+    trl_result_t          res;
+    ngx_http_trl_zone_t  *zone;
+
+    zone = limit->shm_zone->data;
+
+    if (ngx_http_complex_value(r, &zone->key, &key) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (key.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    trl_zone_hash(zone->zone, key.data, key.len, &a->key);
+
+    tl.rate = zone->rate;
+    tl.flags = tlcf->dry_run ? TRL_LIMIT_DRY_RUN : 0;
+
+    if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
+        != TRL_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "token_ratelimit zone \"%V\" failed to decide; "
+                      "the request is passed", &zone->name);
+        return NGX_DECLINED;
+    }
+
+    ngx_http_trl_log_events(r, tlcf, zone, &key, &res);
+
+    a->limit = limit;
+    a->zone = zone;
+    a->remaining = res.remaining;
+    a->reset_in = (time_t) ((res.reset_ms - res.now_ms + 999) / 1000);
+
+    tp = ngx_timeofday();
+    wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    a->reset = (time_t) ((wall_ms + (res.reset_ms - res.now_ms) + 999) / 1000);
+
+    if (res.rejected) {
+        a->retry_after = (time_t) ((res.retry_ms + 999) / 1000);
+
+        if (a->retry_after < 1) {
+            a->retry_after = 1;
+        }
+
+        return NGX_BUSY;
+    }
+
+    a->ticket = res.ticket;
+    a->admitted = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_result_t *res)
+{
+    u_char    *last, buf[NGX_HTTP_TRL_LOG_KEY_LEN * 4 + 4];
+    uint64_t   evicted;
+
+    if (res->recovered) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "token_ratelimit zone \"%V\": took over a lock left "
+                      "by a dead process and rebuilt its part of the zone",
+                      &zone->name);
+    }
+
+    if (res->evicted) {
+        evicted = trl_zone_eviction_report(zone->zone, res->now_ms,
+                                           NGX_HTTP_TRL_EVICT_REPORT);
+        if (evicted) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "token_ratelimit zone \"%V\" is full: %uL keys "
+                          "with live counts were evicted since the last "
+                          "report; consider a larger zone",
+                          &zone->name, evicted);
+        }
+    }
+
+    if (!res->log_first && res->suppressed == 0) {
+        return;
+    }
+
+    last = ngx_http_trl_printable_key(buf, sizeof(buf), key);
+
+    if (res->log_first) {
+        ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                      "limiting requests%s by zone \"%V\", key \"%*s\", "
+                      "limit %V",
+                      tlcf->dry_run ? ", dry run," : "", &zone->name,
+                      (size_t) (last - buf), buf, &zone->rate_text);
+        return;
+    }
+
+    ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                  "zone \"%V\" rejected %uD more requests of key \"%*s\" "
+                  "after the one logged, limit %V",
+                  &zone->name, res->suppressed, (size_t) (last - buf), buf,
+                  &zone->rate_text);
+}
+
+
+static ngx_http_trl_ctx_t *
+ngx_http_trl_create_ctx(ngx_http_request_t *r, ngx_uint_t n)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_trl_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_trl_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->applied = ngx_pcalloc(r->pool, n * sizeof(ngx_http_trl_applied_t));
+    if (ctx->applied == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_trl_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_token_ratelimit_module);
+
+    return ctx;
+}
+
+
+ngx_http_trl_ctx_t *
+ngx_http_trl_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_trl_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_token_ratelimit_module);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_trl_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r->main, ctx, ngx_http_token_ratelimit_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* The zone with the fewest places left; on a tie the later full reset. */
+
+static ngx_http_trl_applied_t *
+ngx_http_trl_most_restrictive(ngx_http_trl_ctx_t *ctx)
+{
+    ngx_uint_t               i;
+    ngx_http_trl_applied_t  *a, *best;
+
+    best = &ctx->applied[0];
+
+    for (i = 1; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (a->remaining < best->remaining
+            || (a->remaining == best->remaining && a->reset > best->reset))
+        {
+            best = a;
+        }
+    }
+
+    return best;
+}
+
+
+static void
+ngx_http_trl_release(ngx_http_trl_applied_t *a)
+{
+    trl_limit_t  tl;
+
+    if (!a->admitted) {
+        return;
+    }
+
+    a->admitted = 0;
+
+    tl.rate = a->zone->rate;
+    tl.flags = 0;
+
+    (void) trl_zone_release(a->zone->zone, &a->key, &tl, a->ticket,
+                            TRL_CLOCK_NOW);
+}
+
+
+/*
+ * count=failed keeps the places of requests whose final status is >= 400
+ * (or that never got one) and gives back the others; count=succeeded does
+ * the opposite.
+ */
+
+static ngx_int_t
+ngx_http_trl_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t               i, status, failed;
+    ngx_http_trl_ctx_t      *ctx;
+    ngx_http_trl_applied_t  *a;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_trl_get_ctx(r);
+
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+    failed = (status == 0 || status >= NGX_HTTP_BAD_REQUEST);
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (!a->admitted) {
+            continue;
+        }
+
+        if ((a->limit->count == NGX_HTTP_TRL_COUNT_FAILED && failed)
+            || (a->limit->count == NGX_HTTP_TRL_COUNT_SUCCEEDED && !failed))
+        {
+            a->admitted = 0;                /* it counts: keep its place */
+            continue;
+        }
+
+        ngx_http_trl_release(a);
+    }
+
+    return NGX_OK;
+}
+
+
+/* Escapes bytes outside printable ASCII as \xNN and cuts long keys. */
+
+static u_char *
+ngx_http_trl_printable_key(u_char *buf, size_t size, ngx_str_t *key)
+{
+    u_char      *p, *last, c;
+    ngx_uint_t   i, n;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    p = buf;
+    last = buf + size;
+    n = ngx_min(key->len, NGX_HTTP_TRL_LOG_KEY_LEN);
+
+    for (i = 0; i < n && last - p >= 4; i++) {
+        c = key->data[i];
+
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            *p++ = c;
+        }
+    }
+
+    if (key->len > n && last - p >= 3) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    return p;
+}
+
+
+static void
+ngx_http_trl_cleanup(void *data)
+{
+    /*
+     * Nothing to free: the context lives in the request pool.  The cleanup
+     * exists so that ngx_http_trl_get_ctx() finds the context again after
+     * an internal redirect.
+     */
+}

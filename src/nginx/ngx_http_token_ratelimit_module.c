@@ -1,0 +1,463 @@
+
+/*
+ * ngx_http_token_ratelimit_module.c - the module's directives and
+ * configuration: creation, merging and the checks that make "nginx -t"
+ * name the directive and the bad value.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+static void *ngx_http_trl_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_trl_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_trl_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trl_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trl_set_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_trl_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_trl_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_enum_t  ngx_http_trl_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_trl_headers[] = {
+    { ngx_string("on"), NGX_HTTP_TRL_HEADERS_X },
+    { ngx_string("ietf"), NGX_HTTP_TRL_HEADERS_IETF },
+    { ngx_string("both"), NGX_HTTP_TRL_HEADERS_X|NGX_HTTP_TRL_HEADERS_IETF },
+    { ngx_string("off"), 0 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_trl_count_modes[] = {
+    { ngx_string("all"), NGX_HTTP_TRL_COUNT_ALL },
+    { ngx_string("failed"), NGX_HTTP_TRL_COUNT_FAILED },
+    { ngx_string("succeeded"), NGX_HTTP_TRL_COUNT_SUCCEEDED },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_trl_commands[] = {
+
+    { ngx_string("token_ratelimit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_trl_zone_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("token_ratelimit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_trl_limit_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("token_ratelimit_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trl_set_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trl_loc_conf_t, status_code),
+      NULL },
+
+    { ngx_string("token_ratelimit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trl_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trl_loc_conf_t, log_level),
+      &ngx_http_trl_log_levels },
+
+    { ngx_string("token_ratelimit_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trl_loc_conf_t, dry_run),
+      NULL },
+
+    { ngx_string("token_ratelimit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trl_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trl_loc_conf_t, headers),
+      &ngx_http_trl_headers },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_trl_module_ctx = {
+    ngx_http_trl_add_variables,            /* preconfiguration */
+    ngx_http_trl_postconfiguration,        /* postconfiguration */
+
+    ngx_http_trl_create_main_conf,         /* create main configuration */
+    ngx_http_trl_init_main_conf,           /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_trl_create_loc_conf,          /* create location configuration */
+    ngx_http_trl_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_token_ratelimit_module = {
+    NGX_MODULE_V1,
+    &ngx_http_trl_module_ctx,              /* module context */
+    ngx_http_trl_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_trl_init_process,             /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_trl_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    tmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_trl_main_conf_t));
+    if (tmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&tmcf->zones, cf->pool, 4,
+                       sizeof(ngx_http_trl_zone_t *))
+        != NGX_OK
+        || ngx_array_init(&tmcf->refs, cf->pool, 4,
+                          sizeof(ngx_http_trl_ref_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return tmcf;
+}
+
+
+static char *
+ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_trl_main_conf_t  *tmcf = conf;
+
+    ngx_uint_t             i;
+    ngx_http_trl_zone_t  **zones;
+
+    if (ngx_http_trl_check_refs(cf, tmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    zones = tmcf->zones.elts;
+
+    for (i = 0; i < tmcf->zones.nelts; i++) {
+        if (zones[i]->sync != NGX_HTTP_TRL_SYNC_OFF) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"token_ratelimit_zone\" \"%V\" has \"sync\" but "
+                          "no \"token_ratelimit_redis\" is configured "
+                          "in %V:%ui",
+                          &zones[i]->name, &zones[i]->conf_file,
+                          zones[i]->conf_line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_trl_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_trl_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_trl_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->limits.elts = NULL;
+     */
+
+    conf->status_code = NGX_CONF_UNSET_UINT;
+    conf->log_level = NGX_CONF_UNSET_UINT;
+    conf->dry_run = NGX_CONF_UNSET;
+    conf->headers = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_trl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_trl_loc_conf_t  *prev = parent;
+    ngx_http_trl_loc_conf_t  *conf = child;
+
+    if (conf->limits.elts == NULL) {
+        conf->limits = prev->limits;
+    }
+
+    ngx_conf_merge_uint_value(conf->status_code, prev->status_code,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level,
+                              NGX_LOG_ERR);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_uint_value(conf->headers, prev->headers,
+                              NGX_HTTP_TRL_HEADERS_X);
+
+    return NGX_CONF_OK;
+}
+
+
+/* token_ratelimit zone=name [count=all|failed|succeeded]; */
+
+static char *
+ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trl_loc_conf_t  *tlcf = conf;
+
+    ngx_str_t                  *value, name, mode;
+    ngx_uint_t                  i, j, count;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_conf_enum_t            *e;
+    ngx_http_trl_ref_t         *ref;
+    ngx_http_trl_limit_t       *limit, *limits;
+    ngx_http_trl_main_conf_t   *tmcf;
+
+    value = cf->args->elts;
+
+    shm_zone = NULL;
+    count = NGX_HTTP_TRL_COUNT_ALL;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+            name.len = value[i].len - 5;
+
+            if (name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone name \"%V\" in \"%V\" "
+                                   "directive", &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            shm_zone = ngx_shared_memory_add(cf, &name, 0,
+                                             &ngx_http_token_ratelimit_module);
+            if (shm_zone == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "count=", 6) == 0) {
+
+            mode.data = value[i].data + 6;
+            mode.len = value[i].len - 6;
+
+            for (e = ngx_http_trl_count_modes; e->name.len; e++) {
+                if (e->name.len == mode.len
+                    && ngx_strncmp(e->name.data, mode.data, mode.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (e->name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid count mode \"%V\" in \"%V\" "
+                                   "directive, it must be \"count=all\", "
+                                   "\"count=failed\" or \"count=succeeded\"",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            count = e->value;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected \"zone=name\" and optionally "
+                           "\"count=all|failed|succeeded\"",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive must have a \"zone=name\" "
+                           "parameter", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (tlcf->limits.elts == NULL) {
+        if (ngx_array_init(&tlcf->limits, cf->pool, 1,
+                           sizeof(ngx_http_trl_limit_t))
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    limits = tlcf->limits.elts;
+
+    for (j = 0; j < tlcf->limits.nelts; j++) {
+        if (limits[j].shm_zone == shm_zone) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "zone \"%V\" is named twice by \"%V\" "
+                               "directives at the same level",
+                               &shm_zone->shm.name, &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    limit = ngx_array_push(&tlcf->limits);
+    if (limit == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    limit->shm_zone = shm_zone;
+    limit->count = count;
+
+    /* the zone may be defined further down: checked in init_main_conf */
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_token_ratelimit_module);
+
+    ref = ngx_array_push(&tmcf->refs);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->shm_zone = shm_zone;
+    ref->file = cf->conf_file->file.name;
+    ref->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* Like ngx_conf_set_enum_slot(), with an error that lists the choices. */
+
+static char *
+ngx_http_trl_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char           *last, buf[256];
+    ngx_str_t        *value;
+    ngx_uint_t       *np, n, total;
+    ngx_conf_enum_t  *e;
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    e = cmd->post;
+
+    for (total = 0; e[total].name.len; total++) { /* void */ }
+
+    for (n = 0; n < total; n++) {
+        if (e[n].name.len == value[1].len
+            && ngx_strcasecmp(e[n].name.data, value[1].data) == 0)
+        {
+            *np = e[n].value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    last = buf;
+
+    for (n = 0; n < total; n++) {
+        last = ngx_slprintf(last, buf + sizeof(buf), "%s\"%V\"",
+                            n == 0 ? "" : (n + 1 == total ? " or " : ", "),
+                            &e[n].name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, "
+                       "it must be %*s",
+                       &value[1], &cmd->name, (size_t) (last - buf), buf);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_trl_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_int_t    status;
+    ngx_str_t   *value;
+    ngx_uint_t  *np;
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    status = ngx_atoi(value[1].data, value[1].len);
+
+    if (status < 400 || status > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be a status code from 400 to 599",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    *np = (ngx_uint_t) status;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trl_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_trl_init_phases(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_trl_init_header_filter(cf);
+}
+
+
+static ngx_int_t
+ngx_http_trl_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_trl_init_pid();
+
+    return NGX_OK;
+}

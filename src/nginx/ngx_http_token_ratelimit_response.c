@@ -1,0 +1,430 @@
+
+/*
+ * ngx_http_token_ratelimit_response.c - what a client sees: the rejection
+ * (429 with a JSON body, unless error_page handles the status), the
+ * rate-limit header fields on every limited response, and the
+ * $token_ratelimit_* variables.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+#define NGX_HTTP_TRL_VAR_LIMIT      0
+#define NGX_HTTP_TRL_VAR_REMAINING  1
+#define NGX_HTTP_TRL_VAR_RESET      2
+
+
+static ngx_int_t ngx_http_trl_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trl_add_header(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
+static ngx_int_t ngx_http_trl_add_x_headers(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx);
+static ngx_int_t ngx_http_trl_add_ietf_headers(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx);
+static ngx_uint_t ngx_http_trl_has_error_page(ngx_http_request_t *r,
+    ngx_uint_t status);
+static ngx_int_t ngx_http_trl_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_trl_number_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+static ngx_str_t  ngx_http_trl_status_names[] = {
+    ngx_null_string,
+    ngx_string("PASSED"),
+    ngx_string("WARNED"),
+    ngx_string("BYPASSED"),
+    ngx_string("REJECTED_DRY_RUN"),
+    ngx_string("REJECTED")
+};
+
+
+static ngx_http_variable_t  ngx_http_trl_vars[] = {
+
+    { ngx_string("token_ratelimit_status"), NULL,
+      ngx_http_trl_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_limit"), NULL,
+      ngx_http_trl_number_variable, NGX_HTTP_TRL_VAR_LIMIT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_remaining"), NULL,
+      ngx_http_trl_number_variable, NGX_HTTP_TRL_VAR_REMAINING,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_reset"), NULL,
+      ngx_http_trl_number_variable, NGX_HTTP_TRL_VAR_RESET,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/*
+ * Answers a rejected request.  The status goes to nginx's error_page when
+ * the location has one for it; otherwise the JSON body is sent here.  The
+ * header fields are added by the header filter either way.
+ */
+
+ngx_int_t
+ngx_http_trl_reject(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_ctx_t *ctx)
+{
+    size_t                   len;
+    ngx_int_t                rc;
+    ngx_buf_t               *b;
+    ngx_uint_t               status;
+    ngx_chain_t              out;
+    ngx_http_trl_applied_t  *a;
+
+    status = tlcf->status_code;
+
+    if (ngx_http_trl_has_error_page(r, status)) {
+        return status;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return status;
+    }
+
+    a = ctx->shown;
+
+    len = sizeof("{\"error\":\"rate_limit_exceeded\",\"message\":\"Rate limit "
+                 "exceeded. Try again in  seconds.\",\"limit\":,"
+                 "\"remaining\":0,\"reset_at\":,\"retry_after\":}") - 1
+          + 3 * NGX_TIME_T_LEN + NGX_INT_T_LEN;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return status;
+    }
+
+    b->last = ngx_sprintf(b->last,
+                          "{\"error\":\"rate_limit_exceeded\","
+                          "\"message\":\"Rate limit exceeded. "
+                          "Try again in %T seconds.\","
+                          "\"limit\":%uD,\"remaining\":0,"
+                          "\"reset_at\":%T,\"retry_after\":%T}",
+                          a->retry_after, a->zone->rate.limit, a->reset,
+                          a->retry_after);
+
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+/* The same test nginx makes before it follows an error_page. */
+
+static ngx_uint_t
+ngx_http_trl_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_uint_t                 i;
+    ngx_http_err_page_t       *err_page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->error_page || clcf->error_pages == NULL || r->uri_changes == 0) {
+        return 0;
+    }
+
+    err_page = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if ((ngx_uint_t) err_page[i].status == status) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_trl_init_header_filter(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_trl_header_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trl_header_filter(ngx_http_request_t *r)
+{
+    u_char              *p;
+    ngx_http_trl_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_trl_get_ctx(r);
+
+    if (ctx == NULL || ctx->shown == NULL || ctx->headers_done) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->headers_done = 1;
+
+    if ((ctx->headers & NGX_HTTP_TRL_HEADERS_X)
+        && ngx_http_trl_add_x_headers(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if ((ctx->headers & NGX_HTTP_TRL_HEADERS_IETF)
+        && ngx_http_trl_add_ietf_headers(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->status == NGX_HTTP_TRL_REJECTED) {
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_trl_add_header(r, "Retry-After", p,
+                                    ngx_sprintf(p, "%T",
+                                                ctx->shown->retry_after)
+                                    - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_trl_add_x_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
+{
+    u_char                  *p, *limit, *remaining, *reset;
+    ngx_http_trl_applied_t  *a;
+
+    a = ctx->shown;
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN * 2 + NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    limit = p;
+    remaining = ngx_sprintf(limit, "%uD", a->zone->rate.limit);
+    reset = ngx_sprintf(remaining, "%ui", a->remaining);
+    p = ngx_sprintf(reset, "%T", a->reset);
+
+    if (ngx_http_trl_add_header(r, "X-RateLimit-Limit", limit,
+                                remaining - limit) != NGX_OK
+        || ngx_http_trl_add_header(r, "X-RateLimit-Remaining", remaining,
+                                   reset - remaining) != NGX_OK
+        || ngx_http_trl_add_header(r, "X-RateLimit-Reset", reset,
+                                   p - reset) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * draft-ietf-httpapi-ratelimit-headers: one policy per applied zone, named
+ * after the zone, with its quota and window, and its current state:
+ *
+ *     RateLimit-Policy: "login";q=10;w=60
+ *     RateLimit: "login";r=3;t=42
+ */
+
+static ngx_int_t
+ngx_http_trl_add_ietf_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
+{
+    u_char                  *policy, *state, *p, *q;
+    size_t                   len;
+    ngx_uint_t               i;
+    ngx_http_trl_applied_t  *a;
+
+    len = 0;
+
+    for (i = 0; i < ctx->napplied; i++) {
+        len += ctx->applied[i].zone->name.len + sizeof("\"\";q=;w=, ") - 1
+               + NGX_INT_T_LEN + NGX_TIME_T_LEN;
+    }
+
+    policy = ngx_pnalloc(r->pool, len);
+    state = ngx_pnalloc(r->pool, len);
+
+    if (policy == NULL || state == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = policy;
+    q = state;
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (i > 0) {
+            p = ngx_cpymem(p, ", ", 2);
+            q = ngx_cpymem(q, ", ", 2);
+        }
+
+        p = ngx_sprintf(p, "\"%V\";q=%uD;w=%uL", &a->zone->name,
+                        a->zone->rate.limit,
+                        (uint64_t) (a->zone->rate.window_ms / 1000));
+        q = ngx_sprintf(q, "\"%V\";r=%ui;t=%T", &a->zone->name,
+                        a->remaining, a->reset_in);
+    }
+
+    if (ngx_http_trl_add_header(r, "RateLimit-Policy", policy, p - policy)
+        != NGX_OK
+        || ngx_http_trl_add_header(r, "RateLimit", state, q - state)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trl_add_header(ngx_http_request_t *r, const char *name,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+    h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_trl_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_trl_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trl_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_trl_ctx_t  *ctx;
+
+    ctx = ngx_http_trl_get_ctx(r);
+
+    if (ctx == NULL || ctx->status == NGX_HTTP_TRL_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->len = ngx_http_trl_status_names[ctx->status].len;
+    v->data = ngx_http_trl_status_names[ctx->status].data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trl_number_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    ngx_http_trl_ctx_t      *ctx;
+    ngx_http_trl_applied_t  *a;
+
+    ctx = ngx_http_trl_get_ctx(r);
+
+    if (ctx == NULL || ctx->shown == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    a = ctx->shown;
+
+    switch (data) {
+
+    case NGX_HTTP_TRL_VAR_LIMIT:
+        v->len = ngx_sprintf(p, "%uD", a->zone->rate.limit) - p;
+        break;
+
+    case NGX_HTTP_TRL_VAR_REMAINING:
+        v->len = ngx_sprintf(p, "%ui", a->remaining) - p;
+        break;
+
+    default: /* NGX_HTTP_TRL_VAR_RESET */
+        v->len = ngx_sprintf(p, "%T", a->reset) - p;
+        break;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}

@@ -1,0 +1,364 @@
+
+/*
+ * ngx_http_token_ratelimit_zone.c - token_ratelimit_zone: parsing, and the
+ * shared memory zone that holds the counters, kept across reloads.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+#define NGX_HTTP_TRL_ERRLEN  256
+
+
+static ngx_int_t ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static char *ngx_http_trl_parse_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_str_t *name, ssize_t *size);
+static char *ngx_http_trl_parse_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx);
+static char *ngx_http_trl_parse_sync(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx);
+
+
+/* token_ratelimit_zone key zone=name:size rate=rate [sync[=async|strict]]; */
+
+char *
+ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trl_main_conf_t  *tmcf = conf;
+
+    char                              *rv;
+    ssize_t                            size;
+    ngx_str_t                         *value, name;
+    ngx_uint_t                         i, have_rate;
+    ngx_shm_zone_t                    *shm_zone;
+    ngx_http_trl_zone_t               *ctx, *other, **slot;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty key in \"%V\" directive, expected a string "
+                           "with variables such as $binary_remote_addr",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_trl_zone_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = &ctx->key;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    size = 0;
+    name.len = 0;
+    have_rate = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            rv = ngx_http_trl_parse_zone(cf, cmd, &value[i], &name, &size);
+
+        } else if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            rv = ngx_http_trl_parse_rate(cf, cmd, &value[i], ctx);
+            have_rate = 1;
+
+        } else if (ngx_strncmp(value[i].data, "sync", 4) == 0) {
+            rv = ngx_http_trl_parse_sync(cf, cmd, &value[i], ctx);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, expected \"zone=name:size\", "
+                               "\"rate=rate\" and optionally \"sync\"",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive must have a \"zone=name:size\" "
+                           "parameter", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!have_rate) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive must have a \"rate=\" "
+                           "parameter, such as rate=10r/m", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_token_ratelimit_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        other = shm_zone->data;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" in \"%V\" directive is already "
+                           "defined in %V:%ui",
+                           &name, &cmd->name, &other->conf_file,
+                           other->conf_line);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx->name = name;
+    ctx->shm_zone = shm_zone;
+    ctx->conf_file = cf->conf_file->file.name;
+    ctx->conf_line = cf->conf_file->line;
+
+    shm_zone->init = ngx_http_trl_init_zone;
+    shm_zone->data = ctx;
+
+    slot = ngx_array_push(&tmcf->zones);
+    if (slot == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *slot = ctx;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trl_parse_zone(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
+    ngx_str_t *name, ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    name->data = value->data + 5;
+
+    p = (u_char *) ngx_strlchr(name->data, value->data + value->len, ':');
+
+    if (p == NULL || p == name->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\" in \"%V\" directive, "
+                           "it must be \"zone=name:size\", such as "
+                           "zone=login:10m", value, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    name->len = p - name->data;
+
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    *size = ngx_parse_size(&s);
+
+    if (*size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\" in \"%V\" directive, "
+                           "it must be a size such as 10m or 512k",
+                           value, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (*size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" in \"%V\" directive is too small, "
+                           "it must be at least %uzk",
+                           value, &cmd->name, 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trl_parse_rate(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
+    ngx_http_trl_zone_t *ctx)
+{
+    char    err[NGX_HTTP_TRL_ERRLEN], text[64];
+    size_t  len;
+
+    if (trl_rate_parse((char *) value->data + 5, value->len - 5, &ctx->rate,
+                       err, sizeof(err))
+        != TRL_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid rate \"%V\" in \"%V\" directive: %s",
+                           value, &cmd->name, err);
+        return NGX_CONF_ERROR;
+    }
+
+    len = trl_rate_format(&ctx->rate, text, sizeof(text));
+
+    ctx->rate_text.data = ngx_pnalloc(cf->pool, len);
+    if (ctx->rate_text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ctx->rate_text.data, text, len);
+    ctx->rate_text.len = len;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trl_parse_sync(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
+    ngx_http_trl_zone_t *ctx)
+{
+    if (value->len == 4
+        || (value->len == 10 && ngx_strncmp(value->data, "sync=async", 10)
+                                == 0))
+    {
+        ctx->sync = NGX_HTTP_TRL_SYNC_ASYNC;
+        return NGX_CONF_OK;
+    }
+
+    if (value->len == 11 && ngx_strncmp(value->data, "sync=strict", 11) == 0)
+    {
+        ctx->sync = NGX_HTTP_TRL_SYNC_STRICT;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid sync mode \"%V\" in \"%V\" directive, "
+                       "it must be \"sync\", \"sync=async\" or "
+                       "\"sync=strict\"", value, &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* Every zone named by token_ratelimit must be defined somewhere. */
+
+char *
+ngx_http_trl_check_refs(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
+{
+    ngx_uint_t           i;
+    ngx_http_trl_ref_t  *refs;
+
+    refs = tmcf->refs.elts;
+
+    for (i = 0; i < tmcf->refs.nelts; i++) {
+        if (refs[i].shm_zone->data == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "unknown zone \"%V\" in \"token_ratelimit\" "
+                          "directive, no \"token_ratelimit_zone\" defines it "
+                          "in %V:%ui",
+                          &refs[i].shm_zone->shm.name, &refs[i].file,
+                          refs[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Runs in the master at start and on every reload.  A zone of unchanged
+ * name and size is handed over with its memory (data is the previous
+ * cycle's context): its counters are kept, and the new rate applies to them
+ * at once.  A zone laid out by an incompatible module version is refused
+ * rather than misread.
+ */
+
+static ngx_int_t
+ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_trl_zone_t  *octx = data;
+
+    char                  err[NGX_HTTP_TRL_ERRLEN];
+    size_t                len, bytes;
+    u_char               *block;
+    ngx_slab_pool_t      *shpool;
+    ngx_http_trl_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (octx) {
+        if (ctx->key.value.len != octx->key.value.len
+            || ngx_strncmp(ctx->key.value.data, octx->key.value.data,
+                           ctx->key.value.len)
+               != 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "token_ratelimit_zone \"%V\" uses the \"%V\" key "
+                          "while previously it used the \"%V\" key; "
+                          "rename the zone to start it afresh",
+                          &shm_zone->shm.name, &ctx->key.value,
+                          &octx->key.value);
+            return NGX_ERROR;
+        }
+
+        block = shpool->data;
+        goto attach;
+    }
+
+    if (shm_zone->shm.exists) {
+        block = shpool->data;
+        goto attach;
+    }
+
+    /* all free pages but one, which is left for the small log_ctx string */
+
+    shpool->log_nomem = 0;
+    bytes = (shpool->pfree > 1 ? shpool->pfree - 1 : 0) * ngx_pagesize;
+
+    block = bytes ? ngx_slab_alloc(shpool, bytes) : NULL;
+    if (block == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\": could not allocate "
+                      "%uz bytes of shared memory", &shm_zone->shm.name,
+                      bytes);
+        return NGX_ERROR;
+    }
+
+    if (trl_zone_create(block, bytes, err, sizeof(err)) == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\": %s",
+                      &shm_zone->shm.name, err);
+        return NGX_ERROR;
+    }
+
+    shpool->data = block;
+
+    len = sizeof(" in token_ratelimit_zone \"\"") + shm_zone->shm.name.len;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in token_ratelimit_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+attach:
+
+    ctx->zone = trl_zone_attach(block, 0, err, sizeof(err));
+
+    if (ctx->zone == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\": %s; restart nginx or "
+                      "rename the zone", &shm_zone->shm.name, err);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

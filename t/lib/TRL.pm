@@ -1,0 +1,442 @@
+package TRL;
+
+# A small nginx-tests style harness for the token_ratelimit integration
+# tests: every test gets its own temporary prefix and free loopback ports,
+# runs Debian's real nginx (NGINX_BIN, default /usr/sbin/nginx) with the
+# built module, talks HTTP over raw sockets, and checks at the end that the
+# error log holds no [alert], [crit] or [emerg] line.
+#
+#     my $t = TRL->new;
+#     $t->write_config(<<'EOF');
+#         token_ratelimit_zone $binary_remote_addr zone=z:1m rate=3r/m;
+#         server {
+#             listen 127.0.0.1:%%PORT%%;
+#             location / { token_ratelimit zone=z; empty_gif; }
+#         }
+#     EOF
+#     $t->run;
+#     my $r = $t->get('/');
+#     is($r->{status}, 200);
+#     is($r->{headers}{'x-ratelimit-remaining'}, 2);
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Errno qw(EINPROGRESS EAGAIN EWOULDBLOCK);
+use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Socket qw(SOL_SOCKET SO_REUSEADDR);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our $ROOT = abs_path(dirname(__FILE__) . '/../..');
+our $MODULE = $ENV{TRL_MODULE}
+    || "$ROOT/build/ngx_http_token_ratelimit_module.so";
+our $NGINX = $ENV{NGINX_BIN} || '/usr/sbin/nginx';
+
+my %used_ports;
+
+sub new {
+    my ($class, %opt) = @_;
+
+    -x $NGINX or BAIL_OUT("no nginx binary at $NGINX");
+    -f $MODULE or BAIL_OUT("module not built: $MODULE (run make)");
+
+    my $dir = tempdir('trl-test-XXXXXX', TMPDIR => 1,
+                      CLEANUP => !$ENV{TRL_KEEP});
+    chmod 0755, $dir;
+    mkdir "$dir/logs";
+    mkdir "$dir/html";
+
+    my $self = bless {
+        dir => $dir,
+        ports => {},
+        children => [],
+        workers => $opt{workers} || 1,
+    }, $class;
+
+    diag("test prefix: $dir") if $ENV{TRL_KEEP};
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+
+# A free loopback port, stable per name within one test.
+sub port {
+    my ($self, $name) = @_;
+    $name //= 'PORT';
+    return $self->{ports}{$name} if $self->{ports}{$name};
+
+    for (1 .. 50) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                      Proto => 'tcp', Listen => 1)
+            or next;
+        my $port = $s->sockport;
+        close $s;
+        next if $used_ports{$port}++;
+        return $self->{ports}{$name} = $port;
+    }
+    die "no free port";
+}
+
+# Writes nginx.conf: the harness's own preamble, then the given http block
+# body.  %%PORT%% and %%PORT_<NAME>%% become free ports, %%DIR%% the prefix.
+sub write_config {
+    my ($self, $http, %opt) = @_;
+
+    my $dir = $self->{dir};
+    my $workers = $opt{workers} || $self->{workers};
+    my $main = $opt{main} || '';
+    my $user = $> == 0 ? "user nobody nogroup;\n" : '';
+
+    my $conf = <<"EOF";
+load_module $MODULE;
+$user
+worker_processes $workers;
+daemon on;
+master_process on;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log info;
+$main
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log $dir/logs/access.log;
+    client_body_temp_path $dir/client_body_temp;
+    proxy_temp_path $dir/proxy_temp;
+    fastcgi_temp_path $dir/fastcgi_temp;
+    uwsgi_temp_path $dir/uwsgi_temp;
+    scgi_temp_path $dir/scgi_temp;
+    keepalive_timeout 10s;
+
+$http
+}
+EOF
+    $conf = $self->expand($conf);
+    $self->write_file('nginx.conf', $conf);
+    return $conf;
+}
+
+sub expand {
+    my ($self, $text) = @_;
+    $text =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
+    $text =~ s/%%PORT%%/$self->port('PORT')/ge;
+    $text =~ s/%%DIR%%/$self->{dir}/g;
+    return $text;
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = "$self->{dir}/$name";
+    open my $fh, '>', $path or die "$path: $!";
+    binmode $fh;
+    print $fh $content;
+    close $fh;
+    return $path;
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{dir}/$name";
+    open my $fh, '<', $path or return '';
+    binmode $fh;
+    local $/;
+    my $content = <$fh>;
+    close $fh;
+    return $content;
+}
+
+sub nginx_args {
+    my ($self) = @_;
+    my $dir = $self->{dir};
+    return ('-p', "$dir/", '-c', "$dir/nginx.conf", '-e',
+            "$dir/logs/error.log");
+}
+
+# "nginx -t" on the current config: (exit code, combined output).
+sub test_config {
+    my ($self) = @_;
+    my @cmd = ($NGINX, '-t', $self->nginx_args);
+    my $out = qx{@cmd 2>&1};
+    return ($? >> 8, $out);
+}
+
+sub run {
+    my ($self) = @_;
+    my ($rc, $out) = $self->test_config;
+    if ($rc != 0) {
+        die "nginx -t failed:\n$out";
+    }
+    system($NGINX, $self->nginx_args) == 0
+        or die "nginx did not start: " . $self->read_file('logs/error.log');
+    $self->{running} = 1;
+    $self->wait_for_port($_) for values %{$self->{ports}};
+    $self->wait_workers;
+    return $self;
+}
+
+sub master_pid {
+    my ($self) = @_;
+    my $pid = $self->read_file('nginx.pid');
+    $pid =~ s/\s+//g;
+    return $pid;
+}
+
+# The pids of the master's worker processes (children that are not cache
+# managers), from /proc.
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->master_pid or return ();
+    my @pids;
+    opendir my $dh, '/proc' or return ();
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        my $stat = $self->read_file("/proc/$pid/stat") or next;
+        my ($ppid) = $stat =~ /^\d+ \(.*?\) \S (\d+)/ or next;
+        next unless $ppid == $master;
+        my $cmd = $self->read_file("/proc/$pid/cmdline");
+        push @pids, $pid if $cmd =~ /worker process/ && $cmd !~ /shutting/;
+    }
+    closedir $dh;
+    return sort { $a <=> $b } @pids;
+}
+
+sub wait_workers {
+    my ($self, $count) = @_;
+    $count //= $self->{workers};
+    for (1 .. 100) {
+        my @pids = $self->worker_pids;
+        return 1 if @pids >= $count;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub wait_for_port {
+    my ($self, $port) = @_;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Proto => 'tcp');
+        if ($s) {
+            close $s;
+            return 1;
+        }
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# Reload with a new config (if given) and wait until the old workers are
+# gone and the new ones answer.
+sub reload {
+    my ($self, $http, %opt) = @_;
+    my @old = $self->worker_pids;
+    $self->write_config($http, %opt) if defined $http;
+    my ($rc, $out) = $self->test_config;
+    return ($rc, $out) if $rc != 0;
+    kill 'HUP', $self->master_pid;
+    my %old = map { $_ => 1 } @old;
+    for (1 .. 200) {
+        my @now = $self->worker_pids;
+        my $fresh = grep { !$old{$_} } @now;
+        my $stale = grep { kill(0, $_) } @old;
+        last if $fresh >= ($opt{workers} || $self->{workers}) && !$stale;
+        sleep 0.05;
+    }
+    return (0, $out);
+}
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{running};
+    my $pid = $self->master_pid;
+    if ($pid) {
+        kill 'QUIT', $pid;
+        for (1 .. 100) {
+            last unless kill 0, $pid;
+            sleep 0.05;
+        }
+        kill 'KILL', $pid if kill 0, $pid;
+    }
+    $self->{running} = 0;
+}
+
+sub error_log { $_[0]->read_file('logs/error.log') }
+
+# Fails the test if the error log has [alert], [crit] or [emerg] lines
+# (besides those matching an allowed pattern).
+sub no_alerts {
+    my ($self, $allow) = @_;
+    my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, $self->error_log;
+    @bad = grep { $_ !~ $allow } @bad if $allow;
+    ok(!@bad, 'no alerts in error.log') or diag(join "\n", @bad);
+}
+
+# --- HTTP ---------------------------------------------------------------
+
+# Sends one request and returns { status, headers (lower-case names; repeated
+# names joined with ", "), header_list ([name, value] pairs), body, raw }.
+sub request {
+    my ($self, $raw, %opt) = @_;
+    my $port = $opt{port} || $self->port('PORT');
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Proto => 'tcp', Timeout => 5)
+        or return { status => 0, error => "connect: $!" };
+    binmode $s;
+    print $s $raw;
+    my $resp = '';
+    my $deadline = time + ($opt{timeout} || 10);
+    my $sel = IO::Select->new($s);
+    while (time < $deadline) {
+        last unless $sel->can_read($deadline - time);
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $resp .= $buf;
+    }
+    close $s;
+    return parse_response($resp);
+}
+
+sub parse_response {
+    my ($resp) = @_;
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    my %r = (raw => $resp, body => $body // '', headers => {},
+             header_list => [], status => 0);
+    return \%r unless defined $head;
+    my @lines = split /\r\n/, $head;
+    my $status_line = shift @lines // '';
+    ($r{status}) = $status_line =~ m{^HTTP/\d\.\d (\d{3})};
+    $r{status} //= 0;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        push @{$r{header_list}}, [$k, $v];
+        my $lk = lc $k;
+        $r{headers}{$lk} = exists $r{headers}{$lk}
+            ? "$r{headers}{$lk}, $v" : $v;
+    }
+    return \%r;
+}
+
+sub build_request {
+    my ($method, $path, %opt) = @_;
+    my $headers = $opt{headers} || {};
+    my $body = $opt{body};
+    my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\n";
+    $req .= "$_: $headers->{$_}\r\n" for sort keys %$headers;
+    $req .= "Content-Length: " . length($body) . "\r\n" if defined $body;
+    $req .= "\r\n";
+    $req .= $body if defined $body;
+    return $req;
+}
+
+sub get {
+    my ($self, $path, %opt) = @_;
+    return $self->request(build_request('GET', $path, %opt), %opt);
+}
+
+sub post {
+    my ($self, $path, $body, %opt) = @_;
+    return $self->request(build_request('POST', $path, %opt, body => $body),
+                          %opt);
+}
+
+# Sends n requests at once (n connections opened before any is answered)
+# and returns their parsed responses, in no particular order.
+sub parallel {
+    my ($self, $n, $path, %opt) = @_;
+    my $port = $opt{port} || $self->port('PORT');
+    my $raw = build_request($opt{method} || 'GET', $path, %opt);
+    my (%buf, @socks);
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Proto => 'tcp', Timeout => 5)
+            or next;
+        binmode $s;
+        push @socks, $s;
+    }
+    for my $s (@socks) {
+        print $s $raw;
+        $buf{fileno $s} = '';
+    }
+    my $sel = IO::Select->new(@socks);
+    my $deadline = time + ($opt{timeout} || 20);
+    while ($sel->count && time < $deadline) {
+        for my $s ($sel->can_read($deadline - time)) {
+            my $got = sysread($s, my $chunk, 65536);
+            if ($got) {
+                $buf{fileno $s} .= $chunk;
+            } else {
+                $sel->remove($s);
+            }
+        }
+    }
+    my @responses = map { parse_response($buf{fileno $_}) } @socks;
+    close $_ for @socks;
+    return @responses;
+}
+
+# --- a scriptable HTTP backend -------------------------------------------
+
+# Starts a forking HTTP server on a loopback port.  It answers every request
+# with the status and delay given in the query string (?status=401&delay=500,
+# delay in ms; defaults 200 and 0) and a small text body.  Returns the port.
+sub start_backend {
+    my ($self, $name) = @_;
+    $name //= 'BACKEND';
+    my $port = $self->port($name);
+    my $listen = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port",
+                                       Proto => 'tcp', Listen => 128,
+                                       ReuseAddr => 1)
+        or die "backend listen on $port: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{CHLD} = 'IGNORE';
+        while (1) {
+            my $c = $listen->accept or next;
+            my $child = fork;
+            if (defined $child && $child == 0) {
+                serve_backend($c);
+                POSIX::_exit(0);
+            }
+            close $c;
+        }
+    }
+    close $listen;
+    push @{$self->{children}}, $pid;
+    return $port;
+}
+
+sub serve_backend {
+    my ($c) = @_;
+    my $req = '';
+    while ($req !~ /\r\n\r\n/) {
+        my $n = sysread($c, my $buf, 4096) or return;
+        $req .= $buf;
+    }
+    my ($path) = $req =~ m{^\w+ (\S+)};
+    my %q = ($path // '') =~ /[?&](\w+)=([^&\s]*)/g;
+    my $status = $q{status} || 200;
+    sleep(($q{delay} || 0) / 1000);
+    my $body = "backend $status\n";
+    print $c "HTTP/1.0 $status Backend\r\nContent-Type: text/plain\r\n"
+        . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n"
+        . $body;
+    close $c;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;
+    $self->stop;
+    for my $pid (@{$self->{children}}) {
+        kill 'KILL', $pid;
+        waitpid $pid, 0;
+    }
+}
+
+1;
