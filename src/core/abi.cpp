@@ -21,6 +21,13 @@ void set_error(char *err, size_t errlen, const std::string &why) {
     err[n] = '\0';
 }
 
+// Rates come from trl_rate_parse(); anything else is refused, not misused.
+bool valid(const trl_limit_t *limit) {
+    return limit->rate.limit >= 1 && limit->rate.limit <= TRL_RATE_MAX_LIMIT
+           && limit->rate.window_ms >= 1
+           && limit->rate.window_ms <= TRL_RATE_MAX_WINDOW_MS;
+}
+
 trl::Zone zone_of(const trl_zone_t *zone) {
     return trl::Zone(reinterpret_cast<trl::Root *>(
         const_cast<trl_zone_t *>(zone)));
@@ -115,6 +122,9 @@ int trl_zone_acquire(trl_zone_t *zone, const trl_hash_t *key,
                      const trl_limit_t *limit, uint64_t now_ms,
                      trl_result_t *res) {
     try {
+        if (!valid(limit)) {
+            return TRL_ERROR;
+        }
         return zone_of(zone).acquire(*key, *limit, now_ms, *res);
     } catch (...) {
         return TRL_ERROR;
@@ -125,6 +135,9 @@ int trl_zone_release(trl_zone_t *zone, const trl_hash_t *key,
                      const trl_limit_t *limit, uint64_t ticket,
                      uint64_t now_ms) {
     try {
+        if (!valid(limit)) {
+            return TRL_ERROR;
+        }
         return zone_of(zone).release(*key, *limit, ticket, now_ms);
     } catch (...) {
         return TRL_ERROR;
@@ -135,6 +148,9 @@ int trl_zone_peek(trl_zone_t *zone, const trl_hash_t *key,
                   const trl_limit_t *limit, uint64_t now_ms,
                   trl_result_t *res) {
     try {
+        if (!valid(limit)) {
+            return TRL_ERROR;
+        }
         return zone_of(zone).peek(*key, *limit, now_ms, *res);
     } catch (...) {
         return TRL_ERROR;

@@ -4,7 +4,7 @@
 namespace trl {
 namespace {
 
-constexpr uint64_t kMaxUnitsPerWindow = 16383;
+constexpr uint64_t kMaxUnitsPerWindow = 65000;
 constexpr uint64_t kMaxOffset = 65534;
 
 inline uint64_t round_up(uint64_t ms, unsigned shift) {
@@ -12,9 +12,12 @@ inline uint64_t round_up(uint64_t ms, unsigned shift) {
     return (ms + unit - 1) & ~(unit - 1);
 }
 
-// Width of the grid cells whose admissions share a bucket when N > kBuckets.
-inline uint64_t cell_ms(uint64_t window_ms) {
-    return (window_ms + kBuckets - 2) / (kBuckets - 1);
+// Width of the grid cells whose admissions share a bucket when N > kBuckets:
+// W/(kBuckets-1) rounded up to a whole unit, so that a time rounded up to
+// the unit never crosses into the next cell and at most kBuckets cells are
+// live at once.
+inline uint64_t cell_ms(uint64_t window_ms, unsigned shift) {
+    return round_up((window_ms + kBuckets - 2) / (kBuckets - 1), shift);
 }
 
 inline bool exact_log(uint32_t limit) {
@@ -106,8 +109,8 @@ void pack(const Span &span, unsigned shift, Window &w) {
     uint64_t first = round_up(span.t[0], shift) >> shift;
     uint64_t last = round_up(span.newest(), shift) >> shift;
 
-    // A span never covers more than W plus a unit, far below kMaxOffset
-    // units; should it ever, older buckets are moved later, which only
+    // A span covers at most W plus a clock lag, within kMaxOffset units;
+    // should it ever cover more, older buckets are moved later, which only
     // delays their places.
     uint64_t base = last > first + kMaxOffset ? last - kMaxOffset : first;
     w.base = static_cast<uint32_t>(base);
@@ -149,7 +152,7 @@ uint64_t admit(Span &span, uint32_t limit, uint64_t window_ms, uint64_t now_ms,
 
     if (span.size > 0) {
         int newest = span.size - 1;
-        uint64_t cell = cell_ms(window_ms);
+        uint64_t cell = cell_ms(window_ms, shift);
         bool same_cell = span.t[newest] / cell == t / cell;
 
         // Sharing a bucket is only allowed above kBuckets; a full span can
@@ -171,7 +174,7 @@ uint64_t admit(Span &span, uint32_t limit, uint64_t window_ms, uint64_t now_ms,
 bool give_back(Span &span, uint32_t limit, uint64_t window_ms, uint64_t ticket,
                unsigned shift) {
     uint64_t t0 = round_up(ticket, shift);
-    uint64_t cell = cell_ms(window_ms);
+    uint64_t cell = cell_ms(window_ms, shift);
 
     for (int i = 0; i < span.size; i++) {
         if (span.t[i] < t0) {

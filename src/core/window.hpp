@@ -9,14 +9,17 @@
 // - N <= kBuckets: every admission gets a bucket of its own; the window is
 //   an exact log and a place comes back exactly W after its admission.
 // - N > kBuckets: admissions that fall into the same cell of a grid of
-//   width W/(kBuckets-1) share a bucket.  A place may then come back up to
-//   one cell later than it would with an exact log (never earlier), and
-//   kBuckets buckets always suffice, since a cell kBuckets-1 cells old has
-//   left the window.
+//   width W/(kBuckets-1), rounded up to a whole unit, share a bucket.  A
+//   place may then come back up to one cell later than it would with an
+//   exact log (never earlier), and kBuckets buckets always suffice, since
+//   the live buckets (stored times on the unit grid, like the cell edges)
+//   span at most kBuckets cells.
 //
 // Times are stored as 16-bit offsets in units of 2^shift ms (shift chosen
-// so that W spans at most 16383 units) from a 32-bit base, rounded up: a
-// stored time is never earlier than the admission it stands for.
+// so that W spans at most 65000 units: windows up to a minute keep whole
+// milliseconds) from a 32-bit base, rounded up: a stored time is never
+// earlier than the admission it stands for.  The live buckets span at most
+// W (plus a clock lag), so their offsets fit.
 #ifndef TRL_WINDOW_HPP
 #define TRL_WINDOW_HPP
 

@@ -82,10 +82,15 @@ Root *Zone::create(void *mem, size_t size, std::string &why) {
     }
 
     size_t head = align64(sizeof(Root));
-    size_t estimate = (size - head) / kPerKey;
     uint32_t nstripes = 1;
-    while (nstripes < kMaxStripes
-           && estimate / (nstripes * 2) >= kMinPerStripe) {
+    while (nstripes < kMaxStripes) {
+        size_t stripes_bytes = nstripes * 2 * sizeof(Stripe) + 64;
+        size_t room = size - head;
+        if (room < stripes_bytes
+            || (room - stripes_bytes) / kPerKey / (nstripes * 2)
+                   < kMinPerStripe) {
+            break;
+        }
         nstripes *= 2;
     }
 
@@ -205,9 +210,20 @@ void Zone::chain_unlink(Stripe &s, uint32_t i) {
     }
 }
 
+namespace {
+
+LruList list_of(const Entry &e) {
+    if (!(e.flags & kAtLimit)) {
+        return kListOpen;
+    }
+    return (e.flags & kLogged) ? kListRejected : kListReached;
+}
+
+}  // namespace
+
 void Zone::lru_unlink(Stripe &s, uint32_t i) {
     Entry &e = entry(i);
-    int list = (e.flags & kBlocked) ? kBlockedList : kOpen;
+    LruList list = list_of(e);
     if (e.lru_prev != kNil) {
         entry(e.lru_prev).lru_next = e.lru_next;
     } else {
@@ -221,10 +237,10 @@ void Zone::lru_unlink(Stripe &s, uint32_t i) {
     e.lru_prev = e.lru_next = kNil;
 }
 
-void Zone::lru_push(Stripe &s, uint32_t i, LruList list) {
+// Puts an unlinked entry at the head of the list its flags name.
+void Zone::lru_push(Stripe &s, uint32_t i) {
     Entry &e = entry(i);
-    e.flags = list == kBlockedList ? (e.flags | kBlocked)
-                                   : (e.flags & ~kBlocked);
+    LruList list = list_of(e);
     e.lru_prev = kNil;
     e.lru_next = s.lru_head[list];
     if (e.lru_next != kNil) {
@@ -247,8 +263,9 @@ void Zone::rebuild(Stripe &s) {
         h[b] = kNil;
     }
     s.free_head = kNil;
-    s.lru_head[kOpen] = s.lru_tail[kOpen] = kNil;
-    s.lru_head[kBlockedList] = s.lru_tail[kBlockedList] = kNil;
+    for (int list = 0; list < kLists; list++) {
+        s.lru_head[list] = s.lru_tail[list] = kNil;
+    }
     s.used = 0;
 
     uint32_t first = first_entry(s);
@@ -262,7 +279,7 @@ void Zone::rebuild(Stripe &s) {
             e.chain_next = *head;
             *head = i;
             s.used++;
-            lru_push(s, i, (e.flags & kBlocked) ? kBlockedList : kOpen);
+            lru_push(s, i);
         } else {
             e.flags = 0;
             e.chain_next = s.free_head;
@@ -271,8 +288,43 @@ void Zone::rebuild(Stripe &s) {
     }
 }
 
-// An entry for a new key: a free one, else the least recently used one,
-// open keys before blocked ones.
+bool Zone::at_limit(const Entry &e, const trl_limit_t &limit,
+                    uint64_t now_ms) const {
+    Span span;
+    load(e, limit, now_ms, span);
+    return span.total() >= limit.rate.limit;
+}
+
+// The entry to reuse when a stripe is full: an entry of a blocking list
+// whose window has emptied is as good as an open one; an open entry that
+// the current rate puts at its limit is moved where it belongs first.
+uint32_t Zone::victim(Stripe &s, const trl_limit_t &limit, uint64_t now_ms) {
+    for (int list = kListReached; list < kLists; list++) {
+        uint32_t i = s.lru_tail[list];
+        if (i != kNil && !at_limit(entry(i), limit, now_ms)) {
+            return i;
+        }
+    }
+
+    for (;;) {
+        uint32_t i = s.lru_tail[kListOpen];
+        if (i == kNil) {
+            break;
+        }
+        Entry &e = entry(i);
+        if (!at_limit(e, limit, now_ms)) {
+            return i;
+        }
+        lru_unlink(s, i);
+        e.flags |= kAtLimit;
+        lru_push(s, i);
+    }
+
+    uint32_t i = s.lru_tail[kListReached];
+    return i != kNil ? i : s.lru_tail[kListRejected];
+}
+
+// An entry for a new key: a free one, else a victim's.
 uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
                     uint64_t now_ms, uint32_t &evicted) {
     uint32_t i = s.free_head;
@@ -280,10 +332,7 @@ uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
         s.free_head = entry(i).chain_next;
         s.used++;
     } else {
-        i = s.lru_tail[kOpen];
-        if (i == kNil) {
-            i = s.lru_tail[kBlockedList];
-        }
+        i = victim(s, limit, now_ms);
         Span span;
         load(entry(i), limit, now_ms, span);
         if (span.size > 0) {
@@ -308,7 +357,7 @@ uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
     uint32_t *head = &heads(s)[bucket(key)];
     e.chain_next = *head;
     *head = i;
-    lru_push(s, i, kOpen);
+    lru_push(s, i);
     return i;
 }
 
@@ -359,7 +408,7 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
     Span span;
     load(e, limit, now_ms, span);
     uint32_t total = span.total();
-    bool at_limit;
+    bool full = true;
 
     if (total >= n) {
         res.rejected = 1;
@@ -373,7 +422,6 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
         }
         s.stat[(limit.flags & TRL_LIMIT_DRY_RUN) ? kRejectedDryRun
                                                  : kRejected]++;
-        at_limit = true;
     } else {
         res.ticket = admit(span, n, w, now_ms, unit_shift(w));
         res.remaining = n - total - 1;
@@ -384,11 +432,12 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
             e.flags &= ~kLogged;
         }
         s.stat[kPassed]++;
-        at_limit = res.remaining == 0;
+        full = res.remaining == 0;
     }
 
     store(e, span, limit, now_ms);
-    lru_push(s, i, at_limit ? kBlockedList : kOpen);
+    e.flags = full ? (e.flags | kAtLimit) : (e.flags & ~kAtLimit);
+    lru_push(s, i);
     return TRL_OK;
 }
 
@@ -410,6 +459,11 @@ int Zone::release(const trl_hash_t &key, const trl_limit_t &limit,
     if (give_back(span, limit.rate.limit, limit.rate.window_ms, ticket,
                   e.flags & kShiftMask)) {
         store(e, span, limit, now_ms);
+        if ((e.flags & kAtLimit) && span.total() < limit.rate.limit) {
+            lru_unlink(s, i);
+            e.flags &= ~kAtLimit;
+            lru_push(s, i);
+        }
     }
     return TRL_OK;
 }
@@ -477,7 +531,8 @@ uint64_t Zone::eviction_report(uint64_t now_ms, uint64_t interval_ms) {
     if (last != 0 && now_ms < last + interval_ms) {
         return 0;
     }
-    if (!r_->evict_report_ms.compare_exchange_strong(last, now_ms)) {
+    uint64_t stamp = now_ms != 0 ? now_ms : 1;      // 0 means "never"
+    if (!r_->evict_report_ms.compare_exchange_strong(last, stamp)) {
         return 0;                           // another process reports it
     }
     r_->evict_reported.store(total, std::memory_order_relaxed);

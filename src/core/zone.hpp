@@ -7,9 +7,12 @@
 // nothing is allocated while a lock is held.
 //
 // Eviction: a stripe with no free entry reuses the least recently used
-// entry of its "open" list first; keys that are at their limit (or serving
-// a penalty) sit on the "blocked" list and are reused only when the open
-// list is empty, so a flood of fresh keys cannot free a blocked one.
+// entry of its lowest non-empty LRU list: "open" keys (below their limit)
+// first, then keys that reached their limit, and keys that were rejected
+// (actively blocked) last, so that neither a flood of fresh keys nor one of
+// keys that each reached a limit of 1 can free a blocked key.  Lists are
+// kept at each request of a key; tails are re-checked against the current
+// rate before they are reused, since a reload may have changed it.
 #ifndef TRL_ZONE_HPP
 #define TRL_ZONE_HPP
 
@@ -28,11 +31,12 @@ constexpr uint32_t kNil = 0xffffffff;
 enum EntryFlag : uint8_t {
     kShiftMask = 0x1f,      // unit shift the window was stored with
     kInUse = 0x20,
-    kBlocked = 0x40,        // on the blocked LRU list
-    kLogged = 0x80,         // this rejection episode was logged already
+    kAtLimit = 0x40,        // at its limit when last seen
+    kLogged = 0x80,         // rejected since its last admission (and logged)
 };
 
-enum LruList { kOpen = 0, kBlockedList = 1 };
+// The LRU lists, in eviction order; an entry's list follows from its flags.
+enum LruList { kListOpen = 0, kListReached = 1, kListRejected = 2, kLists = 3 };
 
 struct Entry {                  // 80 bytes per key
     uint64_t h_lo, h_hi;        // keyed hash of the key
@@ -54,8 +58,8 @@ enum Stat { kPassed, kRejected, kRejectedDryRun, kEvicted, kRecovered,
 struct alignas(64) Stripe {
     std::atomic<uint32_t> owner;    // pid holding the lock, 0 when free
     uint32_t free_head;
-    uint32_t lru_head[2];
-    uint32_t lru_tail[2];
+    uint32_t lru_head[kLists];
+    uint32_t lru_tail[kLists];
     uint32_t used;
     uint64_t stat[kStats];          // written under the lock
 };
@@ -112,9 +116,12 @@ class Zone {
     uint32_t find(Stripe &s, const trl_hash_t &key) const;
     uint32_t take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
                   uint64_t now_ms, uint32_t &evicted);
+    uint32_t victim(Stripe &s, const trl_limit_t &limit, uint64_t now_ms);
+    bool at_limit(const Entry &e, const trl_limit_t &limit,
+                  uint64_t now_ms) const;
     void chain_unlink(Stripe &s, uint32_t i);
     void lru_unlink(Stripe &s, uint32_t i);
-    void lru_push(Stripe &s, uint32_t i, LruList list);
+    void lru_push(Stripe &s, uint32_t i);
     void rebuild(Stripe &s);
     void init_stripe(Stripe &s);
 

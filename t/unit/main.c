@@ -1,0 +1,32 @@
+/*
+ * main.c - runs every suite of the core's unit tests.
+ *
+ * Each test runs in a child process of its own (Check's default), so a
+ * crash fails one test, not the run; CK_FORK=no in the environment runs
+ * them in-process for a debugger.
+ */
+
+#include "unit.h"
+
+#include <stdlib.h>
+
+
+int
+main(void)
+{
+    SRunner  *sr;
+    int       failed;
+
+    sr = srunner_create(rate_suite());
+    srunner_add_suite(sr, siphash_suite());
+    srunner_add_suite(sr, window_suite());
+    srunner_add_suite(sr, property_suite());
+    srunner_add_suite(sr, zone_suite());
+    srunner_add_suite(sr, recovery_suite());
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
