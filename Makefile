@@ -69,7 +69,8 @@ $(NGX_BUILD)/objs/Makefile: config $(CORE_LIB)
 
 $(MODULE): $(CORE_LIB) $(NGX_BUILD)/objs/Makefile $(GLUE_FILES)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so $@
+	cp $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so $@.tmp
+	mv -f $@.tmp $@     # a new inode: running nginx keeps its mapping
 
 $(UNIT_BIN): $(UNIT_SRCS) t/unit/unit.h $(CORE_LIB)
 	@mkdir -p $(dir $@)

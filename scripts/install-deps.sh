@@ -14,6 +14,7 @@ packages=(
     check                        # unit test framework
     redis-server                 # integration tests of cluster sync
     perl                         # prove, the integration test runner
+    gdb                          # t/sigkill.t stops a worker inside a lock
     wrk valgrind                 # make bench
 )
 

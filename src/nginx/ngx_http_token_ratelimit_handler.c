@@ -133,14 +133,24 @@ ngx_http_trl_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (rejected) {
+    if (rejected || ctx->status == NGX_HTTP_TRL_REJECTED_DRY_RUN) {
 
-        /* a request rejected by one zone is counted by none */
+        /*
+         * A request rejected by one zone is counted by none, also in a dry
+         * run, where it passes but counts as a rejection (as with limit_req).
+         */
 
         for (i = 0; i < ctx->napplied; i++) {
-            ngx_http_trl_release(&ctx->applied[i]);
-        }
+            a = &ctx->applied[i];
 
+            if (a->admitted) {
+                ngx_http_trl_release(a);
+                a->remaining++;
+            }
+        }
+    }
+
+    if (rejected) {
         ctx->status = NGX_HTTP_TRL_REJECTED;
         ctx->shown = rejected;
 

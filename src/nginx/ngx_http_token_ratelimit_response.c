@@ -22,6 +22,8 @@ static ngx_int_t ngx_http_trl_add_x_headers(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
 static ngx_int_t ngx_http_trl_add_ietf_headers(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
+static ngx_int_t ngx_http_trl_add_retry_after(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx);
 static ngx_uint_t ngx_http_trl_has_error_page(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_int_t ngx_http_trl_status_variable(ngx_http_request_t *r,
@@ -83,7 +85,9 @@ ngx_http_trl_reject(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     status = tlcf->status_code;
 
-    if (ngx_http_trl_has_error_page(r, status)) {
+    /* 444 closes the connection; error_page takes precedence over JSON */
+
+    if (status == NGX_HTTP_CLOSE || ngx_http_trl_has_error_page(r, status)) {
         return status;
     }
 
@@ -178,7 +182,6 @@ ngx_http_trl_init_header_filter(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_trl_header_filter(ngx_http_request_t *r)
 {
-    u_char              *p;
     ngx_http_trl_ctx_t  *ctx;
 
     if (r != r->main) {
@@ -193,32 +196,18 @@ ngx_http_trl_header_filter(ngx_http_request_t *r)
 
     ctx->headers_done = 1;
 
-    if ((ctx->headers & NGX_HTTP_TRL_HEADERS_X)
-        && ngx_http_trl_add_x_headers(r, ctx) != NGX_OK)
+    /* out of memory: the response goes out without the fields */
+
+    if (((ctx->headers & NGX_HTTP_TRL_HEADERS_X)
+         && ngx_http_trl_add_x_headers(r, ctx) != NGX_OK)
+        || ((ctx->headers & NGX_HTTP_TRL_HEADERS_IETF)
+            && ngx_http_trl_add_ietf_headers(r, ctx) != NGX_OK)
+        || (ctx->status == NGX_HTTP_TRL_REJECTED
+            && ngx_http_trl_add_retry_after(r, ctx) != NGX_OK))
     {
-        return NGX_ERROR;
-    }
-
-    if ((ctx->headers & NGX_HTTP_TRL_HEADERS_IETF)
-        && ngx_http_trl_add_ietf_headers(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ctx->status == NGX_HTTP_TRL_REJECTED) {
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_trl_add_header(r, "Retry-After", p,
-                                    ngx_sprintf(p, "%T",
-                                                ctx->shown->retry_after)
-                                    - p)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "token_ratelimit: no memory for the rate-limit "
+                      "header fields");
     }
 
     return ngx_http_next_header_filter(r);
@@ -314,6 +303,23 @@ ngx_http_trl_add_ietf_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trl_add_retry_after(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_trl_add_header(r, "Retry-After", p,
+                                   ngx_sprintf(p, "%T",
+                                               ctx->shown->retry_after)
+                                   - p);
 }
 
 

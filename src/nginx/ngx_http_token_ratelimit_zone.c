@@ -145,7 +145,7 @@ static char *
 ngx_http_trl_parse_zone(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size)
 {
-    u_char     *p;
+    u_char     *p, *q;
     ngx_str_t   s;
 
     name->data = value->data + 5;
@@ -161,6 +161,19 @@ ngx_http_trl_parse_zone(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
     }
 
     name->len = p - name->data;
+
+    /* names appear in header fields, logs and metrics: keep them plain */
+
+    for (q = name->data; q < p; q++) {
+        if (!(isalnum(*q) || *q == '_' || *q == '-' || *q == '.')) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid zone name in \"%V\" in \"%V\" "
+                               "directive, it may contain only letters, "
+                               "digits, \"_\", \"-\" and \".\"",
+                               value, &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     s.data = p + 1;
     s.len = value->data + value->len - s.data;

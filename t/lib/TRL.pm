@@ -176,9 +176,17 @@ sub run {
     system($NGINX, $self->nginx_args) == 0
         or die "nginx did not start: " . $self->read_file('logs/error.log');
     $self->{running} = 1;
-    $self->wait_for_port($_) for values %{$self->{ports}};
+    $self->wait_for_port($_) for $self->listen_ports;
     $self->wait_workers;
     return $self;
+}
+
+# The loopback ports nginx.conf listens on.
+sub listen_ports {
+    my ($self) = @_;
+    my $conf = $self->read_file('nginx.conf');
+    my %ports = map { $_ => 1 } $conf =~ /listen\s+127\.0\.0\.1:(\d+)/g;
+    return keys %ports;
 }
 
 sub master_pid {
@@ -239,9 +247,14 @@ sub reload {
     $self->write_config($http, %opt) if defined $http;
     my ($rc, $out) = $self->test_config;
     return ($rc, $out) if $rc != 0;
+    my $log_size = length $self->error_log;
     kill 'HUP', $self->master_pid;
     my %old = map { $_ => 1 } @old;
     for (1 .. 200) {
+        # a reload the master refuses leaves the old workers running
+        if (substr($self->error_log, $log_size) =~ /\[emerg\]/) {
+            return (1, substr($self->error_log, $log_size));
+        }
         my @now = $self->worker_pids;
         my $fresh = grep { !$old{$_} } @now;
         my $stale = grep { kill(0, $_) } @old;
