@@ -1,0 +1,209 @@
+#!/usr/bin/perl
+# hclient.pl - the small keepalive HTTP client of scripts/bench.sh: sends a
+# fixed number of GET requests to 127.0.0.1 over one keepalive connection
+# (reconnecting only if the server closes it), optionally with an X-Key
+# header taken from a numbered key set, and prints one summary line:
+#
+#   sent=N status_200=N status_429=N ... [rem_98=N ...] last=I stopped=0|1
+#
+# Options:
+#   --port P           server port (required)
+#   --path PATH        request path (default /)
+#   --count N          send N requests (key index j % keys + 1)
+#   --keys M           distinct keys cycled through by --count (default 1)
+#   --from A --to B    instead of --count: one request per key index A..B
+#   --reverse          with --from/--to: from B down to A
+#   --key-len L        send "X-Key: <key>" with keys exactly L bytes long
+#                      (0: no X-Key header; default 0)
+#   --index            append "?i=<key index>" to the path (so that the
+#                      error log's "request:" names the key)
+#   --pipeline B       requests written before reading their responses
+#                      (default 1: strictly one at a time)
+#   --hist HEADER      also count the values of this response header
+#   --stop-file F --stop-re RE [--check-every C]
+#                      stop as soon as file F matches RE (checked every C
+#                      requests, default = pipeline)
+#   --timeout S        give up after S seconds in all (default 120)
+use strict;
+use warnings;
+
+use Getopt::Long qw(GetOptions);
+use IO::Select;
+use IO::Socket::INET;
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Time::HiRes qw(time);
+
+my %o = (path => '/', keys => 1, key_len => 0, pipeline => 1,
+         timeout => 120);
+GetOptions(\%o, 'port=i', 'path=s', 'count=i', 'keys=i', 'from=i', 'to=i',
+           'reverse', 'key_len|key-len=i', 'index', 'pipeline=i', 'hist=s',
+           'stop_file|stop-file=s', 'stop_re|stop-re=s',
+           'check_every|check-every=i', 'timeout=f')
+    or die "usage: see the header of $0\n";
+die "--port is required\n" unless $o{port};
+
+my $deadline = time + $o{timeout};
+
+# The key indices to send, in order.
+my @idx;
+if (defined $o{from}) {
+    my $to = $o{to} // $o{from};
+    @idx = $o{from} <= $to ? ($o{from} .. $to) : ();
+    @idx = reverse @idx if $o{reverse};
+} else {
+    my $n = $o{count} // 1;
+    my $m = $o{keys} > 0 ? $o{keys} : 1;
+    @idx = map { ($_ % $m) + 1 } 0 .. $n - 1;
+}
+
+sub key_of {
+    my ($i) = @_;
+    my $k = "k$i-";
+    die "key $k is longer than --key-len $o{key_len}\n"
+        if length($k) > $o{key_len};
+    return $k . ('x' x ($o{key_len} - length $k));
+}
+
+sub request_of {
+    my ($i) = @_;
+    my $path = $o{path};
+    $path .= "?i=$i" if $o{index};
+    my $r = "GET $path HTTP/1.1\r\nHost: localhost\r\n";
+    $r .= "X-Key: " . key_of($i) . "\r\n" if $o{key_len} > 0;
+    return $r . "\r\n";
+}
+
+my ($sock, $buf);
+
+sub connect_server {
+    close $sock if $sock;
+    $buf = '';
+    for (1 .. 50) {
+        $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $o{port}, Proto => 'tcp',
+                                      Timeout => 5);
+        last if $sock;
+        die "connect 127.0.0.1:$o{port}: $!\n" if time > $deadline;
+        select(undef, undef, undef, 0.1);
+    }
+    die "connect 127.0.0.1:$o{port}: $!\n" unless $sock;
+    binmode $sock;
+    setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
+}
+
+# Reads more bytes into $buf; false on EOF.
+sub fill {
+    my $sel = IO::Select->new($sock);
+    my $left = $deadline - time;
+    die "timed out after $o{timeout}s\n" if $left <= 0;
+    $sel->can_read($left) or die "timed out after $o{timeout}s\n";
+    my $n = sysread($sock, $buf, 262144, length $buf);
+    die "read: $!\n" unless defined $n;
+    return $n > 0;
+}
+
+# One response off $buf: (status, headers hashref, keepalive flag).
+sub read_response {
+    my $end;
+    while (($end = index($buf, "\r\n\r\n")) < 0) {
+        fill() or die "connection closed before a response\n";
+    }
+    my $head = substr($buf, 0, $end);
+    substr($buf, 0, $end + 4) = '';
+    my @lines = split /\r\n/, $head;
+    my ($ver, $status) = (shift @lines) =~ m{^HTTP/(\d\.\d) (\d{3})}
+        or die "bad status line\n";
+    my %h;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $h{lc $k} = $v;
+    }
+    if (defined $h{'content-length'}) {
+        my $len = $h{'content-length'};
+        while (length $buf < $len) {
+            fill() or die "connection closed in a body\n";
+        }
+        substr($buf, 0, $len) = '';
+    } elsif (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        while (1) {
+            my $e;
+            while (($e = index($buf, "\r\n")) < 0) {
+                fill() or die "connection closed in a chunk\n";
+            }
+            my $size = hex substr($buf, 0, $e);
+            while (length $buf < $e + 2 + $size + 2) {
+                fill() or die "connection closed in a chunk\n";
+            }
+            substr($buf, 0, $e + 2 + $size + 2) = '';
+            last if $size == 0;
+        }
+    }
+    my $keep = ($h{connection} // '') !~ /close/i && $ver eq '1.1';
+    return ($status, \%h, $keep);
+}
+
+sub stop_now {
+    return 0 unless $o{stop_file} && -f $o{stop_file};
+    open my $fh, '<', $o{stop_file} or return 0;
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+    return $text =~ /$o{stop_re}/ ? 1 : 0;
+}
+
+my (%status, %hist);
+my ($sent, $last, $stopped) = (0, 0, 0);
+my $check_every = $o{check_every} || $o{pipeline};
+my $since_check = 0;
+my $t0 = time;
+
+connect_server();
+
+my $pos = 0;
+while ($pos < @idx) {
+    my $n = $o{pipeline};
+    $n = @idx - $pos if $n > @idx - $pos;
+    my $out = join '', map { request_of($idx[$_]) } $pos .. $pos + $n - 1;
+    my $off = 0;
+    while ($off < length $out) {
+        my $w = syswrite($sock, $out, length($out) - $off, $off);
+        die "write: $!\n" unless defined $w;
+        $off += $w;
+    }
+    my $done = 0;
+    while ($done < $n) {
+        my ($st, $h, $keep) = read_response();
+        $status{$st}++;
+        $hist{$h->{lc $o{hist}} // '-'}++ if $o{hist};
+        $last = $idx[$pos + $done];
+        $done++;
+        $sent++;
+        if (!$keep && $done < $n) {
+            # the rest of this batch is lost with the connection: resend it
+            $n = $done;
+        }
+        connect_server() unless $keep;
+    }
+    $pos += $n;
+    $since_check += $n;
+    if ($o{stop_file} && $since_check >= $check_every) {
+        $since_check = 0;
+        if (stop_now()) {
+            $stopped = 1;
+            last;
+        }
+    }
+}
+$stopped = 1 if !$stopped && $o{stop_file} && stop_now();
+
+my @out = ("sent=$sent");
+push @out, "status_$_=$status{$_}" for sort keys %status;
+if ($o{hist}) {
+    my $name = lc $o{hist};
+    $name =~ s/^x-ratelimit-//;
+    $name =~ s/\W/_/g;
+    push @out, "${name}_$_=$hist{$_}" for sort keys %hist;
+}
+push @out, "last=$last", "stopped=$stopped",
+    sprintf("secs=%.3f", time - $t0);
+print join(' ', @out), "\n";

@@ -1,0 +1,718 @@
+#!/usr/bin/env bash
+# scripts/bench.sh - the benchmark behind "make bench" (not a test).
+#
+# What it measures, all against Debian's /usr/sbin/nginx with the built
+# module loaded, on 127.0.0.1 only:
+#
+# 1. Throughput.  One nginx (bench/nginx.conf.in) whose locations are the
+#    columns, all serving empty_gif (a content handler; "return" would
+#    answer before any limiter runs):
+#      stock             no limiter
+#      limit_req         limit_req keyed on ONE_KEY, 1000000r/s burst=1000
+#                        nodelay: nothing rejected
+#      trl-1key          token_ratelimit keyed on ONE_KEY, 65535r/s: all
+#                        admitted.  ONE_KEY is by default
+#                        $binary_remote_addr$remote_port, one key per wrk
+#                        connection: 65535 (the largest N) per second is
+#                        far below what one worker serves on loopback, so
+#                        a single key would be rejected most of the time
+#                        (ONE_KEY='$binary_remote_addr' shows it)
+#      limit_req-100k    limit_req, $http_x_key, 100k distinct keys, 64m zone
+#      trl-100k          token_ratelimit, the same keys, 64m zone
+#      limit_req-reject  limit_req 1r/m: all but the first get 503 and one
+#                        error-log line each (default level, error)
+#      trl-reject        token_ratelimit 1r/d: all but the first get the 429
+#                        JSON; only a key's first rejection is logged
+#      (trl-1key-noheaders, not run unless named in COLUMNS: trl-1key with
+#      token_ratelimit_headers off)
+#    wrk (bench/keys.lua: every request carries X-Key, cycling through 100k
+#    values for the -100k columns) runs DURATION seconds per column, in
+#    ROUNDS rounds that go round-robin over the columns (round r starts at
+#    the r-th column), after a short warm-up of each column.  nginx is
+#    pinned to NGINX_CPUS and wrk to WRK_CPUS.  Per column: median req/s,
+#    min-max, the ratio to stock and to limit_req of the same key kind
+#    (trl-1key : limit_req, trl-100k : limit_req-100k, trl-reject :
+#    limit_req-reject), nginx worker CPU time per request (utime+stime from
+#    /proc/PID/stat over all runs / requests completed), how busy the worker
+#    was (CPU time / run time: below ~95% the client, or other load on the
+#    machine, was the bottleneck), non-2xx responses, error-log lines per
+#    request.
+#
+# 2. Instructions per request (NO_CALLGRIND=1 skips), for every column and
+#    CG_EXTRA: valgrind --tool=callgrind on a single-process nginx
+#    (master_process off; daemon off; the same config) serving CG_K1 and
+#    then, in a fresh run, CG_K2 requests sent one at a time over keepalive
+#    (bench/hclient.pl): (Ir(K2) - Ir(K1)) / (K2 - K1), which cancels
+#    start-up.  The -100k columns cycle through CG_KEYS keys (default
+#    CG_K1), so the measured requests find their key in the zone, as in the
+#    wrk runs.  Function by function, against stock and against limit_req
+#    of the same key kind: build/bench/callgrind/COLUMN.vs-BASE.diff.txt.
+#
+# 3. Memory (NO_MEMORY=1 skips): keys a 1m zone holds, token_ratelimit
+#    against limit_req, for 48-byte and 112-byte keys (bench/memory.conf.in):
+#      trl  first-evict  keys inserted (100r/d, so all live) before the
+#                        first [warn] "token_ratelimit zone ... is full"
+#      trl  held@2x      of 2x that many keys inserted, how many are still
+#                        held (each re-requested, newest first: Remaining
+#                        99 -> 98 shows the earlier request was kept)
+#      both first-key    largest K such that, on a fresh nginx, after K
+#                        distinct keys the first one is still there (binary
+#                        search; limit_req: 1r/m, its second request is 503)
+#      lr   held@2x      as for trl, after 2x limit_req's first-key figure
+#
+# Output: a table on stdout; build/bench/results.txt ("name value" lines);
+# raw wrk outputs, configs, logs and callgrind files under build/bench/.
+#
+# Knobs (environment):
+#   ROUNDS=5            interleaved rounds
+#   DURATION=5          seconds per wrk run (the whole bench takes about
+#                       ROUNDS * 7 * (DURATION + 0.5) s + 2-3 min)
+#   WARMUP=1            seconds of wrk per column before round 1 (0: none)
+#   CONNECTIONS=32      wrk connections
+#   THREADS             wrk threads (default: 1, or the number of WRK_CPUS)
+#   COLUMNS="stock limit_req ..."   a subset of the columns, run in that
+#                       order (a purely numeric COLUMNS, a terminal width,
+#                       is ignored)
+#   WORKERS=1           worker_processes; the workers are bound with
+#                       "worker_cpu_affinity auto <NGINX_CPUS>"
+#   NGINX_CPUS          CPUs for nginx (default: 0 .. WORKERS-1)
+#   WRK_CPUS            CPUs for wrk (default: the rest; none left: unpinned)
+#   KEYS100K=100000     distinct keys of the -100k columns
+#   ONE_KEY='$binary_remote_addr$remote_port'  key of limit_req and trl-1key
+#   NO_CALLGRIND=1      skip part 2;  CG_K1=2000 CG_K2=4000 CG_KEYS=CG_K1
+#   CG_EXTRA="stock-nomodule trl-1key-noheaders"   callgrind-only columns
+#                       (stock-nomodule: stock with the module not loaded)
+#   NO_MEMORY=1         skip part 3
+#   NGINX_BIN=/usr/sbin/nginx
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+MODULE=$ROOT/build/ngx_http_token_ratelimit_module.so
+OUT=$ROOT/build/bench
+
+DEFAULT_COLUMNS="stock limit_req trl-1key limit_req-100k trl-100k limit_req-reject trl-reject"
+ALL_COLUMNS="$DEFAULT_COLUMNS trl-1key-noheaders"
+if [[ -z "${COLUMNS:-}" || "${COLUMNS}" =~ ^[0-9]+$ ]]; then
+    COLUMNS=$DEFAULT_COLUMNS
+fi
+CG_EXTRA=${CG_EXTRA-stock-nomodule trl-1key-noheaders}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONNECTIONS=${CONNECTIONS:-32}
+WORKERS=${WORKERS:-1}
+KEYS100K=${KEYS100K:-100000}
+ONE_KEY=${ONE_KEY:-'$binary_remote_addr$remote_port'}
+CG_K1=${CG_K1:-2000}
+CG_K2=${CG_K2:-4000}
+CG_KEYS=${CG_KEYS:-$CG_K1}
+NO_CALLGRIND=${NO_CALLGRIND:-}
+NO_MEMORY=${NO_MEMORY:-}
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+for c in $COLUMNS; do
+    [[ " $ALL_COLUMNS " == *" $c "* ]] \
+        || die "unknown column \"$c\" in COLUMNS (known: $ALL_COLUMNS)"
+done
+for c in $CG_EXTRA; do
+    [[ " $ALL_COLUMNS stock-nomodule " == *" $c "* ]] \
+        || die "unknown column \"$c\" in CG_EXTRA"
+done
+for v in ROUNDS DURATION WARMUP CONNECTIONS WORKERS KEYS100K CG_K1 CG_K2 \
+         CG_KEYS; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number"
+done
+(( ROUNDS >= 1 && DURATION >= 1 && WORKERS >= 1 && CG_K2 > CG_K1 )) \
+    || die "need ROUNDS >= 1, DURATION >= 1, WORKERS >= 1, CG_K2 > CG_K1"
+
+[ -x "$NGINX_BIN" ] || die "no nginx at $NGINX_BIN"
+[ -f "$MODULE" ] || die "module not built: $MODULE (run make)"
+for tool in wrk perl taskset timeout; do
+    command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh)"
+done
+if [ -z "$NO_CALLGRIND" ]; then
+    for tool in valgrind callgrind_annotate; do
+        command -v "$tool" >/dev/null \
+            || die "$tool is missing (scripts/install-deps.sh, or NO_CALLGRIND=1)"
+    done
+fi
+
+# --- CPUs -------------------------------------------------------------------
+
+NCPU=$(getconf _NPROCESSORS_ONLN)
+CLK_TCK=$(getconf CLK_TCK)
+
+# "0-2,5" -> the CPU numbers, one a line
+cpu_list() {
+    perl -e 'for (split /,/, shift) { /^(\d+)(?:-(\d+))?$/ or die "bad CPU list\n";
+             print "$_\n" for $1 .. ($2 // $1) }' "$1"
+}
+
+if [ -z "${NGINX_CPUS:-}" ]; then
+    if (( NCPU > 1 )); then
+        NGINX_CPUS="0-$(( (WORKERS < NCPU ? WORKERS : NCPU - 1) - 1 ))"
+        [ "$NGINX_CPUS" = "0-0" ] && NGINX_CPUS=0
+    else
+        NGINX_CPUS=""
+    fi
+fi
+if [ -z "${WRK_CPUS+set}" ]; then
+    WRK_CPUS=""
+    if [ -n "$NGINX_CPUS" ]; then
+        rest=$(comm -23 <(seq 0 $((NCPU - 1)) | sort) \
+                        <(cpu_list "$NGINX_CPUS" | sort) | sort -n \
+               | paste -sd, -)
+        WRK_CPUS=$rest
+    fi
+fi
+if [ -z "${THREADS:-}" ]; then
+    THREADS=1
+    [ -n "$WRK_CPUS" ] && THREADS=$(cpu_list "$WRK_CPUS" | wc -l)
+fi
+(( CONNECTIONS >= THREADS )) || die "CONNECTIONS must be >= THREADS"
+
+# A bitmask string for worker_cpu_affinity ("0,2" -> "101").
+affinity_mask() {
+    perl -e 'my %on = map { $_ => 1 } @ARGV; my $max = (sort { $b <=> $a } @ARGV)[0];
+             print join "", map { $on{$_} ? 1 : 0 } reverse 0 .. $max' \
+        $(cpu_list "$1")
+}
+
+on_cpus() {         # on_cpus CPULIST command...: pinned if CPULIST is set
+    local cpus=$1
+    shift
+    if [ -n "$cpus" ]; then
+        taskset -c "$cpus" "$@"
+    else
+        "$@"
+    fi
+}
+
+# --- processes ----------------------------------------------------------------
+
+# The nginx masters and valgrind processes started here, one pid a line: a
+# file, so that functions run in subshells ($(...)) can add to it.
+PIDS_FILE=$(mktemp "${TMPDIR:-/tmp}/trl-bench-pids.XXXXXX")
+
+track_pid() {
+    echo "$1" >> "$PIDS_FILE"
+}
+
+cleanup() {
+    local pid i
+    [ -f "$PIDS_FILE" ] || return 0
+    for pid in $(cat "$PIDS_FILE"); do
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -QUIT "$pid" 2>/dev/null || true
+        for i in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -f "$PIDS_FILE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    perl -MIO::Socket::INET -e '
+        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0,
+                                      Proto => "tcp", Listen => 1) or die $!;
+        print $s->sockport, "\n"'
+}
+
+wait_port() {       # wait_port PORT SECONDS
+    perl -MIO::Socket::INET -MTime::HiRes=sleep,time -e '
+        my ($port, $secs) = @ARGV;
+        my $end = time + $secs;
+        while (time < $end) {
+            my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                          Proto => "tcp");
+            exit 0 if $s;
+            sleep 0.05;
+        }
+        exit 1' "$1" "$2"
+}
+
+# write_conf TEMPLATE PREFIX PORT MAIN NOMODULE > nginx.conf
+write_conf() {
+    TPL_MODULE=$MODULE TPL_PREFIX=$2 TPL_PORT=$3 TPL_MAIN=$4 TPL_NOMODULE=$5 \
+    TPL_WORKERS=$WORKERS TPL_ONE_KEY=$ONE_KEY perl -pe '
+        s/\@(MODULE|PREFIX|PORT|MAIN|NOMODULE|WORKERS|ONE_KEY)\@/$ENV{"TPL_$1"}/g unless /^\s*#/
+    ' "$1"
+}
+
+new_prefix() {      # new_prefix DIR: an empty nginx prefix
+    rm -rf "$1"
+    mkdir -p "$1/logs"
+}
+
+# start_nginx PREFIX PORT: master and workers, waits until PORT answers
+start_nginx() {
+    local prefix=$1 port=$2 out pid i
+    if ! out=$("$NGINX_BIN" -t -p "$prefix/" -c "$prefix/nginx.conf" \
+                    -e "$prefix/logs/error.log" 2>&1); then
+        echo "$out" >&2
+        die "nginx -t failed for $prefix/nginx.conf"
+    fi
+    on_cpus "$NGINX_CPUS" "$NGINX_BIN" -p "$prefix/" -c "$prefix/nginx.conf" \
+        -e "$prefix/logs/error.log" \
+        || die "nginx did not start: $(tail -5 "$prefix/logs/error.log")"
+    for i in $(seq 100); do
+        [ -s "$prefix/nginx.pid" ] && break
+        sleep 0.05
+    done
+    pid=$(cat "$prefix/nginx.pid" 2>/dev/null) || die "no nginx.pid in $prefix"
+    track_pid "$pid"
+    wait_port "$port" 10 || die "nginx is not answering on port $port"
+}
+
+stop_nginx() {      # stop_nginx PREFIX
+    local pid i
+    pid=$(cat "$1/nginx.pid" 2>/dev/null) || return 0
+    kill -QUIT "$pid" 2>/dev/null || return 0
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+worker_pids() {     # worker_pids MASTER_PID: its children
+    local f stat fields
+    for f in /proc/[0-9]*/stat; do
+        read -r stat < "$f" 2>/dev/null || continue
+        read -r -a fields <<< "${stat##*) }"
+        # after "pid (comm) ": state ppid ...
+        [ "${fields[1]}" = "$1" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
+    done
+    return 0
+}
+
+cpu_ticks() {       # cpu_ticks PID...: utime + stime of all of them, in ticks
+    local pid stat fields sum=0
+    for pid in "$@"; do
+        read -r stat < "/proc/$pid/stat" \
+            || die "nginx worker $pid is gone (see the error log)"
+        read -r -a fields <<< "${stat##*) }"
+        # stat fields 14 (utime) and 15 (stime): 11 and 12 after "(comm) "
+        sum=$(( sum + fields[11] + fields[12] ))
+    done
+    echo "$sum"
+}
+
+# --- setup --------------------------------------------------------------------
+
+rm -rf "$OUT"
+mkdir -p "$OUT/wrk" "$OUT/callgrind" "$OUT/memory"
+
+NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///')
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+{
+    echo "date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "host.cpus $NCPU"
+    echo "host.cpu_model ${CPU_MODEL:-unknown}"
+    echo "host.kernel $(uname -r)"
+    echo "nginx.version $NGINX_VERSION"
+    if head=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+        git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || head="$head+uncommitted-src"
+        echo "git.head $head"
+    fi
+    echo "cfg.rounds $ROUNDS"
+    echo "cfg.duration_s $DURATION"
+    echo "cfg.warmup_s $WARMUP"
+    echo "cfg.connections $CONNECTIONS"
+    echo "cfg.threads $THREADS"
+    echo "cfg.workers $WORKERS"
+    echo "cfg.nginx_cpus ${NGINX_CPUS:-unpinned}"
+    echo "cfg.wrk_cpus ${WRK_CPUS:-unpinned}"
+    echo "cfg.columns ${COLUMNS// /,}"
+    echo "cfg.keys100k $KEYS100K"
+    echo "cfg.one_key $ONE_KEY"
+    echo "cfg.clk_tck $CLK_TCK"
+    echo "module.sha1 $(sha1sum "$MODULE" | cut -c1-12)"
+    echo "src.sha1 $(find src -type f | LC_ALL=C sort | xargs cat | sha1sum | cut -c1-12)"
+} > "$OUT/meta.txt"
+
+(( NCPU > 1 )) || note "only one CPU: nginx and wrk share it; figures are rough"
+note "nginx $NGINX_VERSION, $NCPU CPUs; nginx on CPUs ${NGINX_CPUS:-any}," \
+     "wrk on ${WRK_CPUS:-any} (-t$THREADS -c$CONNECTIONS)"
+
+keys_of() {         # keys_of COLUMN: distinct X-Key values wrk cycles through
+    case $1 in
+        *-100k) echo "$KEYS100K" ;;
+        *) echo 1 ;;
+    esac
+}
+
+# --- 1. throughput --------------------------------------------------------------
+
+if [ -n "$NGINX_CPUS" ]; then
+    AFFINITY="worker_cpu_affinity auto $(affinity_mask "$NGINX_CPUS");"
+else
+    AFFINITY=""
+fi
+
+TP=$OUT/tput
+new_prefix "$TP"
+TP_PORT=$(free_port)
+write_conf bench/nginx.conf.in "$TP" "$TP_PORT" "$AFFINITY" "" > "$TP/nginx.conf"
+start_nginx "$TP" "$TP_PORT"
+TP_MASTER=$(cat "$TP/nginx.pid")
+for i in $(seq 100); do
+    mapfile -t TP_WORKERS < <(worker_pids "$TP_MASTER")
+    (( ${#TP_WORKERS[@]} >= WORKERS )) && break
+    sleep 0.05
+done
+(( ${#TP_WORKERS[@]} >= WORKERS )) || die "nginx workers did not start"
+
+# cpu_jiffies CPULIST: "busy total" jiffies of those CPUs from /proc/stat
+cpu_jiffies() {
+    [ -n "$1" ] || { echo "0 0"; return; }
+    perl -e '
+        my %want = map { $_ => 1 } split /\n/, shift;
+        my ($busy, $total) = (0, 0);
+        open my $fh, "<", "/proc/stat" or die;
+        while (<$fh>) {
+            next unless /^cpu(\d+)\s+(.*)/ && $want{$1};
+            my @f = split " ", $2;      # user nice system idle iowait ...
+            my $t = 0;
+            $t += $_ for @f[0 .. 7];
+            $total += $t;
+            $busy += $t - $f[3] - $f[4];
+        }
+        print "$busy $total\n"' "$(cpu_list "$1")"
+}
+
+# run_wrk COLUMN SECONDS OUTFILE: one wrk run; sets RUN_TICKS (nginx worker
+# CPU ticks), RUN_WALL (ms), RUN_LINES (error-log lines written) and
+# RUN_WRKCPU (how busy wrk's CPUs were, percent; - when wrk is unpinned)
+run_wrk() {
+    local col=$1 secs=$2 file=$3 t0 t1 c0 c1 lines b0 n0 b1 n1
+    : > "$TP/logs/error.log"
+    c0=$(cpu_ticks "${TP_WORKERS[@]}")
+    read -r b0 n0 < <(cpu_jiffies "$WRK_CPUS")
+    t0=$(date +%s%N)
+    on_cpus "$WRK_CPUS" timeout -k 5 $((secs + 30)) \
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s \
+            -s bench/keys.lua "http://127.0.0.1:$TP_PORT/$col" \
+            -- "$(keys_of "$col")" > "$file" 2>&1 \
+        || { cat "$file" >&2; die "wrk failed on $col"; }
+    t1=$(date +%s%N)
+    read -r b1 n1 < <(cpu_jiffies "$WRK_CPUS")
+    c1=$(cpu_ticks "${TP_WORKERS[@]}")
+    lines=$(wc -l < "$TP/logs/error.log")
+    head -c 4096 "$TP/logs/error.log" > "$file.errlog.head"
+    : > "$TP/logs/error.log"
+    RUN_TICKS=$((c1 - c0))
+    RUN_WALL=$(( (t1 - t0) / 1000000 ))
+    RUN_LINES=$lines
+    RUN_WRKCPU=-
+    (( n1 > n0 )) && RUN_WRKCPU=$(( 100 * (b1 - b0) / (n1 - n0) ))
+    return 0
+}
+
+ncol=$(echo $COLUMNS | wc -w)
+est=$(( ROUNDS * ncol * (DURATION + 1) + ncol * (WARMUP + 1) ))
+note "throughput: $ROUNDS rounds x $ncol columns x ${DURATION}s (about ${est}s)"
+
+if (( WARMUP > 0 )); then
+    for col in $COLUMNS; do
+        run_wrk "$col" "$WARMUP" "$OUT/wrk/warmup-$col.txt"
+    done
+fi
+
+# Round r goes over the columns starting at the r-th, so that no column is
+# always first (or always right after a given one).
+read -r -a COLS <<< "$COLUMNS"
+rotated() {
+    local i n=${#COLS[@]}
+    for (( i = 0; i < n; i++ )); do
+        echo "${COLS[(i + $1 - 1) % n]}"
+    done
+}
+
+printf 'round\tcolumn\trequests\tseconds\trps\tnon2xx\tsocket_errors\tcpu_ticks\twall_ms\terrlog_lines\twrk_cpu_pct\n' \
+    > "$OUT/runs.tsv"
+T_TPUT=$SECONDS
+echo "host.loadavg_before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
+for round in $(seq "$ROUNDS"); do
+    for col in $(rotated "$round"); do
+        f=$OUT/wrk/round$round-$col.txt
+        run_wrk "$col" "$DURATION" "$f"
+        perl -ne '
+            BEGIN { ($r, $c, $t, $w, $l, $wc) = splice @ARGV, 0, 6;
+                    $n2 = 0; $se = 0 }
+            if (/(\d+) requests in ([\d.]+)(us|ms|s|m|h)\b/) {
+                $req = $1;
+                $sec = $2 * { us => 1e-6, ms => 1e-3, s => 1, m => 60,
+                              h => 3600 }->{$3};
+            }
+            $rps = $1 if /^Requests\/sec:\s+([\d.]+)/;
+            $n2 = $1 if /Non-2xx or 3xx responses:\s+(\d+)/;
+            if (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/) {
+                $se = $1 + $2 + $3 + $4;
+            }
+            END {
+                defined $req && defined $rps or die "bench: cannot read wrk output\n";
+                printf "%s\t%s\t%d\t%.3f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%s\n",
+                    $r, $c, $req, $sec, $rps, $n2, $se, $t, $w, $l, $wc;
+            }' "$round" "$col" "$RUN_TICKS" "$RUN_WALL" "$RUN_LINES" \
+              "$RUN_WRKCPU" "$f" >> "$OUT/runs.tsv"
+        tail -1 "$OUT/runs.tsv" | awk -F'\t' -v tck="$CLK_TCK" -v w="$WORKERS" '{
+            printf "bench:   round %s %-18s %8.0f req/s  non-2xx %-7d" \
+                   "  nginx busy %3.0f%%  wrk CPU %s%%\n", $1, $2, $5, $6,
+                   $8 / tck / $4 / w * 100, $11 }' >&2
+    done
+done
+
+echo "host.loadavg_after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
+echo "time.throughput_s $((SECONDS - T_TPUT))" >> "$OUT/meta.txt"
+
+if grep -Eq '\[(alert|crit|emerg)\]|exited on signal' "$TP/logs/error.log" "$OUT"/wrk/*.errlog.head 2>/dev/null; then
+    note "WARNING: nginx logged alerts during the throughput runs (see $OUT/wrk/*.errlog.head)"
+fi
+stop_nginx "$TP"
+
+# --- 2. callgrind ---------------------------------------------------------------
+
+# cg_run COLUMN K: a single-process nginx under callgrind serves K requests
+# of COLUMN; sets CG_IR (its Ir total) and CG_CLIENT (the client's summary)
+# and leaves its callgrind.out under $OUT/callgrind
+cg_run() {
+    local col=$1 k=$2 path nomod="" prefix port pid out keys i cmd
+    path=/$col
+    if [ "$col" = stock-nomodule ]; then
+        path=/stock
+        nomod="#"
+    fi
+    keys=1
+    [[ "$col" == *-100k ]] && keys=$CG_KEYS
+    prefix=$OUT/callgrind/$col-$k
+    out=$OUT/callgrind/callgrind.out.$col.$k
+    new_prefix "$prefix"
+    port=$(free_port)
+    write_conf bench/nginx.conf.in "$prefix" "$port" \
+        "master_process off; daemon off;" "$nomod" > "$prefix/nginx.conf"
+    "$NGINX_BIN" -t -p "$prefix/" -c "$prefix/nginx.conf" \
+        -e "$prefix/logs/error.log" > "$prefix/nginx-t.log" 2>&1 \
+        || { cat "$prefix/nginx-t.log" >&2; die "nginx -t failed ($col)"; }
+    cmd=(valgrind --tool=callgrind --callgrind-out-file="$out"
+         "$NGINX_BIN" -p "$prefix/" -c "$prefix/nginx.conf"
+         -e "$prefix/logs/error.log")
+    [ -n "$NGINX_CPUS" ] && cmd=(taskset -c "$NGINX_CPUS" "${cmd[@]}")
+    # taskset execs valgrind, which runs nginx in its own process: $! is it
+    "${cmd[@]}" > "$prefix/valgrind.log" 2>&1 &
+    pid=$!
+    track_pid "$pid"
+    if ! wait_port "$port" 120; then
+        cat "$prefix/valgrind.log" >&2
+        die "nginx under callgrind did not answer ($col)"
+    fi
+    on_cpus "$WRK_CPUS" perl bench/hclient.pl --port "$port" --path "$path" \
+        --count "$k" --keys "$keys" --key-len 10 --timeout 300 \
+        > "$prefix/client.txt" \
+        || die "the client failed against callgrind ($col, $k)"
+    kill -QUIT "$pid"
+    for i in $(seq 1200); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        die "nginx under callgrind did not exit ($col)"
+    fi
+    wait "$pid" 2>/dev/null || true
+    CG_IR=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out" | head -1)
+    [ -n "$CG_IR" ] || CG_IR=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out" | head -1)
+    [ -n "$CG_IR" ] || die "no summary/totals line in $out"
+    CG_CLIENT=$(cat "$prefix/client.txt")
+}
+
+if [ -z "$NO_CALLGRIND" ]; then
+    T_CG=$SECONDS
+    CG_COLUMNS=$(echo $COLUMNS $CG_EXTRA | tr ' ' '\n' | awk '!seen[$0]++' \
+                 | paste -sd' ' -)
+    note "callgrind: $(echo $CG_COLUMNS | wc -w) columns x ($CG_K1, $CG_K2) requests"
+    printf 'column\tk1\tir1\tk2\tir2\tir_per_req\tclient_k2\n' > "$OUT/callgrind.tsv"
+    for col in $CG_COLUMNS; do
+        cg_run "$col" "$CG_K1"
+        ir1=$CG_IR
+        cg_run "$col" "$CG_K2"
+        ir2=$CG_IR
+        client2=$CG_CLIENT
+        per=$(perl -e 'printf "%.1f", ($ARGV[1] - $ARGV[0]) / ($ARGV[3] - $ARGV[2])' \
+              "$ir1" "$ir2" "$CG_K1" "$CG_K2")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$col" "$CG_K1" "$ir1" "$CG_K2" \
+            "$ir2" "$per" "$client2" >> "$OUT/callgrind.tsv"
+        note "  $col: $per Ir/request ($client2)"
+        for k in "$CG_K1" "$CG_K2"; do
+            callgrind_annotate --inclusive=no --auto=no --threshold=100 \
+                "$OUT/callgrind/callgrind.out.$col.$k" \
+                > "$OUT/callgrind/$col.$k.annotate.txt" 2>/dev/null || true
+        done
+    done
+    # where the instructions per request go, against stock and against
+    # limit_req of the same key kind
+    for col in $CG_COLUMNS; do
+        case $col in
+            trl-1key*) pair=limit_req ;;
+            trl-100k) pair=limit_req-100k ;;
+            trl-reject) pair=limit_req-reject ;;
+            *) pair="" ;;
+        esac
+        for base in stock $pair; do
+            [ "$col" != "$base" ] || continue
+            [[ " $CG_COLUMNS " == *" $base "* ]] || continue
+            perl bench/cgdiff.pl "$OUT/callgrind" "$base" "$col" "$CG_K1" \
+                "$CG_K2" > "$OUT/callgrind/$col.vs-$base.diff.txt" || true
+        done
+    done
+    echo "time.callgrind_s $((SECONDS - T_CG))" >> "$OUT/meta.txt"
+fi
+
+# --- 3. memory ------------------------------------------------------------------
+
+MEM=$OUT/memory
+MEM_PORT=""
+
+mem_start() {       # a fresh nginx with bench/memory.conf.in
+    stop_nginx "$MEM/prefix" 2>/dev/null || true
+    new_prefix "$MEM/prefix"
+    MEM_PORT=$(free_port)
+    write_conf bench/memory.conf.in "$MEM/prefix" "$MEM_PORT" "" "" \
+        > "$MEM/prefix/nginx.conf"
+    start_nginx "$MEM/prefix" "$MEM_PORT"
+}
+
+client() {          # client ARGS...: hclient.pl against the memory nginx
+    perl bench/hclient.pl --port "$MEM_PORT" --timeout 120 "$@"
+}
+
+field() {           # field NAME LINE: the value of NAME=value in LINE, or 0
+    local v
+    v=$(tr ' ' '\n' <<< "$2" | sed -n "s/^$1=//p" | head -1)
+    echo "${v:-0}"
+}
+
+# first_key_kept KIND LEN K: true if, on a fresh nginx, the first of K keys
+# is still held after inserting all K.  (It runs as a "while" condition,
+# where set -e does not apply: failures are caught explicitly.  These
+# functions are not run in $(...), so that die stops the bench.)
+first_key_kept() {
+    local kind=$1 len=$2 k=$3 line
+    mem_start
+    client --path "/$kind-$len" --from 1 --to "$k" --key-len "$len" \
+        --pipeline 256 > /dev/null || die "the memory client failed"
+    if [ "$kind" = lr ]; then
+        line=$(client --path "/$kind-$len" --from 1 --to 1 --key-len "$len") \
+            || die "the memory client failed"
+        [ "$(field status_503 "$line")" = 1 ]
+    else
+        line=$(client --path "/$kind-$len" --from 1 --to 1 --key-len "$len" \
+                      --hist X-RateLimit-Remaining) \
+            || die "the memory client failed"
+        [ "$(field remaining_98 "$line")" = 1 ]
+    fi
+}
+
+# first_key_search KIND LEN: sets KEPT to first_key_kept's largest K, by
+# binary search (bounded: 2^20 keys, then "1048576+")
+first_key_search() {
+    local kind=$1 len=$2 lo=1 hi=4096 mid
+    while first_key_kept "$kind" "$len" "$hi"; do
+        lo=$hi
+        hi=$((hi * 2))
+        (( hi <= 1048576 )) || { KEPT="$lo+"; return 0; }
+    done
+    while (( hi - lo > 1 )); do
+        mid=$(( (lo + hi) / 2 ))
+        if first_key_kept "$kind" "$len" "$mid"; then
+            lo=$mid
+        else
+            hi=$mid
+        fi
+    done
+    KEPT=$lo
+}
+
+# held_after KIND LEN N [FROM]: insert keys 1..N on a fresh nginx (or, with
+# FROM, keys FROM..N on the running one), then re-request N..1; sets HELD to
+# how many were still held
+held_after() {
+    local kind=$1 len=$2 n=$3 from=${4:-} line
+    if [ -z "$from" ]; then
+        mem_start
+        from=1
+    fi
+    if (( from <= n )); then
+        client --path "/$kind-$len" --from "$from" --to "$n" --key-len "$len" \
+            --pipeline 256 > /dev/null
+    fi
+    if [ "$kind" = lr ]; then
+        line=$(client --path "/$kind-$len" --from 1 --to "$n" --reverse \
+                      --key-len "$len" --pipeline 256)
+        HELD=$(field status_503 "$line")
+    else
+        line=$(client --path "/$kind-$len" --from 1 --to "$n" --reverse \
+                      --key-len "$len" --pipeline 256 --hist X-RateLimit-Remaining)
+        HELD=$(field remaining_98 "$line")
+    fi
+}
+
+if [ -z "$NO_MEMORY" ]; then
+    note "memory: keys a 1m zone holds (48- and 112-byte keys)"
+    T_MEM=$SECONDS
+    : > "$OUT/memory.txt"
+    for len in 48 112; do
+        # token_ratelimit: keys inserted before the first "is full" warning
+        mem_start
+        line=$(client --path "/trl-$len" --from 1 --to 1000000 --key-len "$len" \
+                      --index --pipeline 32 --stop-file "$MEM/prefix/logs/error.log" \
+                      --stop-re "zone \"m$len\" is full")
+        last=$(field last "$line")
+        first=$(perl -ne 'if (/zone "m'"$len"'" is full/ && /request: "GET \S+\?i=(\d+)/) {
+                              print $1 - 1, "\n"; exit }' "$MEM/prefix/logs/error.log")
+        cp "$MEM/prefix/logs/error.log" "$MEM/trl-$len.error.log"
+        if [ -z "$first" ]; then
+            note "  trl $len: no \"is full\" warning after $last keys"
+            first=none
+            held=none
+        else
+            held_after trl "$len" $((2 * first)) $((last + 1))
+            held=$HELD
+        fi
+        echo "mem.trl.$len.first_evict $first" >> "$OUT/memory.txt"
+        echo "mem.trl.$len.held_after_2x $held" >> "$OUT/memory.txt"
+        note "  trl $len-byte keys: first eviction after $first keys; held $held of $([ "$first" = none ] && echo - || echo $((2 * first)))"
+
+        first_key_search trl "$len"
+        kept=$KEPT
+        echo "mem.trl.$len.first_key_kept $kept" >> "$OUT/memory.txt"
+        note "  trl $len-byte keys: first key kept up to $kept keys"
+
+        first_key_search lr "$len"
+        kept=$KEPT
+        echo "mem.limit_req.$len.first_key_kept $kept" >> "$OUT/memory.txt"
+        held=none
+        if [[ "$kept" =~ ^[0-9]+$ ]]; then
+            held_after lr "$len" $((2 * kept))
+            held=$HELD
+        fi
+        echo "mem.limit_req.$len.held_after_2x $held" >> "$OUT/memory.txt"
+        note "  limit_req $len-byte keys: first key kept up to $kept keys; held $held of $((2 * ${kept%+}))"
+    done
+    stop_nginx "$MEM/prefix"
+    echo "time.memory_s $((SECONDS - T_MEM))" >> "$OUT/meta.txt"
+fi
+echo "time.total_s $SECONDS" >> "$OUT/meta.txt"
+
+# --- report ---------------------------------------------------------------------
+
+perl bench/report.pl "$OUT" | tee "$OUT/table.txt"
