@@ -19,6 +19,9 @@ CXX         ?= g++
 CC          ?= gcc
 CXXFLAGS    ?= -O2 -g
 CFLAGS      ?= -O2 -g
+# the glue, like Debian's own nginx build (nginx alone would use -O)
+NGX_CC_OPT  ?= -g -O2 -fstack-protector-strong -Wformat \
+               -Werror=format-security -D_FORTIFY_SOURCE=2
 
 CORE_FLAGS  := -std=c++17 -fPIC -fvisibility=hidden -Wall -Wextra -Werror \
                -Isrc/core/include
@@ -54,7 +57,7 @@ $(CORE_LIB): $(CORE_OBJS)
 
 # A configured copy of the nginx tree: Debian's nginx-dev ships headers and
 # build scripts only, enough for "make modules".
-$(NGX_BUILD)/objs/Makefile: config $(CORE_LIB)
+$(NGX_BUILD)/objs/Makefile: config Makefile $(CORE_LIB)
 	@test -f $(NGINX_SRC)/configure || { echo "no nginx source tree at" \
 	    "$(NGINX_SRC): run scripts/install-deps.sh or set NGINX_SRC"; \
 	    exit 1; }
@@ -64,6 +67,7 @@ $(NGX_BUILD)/objs/Makefile: config $(CORE_LIB)
 	    && if [ -f conf_flags ]; then . ./conf_flags; \
 	           flags=("$${NGX_CONF_FLAGS[@]}"); fi \
 	    && TRL_CORE_LIB=$(abspath $(CORE_LIB)) ./configure "$${flags[@]}" \
+	           --with-cc-opt="$(NGX_CC_OPT)" \
 	           --add-dynamic-module=$(CURDIR) > ../nginx-configure.log 2>&1 \
 	    || { tail -20 ../nginx-configure.log; exit 1; }
 

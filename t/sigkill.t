@@ -267,10 +267,16 @@ SKIP: {
        'its key was never counted: exactly N admitted afterwards');
     my $takeovers = () = $t->error_log =~ /took over a lock/g;
     cmp_ok($takeovers, '>', $takeovers0, 'the lock was taken over');
+    # (the trapped worker may have accepted the whole batch: then no
+    # other key was answered)
     my ($other) = grep { $resp->[$_]{status} == 200 } 0 .. 7;
-    is(join(' ', seq_statuses($keys->[$other // 0], $N)),
-       join(' ', (200) x ($N - 1), 429),
-       'another key of the batch: counted once');
+    SKIP: {
+        skip 'the trapped worker took the whole batch', 1
+            unless defined $other;
+        is(join(' ', seq_statuses($keys->[$other], $N)),
+           join(' ', (200) x ($N - 1), 429),
+           'another key of the batch: counted once');
+    }
 
     # 2. An admission decided but not stored: the entry is on no LRU list.
     #    The whole batch one key.

@@ -32,16 +32,49 @@ void remove_at(Span &s, int i) {
     s.size--;
 }
 
-void insert_sorted(Span &s, uint64_t t, uint32_t n) {
-    int i = s.size;
-    while (i > 0 && s.t[i - 1] > t) {
-        s.t[i] = s.t[i - 1];
-        s.n[i] = s.n[i - 1];
-        i--;
+// pack() stores buckets oldest first, so this only runs on a window that a
+// crashed writer left out of order.
+void sort_span(Span &s) {
+    for (int i = 1; i < s.size; i++) {
+        uint64_t t = s.t[i];
+        uint32_t n = s.n[i];
+        int j = i;
+        while (j > 0 && s.t[j - 1] > t) {
+            s.t[j] = s.t[j - 1];
+            s.n[j] = s.n[j - 1];
+            j--;
+        }
+        s.t[j] = t;
+        s.n[j] = n;
     }
-    s.t[i] = t;
-    s.n[i] = n;
-    s.size++;
+}
+
+// unpack() of a window stored with another unit (the rate changed on a
+// reload): times are rounded up to the new unit, never earlier.
+void unpack_rescaled(const Window &w, int64_t base, unsigned stored_shift,
+                     int64_t live_from, Span &span) {
+    unsigned shift = span.shift;
+    bool sorted = true;
+
+    for (int i = 0; i < kBuckets; i++) {
+        if (w.off[i] == kEmpty || w.cnt[i] == 0 || base + w.off[i] < 0) {
+            continue;
+        }
+        uint64_t stored = static_cast<uint64_t>(base + w.off[i]);
+        uint64_t t = round_up(stored << stored_shift, shift) >> shift;
+        if (static_cast<int64_t>(t) < live_from) {
+            continue;
+        }
+        if (span.size > 0 && t < span.t[span.size - 1]) {
+            sorted = false;
+        }
+        span.t[span.size] = t;
+        span.n[span.size] = w.cnt[i];
+        span.size++;
+    }
+    if (!sorted) {
+        sort_span(span);
+    }
 }
 
 }  // namespace
@@ -74,52 +107,74 @@ void clear(Window &w) {
     }
 }
 
-void unpack(const Window &w, unsigned shift, uint64_t now_ms,
-            uint64_t window_ms, Span &span) {
+void unpack(const Window &w, unsigned stored_shift, uint64_t now_ms,
+            uint64_t window_ms, unsigned shift, Span &span) {
     span.size = 0;
+    span.shift = shift;
 
     // The base is kept modulo 2^32 units; the caller guarantees it is within
     // 2^31 units of now (see horizon_ms), which makes it unambiguous.
-    int64_t now_u = static_cast<int64_t>(now_ms >> shift);
+    int64_t now_u = static_cast<int64_t>(now_ms >> stored_shift);
     int64_t base = now_u + static_cast<int32_t>(
                                w.base - static_cast<uint32_t>(now_u));
 
-    for (int i = 0; i < kBuckets; i++) {
-        if (w.off[i] == kEmpty || w.cnt[i] == 0) {
-            continue;
-        }
-        int64_t t_u = base + w.off[i];
-        if (t_u < 0) {
-            continue;
-        }
-        uint64_t t = static_cast<uint64_t>(t_u) << shift;
-        if (t + window_ms <= now_ms) {
-            continue;                       // its places are back
-        }
-        insert_sorted(span, t, w.cnt[i]);
-    }
-}
+    // A bucket is live while (t << shift) + W > now, i.e. t >= live_from.
+    int64_t live_from = now_ms >= window_ms
+                            ? static_cast<int64_t>(
+                                  ((now_ms - window_ms) >> shift) + 1)
+                            : 0;
 
-void pack(const Span &span, unsigned shift, Window &w) {
-    clear(w);
-    if (span.size == 0) {
+    if (stored_shift != shift) {
+        unpack_rescaled(w, base, stored_shift, live_from, span);
         return;
     }
 
-    uint64_t first = round_up(span.t[0], shift) >> shift;
-    uint64_t last = round_up(span.newest(), shift) >> shift;
+    // Offsets below this are dead; live_from >= 0, so the times of the
+    // others are never negative.
+    int64_t first = live_from - base;
+    int32_t live_off = first < 0 ? 0
+                                 : first > kEmpty ? kEmpty
+                                                  : static_cast<int32_t>(first);
+
+    bool sorted = true;
+    int32_t prev = -1;
+    for (int i = 0; i < kBuckets; i++) {
+        int32_t off = w.off[i];
+        if (off == kEmpty || off < live_off || w.cnt[i] == 0) {
+            continue;                       // none, or its places are back
+        }
+        sorted = sorted && off >= prev;
+        prev = off;
+        span.t[span.size] = static_cast<uint64_t>(base + off);
+        span.n[span.size] = w.cnt[i];
+        span.size++;
+    }
+    if (!sorted) {
+        sort_span(span);
+    }
+}
+
+void pack(const Span &span, Window &w) {
+    if (span.size == 0) {
+        clear(w);
+        return;
+    }
 
     // A span covers at most W plus a clock lag, within kMaxOffset units;
     // should it ever cover more, older buckets are moved later, which only
     // delays their places.
+    uint64_t first = span.t[0];
+    uint64_t last = span.t[span.size - 1];
     uint64_t base = last > first + kMaxOffset ? last - kMaxOffset : first;
     w.base = static_cast<uint32_t>(base);
 
-    for (int i = 0; i < span.size; i++) {
-        uint64_t t = round_up(span.t[i], shift) >> shift;
-        if (t < base) {
-            t = base;
+    for (int i = 0; i < kBuckets; i++) {
+        if (i >= span.size) {
+            w.off[i] = kEmpty;
+            w.cnt[i] = 0;
+            continue;
         }
+        uint64_t t = span.t[i] < base ? base : span.t[i];
         w.off[i] = static_cast<uint16_t>(t - base);
         w.cnt[i] = static_cast<uint16_t>(span.n[i] > 0xffff ? 0xffff
                                                             : span.n[i]);
@@ -134,25 +189,26 @@ uint64_t retry_at(const Span &span, uint32_t limit, uint64_t window_ms) {
     for (int i = 0; i < span.size; i++) {
         left += span.n[i];
         if (left >= must_leave) {
-            return span.t[i] + window_ms;
+            return (span.t[i] << span.shift) + window_ms;
         }
     }
     return 0;
 }
 
-uint64_t admit(Span &span, uint32_t limit, uint64_t window_ms, uint64_t now_ms,
-               unsigned shift) {
+uint64_t admit(Span &span, uint32_t limit, uint64_t window_ms,
+               uint64_t now_ms) {
+    unsigned shift = span.shift;
+
     // A clock read that lags another process's is moved up to the newest
     // admission: times only ever move forward.
-    uint64_t t = now_ms;
-    if (span.size > 0 && span.newest() > t) {
-        t = span.newest();
+    uint64_t t = round_up(now_ms, shift) >> shift;
+    if (span.size > 0 && span.t[span.size - 1] > t) {
+        t = span.t[span.size - 1];
     }
-    t = round_up(t, shift);
 
     if (span.size > 0) {
         int newest = span.size - 1;
-        uint64_t cell = cell_ms(window_ms, shift);
+        uint64_t cell = cell_ms(window_ms, shift) >> shift;
         bool same_cell = span.t[newest] / cell == t / cell;
 
         // Sharing a bucket is only allowed above kBuckets; a full span can
@@ -161,20 +217,77 @@ uint64_t admit(Span &span, uint32_t limit, uint64_t window_ms, uint64_t now_ms,
         if ((!exact_log(limit) && same_cell) || span.size == kBuckets) {
             span.t[newest] = t;
             span.n[newest]++;
-            return t;
+            return t << shift;
         }
     }
 
     span.t[span.size] = t;
     span.n[span.size] = 1;
     span.size++;
-    return t;
+    return t << shift;
 }
 
-bool give_back(Span &span, uint32_t limit, uint64_t window_ms, uint64_t ticket,
-               unsigned shift) {
-    uint64_t t0 = round_up(ticket, shift);
-    uint64_t cell = cell_ms(window_ms, shift);
+bool admit_in_place(Window &w, unsigned stored_shift, uint32_t limit,
+                    uint64_t window_ms, uint64_t now_ms, unsigned shift,
+                    uint32_t &total, uint64_t &ticket) {
+    if (stored_shift != shift || exact_log(limit)) {
+        return false;
+    }
+
+    int64_t now_u = static_cast<int64_t>(now_ms >> shift);
+    int64_t base = now_u + static_cast<int32_t>(
+                               w.base - static_cast<uint32_t>(now_u));
+    int64_t live_from = now_ms >= window_ms
+                            ? static_cast<int64_t>(
+                                  ((now_ms - window_ms) >> shift) + 1)
+                            : 0;
+    int64_t first = live_from - base;
+    int32_t live_off = first < 0 ? 0
+                                 : first > kEmpty ? kEmpty
+                                                  : static_cast<int32_t>(first);
+
+    // Buckets are stored oldest first: the last one is the newest.
+    int newest = kBuckets - 1;
+    while (newest >= 0 && (w.off[newest] == kEmpty || w.cnt[newest] == 0)) {
+        newest--;
+    }
+    if (newest < 0 || w.off[newest] < live_off || w.cnt[newest] == 0xffff) {
+        return false;
+    }
+
+    uint64_t newest_t = static_cast<uint64_t>(base + w.off[newest]);
+    uint64_t t = round_up(now_ms, shift) >> shift;
+    if (newest_t > t) {
+        t = newest_t;
+    }
+    uint64_t cell = cell_ms(window_ms, shift) >> shift;
+    if (newest_t / cell != t / cell
+        || t - static_cast<uint64_t>(base) > kMaxOffset) {
+        return false;
+    }
+
+    uint32_t count = 0;
+    for (int i = 0; i <= newest; i++) {
+        if (w.off[i] != kEmpty && w.off[i] >= live_off) {
+            count += w.cnt[i];
+        }
+    }
+    if (count >= limit) {
+        return false;
+    }
+
+    w.off[newest] = static_cast<uint16_t>(t - static_cast<uint64_t>(base));
+    w.cnt[newest]++;
+    total = count;
+    ticket = t << shift;
+    return true;
+}
+
+bool give_back(Span &span, uint32_t limit, uint64_t window_ms,
+               uint64_t ticket) {
+    unsigned shift = span.shift;
+    uint64_t t0 = round_up(ticket, shift) >> shift;
+    uint64_t cell = cell_ms(window_ms, shift) >> shift;
 
     for (int i = 0; i < span.size; i++) {
         if (span.t[i] < t0) {

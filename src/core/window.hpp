@@ -37,14 +37,16 @@ struct Window {                 // as stored in a zone entry: 36 bytes
 
 constexpr uint16_t kEmpty = 0xffff;
 
-// A window unpacked into absolute times: the live buckets, oldest first.
+// A window unpacked: its live buckets, oldest first, with times in units of
+// 2^shift ms, the unit the window will be stored with.
 struct Span {
-    uint64_t t[kBuckets];       // ms, latest admission of the bucket
+    uint64_t t[kBuckets];       // units, latest admission of the bucket
     uint32_t n[kBuckets];       // admissions in the bucket
     int size = 0;
+    unsigned shift = 0;
 
     uint32_t total() const;
-    uint64_t newest() const { return t[size - 1]; }
+    uint64_t newest_ms() const { return t[size - 1] << shift; }
 };
 
 // The unit for a window length: 2^shift ms.
@@ -56,23 +58,34 @@ uint64_t horizon_ms(unsigned shift);
 
 void clear(Window &w);
 
-// The buckets of w (stored with shift) still live at now_ms for window_ms.
-void unpack(const Window &w, unsigned shift, uint64_t now_ms,
-            uint64_t window_ms, Span &span);
+// The buckets of w (stored with stored_shift) still live at now_ms for
+// window_ms, in units of 2^shift ms (shift = unit_shift(window_ms)).
+void unpack(const Window &w, unsigned stored_shift, uint64_t now_ms,
+            uint64_t window_ms, unsigned shift, Span &span);
 
-// Stores span into w with shift, rounding times up to the unit.
-void pack(const Span &span, unsigned shift, Window &w);
+// Stores span into w (with span.shift).
+void pack(const Span &span, Window &w);
 
-// When the count of span drops below limit (span.total() >= limit).
+// When, in ms, the count of span drops below limit (span.total() >= limit).
 uint64_t retry_at(const Span &span, uint32_t limit, uint64_t window_ms);
 
-// Records one admission at now_ms (span.total() < limit); returns its ticket.
-uint64_t admit(Span &span, uint32_t limit, uint64_t window_ms, uint64_t now_ms,
-               unsigned shift);
+// Records one admission at now_ms (span.total() < limit); returns its
+// ticket, the time in ms it was recorded at.
+uint64_t admit(Span &span, uint32_t limit, uint64_t window_ms,
+               uint64_t now_ms);
+
+// The common case under load, without unpacking: when N > kBuckets and the
+// admission falls into the cell of the newest live bucket, records it there
+// and returns true with the count before it and its ticket.  Returns false,
+// touching nothing, whenever the full path is needed (a new bucket, a
+// rejection, a changed unit).
+bool admit_in_place(Window &w, unsigned stored_shift, uint32_t limit,
+                    uint64_t window_ms, uint64_t now_ms, unsigned shift,
+                    uint32_t &total, uint64_t &ticket);
 
 // Removes the admission named by ticket if it is still in span.
-bool give_back(Span &span, uint32_t limit, uint64_t window_ms, uint64_t ticket,
-               unsigned shift);
+bool give_back(Span &span, uint32_t limit, uint64_t window_ms,
+               uint64_t ticket);
 
 }  // namespace trl
 

@@ -364,20 +364,20 @@ uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
 
 void Zone::load(const Entry &e, const trl_limit_t &limit, uint64_t now_ms,
                 Span &span) const {
-    unsigned shift = e.flags & kShiftMask;
+    unsigned stored = e.flags & kShiftMask;
+    unsigned shift = unit_shift(limit.rate.window_ms);
     uint64_t touched_ms = static_cast<uint64_t>(e.touched_s) * 1000;
-    if (now_ms > touched_ms + horizon_ms(shift)) {
+    if (now_ms > touched_ms + horizon_ms(stored)) {
         span.size = 0;                      // older than any window
+        span.shift = shift;
         return;
     }
-    unpack(e.win, shift, now_ms, limit.rate.window_ms, span);
+    unpack(e.win, stored, now_ms, limit.rate.window_ms, shift, span);
 }
 
-void Zone::store(Entry &e, const Span &span, const trl_limit_t &limit,
-                 uint64_t now_ms) {
-    unsigned shift = unit_shift(limit.rate.window_ms);
-    pack(span, shift, e.win);
-    e.flags = static_cast<uint8_t>((e.flags & ~kShiftMask) | shift);
+void Zone::store(Entry &e, const Span &span, uint64_t now_ms) {
+    pack(span, e.win);
+    e.flags = static_cast<uint8_t>((e.flags & ~kShiftMask) | span.shift);
     e.touched_s = static_cast<uint32_t>(now_ms / 1000);
 }
 
@@ -405,6 +405,12 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
     Entry &e = entry(i);
     lru_unlink(s, i);
 
+    if (admit_fast(e, limit, now_ms, res)) {
+        s.stat[kPassed]++;
+        lru_push(s, i);
+        return TRL_OK;
+    }
+
     Span span;
     load(e, limit, now_ms, span);
     uint32_t total = span.total();
@@ -413,7 +419,7 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
     if (total >= n) {
         res.rejected = 1;
         res.retry_ms = retry_at(span, n, w) - now_ms;
-        res.reset_ms = span.newest() + w;
+        res.reset_ms = span.newest_ms() + w;
         if (!(e.flags & kLogged)) {
             res.log_first = 1;
             e.flags |= kLogged;
@@ -423,9 +429,9 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
         s.stat[(limit.flags & TRL_LIMIT_DRY_RUN) ? kRejectedDryRun
                                                  : kRejected]++;
     } else {
-        res.ticket = admit(span, n, w, now_ms, unit_shift(w));
+        res.ticket = admit(span, n, w, now_ms);
         res.remaining = n - total - 1;
-        res.reset_ms = span.newest() + w;
+        res.reset_ms = span.newest_ms() + w;
         if (e.flags & kLogged) {
             res.suppressed = e.suppressed;
             e.suppressed = 0;
@@ -435,10 +441,35 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
         full = res.remaining == 0;
     }
 
-    store(e, span, limit, now_ms);
+    store(e, span, now_ms);
     e.flags = full ? (e.flags | kAtLimit) : (e.flags & ~kAtLimit);
     lru_push(s, i);
     return TRL_OK;
+}
+
+// An admission that joins the key's newest bucket, decided on the stored
+// window itself (see admit_in_place); false when the full path is needed.
+bool Zone::admit_fast(Entry &e, const trl_limit_t &limit, uint64_t now_ms,
+                      trl_result_t &res) {
+    unsigned stored = e.flags & kShiftMask;
+    uint64_t touched_ms = static_cast<uint64_t>(e.touched_s) * 1000;
+    uint32_t total;
+    uint64_t ticket;
+
+    if ((e.flags & kLogged) || now_ms > touched_ms + horizon_ms(stored)
+        || !admit_in_place(e.win, stored, limit.rate.limit,
+                           limit.rate.window_ms, now_ms,
+                           unit_shift(limit.rate.window_ms), total, ticket)) {
+        return false;
+    }
+
+    res.ticket = ticket;
+    res.remaining = limit.rate.limit - total - 1;
+    res.reset_ms = ticket + limit.rate.window_ms;
+    e.touched_s = static_cast<uint32_t>(now_ms / 1000);
+    e.flags = res.remaining == 0 ? (e.flags | kAtLimit)
+                                 : (e.flags & ~kAtLimit);
+    return true;
 }
 
 int Zone::release(const trl_hash_t &key, const trl_limit_t &limit,
@@ -456,9 +487,8 @@ int Zone::release(const trl_hash_t &key, const trl_limit_t &limit,
     Entry &e = entry(i);
     Span span;
     load(e, limit, now_ms, span);
-    if (give_back(span, limit.rate.limit, limit.rate.window_ms, ticket,
-                  e.flags & kShiftMask)) {
-        store(e, span, limit, now_ms);
+    if (give_back(span, limit.rate.limit, limit.rate.window_ms, ticket)) {
+        store(e, span, now_ms);
         if ((e.flags & kAtLimit) && span.total() < limit.rate.limit) {
             lru_unlink(s, i);
             e.flags &= ~kAtLimit;
@@ -495,7 +525,7 @@ int Zone::peek(const trl_hash_t &key, const trl_limit_t &limit,
     load(entry(i), limit, now_ms, span);
     uint32_t total = span.total();
     res.remaining = total >= n ? 0 : n - total;
-    res.reset_ms = span.size > 0 ? span.newest() + w : now_ms;
+    res.reset_ms = span.size > 0 ? span.newest_ms() + w : now_ms;
     if (total >= n) {
         res.rejected = 1;
         res.retry_ms = retry_at(span, n, w) - now_ms;

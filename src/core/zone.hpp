@@ -127,8 +127,9 @@ class Zone {
 
     void load(const Entry &e, const trl_limit_t &limit, uint64_t now_ms,
               Span &span) const;
-    void store(Entry &e, const Span &span, const trl_limit_t &limit,
-               uint64_t now_ms);
+    void store(Entry &e, const Span &span, uint64_t now_ms);
+    bool admit_fast(Entry &e, const trl_limit_t &limit, uint64_t now_ms,
+                    trl_result_t &res);
 
     Root *r_;
 };

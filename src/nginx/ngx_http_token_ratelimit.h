@@ -47,6 +47,7 @@ typedef struct {
     ngx_http_complex_value_t    key;
     trl_rate_t                  rate;
     ngx_str_t                   rate_text;      /* canonical, for logs */
+    ngx_str_t                   limit_text;     /* N, for header fields */
     ngx_uint_t                  sync;
     ngx_str_t                   conf_file;      /* where it was defined */
     ngx_uint_t                  conf_line;

@@ -222,6 +222,9 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     a->limit = limit;
     a->zone = zone;
+    a->ticket = res.ticket;
+    a->retry_after = 0;
+    a->admitted = 0;
     a->remaining = res.remaining;
     a->reset_in = (time_t) ((res.reset_ms - res.now_ms + 999) / 1000);
 
@@ -239,7 +242,6 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return NGX_BUSY;
     }
 
-    a->ticket = res.ticket;
     a->admitted = 1;
 
     return NGX_OK;
@@ -301,29 +303,28 @@ ngx_http_trl_create_ctx(ngx_http_request_t *r, ngx_uint_t n)
     ngx_pool_cleanup_t  *cln;
     ngx_http_trl_ctx_t  *ctx;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_trl_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    ctx->applied = ngx_pcalloc(r->pool, n * sizeof(ngx_http_trl_applied_t));
-    if (ctx->applied == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_trl_ctx_t)
+                                        + n * sizeof(ngx_http_trl_applied_t));
     if (cln == NULL) {
         return NULL;
     }
 
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_trl_ctx_t));
+    ctx->applied = (ngx_http_trl_applied_t *) (ctx + 1);
+
     cln->handler = ngx_http_trl_cleanup;
-    cln->data = ctx;
 
     ngx_http_set_ctx(r, ctx, ngx_http_token_ratelimit_module);
 
     return ctx;
 }
 
+
+/*
+ * Internal redirects (and named locations) clear the module contexts and
+ * set r->internal; only then is the pool cleanup list searched.
+ */
 
 ngx_http_trl_ctx_t *
 ngx_http_trl_get_ctx(ngx_http_request_t *r)
@@ -333,7 +334,7 @@ ngx_http_trl_get_ctx(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_token_ratelimit_module);
 
-    if (ctx) {
+    if (ctx || !r->main->internal) {
         return ctx;
     }
 

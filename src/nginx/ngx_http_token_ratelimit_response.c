@@ -17,7 +17,8 @@
 
 static ngx_int_t ngx_http_trl_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trl_add_header(ngx_http_request_t *r,
-    const char *name, u_char *value, size_t len);
+    ngx_str_t *name, u_char *value, size_t len);
+static u_char *ngx_http_trl_decimal(u_char *p, uint64_t n);
 static ngx_int_t ngx_http_trl_add_x_headers(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
 static ngx_int_t ngx_http_trl_add_ietf_headers(ngx_http_request_t *r,
@@ -33,6 +34,19 @@ static ngx_int_t ngx_http_trl_number_variable(ngx_http_request_t *r,
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+static time_t     ngx_http_trl_last_reset = -1;
+static u_char     ngx_http_trl_last_reset_text[NGX_TIME_T_LEN];
+static size_t     ngx_http_trl_last_reset_len;
+
+static ngx_str_t  ngx_http_trl_x_limit = ngx_string("X-RateLimit-Limit");
+static ngx_str_t  ngx_http_trl_x_remaining =
+    ngx_string("X-RateLimit-Remaining");
+static ngx_str_t  ngx_http_trl_x_reset = ngx_string("X-RateLimit-Reset");
+static ngx_str_t  ngx_http_trl_retry_after = ngx_string("Retry-After");
+static ngx_str_t  ngx_http_trl_policy = ngx_string("RateLimit-Policy");
+static ngx_str_t  ngx_http_trl_ratelimit = ngx_string("RateLimit");
 
 
 static ngx_str_t  ngx_http_trl_status_names[] = {
@@ -217,27 +231,38 @@ ngx_http_trl_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_trl_add_x_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
 {
-    u_char                  *p, *limit, *remaining, *reset;
+    u_char                  *remaining, *reset, *last;
     ngx_http_trl_applied_t  *a;
 
     a = ctx->shown;
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN * 2 + NGX_TIME_T_LEN);
-    if (p == NULL) {
+    remaining = ngx_pnalloc(r->pool, NGX_INT_T_LEN + NGX_TIME_T_LEN);
+    if (remaining == NULL) {
         return NGX_ERROR;
     }
 
-    limit = p;
-    remaining = ngx_sprintf(limit, "%uD", a->zone->rate.limit);
-    reset = ngx_sprintf(remaining, "%ui", a->remaining);
-    p = ngx_sprintf(reset, "%T", a->reset);
+    reset = ngx_http_trl_decimal(remaining, a->remaining);
 
-    if (ngx_http_trl_add_header(r, "X-RateLimit-Limit", limit,
-                                remaining - limit) != NGX_OK
-        || ngx_http_trl_add_header(r, "X-RateLimit-Remaining", remaining,
+    /* consecutive responses mostly share their reset second */
+
+    if (a->reset != ngx_http_trl_last_reset) {
+        ngx_http_trl_last_reset = a->reset;
+        ngx_http_trl_last_reset_len =
+            ngx_http_trl_decimal(ngx_http_trl_last_reset_text,
+                                 (uint64_t) a->reset)
+            - ngx_http_trl_last_reset_text;
+    }
+
+    last = ngx_cpymem(reset, ngx_http_trl_last_reset_text,
+                      ngx_http_trl_last_reset_len);
+
+    if (ngx_http_trl_add_header(r, &ngx_http_trl_x_limit,
+                                a->zone->limit_text.data,
+                                a->zone->limit_text.len) != NGX_OK
+        || ngx_http_trl_add_header(r, &ngx_http_trl_x_remaining, remaining,
                                    reset - remaining) != NGX_OK
-        || ngx_http_trl_add_header(r, "X-RateLimit-Reset", reset,
-                                   p - reset) != NGX_OK)
+        || ngx_http_trl_add_header(r, &ngx_http_trl_x_reset, reset,
+                                   last - reset) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -294,9 +319,10 @@ ngx_http_trl_add_ietf_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
                         a->remaining, a->reset_in);
     }
 
-    if (ngx_http_trl_add_header(r, "RateLimit-Policy", policy, p - policy)
+    if (ngx_http_trl_add_header(r, &ngx_http_trl_policy, policy, p - policy)
         != NGX_OK
-        || ngx_http_trl_add_header(r, "RateLimit", state, q - state)
+        || ngx_http_trl_add_header(r, &ngx_http_trl_ratelimit, state,
+                                   q - state)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -316,15 +342,15 @@ ngx_http_trl_add_retry_after(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    return ngx_http_trl_add_header(r, "Retry-After", p,
-                                   ngx_sprintf(p, "%T",
-                                               ctx->shown->retry_after)
+    return ngx_http_trl_add_header(r, &ngx_http_trl_retry_after, p,
+                                   ngx_http_trl_decimal(p,
+                                       (uint64_t) ctx->shown->retry_after)
                                    - p);
 }
 
 
 static ngx_int_t
-ngx_http_trl_add_header(ngx_http_request_t *r, const char *name,
+ngx_http_trl_add_header(ngx_http_request_t *r, ngx_str_t *name,
     u_char *value, size_t len)
 {
     ngx_table_elt_t  *h;
@@ -335,8 +361,7 @@ ngx_http_trl_add_header(ngx_http_request_t *r, const char *name,
     }
 
     h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
+    h->key = *name;
     h->value.data = value;
     h->value.len = len;
     h->lowcase_key = NULL;
@@ -345,6 +370,45 @@ ngx_http_trl_add_header(ngx_http_request_t *r, const char *name,
 #endif
 
     return NGX_OK;
+}
+
+
+/*
+ * Writes n in decimal, two digits at a time: every limited response carries
+ * two numbers, and ngx_sprintf()'s format parsing would cost more than the
+ * limiter's decision.
+ */
+
+static u_char *
+ngx_http_trl_decimal(u_char *p, uint64_t n)
+{
+    u_char      buf[NGX_INT64_LEN], *q;
+    ngx_uint_t  i;
+
+    static const u_char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233"
+        "34353637383940414243444546474849505152535455565758596061626364656667"
+        "6869707172737475767778798081828384858687888990919293949596979899";
+
+    q = buf + sizeof(buf);
+
+    while (n >= 100) {
+        i = (ngx_uint_t) (n % 100) * 2;
+        n /= 100;
+        *--q = pairs[i + 1];
+        *--q = pairs[i];
+    }
+
+    if (n >= 10) {
+        i = (ngx_uint_t) n * 2;
+        *--q = pairs[i + 1];
+        *--q = pairs[i];
+
+    } else {
+        *--q = (u_char) ('0' + n);
+    }
+
+    return ngx_cpymem(p, q, buf + sizeof(buf) - q);
 }
 
 

@@ -227,6 +227,15 @@ ngx_http_trl_parse_rate(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
     ngx_memcpy(ctx->rate_text.data, text, len);
     ctx->rate_text.len = len;
 
+    ctx->limit_text.data = ngx_pnalloc(cf->pool, NGX_INT32_LEN);
+    if (ctx->limit_text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ctx->limit_text.len = ngx_sprintf(ctx->limit_text.data, "%uD",
+                                      ctx->rate.limit)
+                          - ctx->limit_text.data;
+
     return NGX_CONF_OK;
 }
 

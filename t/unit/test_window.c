@@ -595,12 +595,14 @@ START_TEST(rate_change_window)
     ck_assert(unit_acquire(zone, &b, &w10, t0 + 10 * SEC + 4, &r));
     ck_assert(!unit_acquire(zone, &b, &w10, t0 + 10 * SEC + 4, &r));
 
-    /* W 10s -> 1d (the stored unit changes from 1 ms to 8192 ms) */
+    /* W 10s -> 1d (the stored unit changes from 1 ms to 2048 ms) */
     for (k = 0; k < 3; k++) {
         ck_assert(unit_acquire(zone, &c, &w10, t0 + (uint64_t) k * 1000, &r));
     }
     ck_assert(!unit_acquire(zone, &c, &day, t0 + 5 * SEC, &r));
-    ck_assert_uint_eq(r.retry_ms, DAY - 5 * SEC);
+    /* t0 is rounded up to the day's 2048 ms unit: never earlier */
+    ck_assert_uint_eq(r.retry_ms, (t0 + 2047) / 2048 * 2048 + DAY
+                                  - (t0 + 5 * SEC));
     ck_assert(!unit_acquire(zone, &c, &day, t0 + HOUR, &r));
     ck_assert(!unit_acquire(zone, &c, &day, t0 + DAY - 1, &r));
     ck_assert(unit_acquire(zone, &c, &day, t0 + DAY + 8192, &r));
