@@ -73,6 +73,9 @@ $(NGX_BUILD)/objs/Makefile: config Makefile $(CORE_LIB)
 
 $(MODULE): $(CORE_LIB) $(NGX_BUILD)/objs/Makefile $(GLUE_FILES)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	@! nm -u $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so \
+	    | grep -E ' (ngx_http_trl_|trl_)' \
+	    || { echo "the module refers to functions nobody defines"; exit 1; }
 	cp $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so $@.tmp
 	mv -f $@.tmp $@     # a new inode: running nginx keeps its mapping
 

@@ -1,11 +1,13 @@
 // abi.cpp - the extern "C" boundary: every entry point catches, so no C++
 // exception ever reaches nginx.
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <time.h>
 
 #include "rate.hpp"
 #include "siphash.hpp"
+#include "sync.hpp"
 #include "spinlock.hpp"
 #include "trl_core.h"
 #include "zone.hpp"
@@ -71,11 +73,11 @@ size_t trl_zone_min_size(void) {
     return trl::Zone::min_size();
 }
 
-trl_zone_t *trl_zone_create(void *mem, size_t size, char *err,
-                            size_t errlen) {
+trl_zone_t *trl_zone_create(void *mem, size_t size, unsigned flags,
+                            char *err, size_t errlen) {
     try {
         std::string why;
-        trl::Root *r = trl::Zone::create(mem, size, why);
+        trl::Root *r = trl::Zone::create(mem, size, flags, why);
         if (r == nullptr) {
             set_error(err, errlen, why);
         }
@@ -99,6 +101,10 @@ trl_zone_t *trl_zone_attach(void *mem, size_t size, char *err,
         set_error(err, errlen, "internal error");
         return nullptr;
     }
+}
+
+unsigned trl_zone_flags(const trl_zone_t *zone) {
+    return zone_of(zone).flags();
 }
 
 uint32_t trl_zone_capacity(const trl_zone_t *zone) {
@@ -155,6 +161,94 @@ int trl_zone_peek(trl_zone_t *zone, const trl_hash_t *key,
     } catch (...) {
         return TRL_ERROR;
     }
+}
+
+int trl_zone_sync_apply(trl_zone_t *zone, const trl_hash_t *key,
+                        const trl_limit_t *limit, const trl_sync_read_t *read,
+                        uint64_t now_ms) {
+    try {
+        if (!valid(limit)) {
+            return TRL_ERROR;
+        }
+        return zone_of(zone).sync_apply(*key, *limit, *read, now_ms);
+    } catch (...) {
+        return TRL_ERROR;
+    }
+}
+
+int trl_zone_sync_unpend(trl_zone_t *zone, const trl_hash_t *key,
+                         uint32_t n) {
+    try {
+        return zone_of(zone).sync_unpend(*key, n);
+    } catch (...) {
+        return TRL_ERROR;
+    }
+}
+
+int trl_zone_strict_cached(trl_zone_t *zone, const trl_hash_t *key,
+                           const trl_limit_t *limit, uint64_t now_ms,
+                           trl_result_t *res) {
+    try {
+        if (!valid(limit)) {
+            return TRL_ERROR;
+        }
+        return zone_of(zone).strict_cached(*key, *limit, now_ms, *res);
+    } catch (...) {
+        return TRL_ERROR;
+    }
+}
+
+int trl_zone_strict_apply(trl_zone_t *zone, const trl_hash_t *key,
+                          const trl_limit_t *limit,
+                          const trl_strict_reply_t *reply, uint64_t now_ms,
+                          trl_result_t *res) {
+    try {
+        if (!valid(limit)) {
+            return TRL_ERROR;
+        }
+        return zone_of(zone).strict_apply(*key, *limit, *reply, now_ms,
+                                          *res);
+    } catch (...) {
+        return TRL_ERROR;
+    }
+}
+
+void trl_zone_sync_add(trl_zone_t *zone, int stat, uint64_t n) {
+    if (stat >= 0 && stat < TRL_SYNC_STATS) {
+        zone_of(zone).sync_add(stat, n);
+    }
+}
+
+void trl_zone_sync_put(trl_zone_t *zone, int stat, uint64_t value) {
+    if (stat >= 0 && stat < TRL_SYNC_STATS) {
+        zone_of(zone).sync_put(stat, value);
+    }
+}
+
+void trl_zone_sync_stats(const trl_zone_t *zone,
+                         uint64_t stats[TRL_SYNC_STATS]) {
+    zone_of(zone).sync_stats(stats);
+}
+
+uint64_t trl_redis_cell_ms(uint64_t window_ms) {
+    return trl::redis_cell_ms(window_ms);
+}
+
+size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
+                     size_t zone_len, const void *key, size_t key_len,
+                     char *buf, size_t len) {
+    try {
+        std::string name = trl::redis_key(prefix, prefix_len, zone, zone_len,
+                                          key, key_len);
+        std::memcpy(buf, name.data(), std::min(name.size(), len));
+        return name.size();
+    } catch (...) {
+        return 0;
+    }
+}
+
+const char *trl_redis_script(int script) {
+    return trl::script_text(static_cast<trl::Script>(script));
 }
 
 void trl_zone_stats(const trl_zone_t *zone, trl_zone_stats_t *stats) {

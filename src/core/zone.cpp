@@ -1,6 +1,7 @@
 // zone.cpp - striped hash table of keys with two-list LRU eviction.
 #include "zone.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <sys/random.h>
@@ -13,7 +14,7 @@ namespace trl {
 namespace {
 
 constexpr uint64_t kMagic = UINT64_C(0x544b524c5a4f4e45);   // "TKRLZONE"
-constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kLayoutVersion = 2;
 constexpr uint32_t kMaxStripes = 64;
 constexpr uint32_t kMinPerStripe = 32;
 
@@ -47,47 +48,28 @@ inline uint64_t load_relaxed(const uint64_t &v) {
 }  // namespace
 
 
-// Holds a stripe's lock for a scope; repairs the stripe when the lock had
-// to be taken over from a dead process.
-class Zone::Locked {
-  public:
-    Locked(Zone &zone, Stripe &s) : s_(s) {
-        recovered_ = lock_owned(s.owner);
-        if (recovered_) {
-            zone.rebuild(s);
-            s.stat[kRecovered]++;
-        }
-    }
-    ~Locked() { unlock_owned(s_.owner); }
-    Locked(const Locked &) = delete;
-    Locked &operator=(const Locked &) = delete;
-
-    bool recovered() const { return recovered_; }
-
-  private:
-    Stripe &s_;
-    bool recovered_;
-};
-
-
 size_t Zone::min_size() {
-    return align64(sizeof(Root)) + sizeof(Stripe) + 64 + 16 * kPerKey;
+    return align64(sizeof(Root)) + sizeof(Stripe) + 128
+           + 16 * (kPerKey + sizeof(SyncState));
 }
 
-Root *Zone::create(void *mem, size_t size, std::string &why) {
+Root *Zone::create(void *mem, size_t size, unsigned flags,
+                   std::string &why) {
     if (mem == nullptr || size < min_size()) {
         why = "zone memory is too small: at least " +
               std::to_string(min_size()) + " bytes needed";
         return nullptr;
     }
 
+    bool sync = flags & TRL_ZONE_SYNC;
+    size_t per_key = kPerKey + (sync ? sizeof(SyncState) : 0);
     size_t head = align64(sizeof(Root));
     uint32_t nstripes = 1;
     while (nstripes < kMaxStripes) {
-        size_t stripes_bytes = nstripes * 2 * sizeof(Stripe) + 64;
+        size_t stripes_bytes = nstripes * 2 * sizeof(Stripe) + 128;
         size_t room = size - head;
         if (room < stripes_bytes
-            || (room - stripes_bytes) / kPerKey / (nstripes * 2)
+            || (room - stripes_bytes) / per_key / (nstripes * 2)
                    < kMinPerStripe) {
             break;
         }
@@ -95,12 +77,14 @@ Root *Zone::create(void *mem, size_t size, std::string &why) {
     }
 
     size_t stripes_bytes = nstripes * sizeof(Stripe);
-    size_t room = size - head - stripes_bytes - 64;
-    uint32_t per_stripe = static_cast<uint32_t>(room / (nstripes * kPerKey));
+    size_t room = size - head - stripes_bytes - 128;
+    uint32_t per_stripe = static_cast<uint32_t>(room / (nstripes * per_key));
+    size_t capacity = static_cast<size_t>(nstripes) * per_stripe;
 
     uint64_t heads_off = head + stripes_bytes;
     uint64_t entries_off =
-        align64(heads_off + sizeof(uint32_t) * nstripes * per_stripe);
+        align64(heads_off + sizeof(uint32_t) * capacity);
+    uint64_t sync_off = align64(entries_off + sizeof(Entry) * capacity);
 
     Root *r = static_cast<Root *>(mem);
     std::memset(mem, 0, head);
@@ -112,11 +96,17 @@ Root *Zone::create(void *mem, size_t size, std::string &why) {
     r->stripes_off = head;
     r->heads_off = heads_off;
     r->entries_off = entries_off;
+    r->flags = sync ? TRL_ZONE_SYNC : 0;
+    r->sync_off = sync ? sync_off : 0;
     random_seed(r->seed);
 
     Zone zone(r);
     std::memset(static_cast<char *>(mem) + entries_off, 0,
-                sizeof(Entry) * nstripes * per_stripe);
+                sizeof(Entry) * capacity);
+    if (sync) {
+        std::memset(static_cast<char *>(mem) + sync_off, 0,
+                    sizeof(SyncState) * capacity);
+    }
     for (uint32_t i = 0; i < nstripes; i++) {
         Stripe *s = new (&zone.stripe(i)) Stripe();
         s->owner.store(0);
@@ -353,6 +343,9 @@ uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
     e.violations = 0;
     e.suppressed = 0;
     e.sync_remote = 0;
+    if (SyncState *ss = sync_of(i)) {
+        std::memset(ss, 0, sizeof(*ss));
+    }
 
     uint32_t *head = &heads(s)[bucket(key)];
     e.chain_next = *head;
@@ -405,7 +398,9 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
     Entry &e = entry(i);
     lru_unlink(s, i);
 
-    if (admit_fast(e, limit, now_ms, res)) {
+    SyncState *ss = (limit.flags & TRL_LIMIT_SYNC) ? sync_of(i) : nullptr;
+
+    if (ss == nullptr && admit_fast(e, limit, now_ms, res)) {
         s.stat[kPassed]++;
         lru_push(s, i);
         return TRL_OK;
@@ -413,38 +408,57 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
 
     Span span;
     load(e, limit, now_ms, span);
-    uint32_t total = span.total();
-    bool full = true;
+    uint32_t local = span.total();
+    Estimate est = estimate(ss, local, limit, now_ms);
+    res.sync_read = est.read_due;
 
-    if (total >= n) {
-        res.rejected = 1;
-        res.retry_ms = retry_at(span, n, w) - now_ms;
-        res.reset_ms = span.newest_ms() + w;
-        if (!(e.flags & kLogged)) {
-            res.log_first = 1;
-            e.flags |= kLogged;
-        } else if (e.suppressed < 0xffff) {
-            e.suppressed++;
-        }
-        s.stat[(limit.flags & TRL_LIMIT_DRY_RUN) ? kRejectedDryRun
-                                                 : kRejected]++;
+    if (est.count >= n && !(limit.flags & TRL_LIMIT_FORCE)) {
+        uint64_t free_at = local >= n ? retry_at(span, n, w) : est.free_at;
+        res.retry_ms = free_at > now_ms ? free_at - now_ms : 1;
+        res.reset_ms = std::max(span.size ? span.newest_ms() + w : now_ms,
+                                est.reset_at);
+        note_reject(s, e, limit, res);
     } else {
         res.ticket = admit(span, n, w, now_ms);
-        res.remaining = n - total - 1;
-        res.reset_ms = span.newest_ms() + w;
-        if (e.flags & kLogged) {
-            res.suppressed = e.suppressed;
-            e.suppressed = 0;
-            e.flags &= ~kLogged;
+        res.remaining = est.count + 1 >= n ? 0 : n - est.count - 1;
+        res.reset_ms = std::max(span.newest_ms() + w, est.reset_at);
+        if (ss != nullptr && ss->pending < 0xffff) {
+            ss->pending++;
         }
-        s.stat[kPassed]++;
-        full = res.remaining == 0;
+        note_admit(s, e, res);
     }
 
     store(e, span, now_ms);
-    e.flags = full ? (e.flags | kAtLimit) : (e.flags & ~kAtLimit);
+    e.flags = res.remaining == 0 ? (e.flags | kAtLimit)
+                                 : (e.flags & ~kAtLimit);
     lru_push(s, i);
     return TRL_OK;
+}
+
+// The episode bookkeeping of a rejection: only the first rejection of a key
+// since its last admission is to be logged; the others are counted.
+void Zone::note_reject(Stripe &s, Entry &e, const trl_limit_t &limit,
+                       trl_result_t &res) {
+    res.rejected = 1;
+    res.remaining = 0;
+    if (!(e.flags & kLogged)) {
+        res.log_first = 1;
+        e.flags |= kLogged;
+    } else if (e.suppressed < 0xffff) {
+        e.suppressed++;
+    }
+    s.stat[(limit.flags & TRL_LIMIT_DRY_RUN) ? kRejectedDryRun
+                                             : kRejected]++;
+}
+
+// An admission ends the episode: its unlogged rejections are reported.
+void Zone::note_admit(Stripe &s, Entry &e, trl_result_t &res) {
+    if (e.flags & kLogged) {
+        res.suppressed = e.suppressed;
+        e.suppressed = 0;
+        e.flags &= ~kLogged;
+    }
+    s.stat[kPassed]++;
 }
 
 // An admission that joins the key's newest bucket, decided on the stored
@@ -485,6 +499,10 @@ int Zone::release(const trl_hash_t &key, const trl_limit_t &limit,
         return TRL_OK;
     }
     Entry &e = entry(i);
+    SyncState *ss = (limit.flags & TRL_LIMIT_SYNC) ? sync_of(i) : nullptr;
+    if (ss != nullptr && ss->pending > 0) {
+        ss->pending--;                      // it will not be published
+    }
     Span span;
     load(e, limit, now_ms, span);
     if (give_back(span, limit.rate.limit, limit.rate.window_ms, ticket)) {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 
+#include "spinlock.hpp"
 #include "trl_core.h"
 #include "window.hpp"
 
@@ -52,6 +53,27 @@ struct Entry {                  // 80 bytes per key
 };
 static_assert(sizeof(Entry) == 80, "entry layout");
 
+// Per key, in zones created with TRL_ZONE_SYNC (an array beside the
+// entries, same index): the cluster side of the key.
+struct SyncState {                  // 32 bytes per key
+    uint64_t seen_ms;               // when the cluster total was read; 0: never
+    uint64_t block_until_ms;        // strict: known blocked until then
+    uint32_t stamp;                 // Redis's clock (ms, low bits) at the read
+    uint32_t free_in_ms;            // the total drops below N this long after
+    uint32_t reset_in_ms;           // ... and is back to 0 this long after
+    uint16_t remote;                // the cluster total, as read
+    uint16_t pending;               // own admissions not in it yet
+};
+static_assert(sizeof(SyncState) == 32, "sync state layout");
+
+// A sync zone's view of a key: what it decides on.
+struct Estimate {
+    uint32_t count;                 // max(own, cluster + own pending)
+    uint64_t free_at;               // when the cluster part drops below N
+    uint64_t reset_at;              // when the cluster part is back to 0
+    bool read_due;                  // the cluster total wants a new read
+};
+
 enum Stat { kPassed, kRejected, kRejectedDryRun, kEvicted, kRecovered,
             kStats };
 
@@ -77,6 +99,10 @@ struct Root {
     uint8_t seed[16];
     std::atomic<uint64_t> evict_report_ms;
     std::atomic<uint64_t> evict_reported;
+    uint32_t flags;                 // TRL_ZONE_SYNC
+    uint32_t reserved32;
+    uint64_t sync_off;              // SyncState array (TRL_ZONE_SYNC)
+    std::atomic<uint64_t> sync_stats[TRL_SYNC_STATS];
     uint64_t reserved[8];
 };
 
@@ -86,7 +112,8 @@ class Zone {
     explicit Zone(Root *root) : r_(root) {}
 
     static size_t min_size();
-    static Root *create(void *mem, size_t size, std::string &why);
+    static Root *create(void *mem, size_t size, unsigned flags,
+                        std::string &why);
     static Root *attach(void *mem, size_t size, std::string &why);
 
     uint32_t capacity() const { return r_->nstripes * r_->per_stripe; }
@@ -101,6 +128,20 @@ class Zone {
 
     void stats(trl_zone_stats_t &out) const;
     uint64_t eviction_report(uint64_t now_ms, uint64_t interval_ms);
+
+    // zone_sync.cpp: the cluster side
+    unsigned flags() const { return r_->flags; }
+    int sync_apply(const trl_hash_t &key, const trl_limit_t &limit,
+                   const trl_sync_read_t &read, uint64_t now_ms);
+    int sync_unpend(const trl_hash_t &key, uint32_t n);
+    int strict_cached(const trl_hash_t &key, const trl_limit_t &limit,
+                      uint64_t now_ms, trl_result_t &res);
+    int strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
+                     const trl_strict_reply_t &reply, uint64_t now_ms,
+                     trl_result_t &res);
+    void sync_add(int stat, uint64_t n);
+    void sync_put(int stat, uint64_t value);
+    void sync_stats(uint64_t out[TRL_SYNC_STATS]) const;
 
   private:
     class Locked;
@@ -130,8 +171,36 @@ class Zone {
     void store(Entry &e, const Span &span, uint64_t now_ms);
     bool admit_fast(Entry &e, const trl_limit_t &limit, uint64_t now_ms,
                     trl_result_t &res);
+    void note_reject(Stripe &s, Entry &e, const trl_limit_t &limit,
+                     trl_result_t &res);
+    void note_admit(Stripe &s, Entry &e, trl_result_t &res);
+    SyncState *sync_of(uint32_t i) const;
+    Estimate estimate(const SyncState *ss, uint32_t local,
+                      const trl_limit_t &limit, uint64_t now_ms) const;
 
     Root *r_;
+};
+
+// Holds a stripe's lock for a scope; repairs the stripe when the lock had
+// to be taken over from a dead process.
+class Zone::Locked {
+  public:
+    Locked(Zone &zone, Stripe &s) : s_(s) {
+        recovered_ = lock_owned(s.owner);
+        if (recovered_) {
+            zone.rebuild(s);
+            s.stat[kRecovered]++;
+        }
+    }
+    ~Locked() { unlock_owned(s_.owner); }
+    Locked(const Locked &) = delete;
+    Locked &operator=(const Locked &) = delete;
+
+    bool recovered() const { return recovered_; }
+
+  private:
+    Stripe &s_;
+    bool recovered_;
 };
 
 }  // namespace trl

@@ -41,6 +41,22 @@
 #define NGX_HTTP_TRL_SYNC_STRICT        2
 
 
+/* token_ratelimit_redis */
+typedef struct {
+    ngx_str_t                   address;        /* as configured */
+    ngx_str_t                   host;           /* numeric IP or unix path,
+                                                   NUL-terminated */
+    ngx_int_t                   port;           /* 0: unix socket */
+    ngx_str_t                   password;
+    ngx_int_t                   db;
+    ngx_str_t                   prefix;
+    ngx_msec_t                  interval;
+    ngx_msec_t                  timeout;
+    ngx_flag_t                  fail_closed;
+    ngx_shm_zone_t             *shm;            /* the node's link state */
+} ngx_http_trl_redis_conf_t;
+
+
 /* One token_ratelimit_zone: shm_zone->data. */
 typedef struct {
     ngx_str_t                   name;
@@ -53,6 +69,9 @@ typedef struct {
     ngx_uint_t                  conf_line;
     trl_zone_t                 *zone;           /* in shared memory */
     ngx_shm_zone_t             *shm_zone;
+    ngx_http_trl_redis_conf_t  *redis;          /* sync zones */
+    ngx_uint_t                  held;           /* some location counts
+                                                   only failed/succeeded */
 } ngx_http_trl_zone_t;
 
 
@@ -66,6 +85,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                 zones;          /* ngx_http_trl_zone_t * */
     ngx_array_t                 refs;           /* ngx_http_trl_ref_t */
+    ngx_http_trl_redis_conf_t  *redis;          /* NULL: none configured */
 } ngx_http_trl_main_conf_t;
 
 
@@ -74,6 +94,7 @@ typedef struct {
     ngx_shm_zone_t             *shm_zone;
     ngx_str_t                   file;
     ngx_uint_t                  line;
+    ngx_uint_t                  count;
 } ngx_http_trl_ref_t;
 
 
@@ -90,15 +111,23 @@ typedef struct {
 typedef struct {
     ngx_http_trl_limit_t       *limit;
     ngx_http_trl_zone_t        *zone;
+    ngx_str_t                   key_text;       /* the key, for Redis */
     trl_hash_t                  key;
     uint64_t                    ticket;
+    int64_t                     redis_cell;     /* strict: Redis's ticket */
     ngx_uint_t                  remaining;
     time_t                      reset;          /* Unix time, seconds */
     time_t                      reset_in;       /* seconds from now */
     time_t                      retry_after;    /* seconds, if rejected */
     unsigned                    admitted:1;     /* holds a place */
+    unsigned                    rejected:1;
+    unsigned                    strict:1;       /* Redis decides */
+    unsigned                    in_redis:1;     /* holds a place in Redis */
+    unsigned                    unavailable:1;  /* fail=closed, Redis down */
 } ngx_http_trl_applied_t;
 
+
+typedef struct ngx_http_trl_wait_s  ngx_http_trl_wait_t;
 
 typedef struct {
     ngx_http_trl_applied_t     *applied;
@@ -106,7 +135,10 @@ typedef struct {
     ngx_http_trl_applied_t     *shown;          /* most restrictive */
     ngx_uint_t                  status;         /* NGX_HTTP_TRL_PASSED ... */
     ngx_uint_t                  headers;
+    ngx_http_trl_wait_t        *wait;           /* strict: Redis answers */
     unsigned                    headers_done:1;
+    unsigned                    decided:1;
+    unsigned                    unavailable:1;  /* answered 503 */
 } ngx_http_trl_ctx_t;
 
 
@@ -119,15 +151,40 @@ char *ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_trl_check_refs(ngx_conf_t *cf,
     ngx_http_trl_main_conf_t *tmcf);
 
+/* ngx_http_token_ratelimit_redis.c */
+char *ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_http_token_ratelimit_handler.c */
 ngx_int_t ngx_http_trl_init_phases(ngx_conf_t *cf);
 void ngx_http_trl_init_pid(void);
 ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
+void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res);
+void ngx_http_trl_log_events(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, trl_result_t *res);
+trl_limit_t ngx_http_trl_limit(ngx_http_trl_zone_t *zone,
+    ngx_http_trl_loc_conf_t *tlcf);
+
+/* ngx_http_token_ratelimit_sync.c */
+ngx_int_t ngx_http_trl_sync_init_process(ngx_cycle_t *cycle);
+void ngx_http_trl_sync_exit_process(ngx_cycle_t *cycle);
+void ngx_http_trl_sync_note(ngx_http_trl_zone_t *zone,
+    ngx_http_trl_applied_t *a, ngx_uint_t delta);
+ngx_int_t ngx_http_trl_strict_start(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
+ngx_int_t ngx_http_trl_strict_finish(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
+void ngx_http_trl_strict_release(ngx_http_trl_applied_t *a);
+ngx_uint_t ngx_http_trl_sync_available(void);
+ngx_uint_t ngx_http_trl_fail_closed(void);
 
 /* ngx_http_token_ratelimit_response.c */
 ngx_int_t ngx_http_trl_init_header_filter(ngx_conf_t *cf);
 ngx_int_t ngx_http_trl_reject(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
+ngx_int_t ngx_http_trl_unavailable(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx);
 ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
 
 

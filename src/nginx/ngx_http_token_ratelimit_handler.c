@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_redis.h"
 
 
 /* A key is logged escaped and cut to this many bytes. */
@@ -22,13 +23,15 @@
 
 
 static ngx_int_t ngx_http_trl_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trl_decide(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 static ngx_int_t ngx_http_trl_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trl_apply(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_limit_t *limit,
     ngx_http_trl_applied_t *a);
-static void ngx_http_trl_log_events(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    ngx_str_t *key, trl_result_t *res);
+static ngx_int_t ngx_http_trl_apply_local(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl);
 static ngx_http_trl_ctx_t *ngx_http_trl_create_ctx(ngx_http_request_t *r,
     ngx_uint_t n);
 static ngx_http_trl_applied_t *ngx_http_trl_most_restrictive(
@@ -75,10 +78,11 @@ ngx_http_trl_init_pid(void)
 static ngx_int_t
 ngx_http_trl_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                i;
+    ngx_int_t                 rc;
+    ngx_uint_t                i, strict;
     ngx_http_trl_ctx_t       *ctx;
     ngx_http_trl_limit_t     *limits;
-    ngx_http_trl_applied_t   *a, *rejected;
+    ngx_http_trl_applied_t   *a;
     ngx_http_trl_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
@@ -87,8 +91,20 @@ ngx_http_trl_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_trl_get_ctx(r) != NULL) {
-        return NGX_DECLINED;                /* limited once per request */
+    ctx = ngx_http_trl_get_ctx(r);
+
+    if (ctx) {
+        if (ctx->wait == NULL || ctx->decided) {
+            return NGX_DECLINED;            /* limited once per request */
+        }
+
+        /* resumed: Redis has answered for the strict zones, or timed out */
+
+        if (ngx_http_trl_strict_finish(r, tlcf, ctx) == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        return ngx_http_trl_decide(r, tlcf, ctx);
     }
 
     ctx = ngx_http_trl_create_ctx(r, tlcf->limits.nelts);
@@ -99,47 +115,63 @@ ngx_http_trl_handler(ngx_http_request_t *r)
     ctx->headers = tlcf->headers;
 
     limits = tlcf->limits.elts;
-    rejected = NULL;
+    strict = 0;
 
     for (i = 0; i < tlcf->limits.nelts; i++) {
 
         a = &ctx->applied[ctx->napplied];
 
-        switch (ngx_http_trl_apply(r, tlcf, &limits[i], a)) {
+        rc = ngx_http_trl_apply(r, tlcf, &limits[i], a);
 
-        case NGX_DECLINED:
-            continue;
-
-        case NGX_BUSY:
-            ctx->napplied++;
-
-            if (tlcf->dry_run) {
-                ctx->status = NGX_HTTP_TRL_REJECTED_DRY_RUN;
-                continue;
-            }
-
-            rejected = a;
-            break;
-
-        default: /* NGX_OK */
-            ctx->napplied++;
+        if (rc == NGX_DECLINED) {
             continue;
         }
 
-        break;
+        ctx->napplied++;
+        strict |= a->strict;
+
+        if (rc == NGX_BUSY && !tlcf->dry_run) {
+            strict = 0;                     /* the others are not asked */
+            break;
+        }
     }
 
     if (ctx->napplied == 0) {
         return NGX_DECLINED;
     }
 
-    if (rejected || ctx->status == NGX_HTTP_TRL_REJECTED_DRY_RUN) {
+    if (strict && ngx_http_trl_strict_start(r, tlcf, ctx) == NGX_AGAIN) {
+        return NGX_AGAIN;                   /* the worker goes on meanwhile */
+    }
 
-        /*
-         * A request rejected by one zone is counted by none, also in a dry
-         * run, where it passes but counts as a rejection (as with limit_req).
-         */
+    return ngx_http_trl_decide(r, tlcf, ctx);
+}
 
+
+/*
+ * Every applied zone has answered: a request rejected by one zone is counted
+ * by none (also in a dry run, where it passes but counts as a rejection, as
+ * with limit_req), and the places of the others are given back.
+ */
+
+static ngx_int_t
+ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_ctx_t *ctx)
+{
+    ngx_uint_t               i;
+    ngx_http_trl_applied_t  *a, *rejected;
+
+    ctx->decided = 1;
+    rejected = NULL;
+
+    for (i = 0; i < ctx->napplied; i++) {
+        if (ctx->applied[i].rejected) {
+            rejected = &ctx->applied[i];
+            break;
+        }
+    }
+
+    if (rejected) {
         for (i = 0; i < ctx->napplied; i++) {
             a = &ctx->applied[i];
 
@@ -150,26 +182,36 @@ ngx_http_trl_handler(ngx_http_request_t *r)
         }
     }
 
-    if (rejected) {
+    if (rejected && !tlcf->dry_run) {
         ctx->status = NGX_HTTP_TRL_REJECTED;
         ctx->shown = rejected;
+
+        if (rejected->unavailable) {
+            return ngx_http_trl_unavailable(r, ctx);
+        }
 
         return ngx_http_trl_reject(r, tlcf, ctx);
     }
 
-    if (ctx->status == NGX_HTTP_TRL_NONE) {
-        ctx->status = NGX_HTTP_TRL_PASSED;
-    }
+    ctx->status = rejected ? NGX_HTTP_TRL_REJECTED_DRY_RUN
+                           : NGX_HTTP_TRL_PASSED;
 
     ctx->shown = ngx_http_trl_most_restrictive(ctx);
 
-    /* with count=all there is nothing left to decide in the log phase */
+    /*
+     * count=all keeps every place now: async zones publish it.  The other
+     * count modes decide in the log phase.
+     */
 
     for (i = 0; i < ctx->napplied; i++) {
         a = &ctx->applied[i];
 
-        if (a->limit->count == NGX_HTTP_TRL_COUNT_ALL) {
+        if (a->admitted && a->limit->count == NGX_HTTP_TRL_COUNT_ALL) {
             a->admitted = 0;
+
+            if (a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC) {
+                ngx_http_trl_sync_note(a->zone, a, 1);
+            }
         }
     }
 
@@ -179,37 +221,89 @@ ngx_http_trl_handler(ngx_http_request_t *r)
 
 /*
  * Applies one limit: NGX_DECLINED when it does not apply (empty key, or a
- * fault, which passes the request), NGX_OK when admitted, NGX_BUSY when
- * over the limit.
+ * fault, which passes the request), NGX_OK when admitted (or, for a strict
+ * zone, when Redis is to decide), NGX_BUSY when over the limit.
  */
 
 static ngx_int_t
 ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_limit_t *limit, ngx_http_trl_applied_t *a)
 {
-    uint64_t              wall_ms;
-    ngx_str_t             key;
-    ngx_time_t           *tp;
     trl_limit_t           tl;
     trl_result_t          res;
     ngx_http_trl_zone_t  *zone;
 
     zone = limit->shm_zone->data;
 
-    if (ngx_http_complex_value(r, &zone->key, &key) != NGX_OK) {
+    ngx_memzero(a, sizeof(ngx_http_trl_applied_t));
+
+    if (ngx_http_complex_value(r, &zone->key, &a->key_text) != NGX_OK
+        || a->key_text.len == 0)
+    {
         return NGX_DECLINED;
     }
 
-    if (key.len == 0) {
-        return NGX_DECLINED;
+    trl_zone_hash(zone->zone, a->key_text.data, a->key_text.len, &a->key);
+
+    a->limit = limit;
+    a->zone = zone;
+
+    tl = ngx_http_trl_limit(zone, tlcf);
+
+    if (zone->sync == NGX_HTTP_TRL_SYNC_OFF) {
+        return ngx_http_trl_apply_local(r, tlcf, a, &tl);
     }
 
-    trl_zone_hash(zone->zone, key.data, key.len, &a->key);
+    if (!ngx_http_trl_sync_available()) {
 
-    tl.rate = zone->rate;
-    tl.flags = tlcf->dry_run ? TRL_LIMIT_DRY_RUN : 0;
+        if (ngx_http_trl_fail_closed()) {
+            a->unavailable = 1;
+            a->rejected = 1;
+            a->retry_after = 1;
+            return NGX_BUSY;
+        }
 
-    if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
+        trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
+
+        tl.flags &= ~TRL_LIMIT_SYNC;
+
+        return ngx_http_trl_apply_local(r, tlcf, a, &tl);
+    }
+
+    if (zone->sync == NGX_HTTP_TRL_SYNC_STRICT) {
+
+        /* a key Redis rejected is answered here until its unblock time */
+
+        if (trl_zone_strict_cached(zone->zone, &a->key, &tl, TRL_CLOCK_NOW,
+                                   &res)
+            == 1)
+        {
+            ngx_http_trl_log_events(r, tlcf, zone, &a->key_text, &res);
+            ngx_http_trl_set_result(a, &res);
+            return NGX_BUSY;
+        }
+
+        a->strict = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_trl_apply_local(r, tlcf, a, &tl);
+}
+
+
+/* Decides in the zone (for async zones, on the cluster estimate). */
+
+static ngx_int_t
+ngx_http_trl_apply_local(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl)
+{
+    trl_result_t          res;
+    ngx_http_trl_zone_t  *zone;
+
+    zone = a->zone;
+
+    if (trl_zone_acquire(zone->zone, &a->key, tl, TRL_CLOCK_NOW, &res)
         != TRL_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -218,37 +312,79 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return NGX_DECLINED;
     }
 
-    ngx_http_trl_log_events(r, tlcf, zone, &key, &res);
+    ngx_http_trl_log_events(r, tlcf, zone, &a->key_text, &res);
+    ngx_http_trl_set_result(a, &res);
 
-    a->limit = limit;
-    a->zone = zone;
-    a->ticket = res.ticket;
-    a->retry_after = 0;
-    a->admitted = 0;
-    a->remaining = res.remaining;
-    a->reset_in = (time_t) ((res.reset_ms - res.now_ms + 999) / 1000);
+    /* while a key is asked for, its cluster total is read every interval */
+
+    if (tl->flags & TRL_LIMIT_SYNC) {
+        ngx_http_trl_sync_note(zone, a, 0);
+    }
+
+    return a->rejected ? NGX_BUSY : NGX_OK;
+}
+
+
+/* The flags a zone and a location ask of the core. */
+
+trl_limit_t
+ngx_http_trl_limit(ngx_http_trl_zone_t *zone, ngx_http_trl_loc_conf_t *tlcf)
+{
+    trl_limit_t                 tl;
+    ngx_http_trl_redis_conf_t  *rc;
+
+    tl.rate = zone->rate;
+    tl.flags = tlcf->dry_run ? TRL_LIMIT_DRY_RUN : 0;
+    tl.refresh_ms = 0;
+
+    rc = zone->redis;
+
+    if (zone->sync == NGX_HTTP_TRL_SYNC_ASYNC) {
+        tl.flags |= TRL_LIMIT_SYNC;
+        tl.refresh_ms = (uint32_t) rc->interval;
+
+    } else if (zone->sync == NGX_HTTP_TRL_SYNC_STRICT && zone->held) {
+        tl.refresh_ms = (uint32_t) rc->interval;
+    }
+
+    return tl;
+}
+
+
+/* Takes a zone's answer into the request's record of it. */
+
+void
+ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res)
+{
+    uint64_t     wall_ms;
+    ngx_time_t  *tp;
+
+    a->remaining = res->remaining;
+    a->reset_in = (time_t) ((res->reset_ms - res->now_ms + 999) / 1000);
 
     tp = ngx_timeofday();
     wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
-    a->reset = (time_t) ((wall_ms + (res.reset_ms - res.now_ms) + 999) / 1000);
+    a->reset = (time_t) ((wall_ms + (res->reset_ms - res->now_ms) + 999)
+                         / 1000);
 
-    if (res.rejected) {
-        a->retry_after = (time_t) ((res.retry_ms + 999) / 1000);
+    if (res->rejected) {
+        a->rejected = 1;
+        a->admitted = 0;
+        a->retry_after = (time_t) ((res->retry_ms + 999) / 1000);
 
         if (a->retry_after < 1) {
             a->retry_after = 1;
         }
 
-        return NGX_BUSY;
+        return;
     }
 
+    a->ticket = res->ticket;
     a->admitted = 1;
-
-    return NGX_OK;
 }
 
 
-static void
+void
 ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_result_t *res)
 {
@@ -386,10 +522,15 @@ ngx_http_trl_release(ngx_http_trl_applied_t *a)
     a->admitted = 0;
 
     tl.rate = a->zone->rate;
-    tl.flags = 0;
+    tl.flags = a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC ? TRL_LIMIT_SYNC : 0;
+    tl.refresh_ms = 0;
 
     (void) trl_zone_release(a->zone->zone, &a->key, &tl, a->ticket,
                             TRL_CLOCK_NOW);
+
+    if (a->in_redis) {
+        ngx_http_trl_strict_release(a);
+    }
 }
 
 
@@ -412,7 +553,7 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_trl_get_ctx(r);
 
-    if (ctx == NULL) {
+    if (ctx == NULL || !ctx->decided) {
         return NGX_OK;
     }
 
@@ -430,6 +571,11 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
             || (a->limit->count == NGX_HTTP_TRL_COUNT_SUCCEEDED && !failed))
         {
             a->admitted = 0;                /* it counts: keep its place */
+
+            if (a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC) {
+                ngx_http_trl_sync_note(a->zone, a, 1);
+            }
+
             continue;
         }
 

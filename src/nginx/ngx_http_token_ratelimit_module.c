@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_redis.h"
 
 
 static void *ngx_http_trl_create_main_conf(ngx_conf_t *cf);
@@ -22,6 +23,7 @@ static char *ngx_http_trl_set_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_trl_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_trl_init_process(ngx_cycle_t *cycle);
+static void ngx_http_trl_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_enum_t  ngx_http_trl_log_levels[] = {
@@ -55,6 +57,13 @@ static ngx_command_t  ngx_http_trl_commands[] = {
     { ngx_string("token_ratelimit_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_trl_zone_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("token_ratelimit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_trl_redis_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -123,7 +132,7 @@ ngx_module_t  ngx_http_token_ratelimit_module = {
     ngx_http_trl_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_trl_exit_process,             /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -168,7 +177,11 @@ ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf)
     zones = tmcf->zones.elts;
 
     for (i = 0; i < tmcf->zones.nelts; i++) {
-        if (zones[i]->sync != NGX_HTTP_TRL_SYNC_OFF) {
+        if (zones[i]->sync == NGX_HTTP_TRL_SYNC_OFF) {
+            continue;
+        }
+
+        if (tmcf->redis == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"token_ratelimit_zone\" \"%V\" has \"sync\" but "
                           "no \"token_ratelimit_redis\" is configured "
@@ -177,6 +190,8 @@ ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf)
                           zones[i]->conf_line);
             return NGX_CONF_ERROR;
         }
+
+        zones[i]->redis = tmcf->redis;
     }
 
     return NGX_CONF_OK;
@@ -356,6 +371,7 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ref->shm_zone = shm_zone;
     ref->file = cf->conf_file->file.name;
     ref->line = cf->conf_file->line;
+    ref->count = count;
 
     return NGX_CONF_OK;
 }
@@ -454,10 +470,48 @@ ngx_http_trl_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/* Workers (and a single process) keep their own link to Redis. */
+
 static ngx_int_t
 ngx_http_trl_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_trl_main_conf_t  *tmcf;
+
     ngx_http_trl_init_pid();
 
-    return NGX_OK;
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_token_ratelimit_module);
+
+    if (tmcf == NULL || tmcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_trl_redis_init_process(cycle, tmcf->redis) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_trl_sync_init_process(cycle);
+}
+
+
+static void
+ngx_http_trl_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_token_ratelimit_module);
+
+    if (tmcf == NULL || tmcf->redis == NULL) {
+        return;
+    }
+
+    ngx_http_trl_sync_exit_process(cycle);
+    ngx_http_trl_redis_exit_process();
 }

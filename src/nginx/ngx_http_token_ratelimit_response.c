@@ -10,6 +10,11 @@
 #include "ngx_http_token_ratelimit.h"
 
 
+#define NGX_HTTP_TRL_EXCEEDED_BODY                                          \
+    "{\"error\":\"rate_limit_exceeded\",\"message\":\"Rate limit "              \
+    "exceeded. Try again in  seconds.\",\"limit\":,\"remaining\":0,"          \
+    "\"reset_at\":,\"retry_after\":}"
+
 #define NGX_HTTP_TRL_VAR_LIMIT      0
 #define NGX_HTTP_TRL_VAR_REMAINING  1
 #define NGX_HTTP_TRL_VAR_RESET      2
@@ -27,6 +32,8 @@ static ngx_int_t ngx_http_trl_add_retry_after(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
 static ngx_uint_t ngx_http_trl_has_error_page(ngx_http_request_t *r,
     ngx_uint_t status);
+static ngx_int_t ngx_http_trl_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_trl_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_trl_number_variable(ngx_http_request_t *r,
@@ -90,11 +97,9 @@ ngx_int_t
 ngx_http_trl_reject(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_ctx_t *ctx)
 {
-    size_t                   len;
-    ngx_int_t                rc;
-    ngx_buf_t               *b;
+    u_char                  *p, body[sizeof(NGX_HTTP_TRL_EXCEEDED_BODY)
+                                     + 3 * NGX_TIME_T_LEN + NGX_INT_T_LEN];
     ngx_uint_t               status;
-    ngx_chain_t              out;
     ngx_http_trl_applied_t  *a;
 
     status = tlcf->status_code;
@@ -105,31 +110,58 @@ ngx_http_trl_reject(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return status;
     }
 
+    a = ctx->shown;
+
+    p = ngx_sprintf(body,
+                    "{\"error\":\"rate_limit_exceeded\","
+                    "\"message\":\"Rate limit exceeded. "
+                    "Try again in %T seconds.\","
+                    "\"limit\":%uD,\"remaining\":0,"
+                    "\"reset_at\":%T,\"retry_after\":%T}",
+                    a->retry_after, a->zone->rate.limit, a->reset,
+                    a->retry_after);
+
+    return ngx_http_trl_send_json(r, status, body, p - body);
+}
+
+
+/* fail=closed: Redis cannot be reached for a sync zone of the request. */
+
+ngx_int_t
+ngx_http_trl_unavailable(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
+{
+    static u_char  body[] =
+        "{\"error\":\"rate_limit_unavailable\","
+        "\"message\":\"Rate limiting is unavailable. "
+        "Try again in 1 seconds.\",\"retry_after\":1}";
+
+    if (ngx_http_trl_has_error_page(r, NGX_HTTP_SERVICE_UNAVAILABLE)) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return ngx_http_trl_send_json(r, NGX_HTTP_SERVICE_UNAVAILABLE, body,
+                                  sizeof(body) - 1);
+}
+
+
+static ngx_int_t
+ngx_http_trl_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return status;
     }
-
-    a = ctx->shown;
-
-    len = sizeof("{\"error\":\"rate_limit_exceeded\",\"message\":\"Rate limit "
-                 "exceeded. Try again in  seconds.\",\"limit\":,"
-                 "\"remaining\":0,\"reset_at\":,\"retry_after\":}") - 1
-          + 3 * NGX_TIME_T_LEN + NGX_INT_T_LEN;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
         return status;
     }
 
-    b->last = ngx_sprintf(b->last,
-                          "{\"error\":\"rate_limit_exceeded\","
-                          "\"message\":\"Rate limit exceeded. "
-                          "Try again in %T seconds.\","
-                          "\"limit\":%uD,\"remaining\":0,"
-                          "\"reset_at\":%T,\"retry_after\":%T}",
-                          a->retry_after, a->zone->rate.limit, a->reset,
-                          a->retry_after);
-
+    b->last = ngx_cpymem(b->last, body, len);
     b->last_buf = 1;
     b->last_in_chain = 1;
 
@@ -137,7 +169,7 @@ ngx_http_trl_reject(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     out.next = NULL;
 
     r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_length_n = len;
 
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;

@@ -266,18 +266,29 @@ ngx_http_trl_parse_sync(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
 }
 
 
-/* Every zone named by token_ratelimit must be defined somewhere. */
+/*
+ * Every zone named by token_ratelimit must be defined somewhere; a zone
+ * that some location counts with count=failed/succeeded holds places that
+ * may be given back.
+ */
 
 char *
 ngx_http_trl_check_refs(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
 {
-    ngx_uint_t           i;
-    ngx_http_trl_ref_t  *refs;
+    ngx_uint_t            i;
+    ngx_http_trl_ref_t   *refs;
+    ngx_http_trl_zone_t  *zone;
 
     refs = tmcf->refs.elts;
 
     for (i = 0; i < tmcf->refs.nelts; i++) {
-        if (refs[i].shm_zone->data == NULL) {
+        zone = refs[i].shm_zone->data;
+
+        if (zone && refs[i].count != NGX_HTTP_TRL_COUNT_ALL) {
+            zone->held = 1;
+        }
+
+        if (zone == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "unknown zone \"%V\" in \"token_ratelimit\" "
                           "directive, no \"token_ratelimit_zone\" defines it "
@@ -352,7 +363,11 @@ ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    if (trl_zone_create(block, bytes, err, sizeof(err)) == NULL) {
+    if (trl_zone_create(block, bytes,
+                        ctx->sync != NGX_HTTP_TRL_SYNC_OFF ? TRL_ZONE_SYNC : 0,
+                        err, sizeof(err))
+        == NULL)
+    {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit_zone \"%V\": %s",
                       &shm_zone->shm.name, err);
@@ -379,6 +394,18 @@ attach:
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit_zone \"%V\": %s; restart nginx or "
                       "rename the zone", &shm_zone->shm.name, err);
+        return NGX_ERROR;
+    }
+
+    if (((trl_zone_flags(ctx->zone) & TRL_ZONE_SYNC) != 0)
+        != (ctx->sync != NGX_HTTP_TRL_SYNC_OFF))
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\" changed between local "
+                      "and \"sync\", which needs another layout of its "
+                      "memory; rename the zone (or change its size) to "
+                      "start it afresh", &shm_zone->shm.name);
+        ctx->zone = NULL;
         return NGX_ERROR;
     }
 

@@ -200,7 +200,7 @@ START_TEST(zone_hash_seeded_per_zone)
         trl_zone_t  *z3;
 
         memcpy(old, unit_root(z1)->seed, 16);
-        z3 = trl_zone_create(z1, 64 * 1024, err, sizeof(err));
+        z3 = trl_zone_create(z1, 64 * 1024, 0, err, sizeof(err));
         ck_assert_ptr_nonnull(z3);
         ck_assert(memcmp(old, unit_root(z3)->seed, 16) != 0);
     }

@@ -32,28 +32,28 @@ START_TEST(min_size_refused_below)
     mem = unit_shm(m);
 
     err[0] = '\0';
-    ck_assert_ptr_null(trl_zone_create(mem, m - 1, err, sizeof(err)));
+    ck_assert_ptr_null(trl_zone_create(mem, m - 1, 0, err, sizeof(err)));
     ck_assert_ptr_nonnull(strstr(err, "too small"));
     snprintf(num, sizeof(num), "%zu", m);
     ck_assert_msg(strstr(err, num) != NULL, "reason \"%s\" lacks %s", err,
                   num);
 
     err[0] = '\0';
-    ck_assert_ptr_null(trl_zone_create(mem, 0, err, sizeof(err)));
+    ck_assert_ptr_null(trl_zone_create(mem, 0, 0, err, sizeof(err)));
     ck_assert_uint_gt(strlen(err), 0);
     err[0] = '\0';
-    ck_assert_ptr_null(trl_zone_create(NULL, m, err, sizeof(err)));
+    ck_assert_ptr_null(trl_zone_create(NULL, m, 0, err, sizeof(err)));
     ck_assert_uint_gt(strlen(err), 0);
 
     /* a tiny errlen: truncated, terminated, nothing past it */
     memset(err, 0x5a, sizeof(err));
-    ck_assert_ptr_null(trl_zone_create(mem, m - 1, err, 6));
+    ck_assert_ptr_null(trl_zone_create(mem, m - 1, 0, err, 6));
     ck_assert_uint_eq(strlen(err), 5);
     ck_assert_int_eq(err[6], 0x5a);
-    ck_assert_ptr_null(trl_zone_create(mem, m - 1, NULL, 0));
+    ck_assert_ptr_null(trl_zone_create(mem, m - 1, 0, NULL, 0));
 
     /* the smallest block works */
-    zone = trl_zone_create(mem, m, err, sizeof(err));
+    zone = trl_zone_create(mem, m, 0, err, sizeof(err));
     ck_assert_ptr_nonnull(zone);
     ck_assert_uint_ge(trl_zone_capacity(zone), 1);
     key = unit_key(zone, "k");
@@ -93,7 +93,7 @@ START_TEST(layout_within_block)
         uint32_t        cap;
 
         memset(mem + size, 0xc3, guard);
-        zone = trl_zone_create(mem, size, err, sizeof(err));
+        zone = trl_zone_create(mem, size, 0, err, sizeof(err));
         ck_assert_msg(zone != NULL, "size %zu: %s", size, err);
         r = unit_root(zone);
         cap = trl_zone_capacity(zone);

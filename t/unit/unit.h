@@ -61,7 +61,7 @@ Suite *recovery_suite(void);
 
 
 /*
- * Mirror of trl::Root (src/core/zone.hpp, layout version 1).  The two
+ * Mirror of trl::Root (src/core/zone.hpp, layout version 2).  The two
  * std::atomic<uint64_t> members are plain uint64_t here: same size and
  * alignment on every platform the core builds for.
  */
@@ -78,6 +78,10 @@ typedef struct {
     uint8_t   seed[16];
     uint64_t  evict_report_ms;
     uint64_t  evict_reported;
+    uint32_t  flags;
+    uint32_t  reserved32;
+    uint64_t  sync_off;
+    uint64_t  sync_stats[TRL_SYNC_STATS];
     uint64_t  reserved[8];
 } unit_root_t;
 

@@ -37,7 +37,7 @@ unit_zone(size_t size)
     memset(mem, 0xa5, size);
 
     err[0] = '\0';
-    zone = trl_zone_create(mem, size, err, sizeof(err));
+    zone = trl_zone_create(mem, size, 0, err, sizeof(err));
     ck_assert_msg(zone != NULL, "trl_zone_create(%zu): %s", size, err);
     return zone;
 }

@@ -72,8 +72,16 @@ typedef struct trl_zone_s  trl_zone_t;
 /* Smallest block trl_zone_create() accepts. */
 size_t trl_zone_min_size(void);
 
-/* Lays out a new zone in mem (contents ignored) with a fresh random seed. */
-trl_zone_t *trl_zone_create(void *mem, size_t size, char *err, size_t errlen);
+/*
+ * Lays out a new zone in mem (contents ignored) with a fresh random seed.
+ * TRL_ZONE_SYNC adds per-key state for cluster-wide counting (32 bytes more
+ * per key).
+ */
+#define TRL_ZONE_SYNC  0x01
+
+trl_zone_t *trl_zone_create(void *mem, size_t size, unsigned flags,
+    char *err, size_t errlen);
+unsigned trl_zone_flags(const trl_zone_t *zone);
 
 /*
  * Checks that mem holds a zone laid out by this version of the core (same
@@ -98,10 +106,18 @@ void trl_set_pid(int pid);
 
 /* What one limit asks of a zone for one request. */
 #define TRL_LIMIT_DRY_RUN  0x01   /* over the limit: report, do not enforce */
+#define TRL_LIMIT_SYNC     0x02   /* decide on the cluster estimate (a zone
+                                     created with TRL_ZONE_SYNC) */
+#define TRL_LIMIT_FORCE    0x04   /* record the admission whatever the local
+                                     count (strict: Redis admitted it) */
 
 typedef struct {
     trl_rate_t  rate;
     uint32_t    flags;
+    uint32_t    refresh_ms;       /* async: a cluster total read longer
+                                     ago than this is due for a new read;
+                                     strict: the longest a rejection is
+                                     cached (0: until the unblock time) */
 } trl_limit_t;
 
 typedef struct {
@@ -119,6 +135,8 @@ typedef struct {
                                 since it was last admitted: log it */
     uint8_t   recovered;     /* a lock was taken over from a dead process
                                 and its stripe rebuilt */
+    uint8_t   sync_read;     /* sync: the key's cluster total is due for a
+                                read */
 } trl_result_t;
 
 /*
@@ -147,6 +165,80 @@ int trl_zone_release(trl_zone_t *zone, const trl_hash_t *key,
  */
 int trl_zone_peek(trl_zone_t *zone, const trl_hash_t *key,
     const trl_limit_t *limit, uint64_t now_ms, trl_result_t *res);
+
+
+/*
+ * Cluster-wide zones.  A node decides on max(its own count, the cluster
+ * total it last read + its own admissions not in that total yet); these
+ * calls feed the Redis side into the zone.
+ */
+typedef struct {
+    uint64_t  stamp_ms;      /* Redis's clock when the total was read */
+    uint32_t  total;         /* admissions in the window, cluster-wide */
+    uint32_t  free_in_ms;    /* until the total drops below N (0: it is) */
+    uint32_t  reset_in_ms;   /* until it is back to 0 */
+    uint32_t  published;     /* own admissions that this read includes */
+} trl_sync_read_t;
+
+int trl_zone_sync_apply(trl_zone_t *zone, const trl_hash_t *key,
+    const trl_limit_t *limit, const trl_sync_read_t *read, uint64_t now_ms);
+
+/* Own admissions that will never be published (their outcome did not
+ * count, or they were lost): no longer pending. */
+int trl_zone_sync_unpend(trl_zone_t *zone, const trl_hash_t *key,
+    uint32_t n);
+
+/*
+ * Strict zones decide in Redis.  trl_zone_strict_cached() answers from the
+ * zone when the key is known to be blocked (returns 1, res filled as a
+ * rejection), else returns 0: ask Redis.  trl_zone_strict_apply() takes
+ * Redis's answer: an admission is recorded in the local window too (for
+ * headers, and a fall-back when Redis is down), a rejection is cached until
+ * the key's unblock time.
+ */
+typedef struct {
+    uint8_t   admitted;
+    uint32_t  total;         /* after the decision */
+    uint32_t  free_in_ms;
+    uint32_t  reset_in_ms;
+} trl_strict_reply_t;
+
+int trl_zone_strict_cached(trl_zone_t *zone, const trl_hash_t *key,
+    const trl_limit_t *limit, uint64_t now_ms, trl_result_t *res);
+int trl_zone_strict_apply(trl_zone_t *zone, const trl_hash_t *key,
+    const trl_limit_t *limit, const trl_strict_reply_t *reply,
+    uint64_t now_ms, trl_result_t *res);
+
+/* Sync statistics, kept in the zone (counters and last values). */
+#define TRL_SYNC_PUBLISHED   0   /* admissions published */
+#define TRL_SYNC_READS       1   /* key totals read back */
+#define TRL_SYNC_ERRORS      2   /* calls that failed or timed out */
+#define TRL_SYNC_LAST_OK     3   /* clock ms of the last good reply */
+#define TRL_SYNC_LAG         4   /* ms, oldest admission of the last batch */
+#define TRL_SYNC_LINK_UP     5   /* 1 while the last attempt reached Redis */
+#define TRL_SYNC_STRICT      6   /* strict decisions asked of Redis */
+#define TRL_SYNC_CACHED      7   /* strict rejections from the block cache */
+#define TRL_SYNC_FALLBACK    8   /* decisions made locally for want of Redis */
+#define TRL_SYNC_STATS       9
+
+void trl_zone_sync_add(trl_zone_t *zone, int stat, uint64_t n);
+void trl_zone_sync_put(trl_zone_t *zone, int stat, uint64_t value);
+void trl_zone_sync_stats(const trl_zone_t *zone,
+    uint64_t stats[TRL_SYNC_STATS]);
+
+/* Redis side: key names and scripts (see src/core/sync.hpp). */
+uint64_t trl_redis_cell_ms(uint64_t window_ms);
+/* Writes <prefix>{<zone>:<key>} to buf; returns its length (it is
+ * truncated, and the return value larger than len, when buf is short). */
+size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
+    size_t zone_len, const void *key, size_t key_len, char *buf, size_t len);
+
+#define TRL_SCRIPT_PUBLISH  0
+#define TRL_SCRIPT_STRICT   1
+#define TRL_SCRIPT_RELEASE  2
+#define TRL_SCRIPTS         3
+
+const char *trl_redis_script(int script);
 
 
 /* Statistics, summed over the zone's stripes; they live in the zone. */

@@ -1,0 +1,207 @@
+// zone_sync.cpp - the cluster side of a zone: what a node knows of the
+// cluster-wide count of each key (async zones) and of keys Redis rejected
+// (strict zones), kept beside the entries (see zone.hpp: SyncState).
+#include <algorithm>
+#include <cstring>
+
+#include "zone.hpp"
+
+namespace trl {
+
+namespace {
+
+// A cluster total read within this many refresh intervals is current.
+constexpr uint64_t kFreshReads = 4;
+
+}  // namespace
+
+SyncState *Zone::sync_of(uint32_t i) const {
+    if (r_->sync_off == 0) {
+        return nullptr;
+    }
+    char *base = reinterpret_cast<char *>(r_) + r_->sync_off;
+    return reinterpret_cast<SyncState *>(base) + i;
+}
+
+// The count a sync zone decides on: the cluster total last read, while it
+// can still hold admissions, plus the node's own admissions not in it yet.
+// A total read within the last few intervals is the truth (a DEL in Redis
+// resets the key on every node); an older one, or none, is never taken for
+// less than the node's own count.  Once the read said the total would have
+// dropped below N, it is taken as N - 1 until the next read.
+Estimate Zone::estimate(const SyncState *ss, uint32_t local,
+                        const trl_limit_t &limit, uint64_t now_ms) const {
+    Estimate est{local, 0, 0, false};
+    if (ss == nullptr) {
+        return est;
+    }
+
+    uint32_t remote = 0;
+    if (ss->seen_ms != 0 && now_ms < ss->seen_ms + ss->reset_in_ms) {
+        remote = ss->remote;
+        est.free_at = ss->seen_ms + ss->free_in_ms;
+        est.reset_at = ss->seen_ms + ss->reset_in_ms;
+        if (now_ms >= est.free_at && remote >= limit.rate.limit) {
+            remote = limit.rate.limit - 1;
+        }
+    }
+
+    uint32_t cluster = remote + std::min<uint32_t>(ss->pending, local);
+    bool fresh = ss->seen_ms != 0
+                 && now_ms < ss->seen_ms + kFreshReads * limit.refresh_ms;
+    est.count = fresh ? cluster : std::max(local, cluster);
+    est.read_due = ss->seen_ms == 0 || now_ms >= ss->seen_ms + limit.refresh_ms;
+    return est;
+}
+
+int Zone::sync_apply(const trl_hash_t &key, const trl_limit_t &limit,
+                     const trl_sync_read_t &read, uint64_t now_ms) {
+    (void) limit;
+    Stripe &s = stripe_of(key);
+    Locked lock(*this, s);
+    if (now_ms == TRL_CLOCK_NOW) {
+        now_ms = trl_clock_ms();
+    }
+
+    uint32_t i = find(s, key);
+    SyncState *ss = i == kNil ? nullptr : sync_of(i);
+    if (ss == nullptr) {
+        return TRL_OK;                      // evicted meanwhile
+    }
+
+    // Published admissions are in this read and any later one; a read that
+    // arrives after a later one (another worker's) only settles those.
+    ss->pending -= std::min<uint32_t>(ss->pending, read.published);
+
+    uint32_t stamp = static_cast<uint32_t>(read.stamp_ms);
+    if (ss->seen_ms == 0 || static_cast<int32_t>(stamp - ss->stamp) >= 0) {
+        ss->stamp = stamp;
+        ss->seen_ms = now_ms;
+        ss->remote = static_cast<uint16_t>(std::min<uint32_t>(read.total,
+                                                              0xffff));
+        ss->free_in_ms = read.free_in_ms;
+        ss->reset_in_ms = read.reset_in_ms;
+    }
+    return TRL_OK;
+}
+
+int Zone::sync_unpend(const trl_hash_t &key, uint32_t n) {
+    Stripe &s = stripe_of(key);
+    Locked lock(*this, s);
+
+    uint32_t i = find(s, key);
+    SyncState *ss = i == kNil ? nullptr : sync_of(i);
+    if (ss != nullptr) {
+        ss->pending -= std::min<uint32_t>(ss->pending, n);
+    }
+    return TRL_OK;
+}
+
+int Zone::strict_cached(const trl_hash_t &key, const trl_limit_t &limit,
+                        uint64_t now_ms, trl_result_t &res) {
+    Stripe &s = stripe_of(key);
+
+    std::memset(&res, 0, sizeof(res));
+    res.limit = limit.rate.limit;
+
+    Locked lock(*this, s);
+    res.recovered = lock.recovered();
+    if (now_ms == TRL_CLOCK_NOW) {
+        now_ms = trl_clock_ms();
+    }
+    res.now_ms = now_ms;
+
+    uint32_t i = find(s, key);
+    SyncState *ss = i == kNil ? nullptr : sync_of(i);
+    if (ss == nullptr || ss->block_until_ms <= now_ms) {
+        return 0;
+    }
+
+    Entry &e = entry(i);
+    lru_unlink(s, i);
+    res.retry_ms = ss->block_until_ms - now_ms;
+    res.reset_ms = std::max(ss->block_until_ms,
+                            ss->seen_ms + ss->reset_in_ms);
+    note_reject(s, e, limit, res);
+    e.flags |= kAtLimit;
+    lru_push(s, i);
+    sync_add(TRL_SYNC_CACHED, 1);
+    return 1;
+}
+
+int Zone::strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
+                       const trl_strict_reply_t &reply, uint64_t now_ms,
+                       trl_result_t &res) {
+    uint32_t n = limit.rate.limit;
+    Stripe &s = stripe_of(key);
+
+    std::memset(&res, 0, sizeof(res));
+    res.limit = n;
+
+    Locked lock(*this, s);
+    res.recovered = lock.recovered();
+    if (now_ms == TRL_CLOCK_NOW) {
+        now_ms = trl_clock_ms();
+    }
+    res.now_ms = now_ms;
+
+    uint32_t i = find(s, key);
+    if (i == kNil) {
+        i = take(s, key, limit, now_ms, res.evicted);
+    }
+    Entry &e = entry(i);
+    lru_unlink(s, i);
+
+    SyncState *ss = sync_of(i);
+    if (ss != nullptr) {
+        ss->seen_ms = now_ms;
+        ss->remote = static_cast<uint16_t>(std::min<uint32_t>(reply.total,
+                                                              0xffff));
+        ss->free_in_ms = reply.free_in_ms;
+        ss->reset_in_ms = reply.reset_in_ms;
+        // refresh_ms bounds how long a rejection is trusted: places held
+        // for count=failed/succeeded may be given back before free_in.
+        uint64_t hold = reply.free_in_ms;
+        if (limit.refresh_ms != 0 && limit.refresh_ms < hold) {
+            hold = limit.refresh_ms;
+        }
+        ss->block_until_ms = reply.admitted ? 0 : now_ms + hold;
+    }
+
+    res.reset_ms = now_ms + reply.reset_in_ms;
+
+    if (reply.admitted) {
+        // Recorded here too: the node's own count is what it falls back
+        // on when Redis cannot be reached.
+        Span span;
+        load(e, limit, now_ms, span);
+        res.ticket = admit(span, n, limit.rate.window_ms, now_ms);
+        store(e, span, now_ms);
+        res.remaining = reply.total >= n ? 0 : n - reply.total;
+        note_admit(s, e, res);
+    } else {
+        res.retry_ms = std::max<uint64_t>(reply.free_in_ms, 1);
+        note_reject(s, e, limit, res);
+    }
+
+    e.flags = res.remaining == 0 ? (e.flags | kAtLimit)
+                                 : (e.flags & ~kAtLimit);
+    lru_push(s, i);
+    return TRL_OK;
+}
+
+void Zone::sync_add(int stat, uint64_t n) {
+    r_->sync_stats[stat].fetch_add(n, std::memory_order_relaxed);
+}
+
+void Zone::sync_put(int stat, uint64_t value) {
+    r_->sync_stats[stat].store(value, std::memory_order_relaxed);
+}
+
+void Zone::sync_stats(uint64_t out[TRL_SYNC_STATS]) const {
+    for (int i = 0; i < TRL_SYNC_STATS; i++) {
+        out[i] = r_->sync_stats[i].load(std::memory_order_relaxed);
+    }
+}
+
+}  // namespace trl

@@ -1,0 +1,37 @@
+
+/*
+ * ngx_http_token_ratelimit_redis.h - the link to Redis (redis.c) and the
+ * cluster-wide counting built on it (sync.c).
+ */
+
+#ifndef _NGX_HTTP_TOKEN_RATELIMIT_REDIS_H_INCLUDED_
+#define _NGX_HTTP_TOKEN_RATELIMIT_REDIS_H_INCLUDED_
+
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_token_ratelimit.h"
+
+
+typedef struct ngx_http_trl_cmd_s  ngx_http_trl_cmd_t;
+
+/* reply is NULL when the link failed or the command's deadline passed */
+typedef void (*ngx_http_trl_reply_pt)(redisReply *reply, void *data);
+
+
+/* redis.c */
+ngx_int_t ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_trl_redis_conf_t *rc);
+void ngx_http_trl_redis_exit_process(void);
+ngx_uint_t ngx_http_trl_redis_ready(void);
+ngx_http_trl_redis_conf_t *ngx_http_trl_redis_conf(void);
+ngx_int_t ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys,
+    ngx_str_t *args, ngx_uint_t nargs, ngx_msec_t timeout,
+    ngx_http_trl_reply_pt handler, void *data);
+
+/* sync.c */
+void ngx_http_trl_sync_link_ready(void);
+
+
+#endif /* _NGX_HTTP_TOKEN_RATELIMIT_REDIS_H_INCLUDED_ */

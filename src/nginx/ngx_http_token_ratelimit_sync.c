@@ -1,0 +1,1132 @@
+
+/*
+ * ngx_http_token_ratelimit_sync.c - cluster-wide zones over the Redis link.
+ *
+ * Async zones: a worker decides at once (in the zone, on max(own count,
+ * cluster total last read + own admissions not yet in it)), and notes the
+ * key in its outbox: admissions to publish, or just a total to read.  Every
+ * interval the outbox goes to Redis as pipelined publish scripts (a chunk
+ * of keys each); the replies carry the cluster totals back into the zone.
+ * Each worker publishes exactly the admissions it made, so a node publishes
+ * each admission once.  While Redis is unreachable the outbox keeps the
+ * admissions (up to a bound) and publishes them afterwards.
+ *
+ * Strict zones: Redis decides each request in one script; the request
+ * waits for it without blocking the worker (the handler returns NGX_AGAIN
+ * and is run again when the answers are in, or the timeout passed).  The
+ * state of such a wait lives outside the request pool, so that answers
+ * arriving after the request is gone find it, and give back places Redis
+ * counted for nothing.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_redis.h"
+
+
+#define NGX_HTTP_TRL_OUTBOX_MAX    50000     /* keys per worker */
+#define NGX_HTTP_TRL_CHUNK         64        /* keys per publish script */
+#define NGX_HTTP_TRL_EXIT_GRACE    2000      /* ms to publish when exiting */
+
+#define NGX_HTTP_TRL_ASK_NONE      0
+#define NGX_HTTP_TRL_ASK_SENT      1
+#define NGX_HTTP_TRL_ASK_ANSWERED  2
+#define NGX_HTTP_TRL_ASK_FAILED    3
+
+
+typedef struct {
+    ngx_rbtree_node_t            node;       /* key: the hash's low bits */
+    ngx_http_trl_zone_t         *zone;
+    trl_hash_t                   hash;
+    ngx_str_t                    name;       /* the Redis key */
+    ngx_uint_t                   delta;      /* admissions to publish */
+    ngx_msec_t                   since;      /* the oldest of them */
+} ngx_http_trl_note_t;
+
+
+typedef struct {
+    ngx_pool_t                  *pool;
+    ngx_rbtree_t                 tree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_uint_t                   n;
+} ngx_http_trl_outbox_t;
+
+
+typedef struct {
+    ngx_pool_t                  *pool;       /* freed with the last chunk */
+    ngx_uint_t                   chunks;     /* unanswered */
+} ngx_http_trl_batch_t;
+
+
+typedef struct {
+    ngx_http_trl_batch_t        *batch;
+    ngx_http_trl_zone_t         *zone;
+    ngx_http_trl_note_t        **notes;
+    ngx_uint_t                   n;
+} ngx_http_trl_chunk_t;
+
+
+/* one strict zone's question to Redis */
+typedef struct {
+    ngx_http_trl_wait_t         *wait;
+    ngx_uint_t                   state;
+    ngx_uint_t                   abandoned;  /* decided without the answer */
+    trl_strict_reply_t           reply;
+    int64_t                      cell;
+    ngx_str_t                    name;
+} ngx_http_trl_ask_t;
+
+
+struct ngx_http_trl_wait_s {
+    ngx_http_request_t          *request;    /* NULL once it is gone */
+    ngx_uint_t                   refs;       /* request + unanswered */
+    ngx_uint_t                   unanswered;
+    ngx_uint_t                   timed_out;
+    ngx_event_t                  timer;
+    ngx_event_t                  resume;
+    ngx_uint_t                   n;
+    ngx_http_trl_ask_t          *asks;       /* per applied zone */
+};
+
+
+static ngx_http_trl_outbox_t *ngx_http_trl_outbox_get(void);
+static ngx_http_trl_note_t *ngx_http_trl_outbox_find(
+    ngx_http_trl_outbox_t *ob, ngx_http_trl_zone_t *zone, trl_hash_t *hash);
+static ngx_http_trl_note_t *ngx_http_trl_outbox_add(ngx_http_trl_zone_t *zone,
+    trl_hash_t *hash, ngx_str_t *name, ngx_uint_t copy, ngx_uint_t delta,
+    ngx_msec_t since);
+static void ngx_http_trl_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_trl_flush_handler(ngx_event_t *ev);
+static void ngx_http_trl_flush(void);
+static ngx_int_t ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk);
+static void ngx_http_trl_chunk_reply(redisReply *reply, void *data);
+static void ngx_http_trl_requeue(ngx_http_trl_chunk_t *chunk);
+static void ngx_http_trl_batch_done(ngx_http_trl_batch_t *batch);
+static ngx_int_t ngx_http_trl_redis_name(ngx_pool_t *pool,
+    ngx_http_trl_zone_t *zone, ngx_str_t *key, ngx_str_t *name);
+static void ngx_http_trl_strict_reply(redisReply *reply, void *data);
+static void ngx_http_trl_strict_timeout(ngx_event_t *ev);
+static void ngx_http_trl_strict_resume(ngx_event_t *ev);
+static void ngx_http_trl_strict_cleanup(void *data);
+static void ngx_http_trl_wait_unref(ngx_http_trl_wait_t *wait);
+static void ngx_http_trl_release_name(ngx_str_t *name, int64_t cell);
+static void ngx_http_trl_ignore_reply(redisReply *reply, void *data);
+static ngx_str_t *ngx_http_trl_number(ngx_pool_t *pool, ngx_str_t *s,
+    uint64_t n);
+
+
+static ngx_http_trl_outbox_t  *ngx_http_trl_outbox;
+static ngx_event_t             ngx_http_trl_flush_ev;
+static ngx_uint_t              ngx_http_trl_inflight;
+static ngx_uint_t              ngx_http_trl_exiting;
+static ngx_msec_t              ngx_http_trl_exit_start;
+static ngx_uint_t              ngx_http_trl_dropped_logged;
+static ngx_log_t              *ngx_http_trl_sync_log;
+
+
+ngx_int_t
+ngx_http_trl_sync_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_trl_sync_log = cycle->log;
+
+    ngx_http_trl_flush_ev.handler = ngx_http_trl_flush_handler;
+    ngx_http_trl_flush_ev.log = cycle->log;
+    ngx_http_trl_flush_ev.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_trl_flush_ev, ngx_http_trl_redis_conf()->interval);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_trl_sync_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_trl_exiting = 1;
+
+    if (ngx_http_trl_flush_ev.timer_set) {
+        ngx_del_timer(&ngx_http_trl_flush_ev);
+    }
+
+    if (ngx_http_trl_outbox) {
+        ngx_destroy_pool(ngx_http_trl_outbox->pool);
+        ngx_http_trl_outbox = NULL;
+    }
+}
+
+
+ngx_uint_t
+ngx_http_trl_sync_available(void)
+{
+    return ngx_http_trl_redis_ready();
+}
+
+
+ngx_uint_t
+ngx_http_trl_fail_closed(void)
+{
+    ngx_http_trl_redis_conf_t  *rc;
+
+    rc = ngx_http_trl_redis_conf();
+
+    return rc && rc->fail_closed;
+}
+
+
+/* The link is (back) up: what waited for it goes now. */
+
+void
+ngx_http_trl_sync_link_ready(void)
+{
+    ngx_http_trl_dropped_logged = 0;
+
+    if (ngx_http_trl_outbox && ngx_http_trl_outbox->n) {
+        ngx_http_trl_flush();
+    }
+}
+
+
+/* --- async: the outbox ------------------------------------------------- */
+
+/*
+ * Notes a key of an async zone: delta admissions to publish (0: only its
+ * cluster total is wanted).
+ */
+
+void
+ngx_http_trl_sync_note(ngx_http_trl_zone_t *zone, ngx_http_trl_applied_t *a,
+    ngx_uint_t delta)
+{
+    ngx_str_t               name;
+    ngx_http_trl_note_t    *note;
+    ngx_http_trl_outbox_t  *ob;
+
+    ob = ngx_http_trl_outbox_get();
+    if (ob == NULL) {
+        return;
+    }
+
+    note = ngx_http_trl_outbox_find(ob, zone, &a->key);
+
+    if (note) {
+        if (delta && note->delta == 0) {
+            note->since = ngx_current_msec;
+        }
+
+        note->delta += delta;
+        return;
+    }
+
+    if (ngx_http_trl_redis_name(ob->pool, zone, &a->key_text, &name)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    (void) ngx_http_trl_outbox_add(zone, &a->key, &name, 0, delta,
+                                   ngx_current_msec);
+}
+
+
+static ngx_http_trl_outbox_t *
+ngx_http_trl_outbox_get(void)
+{
+    ngx_pool_t             *pool;
+    ngx_http_trl_outbox_t  *ob;
+
+    if (ngx_http_trl_outbox) {
+        return ngx_http_trl_outbox;
+    }
+
+    pool = ngx_create_pool(16384, ngx_http_trl_sync_log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    ob = ngx_pcalloc(pool, sizeof(ngx_http_trl_outbox_t));
+    if (ob == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    ob->pool = pool;
+    ngx_rbtree_init(&ob->tree, &ob->sentinel, ngx_http_trl_rbtree_insert);
+
+    ngx_http_trl_outbox = ob;
+
+    return ob;
+}
+
+
+static ngx_http_trl_note_t *
+ngx_http_trl_outbox_add(ngx_http_trl_zone_t *zone, trl_hash_t *hash,
+    ngx_str_t *name, ngx_uint_t copy, ngx_uint_t delta, ngx_msec_t since)
+{
+    ngx_http_trl_note_t    *note;
+    ngx_http_trl_outbox_t  *ob;
+
+    ob = ngx_http_trl_outbox_get();
+    if (ob == NULL) {
+        return NULL;
+    }
+
+    if (ob->n >= NGX_HTTP_TRL_OUTBOX_MAX) {
+
+        /* bounded: admissions beyond it are never published */
+
+        if (delta) {
+            (void) trl_zone_sync_unpend(zone->zone, hash, (uint32_t) delta);
+            trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+
+            if (!ngx_http_trl_dropped_logged) {
+                ngx_http_trl_dropped_logged = 1;
+                ngx_log_error(NGX_LOG_WARN, ngx_http_trl_sync_log, 0,
+                              "token_ratelimit: %ui keys wait to be "
+                              "published to redis; admissions of further "
+                              "keys are counted on this node only",
+                              (ngx_uint_t) NGX_HTTP_TRL_OUTBOX_MAX);
+            }
+        }
+
+        return NULL;
+    }
+
+    note = ngx_palloc(ob->pool, sizeof(ngx_http_trl_note_t));
+    if (note == NULL) {
+        return NULL;
+    }
+
+    note->node.key = (ngx_rbtree_key_t) hash->lo;
+    note->zone = zone;
+    note->hash = *hash;
+    note->delta = delta;
+    note->since = delta ? since : 0;
+
+    note->name = *name;
+
+    if (copy) {                             /* from another outbox's pool */
+        note->name.data = ngx_pnalloc(ob->pool, name->len);
+        if (note->name.data == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(note->name.data, name->data, name->len);
+    }
+
+    ngx_rbtree_insert(&ob->tree, &note->node);
+    ob->n++;
+
+    if (ob->n >= NGX_HTTP_TRL_OUTBOX_MAX / 2 && ngx_http_trl_redis_ready()) {
+        ngx_http_trl_flush();
+    }
+
+    return note;
+}
+
+
+static ngx_http_trl_note_t *
+ngx_http_trl_outbox_find(ngx_http_trl_outbox_t *ob, ngx_http_trl_zone_t *zone,
+    trl_hash_t *hash)
+{
+    ngx_rbtree_key_t      key;
+    ngx_rbtree_node_t    *node, *sentinel;
+    ngx_http_trl_note_t  *note;
+
+    key = (ngx_rbtree_key_t) hash->lo;
+    node = ob->tree.root;
+    sentinel = ob->tree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key != node->key) {
+            node = (key < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        note = (ngx_http_trl_note_t *) node;
+
+        if (note->hash.hi == hash->hi && note->zone == zone) {
+            return note;
+        }
+
+        node = node->right;                 /* equal keys go right */
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_trl_rbtree_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t  **p;
+
+    for ( ;; ) {
+        p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * Every interval.  When the worker is shutting down (reload), the timer
+ * stays non-cancelable while admissions wait, so that they are published
+ * before it exits, for at most NGX_HTTP_TRL_EXIT_GRACE.
+ */
+
+static void
+ngx_http_trl_flush_handler(ngx_event_t *ev)
+{
+    ngx_uint_t  waiting;
+
+    if (ngx_http_trl_outbox && ngx_http_trl_outbox->n
+        && ngx_http_trl_redis_ready())
+    {
+        ngx_http_trl_flush();
+    }
+
+    waiting = (ngx_http_trl_outbox && ngx_http_trl_outbox->n)
+              || ngx_http_trl_inflight;
+
+    if (ngx_exiting) {
+        if (ngx_http_trl_exit_start == 0) {
+            ngx_http_trl_exit_start = ngx_current_msec;
+        }
+
+        if (!waiting || ngx_current_msec - ngx_http_trl_exit_start
+                        > NGX_HTTP_TRL_EXIT_GRACE)
+        {
+            return;                         /* let the worker exit */
+        }
+    }
+
+    ev->cancelable = !waiting;
+
+    ngx_add_timer(ev, ngx_http_trl_redis_conf()->interval);
+}
+
+
+/* Sends the outbox: per zone, chunks of keys, one script each. */
+
+static void
+ngx_http_trl_flush(void)
+{
+    ngx_uint_t              i, n;
+    ngx_rbtree_node_t      *node, *root, *sentinel;
+    ngx_http_trl_note_t    *note;
+    ngx_http_trl_batch_t   *batch;
+    ngx_http_trl_chunk_t   *chunk, **open;
+    ngx_http_trl_outbox_t  *ob;
+
+    ob = ngx_http_trl_outbox;
+    ngx_http_trl_outbox = NULL;             /* new notes: a new outbox */
+
+    batch = ngx_pcalloc(ob->pool, sizeof(ngx_http_trl_batch_t));
+    open = ngx_pcalloc(ob->pool, ob->n * sizeof(ngx_http_trl_chunk_t *));
+
+    if (batch == NULL || open == NULL) {
+        ngx_destroy_pool(ob->pool);
+        return;
+    }
+
+    batch->pool = ob->pool;
+    batch->chunks = 1;                      /* held while sending */
+
+    root = ob->tree.root;
+    sentinel = ob->tree.sentinel;
+    n = 0;
+
+    if (root != sentinel) {
+        for (node = ngx_rbtree_min(root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ob->tree, node))
+        {
+            note = (ngx_http_trl_note_t *) node;
+
+            /* the open chunk of the note's zone */
+
+            chunk = NULL;
+
+            for (i = 0; i < n; i++) {
+                if (open[i] && open[i]->zone == note->zone) {
+                    chunk = open[i];
+                    break;
+                }
+            }
+
+            if (chunk == NULL) {
+                chunk = ngx_pcalloc(ob->pool, sizeof(ngx_http_trl_chunk_t));
+                if (chunk == NULL) {
+                    break;
+                }
+
+                chunk->notes = ngx_palloc(ob->pool, NGX_HTTP_TRL_CHUNK
+                                          * sizeof(ngx_http_trl_note_t *));
+                if (chunk->notes == NULL) {
+                    break;
+                }
+
+                chunk->batch = batch;
+                chunk->zone = note->zone;
+                i = n++;
+                open[i] = chunk;
+            }
+
+            chunk->notes[chunk->n++] = note;
+
+            if (chunk->n == NGX_HTTP_TRL_CHUNK) {
+                (void) ngx_http_trl_send_chunk(chunk);
+                open[i] = NULL;
+            }
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (open[i]) {
+            (void) ngx_http_trl_send_chunk(open[i]);
+        }
+    }
+
+    ngx_http_trl_batch_done(batch);
+}
+
+
+static ngx_int_t
+ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
+{
+    ngx_str_t                  *args;
+    ngx_uint_t                  i, n;
+    ngx_pool_t                 *pool;
+    ngx_http_trl_zone_t        *zone;
+    ngx_http_trl_redis_conf_t  *rc;
+
+    pool = chunk->batch->pool;
+    zone = chunk->zone;
+    rc = ngx_http_trl_redis_conf();
+    n = chunk->n;
+
+    args = ngx_palloc(pool, (2 * n + 3) * sizeof(ngx_str_t));
+    if (args == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        args[i] = chunk->notes[i]->name;
+
+        if (ngx_http_trl_number(pool, &args[n + 3 + i],
+                                chunk->notes[i]->delta)
+            == NULL)
+        {
+            goto failed;
+        }
+    }
+
+    if (ngx_http_trl_number(pool, &args[n], zone->rate.window_ms) == NULL
+        || ngx_http_trl_number(pool, &args[n + 1],
+                               trl_redis_cell_ms(zone->rate.window_ms))
+           == NULL
+        || ngx_http_trl_number(pool, &args[n + 2], zone->rate.limit) == NULL)
+    {
+        goto failed;
+    }
+
+    /* a publish is not a request's wait: give it at least an interval */
+
+    if (ngx_http_trl_redis_eval(TRL_SCRIPT_PUBLISH, n, args, 2 * n + 3,
+                                ngx_max(rc->timeout, rc->interval),
+                                ngx_http_trl_chunk_reply, chunk)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    chunk->batch->chunks++;
+    ngx_http_trl_inflight++;
+
+    return NGX_OK;
+
+failed:
+
+    trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+    ngx_http_trl_requeue(chunk);
+
+    return NGX_ERROR;
+}
+
+
+/* Redis's reply: now, then per key its total, free_in and reset_in. */
+
+static void
+ngx_http_trl_chunk_reply(redisReply *reply, void *data)
+{
+    ngx_http_trl_chunk_t *chunk = data;
+
+    uint64_t              published, lag;
+    ngx_uint_t            i;
+    redisReply          **el;
+    trl_limit_t           tl;
+    trl_sync_read_t       read;
+    ngx_http_trl_note_t  *note;
+    ngx_http_trl_zone_t  *zone;
+
+    ngx_http_trl_inflight--;
+
+    zone = chunk->zone;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 1 + 3 * chunk->n)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_http_trl_sync_log, 0,
+                          "token_ratelimit: redis refused a publish of "
+                          "zone \"%V\": %s", &zone->name, reply->str);
+        }
+
+        trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+        ngx_http_trl_requeue(chunk);
+        ngx_http_trl_batch_done(chunk->batch);
+        return;
+    }
+
+    el = reply->element;
+
+    for (i = 0; i < 1 + 3 * chunk->n; i++) {
+        if (el[i]->type != REDIS_REPLY_INTEGER) {
+            trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+            ngx_http_trl_batch_done(chunk->batch);
+            return;
+        }
+    }
+
+    tl.rate = zone->rate;
+    tl.flags = TRL_LIMIT_SYNC;
+    tl.refresh_ms = 0;
+
+    published = 0;
+    lag = 0;
+
+    for (i = 0; i < chunk->n; i++) {
+        note = chunk->notes[i];
+
+        read.stamp_ms = (uint64_t) el[0]->integer;
+        read.total = (uint32_t) el[1 + 3 * i]->integer;
+        read.free_in_ms = (uint32_t) el[2 + 3 * i]->integer;
+        read.reset_in_ms = (uint32_t) el[3 + 3 * i]->integer;
+        read.published = (uint32_t) note->delta;
+
+        (void) trl_zone_sync_apply(zone->zone, &note->hash, &tl, &read,
+                                   TRL_CLOCK_NOW);
+
+        published += note->delta;
+
+        if (note->delta && ngx_current_msec - note->since > lag) {
+            lag = ngx_current_msec - note->since;
+        }
+    }
+
+    trl_zone_sync_add(zone->zone, TRL_SYNC_PUBLISHED, published);
+    trl_zone_sync_add(zone->zone, TRL_SYNC_READS, chunk->n);
+    trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK, trl_clock_ms());
+    trl_zone_sync_put(zone->zone, TRL_SYNC_LAG, lag);
+
+    ngx_http_trl_batch_done(chunk->batch);
+}
+
+
+/* A chunk that did not reach Redis: its admissions wait for the next try. */
+
+static void
+ngx_http_trl_requeue(ngx_http_trl_chunk_t *chunk)
+{
+    ngx_uint_t            i;
+    ngx_http_trl_note_t  *note, *again;
+
+    if (ngx_http_trl_exiting) {
+        return;
+    }
+
+    for (i = 0; i < chunk->n; i++) {
+        note = chunk->notes[i];
+
+        if (note->delta == 0) {
+            continue;                       /* a read: the next one will do */
+        }
+
+        again = ngx_http_trl_outbox_get()
+                ? ngx_http_trl_outbox_find(ngx_http_trl_outbox, note->zone,
+                                           &note->hash)
+                : NULL;
+
+        if (again) {
+            again->delta += note->delta;
+            again->since = ngx_min(again->since, note->since);
+            continue;
+        }
+
+        (void) ngx_http_trl_outbox_add(note->zone, &note->hash, &note->name,
+                                       1, note->delta, note->since);
+    }
+}
+
+
+static void
+ngx_http_trl_batch_done(ngx_http_trl_batch_t *batch)
+{
+    if (--batch->chunks == 0) {
+        ngx_destroy_pool(batch->pool);
+    }
+}
+
+
+/* <prefix>{<zone>:<key>} */
+
+static ngx_int_t
+ngx_http_trl_redis_name(ngx_pool_t *pool, ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, ngx_str_t *name)
+{
+    size_t                      size;
+    ngx_http_trl_redis_conf_t  *rc;
+
+    rc = ngx_http_trl_redis_conf();
+
+    size = rc->prefix.len + zone->name.len + 2 * key->len + 8;
+
+    name->data = ngx_pnalloc(pool, size);
+    if (name->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    name->len = trl_redis_key((char *) rc->prefix.data, rc->prefix.len,
+                              (char *) zone->name.data, zone->name.len,
+                              key->data, key->len, (char *) name->data,
+                              size);
+
+    return name->len <= size ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_str_t *
+ngx_http_trl_number(ngx_pool_t *pool, ngx_str_t *s, uint64_t n)
+{
+    s->data = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (s->data == NULL) {
+        return NULL;
+    }
+
+    s->len = ngx_sprintf(s->data, "%uL", n) - s->data;
+
+    return s;
+}
+
+
+/* --- strict: a request waits for Redis --------------------------------- */
+
+/*
+ * Asks Redis for every strict zone of the request.  Returns NGX_AGAIN when
+ * the request is to wait, NGX_OK when all is decided already (no question
+ * could be sent: the fail policy has decided).
+ */
+
+ngx_int_t
+ngx_http_trl_strict_start(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx)
+{
+    ngx_str_t                   args[4];
+    ngx_uint_t                  i;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_trl_ask_t         *ask;
+    ngx_http_trl_wait_t        *wait;
+    ngx_http_trl_zone_t        *zone;
+    ngx_http_trl_applied_t     *a;
+    ngx_http_trl_redis_conf_t  *rc;
+
+    rc = ngx_http_trl_redis_conf();
+
+    wait = ngx_calloc(sizeof(ngx_http_trl_wait_t)
+                      + ctx->napplied * sizeof(ngx_http_trl_ask_t),
+                      r->connection->log);
+    if (wait == NULL) {
+        return NGX_OK;                      /* decided without the zones */
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_free(wait);
+        return NGX_OK;
+    }
+
+    wait->request = r;
+    wait->refs = 1;
+    wait->n = ctx->napplied;
+    wait->asks = (ngx_http_trl_ask_t *) (wait + 1);
+
+    cln->handler = ngx_http_trl_strict_cleanup;
+    cln->data = wait;
+
+    ctx->wait = wait;
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+        ask = &wait->asks[i];
+        ask->wait = wait;
+
+        if (!a->strict) {
+            continue;
+        }
+
+        zone = a->zone;
+        ask->state = NGX_HTTP_TRL_ASK_FAILED;
+
+        /* the name outlives the request: a late answer may need it */
+
+        ask->name.data = ngx_alloc(rc->prefix.len + zone->name.len
+                                   + 2 * a->key_text.len + 8,
+                                   r->connection->log);
+        if (ask->name.data == NULL) {
+            continue;
+        }
+
+        ask->name.len = trl_redis_key((char *) rc->prefix.data,
+                                      rc->prefix.len,
+                                      (char *) zone->name.data,
+                                      zone->name.len, a->key_text.data,
+                                      a->key_text.len,
+                                      (char *) ask->name.data,
+                                      rc->prefix.len + zone->name.len
+                                      + 2 * a->key_text.len + 8);
+
+        args[0] = ask->name;
+
+        if (ngx_http_trl_number(r->pool, &args[1], zone->rate.window_ms)
+            == NULL
+            || ngx_http_trl_number(r->pool, &args[2],
+                                   trl_redis_cell_ms(zone->rate.window_ms))
+               == NULL
+            || ngx_http_trl_number(r->pool, &args[3], zone->rate.limit)
+               == NULL)
+        {
+            continue;
+        }
+
+        if (ngx_http_trl_redis_eval(TRL_SCRIPT_STRICT, 1, args, 4,
+                                    rc->timeout, ngx_http_trl_strict_reply,
+                                    ask)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        ask->state = NGX_HTTP_TRL_ASK_SENT;
+        wait->unanswered++;
+        wait->refs++;
+        trl_zone_sync_add(zone->zone, TRL_SYNC_STRICT, 1);
+    }
+
+    if (wait->unanswered == 0) {
+        (void) ngx_http_trl_strict_finish(r, tlcf, ctx);
+        return NGX_OK;
+    }
+
+    wait->timer.handler = ngx_http_trl_strict_timeout;
+    wait->timer.data = wait;
+    wait->timer.log = r->connection->log;
+
+    wait->resume.handler = ngx_http_trl_strict_resume;
+    wait->resume.data = wait;
+    wait->resume.log = r->connection->log;
+
+    ngx_add_timer(&wait->timer, rc->timeout);
+
+    /* a client that goes away meanwhile ends the request */
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_trl_strict_reply(redisReply *reply, void *data)
+{
+    ngx_http_trl_ask_t *ask = data;
+
+    ngx_uint_t            i;
+    ngx_http_trl_wait_t  *wait;
+
+    wait = ask->wait;
+
+    ask->state = NGX_HTTP_TRL_ASK_FAILED;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
+        for (i = 0; i < 5; i++) {
+            if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+                break;
+            }
+        }
+
+        if (i == 5) {
+            ask->state = NGX_HTTP_TRL_ASK_ANSWERED;
+            ask->reply.admitted = reply->element[0]->integer == 1;
+            ask->reply.total = (uint32_t) reply->element[1]->integer;
+            ask->reply.free_in_ms = (uint32_t) reply->element[2]->integer;
+            ask->reply.reset_in_ms = (uint32_t) reply->element[3]->integer;
+            ask->cell = reply->element[4]->integer;
+        }
+    }
+
+    wait->unanswered--;
+
+    /* Redis counted a place that nobody will use: give it back */
+
+    if ((wait->request == NULL || ask->abandoned)
+        && ask->state == NGX_HTTP_TRL_ASK_ANSWERED && ask->reply.admitted)
+    {
+        ngx_http_trl_release_name(&ask->name, ask->cell);
+    }
+
+    if (wait->request && !ask->abandoned && wait->unanswered == 0
+        && !wait->resume.posted)
+    {
+        ngx_post_event(&wait->resume, &ngx_posted_events);
+    }
+
+    ngx_http_trl_wait_unref(wait);
+}
+
+
+static void
+ngx_http_trl_strict_timeout(ngx_event_t *ev)
+{
+    ngx_http_trl_wait_t  *wait = ev->data;
+
+    wait->timed_out = 1;
+
+    if (!wait->resume.posted) {
+        ngx_post_event(&wait->resume, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_trl_strict_resume(ngx_event_t *ev)
+{
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_trl_wait_t  *wait = ev->data;
+
+    r = wait->request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Back in the handler: takes the answers into the zones; a question left
+ * unanswered (timeout, link down) is decided by the fail policy.
+ */
+
+ngx_int_t
+ngx_http_trl_strict_finish(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx)
+{
+    ngx_uint_t               i;
+    trl_limit_t              tl;
+    trl_result_t             res;
+    ngx_http_trl_ask_t      *ask;
+    ngx_http_trl_wait_t     *wait;
+    ngx_http_trl_zone_t     *zone;
+    ngx_http_trl_applied_t  *a;
+
+    wait = ctx->wait;
+
+    if (wait->unanswered && !wait->timed_out) {
+        return NGX_AGAIN;
+    }
+
+    if (wait->timer.timer_set) {
+        ngx_del_timer(&wait->timer);
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+        ask = &wait->asks[i];
+
+        if (!a->strict) {
+            continue;
+        }
+
+        a->strict = 0;
+        zone = a->zone;
+        tl = ngx_http_trl_limit(zone, tlcf);
+
+        if (ask->state == NGX_HTTP_TRL_ASK_ANSWERED) {
+            if (trl_zone_strict_apply(zone->zone, &a->key, &tl, &ask->reply,
+                                      TRL_CLOCK_NOW, &res)
+                == TRL_OK)
+            {
+                ngx_http_trl_log_events(r, tlcf, zone, &a->key_text, &res);
+                ngx_http_trl_set_result(a, &res);
+
+                if (ask->reply.admitted) {
+                    a->in_redis = 1;
+                    a->redis_cell = ask->cell;
+                }
+            }
+
+            continue;
+        }
+
+        if (ask->state == NGX_HTTP_TRL_ASK_SENT) {
+            ask->abandoned = 1;             /* a late answer is given back */
+        }
+
+        trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+
+        if (ngx_http_trl_fail_closed()) {
+            a->unavailable = 1;
+            a->rejected = 1;
+            a->retry_after = 1;
+            a->reset = ngx_time() + 1;
+            a->reset_in = 1;
+            continue;
+        }
+
+        trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
+
+        if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
+            == TRL_OK)
+        {
+            ngx_http_trl_log_events(r, tlcf, zone, &a->key_text, &res);
+            ngx_http_trl_set_result(a, &res);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* Gives a strict admission back in Redis (a rollback, or count=failed). */
+
+void
+ngx_http_trl_strict_release(ngx_http_trl_applied_t *a)
+{
+    u_char                      buf[512];
+    ngx_str_t                   name;
+    ngx_http_trl_redis_conf_t  *rc;
+
+    rc = ngx_http_trl_redis_conf();
+
+    a->in_redis = 0;
+
+    name.data = buf;
+    name.len = trl_redis_key((char *) rc->prefix.data, rc->prefix.len,
+                             (char *) a->zone->name.data, a->zone->name.len,
+                             a->key_text.data, a->key_text.len, (char *) buf,
+                             sizeof(buf));
+
+    if (name.len > sizeof(buf)) {
+        name.data = ngx_alloc(name.len, ngx_http_trl_sync_log);
+        if (name.data == NULL) {
+            return;
+        }
+
+        (void) trl_redis_key((char *) rc->prefix.data, rc->prefix.len,
+                             (char *) a->zone->name.data, a->zone->name.len,
+                             a->key_text.data, a->key_text.len,
+                             (char *) name.data, name.len);
+
+        ngx_http_trl_release_name(&name, a->redis_cell);
+        ngx_free(name.data);
+        return;
+    }
+
+    ngx_http_trl_release_name(&name, a->redis_cell);
+}
+
+
+static void
+ngx_http_trl_release_name(ngx_str_t *name, int64_t cell)
+{
+    u_char     num[NGX_INT64_LEN];
+    ngx_str_t  args[2];
+
+    args[0] = *name;
+    args[1].data = num;
+    args[1].len = ngx_sprintf(num, "%L", cell) - num;
+
+    (void) ngx_http_trl_redis_eval(TRL_SCRIPT_RELEASE, 1, args, 2,
+                                   ngx_http_trl_redis_conf()->timeout,
+                                   ngx_http_trl_ignore_reply, NULL);
+}
+
+
+static void
+ngx_http_trl_ignore_reply(redisReply *reply, void *data)
+{
+}
+
+
+/* The request is gone; answers still due find the wait without it. */
+
+static void
+ngx_http_trl_strict_cleanup(void *data)
+{
+    ngx_http_trl_wait_t  *wait = data;
+
+    wait->request = NULL;
+
+    if (wait->timer.timer_set) {
+        ngx_del_timer(&wait->timer);
+    }
+
+    if (wait->resume.posted) {
+        ngx_delete_posted_event(&wait->resume);
+    }
+
+    ngx_http_trl_wait_unref(wait);
+}
+
+
+static void
+ngx_http_trl_wait_unref(ngx_http_trl_wait_t *wait)
+{
+    ngx_uint_t  i;
+
+    if (--wait->refs > 0) {
+        return;
+    }
+
+    for (i = 0; i < wait->n; i++) {
+        if (wait->asks[i].name.data) {
+            ngx_free(wait->asks[i].name.data);
+        }
+    }
+
+    ngx_free(wait);
+}
