@@ -83,7 +83,7 @@ $(UNIT_BIN): $(UNIT_SRCS) t/unit/unit.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wall -Wextra -Werror -Isrc/core/include \
 	    $(UNIT_SRCS) $(CORE_LIB) $$(pkg-config --cflags --libs check) \
-	    -lstdc++ -o $@
+	    -lyaml -lstdc++ -o $@
 
 deps:
 	@scripts/install-deps.sh --check >/dev/null 2>&1 \

@@ -251,6 +251,12 @@ const char *trl_redis_script(int script) {
     return trl::script_text(static_cast<trl::Script>(script));
 }
 
+void trl_zone_count(trl_zone_t *zone, int outcome) {
+    if (outcome == TRL_OUTCOME_BYPASSED || outcome == TRL_OUTCOME_DENIED) {
+        zone_of(zone).count(outcome);
+    }
+}
+
 void trl_zone_stats(const trl_zone_t *zone, trl_zone_stats_t *stats) {
     zone_of(zone).stats(*stats);
 }

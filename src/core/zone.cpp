@@ -278,11 +278,26 @@ void Zone::rebuild(Stripe &s) {
     }
 }
 
+// Whether an entry blocks its key now: its own window, a penalty, or
+// (sync zones) what it knows of the cluster.
 bool Zone::at_limit(const Entry &e, const trl_limit_t &limit,
                     uint64_t now_ms) const {
+    trl_result_t ignored;
+    std::memset(&ignored, 0, sizeof(ignored));
+    if (serving_penalty(e, now_ms, ignored)) {
+        return true;
+    }
     Span span;
     load(e, limit, now_ms, span);
-    return span.total() >= limit.rate.limit;
+    uint32_t local = span.total();
+
+    const SyncState *ss = sync_of(static_cast<uint32_t>(&e - &entry(0)));
+    if (ss != nullptr && (ss->block_until_ms > now_ms
+                          || estimate(ss, local, limit, now_ms).count
+                                 >= limit.rate.limit)) {
+        return true;
+    }
+    return local >= limit.rate.limit;
 }
 
 // The entry to reuse when a stripe is full: an entry of a blocking list
@@ -400,8 +415,16 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
 
     SyncState *ss = (limit.flags & TRL_LIMIT_SYNC) ? sync_of(i) : nullptr;
 
+    if (serving_penalty(e, now_ms, res)) {
+        note_reject(s, e, limit, res);      // not counted, not extended
+        s.stat[kPenalized]++;
+        e.flags |= kAtLimit;
+        lru_push(s, i);
+        return TRL_OK;
+    }
+
     if (ss == nullptr && admit_fast(e, limit, now_ms, res)) {
-        s.stat[kPassed]++;
+        note_admit(s, e, limit, n - res.remaining, res);
         lru_push(s, i);
         return TRL_OK;
     }
@@ -413,11 +436,16 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
     res.sync_read = est.read_due;
 
     if (est.count >= n && !(limit.flags & TRL_LIMIT_FORCE)) {
-        uint64_t free_at = local >= n ? retry_at(span, n, w) : est.free_at;
+        // both the own window and the cluster part may block: the later
+        uint64_t free_at = std::max(local >= n ? retry_at(span, n, w) : 0,
+                                    est.free_at);
         res.retry_ms = free_at > now_ms ? free_at - now_ms : 1;
         res.reset_ms = std::max(span.size ? span.newest_ms() + w : now_ms,
                                 est.reset_at);
         note_reject(s, e, limit, res);
+        if (limit.penalty.base_ms != 0 && !(limit.flags & TRL_LIMIT_DRY_RUN)) {
+            start_penalty(s, e, limit, now_ms, res);
+        }
     } else {
         res.ticket = admit(span, n, w, now_ms);
         res.remaining = est.count + 1 >= n ? 0 : n - est.count - 1;
@@ -425,7 +453,7 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
         if (ss != nullptr && ss->pending < 0xffff) {
             ss->pending++;
         }
-        note_admit(s, e, res);
+        note_admit(s, e, limit, est.count + 1, res);
     }
 
     store(e, span, now_ms);
@@ -451,15 +479,6 @@ void Zone::note_reject(Stripe &s, Entry &e, const trl_limit_t &limit,
                                              : kRejected]++;
 }
 
-// An admission ends the episode: its unlogged rejections are reported.
-void Zone::note_admit(Stripe &s, Entry &e, trl_result_t &res) {
-    if (e.flags & kLogged) {
-        res.suppressed = e.suppressed;
-        e.suppressed = 0;
-        e.flags &= ~kLogged;
-    }
-    s.stat[kPassed]++;
-}
 
 // An admission that joins the key's newest bucket, decided on the stored
 // window itself (see admit_in_place); false when the full path is needed.
@@ -561,9 +580,20 @@ void Zone::stats(trl_zone_stats_t &out) const {
         out.rejected_dry_run += load_relaxed(s.stat[kRejectedDryRun]);
         out.evicted += load_relaxed(s.stat[kEvicted]);
         out.recovered += load_relaxed(s.stat[kRecovered]);
+        out.warned += load_relaxed(s.stat[kWarned]);
+        out.penalized += load_relaxed(s.stat[kPenalized]);
+        out.penalties += load_relaxed(s.stat[kPenalties]);
         out.keys += __atomic_load_n(&s.used, __ATOMIC_RELAXED);
     }
     out.capacity = capacity();
+    out.bypassed = r_->outcomes[TRL_OUTCOME_BYPASSED].load(
+        std::memory_order_relaxed);
+    out.denied = r_->outcomes[TRL_OUTCOME_DENIED].load(
+        std::memory_order_relaxed);
+}
+
+void Zone::count(int outcome) {
+    r_->outcomes[outcome].fetch_add(1, std::memory_order_relaxed);
 }
 
 uint64_t Zone::eviction_report(uint64_t now_ms, uint64_t interval_ms) {

@@ -45,8 +45,8 @@ struct Entry {                  // 80 bytes per key
     uint32_t chain_next;
     uint32_t touched_s;         // clock seconds of the last write
     Window win;
-    uint32_t penalty_until;     // reserved: progressive penalties
-    uint8_t violations;         // reserved: progressive penalties
+    uint32_t penalty_until;     // end of the penalty, clock ms / 16
+    uint8_t violations;         // penalty violations in a row; kWarnedFlag
     uint8_t flags;
     uint16_t suppressed;        // rejections not logged in this episode
     uint32_t sync_remote;       // reserved: cluster-wide sync
@@ -75,7 +75,11 @@ struct Estimate {
 };
 
 enum Stat { kPassed, kRejected, kRejectedDryRun, kEvicted, kRecovered,
-            kStats };
+            kWarned, kPenalized, kPenalties, kStats };
+
+// Entry::violations: the count in the low bits, and a flag.
+constexpr uint8_t kViolationMask = 0x3f;
+constexpr uint8_t kWarnedFlag = 0x40;   // past the warning threshold (logged)
 
 struct alignas(64) Stripe {
     std::atomic<uint32_t> owner;    // pid holding the lock, 0 when free
@@ -103,6 +107,7 @@ struct Root {
     uint32_t reserved32;
     uint64_t sync_off;              // SyncState array (TRL_ZONE_SYNC)
     std::atomic<uint64_t> sync_stats[TRL_SYNC_STATS];
+    std::atomic<uint64_t> outcomes[2];  // TRL_OUTCOME_*
     uint64_t reserved[8];
 };
 
@@ -139,6 +144,7 @@ class Zone {
     int strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
                      const trl_strict_reply_t &reply, uint64_t now_ms,
                      trl_result_t &res);
+    void count(int outcome);
     void sync_add(int stat, uint64_t n);
     void sync_put(int stat, uint64_t value);
     void sync_stats(uint64_t out[TRL_SYNC_STATS]) const;
@@ -173,7 +179,12 @@ class Zone {
                     trl_result_t &res);
     void note_reject(Stripe &s, Entry &e, const trl_limit_t &limit,
                      trl_result_t &res);
-    void note_admit(Stripe &s, Entry &e, trl_result_t &res);
+    void note_admit(Stripe &s, Entry &e, const trl_limit_t &limit,
+                    uint32_t count, trl_result_t &res);
+    bool serving_penalty(const Entry &e, uint64_t now_ms,
+                         trl_result_t &res) const;
+    void start_penalty(Stripe &s, Entry &e, const trl_limit_t &limit,
+                       uint64_t now_ms, trl_result_t &res);
     SyncState *sync_of(uint32_t i) const;
     Estimate estimate(const SyncState *ss, uint32_t local,
                       const trl_limit_t &limit, uint64_t now_ms) const;

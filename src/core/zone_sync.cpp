@@ -113,11 +113,23 @@ int Zone::strict_cached(const trl_hash_t &key, const trl_limit_t &limit,
 
     uint32_t i = find(s, key);
     SyncState *ss = i == kNil ? nullptr : sync_of(i);
-    if (ss == nullptr || ss->block_until_ms <= now_ms) {
+    if (ss == nullptr) {
         return 0;
     }
 
     Entry &e = entry(i);
+    if (serving_penalty(e, now_ms, res)) {
+        lru_unlink(s, i);
+        note_reject(s, e, limit, res);
+        s.stat[kPenalized]++;
+        e.flags |= kAtLimit;
+        lru_push(s, i);
+        return 1;
+    }
+    if (ss->block_until_ms <= now_ms) {
+        return 0;
+    }
+
     lru_unlink(s, i);
     res.retry_ms = ss->block_until_ms - now_ms;
     res.reset_ms = std::max(ss->block_until_ms,
@@ -178,10 +190,14 @@ int Zone::strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
         res.ticket = admit(span, n, limit.rate.window_ms, now_ms);
         store(e, span, now_ms);
         res.remaining = reply.total >= n ? 0 : n - reply.total;
-        note_admit(s, e, res);
+        note_admit(s, e, limit, reply.total, res);
     } else {
         res.retry_ms = std::max<uint64_t>(reply.free_in_ms, 1);
         note_reject(s, e, limit, res);
+        if (limit.penalty.base_ms != 0
+            && !(limit.flags & TRL_LIMIT_DRY_RUN)) {
+            start_penalty(s, e, limit, now_ms, res);
+        }
     }
 
     e.flags = res.remaining == 0 ? (e.flags | kAtLimit)

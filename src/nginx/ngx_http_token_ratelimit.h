@@ -79,6 +79,10 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t             *shm_zone;
     ngx_uint_t                  count;
+    ngx_uint_t                  warn;           /* absolute, 0: none */
+    ngx_uint_t                  warn_percent;   /* of N, 0: none */
+    trl_penalty_t               penalty;        /* base_ms 0: none */
+    ngx_flag_t                  dry_run;        /* this limit only */
 } ngx_http_trl_limit_t;
 
 
@@ -86,7 +90,15 @@ typedef struct {
     ngx_array_t                 zones;          /* ngx_http_trl_zone_t * */
     ngx_array_t                 refs;           /* ngx_http_trl_ref_t */
     ngx_http_trl_redis_conf_t  *redis;          /* NULL: none configured */
+    ngx_array_t                 policy_files;   /* ngx_http_trl_policy_file_t */
 } ngx_http_trl_main_conf_t;
+
+
+/* token_ratelimit_policy_file */
+typedef struct {
+    trl_policy_set_t           *set;
+    ngx_str_t                   path;
+} ngx_http_trl_policy_file_t;
 
 
 /* A zone named by token_ratelimit, checked once the http block is read. */
@@ -95,15 +107,20 @@ typedef struct {
     ngx_str_t                   file;
     ngx_uint_t                  line;
     ngx_uint_t                  count;
+    ngx_uint_t                  warn;
 } ngx_http_trl_ref_t;
 
 
 typedef struct {
     ngx_array_t                 limits;         /* ngx_http_trl_limit_t */
+    ngx_array_t                *bypass;         /* complex values */
+    ngx_array_t                *deny;           /* complex values */
     ngx_uint_t                  status_code;
     ngx_uint_t                  log_level;
     ngx_flag_t                  dry_run;
+    ngx_flag_t                  enabled;
     ngx_uint_t                  headers;
+    ngx_uint_t                  ipv6_prefix;
 } ngx_http_trl_loc_conf_t;
 
 
@@ -121,6 +138,11 @@ typedef struct {
     time_t                      retry_after;    /* seconds, if rejected */
     unsigned                    admitted:1;     /* holds a place */
     unsigned                    rejected:1;
+    unsigned                    dry_run:1;      /* rejected in a dry run */
+    unsigned                    publish:1;      /* counted here, to be
+                                                   published to Redis */
+    unsigned                    warned:1;
+    ngx_uint_t                  used;           /* places taken, warned */
     unsigned                    strict:1;       /* Redis decides */
     unsigned                    in_redis:1;     /* holds a place in Redis */
     unsigned                    unavailable:1;  /* fail=closed, Redis down */
@@ -139,6 +161,7 @@ typedef struct {
     unsigned                    headers_done:1;
     unsigned                    decided:1;
     unsigned                    unavailable:1;  /* answered 503 */
+    unsigned                    denied:1;       /* answered 403 */
 } ngx_http_trl_ctx_t;
 
 
@@ -150,6 +173,15 @@ char *ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_trl_check_refs(ngx_conf_t *cf,
     ngx_http_trl_main_conf_t *tmcf);
+char *ngx_http_trl_zone_add(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_zone_t *ctx, ssize_t size, ngx_str_t *what);
+char *ngx_http_trl_zone_texts(ngx_conf_t *cf, ngx_http_trl_zone_t *ctx);
+
+/* ngx_http_token_ratelimit_policy.c */
+char *ngx_http_trl_policy_file_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_trl_policy_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_limit_t *limit, ngx_uint_t *skip);
 
 /* ngx_http_token_ratelimit_redis.c */
 char *ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -162,9 +194,9 @@ ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
 void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res);
 void ngx_http_trl_log_events(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    ngx_str_t *key, trl_result_t *res);
+    trl_limit_t *tl, ngx_str_t *key, trl_result_t *res);
 trl_limit_t ngx_http_trl_limit(ngx_http_trl_zone_t *zone,
-    ngx_http_trl_loc_conf_t *tlcf);
+    ngx_http_trl_limit_t *limit, ngx_http_trl_loc_conf_t *tlcf);
 
 /* ngx_http_token_ratelimit_sync.c */
 ngx_int_t ngx_http_trl_sync_init_process(ngx_cycle_t *cycle);
@@ -185,6 +217,15 @@ ngx_int_t ngx_http_trl_reject(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 ngx_int_t ngx_http_trl_unavailable(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
+ngx_int_t ngx_http_trl_deny(ngx_http_request_t *r);
+
+/* ngx_http_token_ratelimit_access.c */
+char *ngx_http_trl_predicate_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_trl_access(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf);
+ngx_int_t ngx_http_trl_client_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
 
 

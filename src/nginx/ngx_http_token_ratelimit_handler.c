@@ -87,7 +87,7 @@ ngx_http_trl_handler(ngx_http_request_t *r)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
 
-    if (r != r->main || tlcf->limits.nelts == 0) {
+    if (r != r->main || tlcf->limits.nelts == 0 || !tlcf->enabled) {
         return NGX_DECLINED;
     }
 
@@ -114,6 +114,23 @@ ngx_http_trl_handler(ngx_http_request_t *r)
 
     ctx->headers = tlcf->headers;
 
+    switch (ngx_http_trl_access(r, tlcf)) {
+
+    case NGX_OK:
+        ctx->status = NGX_HTTP_TRL_BYPASSED;
+        ctx->decided = 1;
+        return NGX_DECLINED;
+
+    case NGX_HTTP_FORBIDDEN:
+        ctx->status = NGX_HTTP_TRL_REJECTED;
+        ctx->denied = 1;
+        ctx->decided = 1;
+        return ngx_http_trl_deny(r);
+
+    default: /* NGX_DECLINED */
+        break;
+    }
+
     limits = tlcf->limits.elts;
     strict = 0;
 
@@ -130,7 +147,7 @@ ngx_http_trl_handler(ngx_http_request_t *r)
         ctx->napplied++;
         strict |= a->strict;
 
-        if (rc == NGX_BUSY && !tlcf->dry_run) {
+        if (rc == NGX_BUSY && !a->dry_run) {
             strict = 0;                     /* the others are not asked */
             break;
         }
@@ -149,29 +166,37 @@ ngx_http_trl_handler(ngx_http_request_t *r)
 
 
 /*
- * Every applied zone has answered: a request rejected by one zone is counted
- * by none (also in a dry run, where it passes but counts as a rejection, as
- * with limit_req), and the places of the others are given back.
+ * Every applied zone has answered.  A request rejected by one zone is
+ * counted by none, and the places the others gave are given back; the same
+ * holds in a dry run of the whole location (as with limit_req), where it
+ * passes but counts as a rejection.  A limit in a dry run of its own next
+ * to enforced ones changes nothing for them.
  */
 
 static ngx_int_t
 ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_ctx_t *ctx)
 {
-    ngx_uint_t               i;
+    ngx_uint_t               i, dry, warned;
     ngx_http_trl_applied_t  *a, *rejected;
 
     ctx->decided = 1;
     rejected = NULL;
+    dry = 0;
+    warned = 0;
 
     for (i = 0; i < ctx->napplied; i++) {
-        if (ctx->applied[i].rejected) {
-            rejected = &ctx->applied[i];
-            break;
+        a = &ctx->applied[i];
+
+        if (a->rejected && !a->dry_run && rejected == NULL) {
+            rejected = a;
         }
+
+        dry |= a->rejected && a->dry_run;
+        warned |= a->warned;
     }
 
-    if (rejected) {
+    if (rejected || (dry && tlcf->dry_run)) {
         for (i = 0; i < ctx->napplied; i++) {
             a = &ctx->applied[i];
 
@@ -182,7 +207,7 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         }
     }
 
-    if (rejected && !tlcf->dry_run) {
+    if (rejected) {
         ctx->status = NGX_HTTP_TRL_REJECTED;
         ctx->shown = rejected;
 
@@ -193,8 +218,8 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return ngx_http_trl_reject(r, tlcf, ctx);
     }
 
-    ctx->status = rejected ? NGX_HTTP_TRL_REJECTED_DRY_RUN
-                           : NGX_HTTP_TRL_PASSED;
+    ctx->status = dry ? NGX_HTTP_TRL_REJECTED_DRY_RUN
+                      : warned ? NGX_HTTP_TRL_WARNED : NGX_HTTP_TRL_PASSED;
 
     ctx->shown = ngx_http_trl_most_restrictive(ctx);
 
@@ -209,7 +234,7 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         if (a->admitted && a->limit->count == NGX_HTTP_TRL_COUNT_ALL) {
             a->admitted = 0;
 
-            if (a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC) {
+            if (a->publish) {
                 ngx_http_trl_sync_note(a->zone, a, 1);
             }
         }
@@ -248,7 +273,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     a->limit = limit;
     a->zone = zone;
 
-    tl = ngx_http_trl_limit(zone, tlcf);
+    tl = ngx_http_trl_limit(zone, limit, tlcf);
 
     if (zone->sync == NGX_HTTP_TRL_SYNC_OFF) {
         return ngx_http_trl_apply_local(r, tlcf, a, &tl);
@@ -266,6 +291,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
 
         tl.flags &= ~TRL_LIMIT_SYNC;
+        a->publish = 1;                     /* once Redis is back */
 
         return ngx_http_trl_apply_local(r, tlcf, a, &tl);
     }
@@ -278,14 +304,17 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                                    &res)
             == 1)
         {
-            ngx_http_trl_log_events(r, tlcf, zone, &a->key_text, &res);
+            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &res);
             ngx_http_trl_set_result(a, &res);
+            a->dry_run = (tl.flags & TRL_LIMIT_DRY_RUN) != 0;
             return NGX_BUSY;
         }
 
         a->strict = 1;
         return NGX_OK;
     }
+
+    a->publish = 1;
 
     return ngx_http_trl_apply_local(r, tlcf, a, &tl);
 }
@@ -312,8 +341,9 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ngx_http_trl_log_events(r, tlcf, zone, &a->key_text, &res);
+    ngx_http_trl_log_events(r, tlcf, zone, tl, &a->key_text, &res);
     ngx_http_trl_set_result(a, &res);
+    a->dry_run = a->rejected && (tl->flags & TRL_LIMIT_DRY_RUN);
 
     /* while a key is asked for, its cluster total is read every interval */
 
@@ -325,17 +355,27 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
 }
 
 
-/* The flags a zone and a location ask of the core. */
+/* What a zone, a token_ratelimit directive and its location ask of the
+ * core. */
 
 trl_limit_t
-ngx_http_trl_limit(ngx_http_trl_zone_t *zone, ngx_http_trl_loc_conf_t *tlcf)
+ngx_http_trl_limit(ngx_http_trl_zone_t *zone, ngx_http_trl_limit_t *limit,
+    ngx_http_trl_loc_conf_t *tlcf)
 {
     trl_limit_t                 tl;
     ngx_http_trl_redis_conf_t  *rc;
 
+    ngx_memzero(&tl, sizeof(trl_limit_t));
+
     tl.rate = zone->rate;
-    tl.flags = tlcf->dry_run ? TRL_LIMIT_DRY_RUN : 0;
-    tl.refresh_ms = 0;
+    tl.flags = (tlcf->dry_run || limit->dry_run) ? TRL_LIMIT_DRY_RUN : 0;
+    tl.penalty = limit->penalty;
+    tl.warn = (uint32_t) limit->warn;
+
+    if (limit->warn_percent) {
+        tl.warn = (uint32_t) ((zone->rate.limit * limit->warn_percent + 99)
+                              / 100);
+    }
 
     rc = zone->redis;
 
@@ -381,12 +421,15 @@ ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res)
 
     a->ticket = res->ticket;
     a->admitted = 1;
+    a->warned = res->warned;
+    a->used = res->limit - res->remaining;
 }
 
 
 void
 ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
-    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_result_t *res)
+    ngx_http_trl_zone_t *zone, trl_limit_t *tl, ngx_str_t *key,
+    trl_result_t *res)
 {
     u_char    *last, buf[NGX_HTTP_TRL_LOG_KEY_LEN * 4 + 4];
     uint64_t   evicted;
@@ -410,18 +453,42 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         }
     }
 
-    if (!res->log_first && res->suppressed == 0) {
+    if (!res->log_first && res->suppressed == 0 && !res->warn_first
+        && !res->penalty_start)
+    {
         return;
     }
 
     last = ngx_http_trl_printable_key(buf, sizeof(buf), key);
 
+    if (res->warn_first) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "zone \"%V\": key \"%*s\" reached the warning "
+                      "threshold, %uD of limit %V taken",
+                      &zone->name, (size_t) (last - buf), buf,
+                      res->limit - res->remaining, &zone->rate_text);
+    }
+
+    if (res->penalty_start) {
+        ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                      "limiting requests%s by zone \"%V\", key \"%*s\", "
+                      "limit %V, blocked for %uL.%03uLs "
+                      "(violation %uD)",
+                      (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
+                      &zone->name, (size_t) (last - buf), buf,
+                      &zone->rate_text, res->penalty_ms / 1000,
+                      res->penalty_ms % 1000, res->violations);
+        return;
+    }
+
     if (res->log_first) {
         ngx_log_error(tlcf->log_level, r->connection->log, 0,
                       "limiting requests%s by zone \"%V\", key \"%*s\", "
-                      "limit %V",
-                      tlcf->dry_run ? ", dry run," : "", &zone->name,
-                      (size_t) (last - buf), buf, &zone->rate_text);
+                      "limit %V%s",
+                      (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
+                      &zone->name, (size_t) (last - buf), buf,
+                      &zone->rate_text,
+                      res->penalized ? ", serving a penalty" : "");
         return;
     }
 
@@ -521,9 +588,9 @@ ngx_http_trl_release(ngx_http_trl_applied_t *a)
 
     a->admitted = 0;
 
+    ngx_memzero(&tl, sizeof(trl_limit_t));
     tl.rate = a->zone->rate;
     tl.flags = a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC ? TRL_LIMIT_SYNC : 0;
-    tl.refresh_ms = 0;
 
     (void) trl_zone_release(a->zone->zone, &a->key, &tl, a->ticket,
                             TRL_CLOCK_NOW);
@@ -572,7 +639,7 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
         {
             a->admitted = 0;                /* it counts: keep its place */
 
-            if (a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC) {
+            if (a->publish) {
                 ngx_http_trl_sync_note(a->zone, a, 1);
             }
 

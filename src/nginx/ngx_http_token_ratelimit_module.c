@@ -21,6 +21,12 @@ static char *ngx_http_trl_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trl_set_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_trl_set_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trl_parse_warn(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_limit_t *limit);
+static char *ngx_http_trl_parse_penalty(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, trl_penalty_t *penalty);
 static ngx_int_t ngx_http_trl_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_trl_init_process(ngx_cycle_t *cycle);
 static void ngx_http_trl_exit_process(ngx_cycle_t *cycle);
@@ -61,6 +67,13 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       0,
       NULL },
 
+    { ngx_string("token_ratelimit_policy_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_trl_policy_file_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("token_ratelimit_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_trl_redis_directive,
@@ -73,6 +86,34 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       ngx_http_trl_limit_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("token_ratelimit_bypass"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_set_predicate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trl_loc_conf_t, bypass),
+      NULL },
+
+    { ngx_string("token_ratelimit_deny"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_set_predicate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trl_loc_conf_t, deny),
+      NULL },
+
+    { ngx_string("token_ratelimit_enabled"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trl_loc_conf_t, enabled),
+      NULL },
+
+    { ngx_string("token_ratelimit_ipv6_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trl_set_prefix,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trl_loc_conf_t, ipv6_prefix),
       NULL },
 
     { ngx_string("token_ratelimit_status"),
@@ -153,6 +194,9 @@ ngx_http_trl_create_main_conf(ngx_conf_t *cf)
         != NGX_OK
         || ngx_array_init(&tmcf->refs, cf->pool, 4,
                           sizeof(ngx_http_trl_ref_t))
+           != NGX_OK
+        || ngx_array_init(&tmcf->policy_files, cf->pool, 1,
+                          sizeof(ngx_http_trl_policy_file_t))
            != NGX_OK)
     {
         return NULL;
@@ -214,10 +258,14 @@ ngx_http_trl_create_loc_conf(ngx_conf_t *cf)
      *     conf->limits.elts = NULL;
      */
 
+    conf->bypass = NGX_CONF_UNSET_PTR;
+    conf->deny = NGX_CONF_UNSET_PTR;
     conf->status_code = NGX_CONF_UNSET_UINT;
     conf->log_level = NGX_CONF_UNSET_UINT;
     conf->dry_run = NGX_CONF_UNSET;
+    conf->enabled = NGX_CONF_UNSET;
     conf->headers = NGX_CONF_UNSET_UINT;
+    conf->ipv6_prefix = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -237,9 +285,13 @@ ngx_http_trl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level,
                               NGX_LOG_ERR);
+    ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
+    ngx_conf_merge_ptr_value(conf->deny, prev->deny, NULL);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_value(conf->enabled, prev->enabled, 1);
     ngx_conf_merge_uint_value(conf->headers, prev->headers,
                               NGX_HTTP_TRL_HEADERS_X);
+    ngx_conf_merge_uint_value(conf->ipv6_prefix, prev->ipv6_prefix, 64);
 
     return NGX_CONF_OK;
 }
@@ -253,19 +305,44 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_trl_loc_conf_t  *tlcf = conf;
 
     ngx_str_t                  *value, name, mode;
-    ngx_uint_t                  i, j, count;
+    ngx_uint_t                  i, j, skip, policy;
     ngx_shm_zone_t             *shm_zone;
     ngx_conf_enum_t            *e;
     ngx_http_trl_ref_t         *ref;
-    ngx_http_trl_limit_t       *limit, *limits;
+    ngx_http_trl_limit_t        parsed, *limit, *limits;
     ngx_http_trl_main_conf_t   *tmcf;
 
     value = cf->args->elts;
 
     shm_zone = NULL;
-    count = NGX_HTTP_TRL_COUNT_ALL;
+    skip = 0;
+    policy = 0;
+    ngx_memzero(&parsed, sizeof(ngx_http_trl_limit_t));
+    parsed.count = NGX_HTTP_TRL_COUNT_ALL;
 
-    for (i = 1; i < cf->args->nelts; i++) {
+    /* policy=NAME: everything comes from the policy file */
+
+    if (ngx_strncmp(value[1].data, "policy=", 7) == 0) {
+
+        if (cf->args->nelts > 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, \"policy=\" takes no other "
+                               "parameter", &value[2], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_trl_policy_limit(cf, cmd, &value[1], &parsed, &skip)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        shm_zone = parsed.shm_zone;
+        policy = 1;
+    }
+
+    for (i = 1 + policy; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
 
@@ -310,14 +387,41 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            count = e->value;
+            parsed.count = e->value;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "warn=", 5) == 0) {
+            if (ngx_http_trl_parse_warn(cf, cmd, &value[i], &parsed)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "penalty=", 8) == 0) {
+            if (ngx_http_trl_parse_penalty(cf, cmd, &value[i],
+                                           &parsed.penalty)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "dry_run") == 0) {
+            parsed.dry_run = 1;
             continue;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\" directive, "
-                           "expected \"zone=name\" and optionally "
-                           "\"count=all|failed|succeeded\"",
+                           "expected \"zone=name\" (or \"policy=name\") and "
+                           "optionally \"count=all|failed|succeeded\", "
+                           "\"warn=\", \"penalty=\" and \"dry_run\"",
                            &value[i], &cmd->name);
         return NGX_CONF_ERROR;
     }
@@ -325,7 +429,7 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (shm_zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive must have a \"zone=name\" "
-                           "parameter", &cmd->name);
+                           "or \"policy=name\" parameter", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -336,6 +440,10 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         {
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (skip) {
+        return NGX_CONF_OK;         /* the policy file's switch is off */
     }
 
     limits = tlcf->limits.elts;
@@ -355,8 +463,8 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    *limit = parsed;
     limit->shm_zone = shm_zone;
-    limit->count = count;
 
     /* the zone may be defined further down: checked in init_main_conf */
 
@@ -371,7 +479,8 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ref->shm_zone = shm_zone;
     ref->file = cf->conf_file->file.name;
     ref->line = cf->conf_file->line;
-    ref->count = count;
+    ref->count = parsed.count;
+    ref->warn = parsed.warn;
 
     return NGX_CONF_OK;
 }
@@ -454,6 +563,191 @@ ngx_http_trl_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     *np = (ngx_uint_t) status;
+
+    return NGX_CONF_OK;
+}
+
+
+/* warn=N (places taken) or warn=P% (of N, rounded up) */
+
+static char *
+ngx_http_trl_parse_warn(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
+    ngx_http_trl_limit_t *limit)
+{
+    size_t     len;
+    ngx_int_t  n;
+
+    len = value->len - 5;
+
+    if (len > 1 && value->data[value->len - 1] == '%') {
+        n = ngx_atoi(value->data + 5, len - 1);
+
+        if (n >= 1 && n <= 100) {
+            limit->warn_percent = (ngx_uint_t) n;
+            return NGX_CONF_OK;
+        }
+
+    } else {
+        n = ngx_atoi(value->data + 5, len);
+
+        if (n >= 1 && n <= TRL_RATE_MAX_LIMIT) {
+            limit->warn = (ngx_uint_t) n;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be a number of requests or a percentage of the "
+                       "limit, such as warn=8 or warn=80%%",
+                       value, &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * penalty=BASE[:FACTOR[:MAX[:FORGIVE]]]: times such as 30s or 5m; FACTOR a
+ * number >= 1 (default 2), MAX at least BASE (default 1h, or BASE if
+ * larger), FORGIVE (default MAX).
+ */
+
+static char *
+ngx_http_trl_parse_penalty(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, trl_penalty_t *penalty)
+{
+    u_char     *p, *last, *end;
+    double      factor, scale;
+    ngx_int_t   ms;
+    ngx_str_t   part;
+    ngx_uint_t  n;
+
+    penalty->factor = 2;
+    penalty->max_ms = 3600000;
+    penalty->forgive_ms = 0;
+
+    p = value->data + 8;
+    end = value->data + value->len;
+
+    for (n = 0; n < 4; n++) {
+        last = ngx_strlchr(p, end, ':');
+        if (last == NULL) {
+            last = end;
+        }
+
+        part.data = p;
+        part.len = last - p;
+
+        if (n == 1) {
+            /* FACTOR: digits, an optional fraction */
+
+            factor = 0;
+            scale = 0;
+
+            for ( /* void */ ; p < last; p++) {
+                if (*p == '.' && scale == 0) {
+                    scale = 1;
+                    continue;
+                }
+
+                if (*p < '0' || *p > '9') {
+                    goto invalid;
+                }
+
+                if (scale) {
+                    scale /= 10;
+                    factor += (*p - '0') * scale;
+
+                } else {
+                    factor = factor * 10 + (*p - '0');
+                }
+            }
+
+            if (part.len == 0 || factor < 1 || factor > 1000) {
+                goto invalid;
+            }
+
+            penalty->factor = factor;
+
+        } else {
+            ms = ngx_parse_time(&part, 0);
+            if (ms == NGX_ERROR || ms <= 0) {
+                goto invalid;
+            }
+
+            if (n == 0) {
+                penalty->base_ms = (uint64_t) ms;
+            } else if (n == 2) {
+                penalty->max_ms = (uint64_t) ms;
+            } else {
+                penalty->forgive_ms = (uint64_t) ms;
+            }
+        }
+
+        if (last == end) {
+            break;
+        }
+
+        p = last + 1;
+    }
+
+    if (p < end && last != end) {
+        goto invalid;                       /* a fifth part */
+    }
+
+    if (penalty->max_ms < penalty->base_ms) {
+        if (n >= 2) {
+            goto invalid;
+        }
+
+        penalty->max_ms = penalty->base_ms;
+    }
+
+    if (penalty->forgive_ms == 0) {
+        penalty->forgive_ms = penalty->max_ms;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be penalty=BASE[:FACTOR[:MAX[:FORGIVE]]], such as "
+                       "penalty=30s:2:1h:24h (times with a unit, a factor of "
+                       "at least 1, MAX not below BASE)",
+                       value, &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_trl_set_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t  *np;
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 1 || n > 128) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be a prefix length from 1 to 128",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    *np = (ngx_uint_t) n;
 
     return NGX_CONF_OK;
 }

@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_trl_add_ietf_headers(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
 static ngx_int_t ngx_http_trl_add_retry_after(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
+static ngx_int_t ngx_http_trl_add_warning(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx);
 static ngx_uint_t ngx_http_trl_has_error_page(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_int_t ngx_http_trl_send_json(ngx_http_request_t *r,
@@ -52,6 +54,7 @@ static ngx_str_t  ngx_http_trl_x_remaining =
     ngx_string("X-RateLimit-Remaining");
 static ngx_str_t  ngx_http_trl_x_reset = ngx_string("X-RateLimit-Reset");
 static ngx_str_t  ngx_http_trl_retry_after = ngx_string("Retry-After");
+static ngx_str_t  ngx_http_trl_warning = ngx_string("X-RateLimit-Warning");
 static ngx_str_t  ngx_http_trl_policy = ngx_string("RateLimit-Policy");
 static ngx_str_t  ngx_http_trl_ratelimit = ngx_string("RateLimit");
 
@@ -82,6 +85,9 @@ static ngx_http_variable_t  ngx_http_trl_vars[] = {
     { ngx_string("token_ratelimit_reset"), NULL,
       ngx_http_trl_number_variable, NGX_HTTP_TRL_VAR_RESET,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_client"), NULL,
+      ngx_http_trl_client_variable, 0, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -140,6 +146,23 @@ ngx_http_trl_unavailable(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
     }
 
     return ngx_http_trl_send_json(r, NGX_HTTP_SERVICE_UNAVAILABLE, body,
+                                  sizeof(body) - 1);
+}
+
+
+/* token_ratelimit_deny matched. */
+
+ngx_int_t
+ngx_http_trl_deny(ngx_http_request_t *r)
+{
+    static u_char  body[] =
+        "{\"error\":\"access_denied\",\"message\":\"Access denied.\"}";
+
+    if (ngx_http_trl_has_error_page(r, NGX_HTTP_FORBIDDEN)) {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    return ngx_http_trl_send_json(r, NGX_HTTP_FORBIDDEN, body,
                                   sizeof(body) - 1);
 }
 
@@ -249,7 +272,9 @@ ngx_http_trl_header_filter(ngx_http_request_t *r)
         || ((ctx->headers & NGX_HTTP_TRL_HEADERS_IETF)
             && ngx_http_trl_add_ietf_headers(r, ctx) != NGX_OK)
         || (ctx->status == NGX_HTTP_TRL_REJECTED
-            && ngx_http_trl_add_retry_after(r, ctx) != NGX_OK))
+            && ngx_http_trl_add_retry_after(r, ctx) != NGX_OK)
+        || (ctx->status == NGX_HTTP_TRL_WARNED
+            && ngx_http_trl_add_warning(r, ctx) != NGX_OK))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "token_ratelimit: no memory for the rate-limit "
@@ -378,6 +403,56 @@ ngx_http_trl_add_retry_after(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
                                    ngx_http_trl_decimal(p,
                                        (uint64_t) ctx->shown->retry_after)
                                    - p);
+}
+
+
+/*
+ * Past a warning threshold (the request was admitted):
+ *
+ *     X-RateLimit-Warning: "login";used=8;limit=10
+ *
+ * one list member per zone that warned.
+ */
+
+static ngx_int_t
+ngx_http_trl_add_warning(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
+{
+    u_char                  *value, *p;
+    size_t                   len;
+    ngx_uint_t               i;
+    ngx_http_trl_applied_t  *a;
+
+    len = 0;
+
+    for (i = 0; i < ctx->napplied; i++) {
+        len += ctx->applied[i].zone->name.len + sizeof("\"\";used=;limit=, ")
+               + 2 * NGX_INT_T_LEN;
+    }
+
+    value = ngx_pnalloc(r->pool, len);
+    if (value == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = value;
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (!a->warned) {
+            continue;
+        }
+
+        if (p != value) {
+            p = ngx_cpymem(p, ", ", 2);
+        }
+
+        p = ngx_sprintf(p, "\"%V\";used=%ui;limit=%uD", &a->zone->name,
+                        a->used, a->zone->rate.limit);
+    }
+
+    return ngx_http_trl_add_header(r, &ngx_http_trl_warning, value,
+                                   p - value);
 }
 
 

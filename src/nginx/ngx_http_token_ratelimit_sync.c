@@ -611,9 +611,9 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
         }
     }
 
+    ngx_memzero(&tl, sizeof(trl_limit_t));
     tl.rate = zone->rate;
     tl.flags = TRL_LIMIT_SYNC;
-    tl.refresh_ms = 0;
 
     published = 0;
     lag = 0;
@@ -983,14 +983,14 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
 
         a->strict = 0;
         zone = a->zone;
-        tl = ngx_http_trl_limit(zone, tlcf);
+        tl = ngx_http_trl_limit(zone, a->limit, tlcf);
 
         if (ask->state == NGX_HTTP_TRL_ASK_ANSWERED) {
             if (trl_zone_strict_apply(zone->zone, &a->key, &tl, &ask->reply,
                                       TRL_CLOCK_NOW, &res)
                 == TRL_OK)
             {
-                ngx_http_trl_log_events(r, tlcf, zone, &a->key_text, &res);
+                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &res);
                 ngx_http_trl_set_result(a, &res);
 
                 if (ask->reply.admitted) {
@@ -1019,10 +1019,12 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
 
         trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
 
+        a->publish = 1;                     /* once Redis is back */
+
         if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
             == TRL_OK)
         {
-            ngx_http_trl_log_events(r, tlcf, zone, &a->key_text, &res);
+            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &res);
             ngx_http_trl_set_result(a, &res);
         }
     }

@@ -32,8 +32,7 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ssize_t                            size;
     ngx_str_t                         *value, name;
     ngx_uint_t                         i, have_rate;
-    ngx_shm_zone_t                    *shm_zone;
-    ngx_http_trl_zone_t               *ctx, *other, **slot;
+    ngx_http_trl_zone_t               *ctx;
     ngx_http_compile_complex_value_t   ccv;
 
     value = cf->args->elts;
@@ -105,7 +104,25 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    shm_zone = ngx_shared_memory_add(cf, &name, size,
+    ctx->name = name;
+
+    return ngx_http_trl_zone_add(cf, tmcf, ctx, size, &cmd->name);
+}
+
+
+/*
+ * Makes a zone of ctx (key, rate, sync and name set): its shared memory,
+ * of size bytes.  what names the directive in messages.
+ */
+
+char *
+ngx_http_trl_zone_add(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_zone_t *ctx, ssize_t size, ngx_str_t *what)
+{
+    ngx_shm_zone_t        *shm_zone;
+    ngx_http_trl_zone_t   *other, **slot;
+
+    shm_zone = ngx_shared_memory_add(cf, &ctx->name, size,
                                      &ngx_http_token_ratelimit_module);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
@@ -117,12 +134,11 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" in \"%V\" directive is already "
                            "defined in %V:%ui",
-                           &name, &cmd->name, &other->conf_file,
+                           &ctx->name, what, &other->conf_file,
                            other->conf_line);
         return NGX_CONF_ERROR;
     }
 
-    ctx->name = name;
     ctx->shm_zone = shm_zone;
     ctx->conf_file = cf->conf_file->file.name;
     ctx->conf_line = cf->conf_file->line;
@@ -204,8 +220,7 @@ static char *
 ngx_http_trl_parse_rate(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
     ngx_http_trl_zone_t *ctx)
 {
-    char    err[NGX_HTTP_TRL_ERRLEN], text[64];
-    size_t  len;
+    char  err[NGX_HTTP_TRL_ERRLEN];
 
     if (trl_rate_parse((char *) value->data + 5, value->len - 5, &ctx->rate,
                        err, sizeof(err))
@@ -216,6 +231,18 @@ ngx_http_trl_parse_rate(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
                            value, &cmd->name, err);
         return NGX_CONF_ERROR;
     }
+
+    return ngx_http_trl_zone_texts(cf, ctx);
+}
+
+
+/* The rate and N as text, for logs and header fields. */
+
+char *
+ngx_http_trl_zone_texts(ngx_conf_t *cf, ngx_http_trl_zone_t *ctx)
+{
+    char    text[64];
+    size_t  len;
 
     len = trl_rate_format(&ctx->rate, text, sizeof(text));
 
@@ -286,6 +313,16 @@ ngx_http_trl_check_refs(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
 
         if (zone && refs[i].count != NGX_HTTP_TRL_COUNT_ALL) {
             zone->held = 1;
+        }
+
+        if (zone && refs[i].warn > zone->rate.limit) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "invalid value \"warn=%ui\" in \"token_ratelimit\" "
+                          "directive, it must not exceed the limit of zone "
+                          "\"%V\" (%V) in %V:%ui",
+                          refs[i].warn, &zone->name, &zone->rate_text,
+                          &refs[i].file, refs[i].line);
+            return NGX_CONF_ERROR;
         }
 
         if (zone == NULL) {

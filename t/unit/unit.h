@@ -58,6 +58,8 @@ Suite *window_suite(void);
 Suite *property_suite(void);
 Suite *zone_suite(void);
 Suite *recovery_suite(void);
+Suite *policy_suite(void);
+Suite *sync_suite(void);
 
 
 /*
@@ -82,6 +84,7 @@ typedef struct {
     uint32_t  reserved32;
     uint64_t  sync_off;
     uint64_t  sync_stats[TRL_SYNC_STATS];
+    uint64_t  outcomes[2];
     uint64_t  reserved[8];
 } unit_root_t;
 

@@ -111,13 +111,25 @@ void trl_set_pid(int pid);
 #define TRL_LIMIT_FORCE    0x04   /* record the admission whatever the local
                                      count (strict: Redis admitted it) */
 
+/* Progressive penalty: the v-th violation (a rejection) in a row blocks the
+ * key for min(base * factor^(v-1), max); violations are forgotten once the
+ * key stayed out of trouble for forgive after its last block ended. */
 typedef struct {
-    trl_rate_t  rate;
-    uint32_t    flags;
-    uint32_t    refresh_ms;       /* async: a cluster total read longer
+    uint64_t    base_ms;          /* 0: no penalty */
+    uint64_t    max_ms;
+    uint64_t    forgive_ms;
+    double      factor;
+} trl_penalty_t;
+
+typedef struct {
+    trl_rate_t     rate;
+    uint32_t       flags;
+    uint32_t       refresh_ms;    /* async: a cluster total read longer
                                      ago than this is due for a new read;
                                      strict: the longest a rejection is
                                      cached (0: until the unblock time) */
+    uint32_t       warn;          /* warn once this many are taken (0: no) */
+    trl_penalty_t  penalty;
 } trl_limit_t;
 
 typedef struct {
@@ -137,6 +149,12 @@ typedef struct {
                                 and its stripe rebuilt */
     uint8_t   sync_read;     /* sync: the key's cluster total is due for a
                                 read */
+    uint8_t   warned;        /* admitted at or past the warning threshold */
+    uint8_t   warn_first;    /* ... the first time since it was below it */
+    uint8_t   penalized;     /* rejected: the key serves a penalty */
+    uint8_t   penalty_start; /* this rejection started a penalty */
+    uint32_t  violations;    /* the key's violations in a row */
+    uint64_t  penalty_ms;    /* the penalty started, or left to serve */
 } trl_result_t;
 
 /*
@@ -248,11 +266,22 @@ typedef struct {
     uint64_t  rejected_dry_run;
     uint64_t  evicted;          /* live keys evicted for want of room */
     uint64_t  recovered;        /* locks taken over from dead processes */
+    uint64_t  warned;           /* admitted past a warning threshold */
+    uint64_t  penalized;        /* rejected while serving a penalty */
+    uint64_t  penalties;        /* penalties started */
+    uint64_t  bypassed;         /* requests the zone let through unasked */
+    uint64_t  denied;           /* requests denied before the zone was asked */
     uint32_t  keys;             /* entries in use */
     uint32_t  capacity;
 } trl_zone_stats_t;
 
 void trl_zone_stats(const trl_zone_t *zone, trl_zone_stats_t *stats);
+
+/* Outcomes decided before any key is looked at (bypass, deny). */
+#define TRL_OUTCOME_BYPASSED  0
+#define TRL_OUTCOME_DENIED    1
+
+void trl_zone_count(trl_zone_t *zone, int outcome);
 
 /*
  * Rate-limits the "zone is full" log line: returns the number of live keys
@@ -263,6 +292,114 @@ uint64_t trl_zone_eviction_report(trl_zone_t *zone, uint64_t now_ms,
     uint64_t interval_ms);
 
 uint64_t trl_clock_ms(void);   /* the core's monotonic clock */
+
+
+/*
+ * Policy files (YAML, read with libyaml).
+ *
+ *   enabled: ${ENABLE_RATE_LIMITING:-true}   # master switch (default true)
+ *   environment: production      # the environment used when none is asked
+ *   defaults:                    # settings of every policy, overridable
+ *     key: $binary_remote_addr
+ *     zone_size: 10m
+ *   environments:                # required, at least one
+ *     development:
+ *       login: { rate: 100r/15m }
+ *     production:
+ *       login:
+ *         rate: 20r/15m          # required (here or in defaults)
+ *         key: $binary_remote_addr  # nginx string; required (or defaults)
+ *         count: failed          # all (default) | failed | succeeded
+ *         warn: 80%              # 1%..100% of N (rounded up), 1..N, or off
+ *         penalty:               # or "off" (cancels a penalty of defaults)
+ *           base: 30s            # required when penalty is given
+ *           factor: 2            # 1 to 1000, decimals allowed; default 2
+ *           max: 1h              # >= base; default 1h
+ *           forgive: 24h         # default: max
+ *         dry_run: false
+ *         sync: off              # off (default) | async | strict
+ *         zone_size: 10m         # bytes or k/m/g; >= 32k; default 10m
+ *
+ * - Top-level keys, policy keys and penalty keys are the ones above; any
+ *   other is an error.  A policy inherits every setting it does not give
+ *   from defaults:; a penalty given both in defaults and in a policy is
+ *   merged key by key.  An empty value where a mapping is expected (a
+ *   policy, an environment, defaults) is an empty mapping.
+ * - Environment and policy names: 1 to 63 letters, digits, '_', '-', '.'.
+ * - Booleans: true/false, yes/no, on/off, 1/0 (any case); keywords (count,
+ *   sync) any case.  Durations: <N><unit> terms, unit ms, s, m, h or d,
+ *   summed ("1h30m"), at most 365d; penalty durations above 0.
+ * - ${NAME} and ${NAME:-default} are substituted in every scalar value
+ *   (not in keys) before it is read, several per value; the default is
+ *   used when NAME is unset or empty and is taken literally up to the
+ *   first '}' (no nesting).  A '$' not followed by '{' is literal, so
+ *   nginx variables stay as written; "$$" is not special.  An unset NAME
+ *   without a default is an error.  Values come from lookup (NULL: the
+ *   process environment).  Inside a flow mapping ({ ... }) a value with
+ *   ${...} must be quoted: YAML ends plain scalars there at '{' and '}'.
+ * - Every environment is read and validated, not only the chosen one.
+ * - Anchors, aliases, tags and more than one YAML document are refused.
+ * - Errors: "FILE:LINE:COLUMN: what is wrong; what was expected", line and
+ *   column 1-based, of the offending node (libyaml's problem mark for
+ *   syntax errors); "FILE: cannot open the policy file: <reason>" (or
+ *   "cannot read") when it cannot be read, as there is no position.
+ */
+typedef const char *(*trl_env_lookup_pt)(void *ctx, const char *name,
+    size_t len);                     /* NUL-terminated value; NULL: unset */
+
+#define TRL_POLICY_COUNT_ALL        0
+#define TRL_POLICY_COUNT_FAILED     1
+#define TRL_POLICY_COUNT_SUCCEEDED  2
+
+#define TRL_POLICY_SYNC_OFF         0
+#define TRL_POLICY_SYNC_ASYNC       1
+#define TRL_POLICY_SYNC_STRICT      2
+
+typedef struct {
+    char         name[64];           /* policy name, NUL-terminated */
+    const char  *key;                /* NUL-terminated nginx string, owned
+                                        by the set */
+    trl_rate_t   rate;
+    uint64_t     zone_size;          /* bytes */
+    uint32_t     count;              /* TRL_POLICY_COUNT_* */
+    uint32_t     warn;               /* absolute count, 0: none (a percent
+                                        p is ceil(N * p / 100)) */
+    uint32_t     sync;               /* TRL_POLICY_SYNC_* */
+    uint8_t      dry_run;
+    uint8_t      has_penalty;
+    uint64_t     penalty_base_ms;    /* penalty fields: 0 without one */
+    uint64_t     penalty_max_ms;
+    uint64_t     penalty_forgive_ms;
+    double       penalty_factor;
+    uint32_t     line;               /* where the policy's name is */
+} trl_policy_t;
+
+typedef struct trl_policy_set_s  trl_policy_set_t;
+
+/*
+ * Loads the policies of one environment: environment if not NULL (or ""),
+ * else the file's environment:, else the file's only environment; anything
+ * else is an error.  Returns NULL with a message in err on error.
+ */
+trl_policy_set_t *trl_policy_load(const char *path, const char *environment,
+    trl_env_lookup_pt lookup, void *lookup_ctx, char *err, size_t errlen);
+void trl_policy_free(trl_policy_set_t *set);          /* NULL: nothing */
+
+int trl_policy_enabled(const trl_policy_set_t *set);  /* 1 or 0 */
+const char *trl_policy_environment(const trl_policy_set_t *set);
+size_t trl_policy_count(const trl_policy_set_t *set);
+/* The i-th policy in file order: TRL_OK, or TRL_ERROR on a bad index. */
+int trl_policy_get(const trl_policy_set_t *set, size_t i, trl_policy_t *out);
+/* TRL_OK, or 1 when the set has no policy of that name. */
+int trl_policy_find(const trl_policy_set_t *set, const char *name,
+    size_t len, trl_policy_t *out);
+
+/* Durations as in policy files ("500ms", "30s", "1h30m"; 0 allowed). */
+int trl_duration_parse(const char *text, size_t len, uint64_t *ms,
+    char *err, size_t errlen);
+/* Sizes: bytes, or k/m/g (any case) multiples of 1024. */
+int trl_size_parse(const char *text, size_t len, uint64_t *bytes,
+    char *err, size_t errlen);
 
 
 #ifdef __cplusplus

@@ -1,0 +1,178 @@
+
+/*
+ * ngx_http_token_ratelimit_access.c - who is not limited at all: the
+ * bypass and deny predicates (token_ratelimit_bypass, token_ratelimit_deny:
+ * any value that is neither empty nor "0" matches, as with nginx's own
+ * proxy_no_cache), and $token_ratelimit_client, the client address to key
+ * on, IPv6 addresses cut to their network prefix so that a host cannot
+ * rotate addresses within it.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+/* At most one "denied" line per second per worker; the rest are counted. */
+#define NGX_HTTP_TRL_DENY_LOG_INTERVAL  1
+
+
+static void ngx_http_trl_log_denied(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf);
+
+
+static time_t      ngx_http_trl_deny_logged;
+static ngx_uint_t  ngx_http_trl_deny_unlogged;
+
+
+/*
+ * NGX_DECLINED: the limits apply; NGX_HTTP_FORBIDDEN: denied (deny wins
+ * over bypass); NGX_OK: bypassed.  Either way every zone of the location
+ * counts the outcome.
+ */
+
+ngx_int_t
+ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
+{
+    int                    outcome;
+    ngx_int_t              rc;
+    ngx_uint_t             i;
+    ngx_http_trl_zone_t   *zone;
+    ngx_http_trl_limit_t  *limits;
+
+    if (tlcf->deny && ngx_http_test_predicates(r, tlcf->deny) == NGX_DECLINED)
+    {
+        rc = NGX_HTTP_FORBIDDEN;
+        outcome = TRL_OUTCOME_DENIED;
+        ngx_http_trl_log_denied(r, tlcf);
+
+    } else if (tlcf->bypass
+               && ngx_http_test_predicates(r, tlcf->bypass) == NGX_DECLINED)
+    {
+        rc = NGX_OK;
+        outcome = TRL_OUTCOME_BYPASSED;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    limits = tlcf->limits.elts;
+
+    for (i = 0; i < tlcf->limits.nelts; i++) {
+        zone = limits[i].shm_zone->data;
+        trl_zone_count(zone->zone, outcome);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_trl_log_denied(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
+{
+    time_t  now;
+
+    now = ngx_time();
+
+    if (now - ngx_http_trl_deny_logged < NGX_HTTP_TRL_DENY_LOG_INTERVAL) {
+        ngx_http_trl_deny_unlogged++;
+        return;
+    }
+
+    if (ngx_http_trl_deny_unlogged) {
+        ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                      "access denied by token_ratelimit_deny "
+                      "(and %ui more since the last line)",
+                      ngx_http_trl_deny_unlogged);
+    } else {
+        ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                      "access denied by token_ratelimit_deny");
+    }
+
+    ngx_http_trl_deny_logged = now;
+    ngx_http_trl_deny_unlogged = 0;
+}
+
+
+/*
+ * $token_ratelimit_client: "192.0.2.7" for IPv4 (and IPv4-mapped IPv6),
+ * "2001:db8:1:2::/64" for IPv6 with token_ratelimit_ipv6_prefix 64.
+ */
+
+ngx_int_t
+ngx_http_trl_client_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_uint_t                i, bits;
+    struct sockaddr          *sa;
+    ngx_http_trl_loc_conf_t  *tlcf;
+#if (NGX_HAVE_INET6)
+    u_char                    addr[16];
+    struct sockaddr_in6      *sin6;
+#endif
+
+    sa = r->connection->sockaddr;
+
+    p = ngx_pnalloc(r->pool, NGX_INET6_ADDRSTRLEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (sa->sa_family) {
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            len = ngx_inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], p,
+                                NGX_INET_ADDRSTRLEN);
+            break;
+        }
+
+        tlcf = ngx_http_get_module_loc_conf(r,
+                                            ngx_http_token_ratelimit_module);
+        bits = tlcf->ipv6_prefix;
+
+        ngx_memcpy(addr, sin6->sin6_addr.s6_addr, 16);
+
+        for (i = 0; i < 16; i++) {
+            if (bits >= 8) {
+                bits -= 8;
+                continue;
+            }
+
+            addr[i] &= (u_char) (0xff00 >> bits);
+            bits = 0;
+        }
+
+        len = ngx_inet6_ntop(addr, p, NGX_INET6_ADDRSTRLEN);
+
+        if (tlcf->ipv6_prefix < 128) {
+            len = ngx_sprintf(p + len, "/%ui", tlcf->ipv6_prefix) - p;
+        }
+
+        break;
+#endif
+
+    case AF_INET:
+        len = ngx_inet_ntop(AF_INET,
+                            &((struct sockaddr_in *) sa)->sin_addr, p,
+                            NGX_INET_ADDRSTRLEN);
+        break;
+
+    default:                                /* unix sockets */
+        len = r->connection->addr_text.len;
+        p = r->connection->addr_text.data;
+        break;
+    }
+
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
