@@ -17,8 +17,10 @@ bool plain(const unsigned char *k, size_t len) {
 }
 
 // Shared by the scripts: the live cells of a key (dead ones are deleted on
-// the way), their total, the newest cell, and when the count drops below N
-// and when it is back to zero, in ms from now.
+// the way), their total, the newest cell, the key's penalty (field pu: end
+// of the block, Redis ms; pv: violations in a row), when the count drops
+// below N and when it is back to zero, in ms from now; and keep(), the TTL
+// that covers the cells and a penalty with its memory (forgive).
 #define TRL_LUA_COMMON                                                       \
     "local t = redis.call('TIME')\n"                                         \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
@@ -27,20 +29,25 @@ bool plain(const unsigned char *k, size_t len) {
     "local cur = math.floor(now / cell)\n"                                   \
     "local function scan(key)\n"                                             \
     "  local f = redis.call('HGETALL', key)\n"                               \
-    "  local live, total, newest = {}, 0, -1\n"                              \
+    "  local live, total, newest, pu, pv = {}, 0, -1, 0, 0\n"                \
     "  for i = 1, #f, 2 do\n"                                                \
-    "    local c, n = tonumber(f[i]), tonumber(f[i + 1])\n"                  \
-    "    if c and n and (c + 1) * cell + W > now then\n"                     \
-    "      if n > 0 then\n"                                                  \
-    "        live[#live + 1] = {c, n}\n"                                     \
-    "        total = total + n\n"                                            \
-    "        if c > newest then newest = c end\n"                            \
-    "      end\n"                                                            \
+    "    local name, n = f[i], tonumber(f[i + 1])\n"                         \
+    "    if name == 'pu' then pu = n or 0\n"                                 \
+    "    elseif name == 'pv' then pv = n or 0\n"                             \
     "    else\n"                                                             \
-    "      redis.call('HDEL', key, f[i])\n"                                  \
+    "      local c = tonumber(name)\n"                                       \
+    "      if c and n and (c + 1) * cell + W > now then\n"                   \
+    "        if n > 0 then\n"                                                \
+    "          live[#live + 1] = {c, n}\n"                                   \
+    "          total = total + n\n"                                          \
+    "          if c > newest then newest = c end\n"                          \
+    "        end\n"                                                          \
+    "      else\n"                                                           \
+    "        redis.call('HDEL', key, name)\n"                                \
+    "      end\n"                                                            \
     "    end\n"                                                              \
     "  end\n"                                                                \
-    "  return live, total, newest\n"                                         \
+    "  return live, total, newest, pu, pv\n"                                 \
     "end\n"                                                                  \
     "local function free_in(live, total)\n"                                  \
     "  if total < N then return 0 end\n"                                     \
@@ -55,40 +62,85 @@ bool plain(const unsigned char *k, size_t len) {
     "local function reset_in(newest)\n"                                      \
     "  if newest < 0 then return 0 end\n"                                    \
     "  return (newest + 1) * cell + W - now\n"                               \
+    "end\n"                                                                  \
+    "local function keep(key, pu, forgive)\n"                                \
+    "  local ttl = W + cell\n"                                               \
+    "  if pu > now then ttl = math.max(ttl, pu - now + forgive) end\n"       \
+    "  redis.call('PEXPIRE', key, ttl)\n"                                    \
     "end\n"
 
-// Async: KEYS = the keys of one zone, ARGV = W, cell, N, then one delta per
-// key (admissions to add, 0 to only read).  Returns now, then per key the
-// total, free_in and reset_in.
+// Async: KEYS = the keys of one zone; ARGV = W, cell, N, then per key: the
+// admissions to add (0: only read), the length of a penalty started on the
+// node (0: none), its violations and its forgive time.  Returns now, then
+// per key the total, free_in, reset_in, the penalty left (ms) and the
+// violations.
 const char kPublish[] =
     TRL_LUA_COMMON
     "local out = {now}\n"
     "for i, key in ipairs(KEYS) do\n"
-    "  local d = tonumber(ARGV[3 + i])\n"
-    "  if d and d > 0 then\n"
+    "  local a = 3 + (i - 1) * 4\n"
+    "  local d, plen = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
+    "  local v, forgive = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])\n"
+    "  local live, total, newest, pu, pv = scan(key)\n"
+    "  local write = false\n"
+    "  if d > 0 then\n"
     "    redis.call('HINCRBY', key, cur, d)\n"
-    "    redis.call('PEXPIRE', key, W + cell)\n"
+    "    live[#live + 1] = {cur, d}\n"
+    "    total = total + d\n"
+    "    if cur > newest then newest = cur end\n"
+    "    write = true\n"
     "  end\n"
-    "  local live, total, newest = scan(key)\n"
+    "  if plen > 0 and now + plen > pu then\n"
+    "    pu = now + plen\n"
+    "    redis.call('HSET', key, 'pu', pu)\n"
+    "    write = true\n"
+    "  end\n"
+    "  if v > pv then\n"
+    "    pv = v\n"
+    "    redis.call('HSET', key, 'pv', pv)\n"
+    "    write = true\n"
+    "  end\n"
+    "  if write then keep(key, pu, forgive) end\n"
     "  out[#out + 1] = total\n"
     "  out[#out + 1] = free_in(live, total)\n"
     "  out[#out + 1] = reset_in(newest)\n"
+    "  out[#out + 1] = math.max(pu - now, 0)\n"
+    "  out[#out + 1] = pv\n"
     "end\n"
     "return out\n";
 
-// Strict: KEYS[1], ARGV = W, cell, N.  Checks and counts in one step.
-// Returns admitted (1 or 0), the total after, free_in, reset_in and the
-// cell an admission went to (the ticket for a release).
+// Strict: KEYS[1], ARGV = W, cell, N, then the penalty's base, factor, max
+// and forgive (base 0: none).  Checks the penalty, then the count, and
+// counts, in one step; a rejection starts the next penalty.  Returns
+// admitted (1 or 0), the total after, free_in (the block left, if any),
+// reset_in, the cell an admission went to (the ticket for a release), the
+// violations, and 0, 1 (serving a penalty) or 2 (a penalty started).
 const char kStrict[] =
     TRL_LUA_COMMON
     "local key = KEYS[1]\n"
-    "local live, total, newest = scan(key)\n"
+    "local base, factor = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "local pmax, forgive = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+    "local live, total, newest, pu, pv = scan(key)\n"
+    "if pu > now then\n"
+    "  return {0, total, pu - now, math.max(reset_in(newest), pu - now),\n"
+    "          cur, pv, 1}\n"
+    "end\n"
     "if total < N then\n"
     "  redis.call('HINCRBY', key, cur, 1)\n"
-    "  redis.call('PEXPIRE', key, W + cell)\n"
-    "  return {1, total + 1, 0, reset_in(cur), cur}\n"
+    "  keep(key, pu, forgive)\n"
+    "  return {1, total + 1, 0, reset_in(cur), cur, pv, 0}\n"
     "end\n"
-    "return {0, total, free_in(live, total), reset_in(newest), cur}\n";
+    "if base > 0 then\n"
+    "  if pu > 0 and now - pu > forgive then pv = 0 end\n"
+    "  if pv < 63 then pv = pv + 1 end\n"
+    "  local len = math.floor(math.min(base * factor ^ (pv - 1),\n"
+    "                                  math.max(pmax, base)))\n"
+    "  pu = now + len\n"
+    "  redis.call('HSET', key, 'pu', pu, 'pv', pv)\n"
+    "  keep(key, pu, forgive)\n"
+    "  return {0, total, len, math.max(reset_in(newest), len), cur, pv, 2}\n"
+    "end\n"
+    "return {0, total, free_in(live, total), reset_in(newest), cur, pv, 0}\n";
 
 // Release: KEYS[1], ARGV[1] = the cell of the admission to give back.
 const char kRelease[] =

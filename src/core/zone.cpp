@@ -17,6 +17,7 @@ constexpr uint64_t kMagic = UINT64_C(0x544b524c5a4f4e45);   // "TKRLZONE"
 constexpr uint32_t kLayoutVersion = 2;
 constexpr uint32_t kMaxStripes = 64;
 constexpr uint32_t kMinPerStripe = 32;
+constexpr uint32_t kScanLimit = 1024;       // entries one eviction checks
 
 inline size_t align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
 
@@ -303,6 +304,10 @@ bool Zone::at_limit(const Entry &e, const trl_limit_t &limit,
 // The entry to reuse when a stripe is full: an entry of a blocking list
 // whose window has emptied is as good as an open one; an open entry that
 // the current rate puts at its limit is moved where it belongs first.
+// Only when no key is open are the blocking lists searched from their
+// tails for one that no longer blocks, still-blocked entries going to the
+// front as they are passed (so that repeated searches cover the list; a
+// search looks at kScanLimit entries at most).
 uint32_t Zone::victim(Stripe &s, const trl_limit_t &limit, uint64_t now_ms) {
     for (int list = kListReached; list < kLists; list++) {
         uint32_t i = s.lru_tail[list];
@@ -323,6 +328,24 @@ uint32_t Zone::victim(Stripe &s, const trl_limit_t &limit, uint64_t now_ms) {
         lru_unlink(s, i);
         e.flags |= kAtLimit;
         lru_push(s, i);
+    }
+
+    for (int list = kListReached; list < kLists; list++) {
+        uint32_t first = kNil;
+        for (uint32_t n = 0; n < kScanLimit; n++) {
+            uint32_t i = s.lru_tail[list];
+            if (i == kNil || i == first) {
+                break;                      // a full pass: order restored
+            }
+            if (!at_limit(entry(i), limit, now_ms)) {
+                return i;
+            }
+            if (first == kNil) {
+                first = i;
+            }
+            lru_unlink(s, i);
+            lru_push(s, i);
+        }
     }
 
     uint32_t i = s.lru_tail[kListReached];

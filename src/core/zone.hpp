@@ -185,6 +185,8 @@ class Zone {
                          trl_result_t &res) const;
     void start_penalty(Stripe &s, Entry &e, const trl_limit_t &limit,
                        uint64_t now_ms, trl_result_t &res);
+    void adopt_penalty(Entry &e, uint64_t until_ms, uint32_t violations,
+                       uint64_t now_ms);
     SyncState *sync_of(uint32_t i) const;
     Estimate estimate(const SyncState *ss, uint32_t local,
                       const trl_limit_t &limit, uint64_t now_ms) const;

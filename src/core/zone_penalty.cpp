@@ -11,6 +11,7 @@
 // block ended starts again from base.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "zone.hpp"
 
@@ -99,6 +100,25 @@ void Zone::start_penalty(Stripe &s, Entry &e, const trl_limit_t &limit,
     res.retry_ms = std::max(res.retry_ms, length);
     res.reset_ms = std::max(res.reset_ms, now_ms + length);
     s.stat[kPenalties]++;
+}
+
+// A penalty decided elsewhere (Redis, another node): the later end wins.
+void Zone::adopt_penalty(Entry &e, uint64_t until_ms, uint32_t violations,
+                         uint64_t now_ms) {
+    uint32_t until = penalty_units(until_ms);
+    uint32_t v = e.violations & kViolationMask;
+    trl_result_t current;
+    std::memset(&current, 0, sizeof(current));
+
+    if (!serving_penalty(e, now_ms, current)
+        || static_cast<int32_t>(until - e.penalty_until) > 0) {
+        e.penalty_until = until != 0 ? until : 1;
+    }
+    if (violations > v) {
+        v = violations < kViolationMask ? violations : kViolationMask;
+        e.violations = static_cast<uint8_t>((e.violations & ~kViolationMask)
+                                            | v);
+    }
 }
 
 // An admission ends a rejection episode (its unlogged rejections are

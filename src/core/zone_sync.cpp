@@ -73,6 +73,11 @@ int Zone::sync_apply(const trl_hash_t &key, const trl_limit_t &limit,
     // arrives after a later one (another worker's) only settles those.
     ss->pending -= std::min<uint32_t>(ss->pending, read.published);
 
+    if (read.penalty_in_ms > 0) {
+        adopt_penalty(entry(i), now_ms + read.penalty_in_ms, read.violations,
+                      now_ms);
+    }
+
     uint32_t stamp = static_cast<uint32_t>(read.stamp_ms);
     if (ss->seen_ms == 0 || static_cast<int32_t>(stamp - ss->stamp) >= 0) {
         ss->stamp = stamp;
@@ -192,11 +197,21 @@ int Zone::strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
         res.remaining = reply.total >= n ? 0 : n - reply.total;
         note_admit(s, e, limit, reply.total, res);
     } else {
+        // Redis keeps the penalties of strict zones: the zone mirrors them
         res.retry_ms = std::max<uint64_t>(reply.free_in_ms, 1);
         note_reject(s, e, limit, res);
-        if (limit.penalty.base_ms != 0
-            && !(limit.flags & TRL_LIMIT_DRY_RUN)) {
-            start_penalty(s, e, limit, now_ms, res);
+        if (reply.penalty != 0) {
+            adopt_penalty(e, now_ms + reply.free_in_ms, reply.violations,
+                          now_ms);
+            res.violations = reply.violations;
+            res.penalty_ms = reply.free_in_ms;
+            if (reply.penalty == TRL_STRICT_PENALTY_STARTED) {
+                res.penalty_start = 1;
+                s.stat[kPenalties]++;
+            } else {
+                res.penalized = 1;
+                s.stat[kPenalized]++;
+            }
         }
     }
 

@@ -143,6 +143,9 @@ typedef struct {
                                                    published to Redis */
     unsigned                    warned:1;
     ngx_uint_t                  used;           /* places taken, warned */
+    uint64_t                    penalty_ms;     /* a penalty started here */
+    uint64_t                    forgive_ms;
+    uint32_t                    violations;
     unsigned                    strict:1;       /* Redis decides */
     unsigned                    in_redis:1;     /* holds a place in Redis */
     unsigned                    unavailable:1;  /* fail=closed, Redis down */

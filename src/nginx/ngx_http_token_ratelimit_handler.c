@@ -345,6 +345,12 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
     ngx_http_trl_set_result(a, &res);
     a->dry_run = a->rejected && (tl->flags & TRL_LIMIT_DRY_RUN);
 
+    if (res.penalty_start) {                /* for the cluster, too */
+        a->penalty_ms = res.penalty_ms;
+        a->violations = res.violations;
+        a->forgive_ms = tl->penalty.forgive_ms;
+    }
+
     /* while a key is asked for, its cluster total is read every interval */
 
     if (tl->flags & TRL_LIMIT_SYNC) {

@@ -82,7 +82,7 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       NULL },
 
     { ngx_string("token_ratelimit"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_trl_limit_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -690,8 +690,8 @@ ngx_http_trl_parse_penalty(ngx_conf_t *cf, ngx_command_t *cmd,
         p = last + 1;
     }
 
-    if (p < end && last != end) {
-        goto invalid;                       /* a fifth part */
+    if (n == 4) {
+        goto invalid;                       /* a fifth part, even empty */
     }
 
     if (penalty->max_ms < penalty->base_ms) {

@@ -41,6 +41,9 @@ typedef struct {
     ngx_str_t                    name;       /* the Redis key */
     ngx_uint_t                   delta;      /* admissions to publish */
     ngx_msec_t                   since;      /* the oldest of them */
+    uint64_t                     penalty_ms; /* a penalty started here */
+    uint64_t                     forgive_ms;
+    uint32_t                     violations;
 } ngx_http_trl_note_t;
 
 
@@ -90,6 +93,8 @@ struct ngx_http_trl_wait_s {
 
 
 static ngx_http_trl_outbox_t *ngx_http_trl_outbox_get(void);
+static void ngx_http_trl_note_penalty(ngx_http_trl_note_t *note,
+    uint64_t penalty_ms, uint32_t violations, uint64_t forgive_ms);
 static ngx_http_trl_note_t *ngx_http_trl_outbox_find(
     ngx_http_trl_outbox_t *ob, ngx_http_trl_zone_t *zone, trl_hash_t *hash);
 static ngx_http_trl_note_t *ngx_http_trl_outbox_add(ngx_http_trl_zone_t *zone,
@@ -114,6 +119,8 @@ static void ngx_http_trl_release_name(ngx_str_t *name, int64_t cell);
 static void ngx_http_trl_ignore_reply(redisReply *reply, void *data);
 static ngx_str_t *ngx_http_trl_number(ngx_pool_t *pool, ngx_str_t *s,
     uint64_t n);
+static ngx_str_t *ngx_http_trl_factor(ngx_pool_t *pool, ngx_str_t *s,
+    double factor);
 
 
 static ngx_http_trl_outbox_t  *ngx_http_trl_outbox;
@@ -209,23 +216,39 @@ ngx_http_trl_sync_note(ngx_http_trl_zone_t *zone, ngx_http_trl_applied_t *a,
 
     note = ngx_http_trl_outbox_find(ob, zone, &a->key);
 
-    if (note) {
-        if (delta && note->delta == 0) {
-            note->since = ngx_current_msec;
+    if (note == NULL) {
+        if (ngx_http_trl_redis_name(ob->pool, zone, &a->key_text, &name)
+            != NGX_OK)
+        {
+            return;
         }
 
-        note->delta += delta;
-        return;
+        note = ngx_http_trl_outbox_add(zone, &a->key, &name, 0, 0, 0);
+        if (note == NULL) {
+            return;
+        }
     }
 
-    if (ngx_http_trl_redis_name(ob->pool, zone, &a->key_text, &name)
-        != NGX_OK)
-    {
-        return;
+    if (delta && note->delta == 0) {
+        note->since = ngx_current_msec;
     }
 
-    (void) ngx_http_trl_outbox_add(zone, &a->key, &name, 0, delta,
-                                   ngx_current_msec);
+    note->delta += delta;
+
+    if (a->penalty_ms) {
+        ngx_http_trl_note_penalty(note, a->penalty_ms, a->violations,
+                                  a->forgive_ms);
+    }
+}
+
+
+static void
+ngx_http_trl_note_penalty(ngx_http_trl_note_t *note, uint64_t penalty_ms,
+    uint32_t violations, uint64_t forgive_ms)
+{
+    note->penalty_ms = ngx_max(note->penalty_ms, penalty_ms);
+    note->violations = ngx_max(note->violations, violations);
+    note->forgive_ms = ngx_max(note->forgive_ms, forgive_ms);
 }
 
 
@@ -302,6 +325,9 @@ ngx_http_trl_outbox_add(ngx_http_trl_zone_t *zone, trl_hash_t *hash,
     note->hash = *hash;
     note->delta = delta;
     note->since = delta ? since : 0;
+    note->penalty_ms = 0;
+    note->forgive_ms = 0;
+    note->violations = 0;
 
     note->name = *name;
 
@@ -507,9 +533,10 @@ ngx_http_trl_flush(void)
 static ngx_int_t
 ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
 {
-    ngx_str_t                  *args;
+    ngx_str_t                  *args, *a;
     ngx_uint_t                  i, n;
     ngx_pool_t                 *pool;
+    ngx_http_trl_note_t        *note;
     ngx_http_trl_zone_t        *zone;
     ngx_http_trl_redis_conf_t  *rc;
 
@@ -518,17 +545,23 @@ ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
     rc = ngx_http_trl_redis_conf();
     n = chunk->n;
 
-    args = ngx_palloc(pool, (2 * n + 3) * sizeof(ngx_str_t));
+    /* keys, then W, cell, N, then per key: delta, penalty, violations,
+     * forgive */
+
+    args = ngx_palloc(pool, (5 * n + 3) * sizeof(ngx_str_t));
     if (args == NULL) {
         goto failed;
     }
 
     for (i = 0; i < n; i++) {
-        args[i] = chunk->notes[i]->name;
+        note = chunk->notes[i];
+        args[i] = note->name;
+        a = &args[n + 3 + 4 * i];
 
-        if (ngx_http_trl_number(pool, &args[n + 3 + i],
-                                chunk->notes[i]->delta)
-            == NULL)
+        if (ngx_http_trl_number(pool, &a[0], note->delta) == NULL
+            || ngx_http_trl_number(pool, &a[1], note->penalty_ms) == NULL
+            || ngx_http_trl_number(pool, &a[2], note->violations) == NULL
+            || ngx_http_trl_number(pool, &a[3], note->forgive_ms) == NULL)
         {
             goto failed;
         }
@@ -545,7 +578,7 @@ ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
 
     /* a publish is not a request's wait: give it at least an interval */
 
-    if (ngx_http_trl_redis_eval(TRL_SCRIPT_PUBLISH, n, args, 2 * n + 3,
+    if (ngx_http_trl_redis_eval(TRL_SCRIPT_PUBLISH, n, args, 5 * n + 3,
                                 ngx_max(rc->timeout, rc->interval),
                                 ngx_http_trl_chunk_reply, chunk)
         != NGX_OK)
@@ -567,7 +600,10 @@ failed:
 }
 
 
-/* Redis's reply: now, then per key its total, free_in and reset_in. */
+/*
+ * Redis's reply: now, then per key its total, free_in, reset_in, the
+ * penalty left and its violations.
+ */
 
 static void
 ngx_http_trl_chunk_reply(redisReply *reply, void *data)
@@ -587,7 +623,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
     zone = chunk->zone;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 1 + 3 * chunk->n)
+        || reply->elements != 1 + 5 * chunk->n)
     {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, ngx_http_trl_sync_log, 0,
@@ -603,7 +639,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
 
     el = reply->element;
 
-    for (i = 0; i < 1 + 3 * chunk->n; i++) {
+    for (i = 0; i < 1 + 5 * chunk->n; i++) {
         if (el[i]->type != REDIS_REPLY_INTEGER) {
             trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
             ngx_http_trl_batch_done(chunk->batch);
@@ -622,9 +658,11 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
         note = chunk->notes[i];
 
         read.stamp_ms = (uint64_t) el[0]->integer;
-        read.total = (uint32_t) el[1 + 3 * i]->integer;
-        read.free_in_ms = (uint32_t) el[2 + 3 * i]->integer;
-        read.reset_in_ms = (uint32_t) el[3 + 3 * i]->integer;
+        read.total = (uint32_t) el[1 + 5 * i]->integer;
+        read.free_in_ms = (uint32_t) el[2 + 5 * i]->integer;
+        read.reset_in_ms = (uint32_t) el[3 + 5 * i]->integer;
+        read.penalty_in_ms = (uint32_t) el[4 + 5 * i]->integer;
+        read.violations = (uint32_t) el[5 + 5 * i]->integer;
         read.published = (uint32_t) note->delta;
 
         (void) trl_zone_sync_apply(zone->zone, &note->hash, &tl, &read,
@@ -661,7 +699,7 @@ ngx_http_trl_requeue(ngx_http_trl_chunk_t *chunk)
     for (i = 0; i < chunk->n; i++) {
         note = chunk->notes[i];
 
-        if (note->delta == 0) {
+        if (note->delta == 0 && note->penalty_ms == 0) {
             continue;                       /* a read: the next one will do */
         }
 
@@ -671,13 +709,23 @@ ngx_http_trl_requeue(ngx_http_trl_chunk_t *chunk)
                 : NULL;
 
         if (again) {
+            again->since = again->delta ? ngx_min(again->since, note->since)
+                                        : note->since;
             again->delta += note->delta;
-            again->since = ngx_min(again->since, note->since);
-            continue;
+
+        } else {
+            again = ngx_http_trl_outbox_add(note->zone, &note->hash,
+                                            &note->name, 1, note->delta,
+                                            note->since);
+            if (again == NULL) {
+                continue;
+            }
         }
 
-        (void) ngx_http_trl_outbox_add(note->zone, &note->hash, &note->name,
-                                       1, note->delta, note->since);
+        if (note->penalty_ms) {
+            ngx_http_trl_note_penalty(again, note->penalty_ms,
+                                      note->violations, note->forgive_ms);
+        }
     }
 }
 
@@ -732,6 +780,27 @@ ngx_http_trl_number(ngx_pool_t *pool, ngx_str_t *s, uint64_t n)
 }
 
 
+/* A penalty factor as Lua reads it: "2", "1.5" (three decimals). */
+
+static ngx_str_t *
+ngx_http_trl_factor(ngx_pool_t *pool, ngx_str_t *s, double factor)
+{
+    uint64_t  milli;
+
+    s->data = ngx_pnalloc(pool, NGX_INT64_LEN + 5);
+    if (s->data == NULL) {
+        return NULL;
+    }
+
+    milli = (uint64_t) (factor * 1000 + 0.5);
+
+    s->len = ngx_sprintf(s->data, "%uL.%03uL", milli / 1000, milli % 1000)
+             - s->data;
+
+    return s;
+}
+
+
 /* --- strict: a request waits for Redis --------------------------------- */
 
 /*
@@ -744,8 +813,9 @@ ngx_int_t
 ngx_http_trl_strict_start(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx)
 {
-    ngx_str_t                   args[4];
+    ngx_str_t                   args[8];
     ngx_uint_t                  i;
+    trl_penalty_t              *penalty;
     ngx_pool_cleanup_t         *cln;
     ngx_http_trl_ask_t         *ask;
     ngx_http_trl_wait_t        *wait;
@@ -809,6 +879,7 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
                                       + 2 * a->key_text.len + 8);
 
         args[0] = ask->name;
+        penalty = &a->limit->penalty;
 
         if (ngx_http_trl_number(r->pool, &args[1], zone->rate.window_ms)
             == NULL
@@ -816,12 +887,22 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
                                    trl_redis_cell_ms(zone->rate.window_ms))
                == NULL
             || ngx_http_trl_number(r->pool, &args[3], zone->rate.limit)
+               == NULL
+            || ngx_http_trl_number(r->pool, &args[4],
+                                   (tlcf->dry_run || a->limit->dry_run)
+                                   ? 0 : penalty->base_ms)
+               == NULL
+            || ngx_http_trl_factor(r->pool, &args[5], penalty->factor)
+               == NULL
+            || ngx_http_trl_number(r->pool, &args[6], penalty->max_ms)
+               == NULL
+            || ngx_http_trl_number(r->pool, &args[7], penalty->forgive_ms)
                == NULL)
         {
             continue;
         }
 
-        if (ngx_http_trl_redis_eval(TRL_SCRIPT_STRICT, 1, args, 4,
+        if (ngx_http_trl_redis_eval(TRL_SCRIPT_STRICT, 1, args, 8,
                                     rc->timeout, ngx_http_trl_strict_reply,
                                     ask)
             != NGX_OK)
@@ -871,20 +952,24 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
 
     ask->state = NGX_HTTP_TRL_ASK_FAILED;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
-        for (i = 0; i < 5; i++) {
+    /* admitted, total, free_in, reset_in, cell, violations, penalty */
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 7) {
+        for (i = 0; i < 7; i++) {
             if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
                 break;
             }
         }
 
-        if (i == 5) {
+        if (i == 7) {
             ask->state = NGX_HTTP_TRL_ASK_ANSWERED;
             ask->reply.admitted = reply->element[0]->integer == 1;
             ask->reply.total = (uint32_t) reply->element[1]->integer;
             ask->reply.free_in_ms = (uint32_t) reply->element[2]->integer;
             ask->reply.reset_in_ms = (uint32_t) reply->element[3]->integer;
             ask->cell = reply->element[4]->integer;
+            ask->reply.violations = (uint32_t) reply->element[5]->integer;
+            ask->reply.penalty = (uint8_t) reply->element[6]->integer;
         }
     }
 

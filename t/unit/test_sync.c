@@ -1568,27 +1568,6 @@ START_TEST(redis_cell_width)
 END_TEST
 
 
-/* The key expression a redis.call at p names (the text between the
- * command and the next comma), written to out. */
-static void
-call_key(const char *p, char *out, size_t len)
-{
-    const char  *s = strchr(p, ',');
-    const char  *e;
-
-    ck_assert_ptr_nonnull(s);
-    s++;
-    while (*s == ' ') {
-        s++;
-    }
-    e = s;
-    while (*e != ',' && *e != ')' && *e != '\0') {
-        e++;
-    }
-    ck_assert_uint_lt((size_t) (e - s), len);
-    memcpy(out, s, (size_t) (e - s));
-    out[e - s] = '\0';
-}
 
 
 START_TEST(redis_scripts)
@@ -1623,34 +1602,35 @@ START_TEST(redis_scripts)
     ck_assert_ptr_nonnull(strstr(trl_redis_script(TRL_SCRIPT_STRICT),
                                  "TIME"));
 
-    /* publish and strict: every HINCRBY is followed, before any other
-     * call, by a PEXPIRE of the same key */
+    /*
+     * publish and strict: the TTL is set in the same step as every write:
+     * keep() sets it (PEXPIRE of the key), and every HINCRBY or HSET is
+     * followed by keep(key, ...) before the script returns.
+     */
     for (i = TRL_SCRIPT_PUBLISH; i <= TRL_SCRIPT_STRICT; i++) {
-        const char  *s = trl_redis_script(i), *p;
-        int          writes = 0;
+        const char  *s = trl_redis_script(i), *p, *keep, *ret;
+        const char  *ops[] = { "'HINCRBY'", "'HSET'" };
+        int          o, writes = 0;
 
         ck_assert_ptr_nonnull(strstr(s, "HINCRBY"));
-        ck_assert_ptr_nonnull(strstr(s, "PEXPIRE"));
+        ck_assert_ptr_nonnull(strstr(s, "local function keep(key"));
+        ck_assert_ptr_nonnull(strstr(strstr(s, "local function keep(key"),
+                                     "redis.call('PEXPIRE', key"));
 
-        for (p = strstr(s, "'HINCRBY'"); p != NULL;
-             p = strstr(p + 1, "'HINCRBY'"))
-        {
-            char         key[64], key2[64];
-            const char  *next = strstr(p, "redis.call(");
-
-            call_key(p, key, sizeof(key));
-            ck_assert_msg(next != NULL, "%s: HINCRBY of %s, no call after",
-                          names[i], key);
-            next += strlen("redis.call(");
-            ck_assert_msg(strncmp(next, "'PEXPIRE'", 9) == 0, "%s: the call "
-                          "after HINCRBY of %s is %.20s", names[i], key,
-                          next);
-            call_key(next, key2, sizeof(key2));
-            ck_assert_str_eq(key, key2);
-            writes++;
+        for (o = 0; o < 2; o++) {
+            for (p = strstr(s, ops[o]); p != NULL;
+                 p = strstr(p + 1, ops[o]))
+            {
+                keep = strstr(p, "keep(key");
+                ret = strstr(p, "return");
+                ck_assert_msg(keep != NULL && (ret == NULL || keep < ret),
+                              "%s: a %s at offset %d without keep() "
+                              "before the return", names[i], ops[o],
+                              (int) (p - s));
+                writes++;
+            }
         }
         ck_assert_int_ge(writes, 1);
-        /* written in the same step: not in another branch */
         ck_assert_ptr_null(strstr(s, "\"HINCRBY\""));
         ck_assert_ptr_null(strstr(s, "hincrby"));
     }

@@ -196,6 +196,8 @@ typedef struct {
     uint32_t  free_in_ms;    /* until the total drops below N (0: it is) */
     uint32_t  reset_in_ms;   /* until it is back to 0 */
     uint32_t  published;     /* own admissions that this read includes */
+    uint32_t  penalty_in_ms; /* the key's penalty left, cluster-wide */
+    uint32_t  violations;    /* ... and its violations in a row */
 } trl_sync_read_t;
 
 int trl_zone_sync_apply(trl_zone_t *zone, const trl_hash_t *key,
@@ -214,11 +216,17 @@ int trl_zone_sync_unpend(trl_zone_t *zone, const trl_hash_t *key,
  * headers, and a fall-back when Redis is down), a rejection is cached until
  * the key's unblock time.
  */
+#define TRL_STRICT_PENALTY_SERVING  1
+#define TRL_STRICT_PENALTY_STARTED  2
+
 typedef struct {
     uint8_t   admitted;
+    uint8_t   penalty;       /* 0, or TRL_STRICT_PENALTY_*: free_in_ms is
+                                then the block left */
     uint32_t  total;         /* after the decision */
     uint32_t  free_in_ms;
     uint32_t  reset_in_ms;
+    uint32_t  violations;
 } trl_strict_reply_t;
 
 int trl_zone_strict_cached(trl_zone_t *zone, const trl_hash_t *key,
