@@ -251,6 +251,34 @@ const char *trl_redis_script(int script) {
     return trl::script_text(static_cast<trl::Script>(script));
 }
 
+void trl_zone_offend(trl_zone_t *zone, const trl_hash_t *key,
+                     const void *text, size_t len, uint64_t now_ms) {
+    zone_of(zone).offend(*key, text, len, now_ms);
+}
+
+size_t trl_zone_offenders(trl_zone_t *zone, trl_offender_t *out, size_t max,
+                          uint64_t now_ms) {
+    return zone_of(zone).offenders(out, max, now_ms);
+}
+
+int trl_zone_offender(trl_zone_t *zone, const trl_hash_t *key,
+                      trl_offender_t *out) {
+    return zone_of(zone).offender(*key, *out) ? 1 : 0;
+}
+
+size_t trl_zone_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
+                          size_t max, uint64_t now_ms) {
+    try {
+        return zone_of(zone).penalties(out, max, now_ms);
+    } catch (...) {
+        return 0;
+    }
+}
+
+int trl_zone_reset(trl_zone_t *zone, const trl_hash_t *key) {
+    return zone_of(zone).reset(*key);
+}
+
 void trl_zone_count(trl_zone_t *zone, int outcome) {
     if (outcome == TRL_OUTCOME_BYPASSED || outcome == TRL_OUTCOME_DENIED) {
         zone_of(zone).count(outcome);

@@ -152,6 +152,10 @@ const char kRelease[] =
     "end\n"
     "return n or 0\n";
 
+// Reset: KEYS[1], the key to forget cluster-wide.
+const char kReset[] =
+    "return redis.call('DEL', KEYS[1])\n";
+
 }  // namespace
 
 uint64_t redis_cell_ms(uint64_t window_ms) {
@@ -189,6 +193,7 @@ const char *script_text(Script s) {
     case kScriptPublish: return kPublish;
     case kScriptStrict: return kStrict;
     case kScriptRelease: return kRelease;
+    case kScriptReset: return kReset;
     default: return "";
     }
 }

@@ -28,7 +28,8 @@ std::string redis_key(const char *prefix, size_t prefix_len,
                       size_t key_len);
 
 // The scripts, by use (see sync.cpp for their arguments and replies).
-enum Script { kScriptPublish, kScriptStrict, kScriptRelease, kScripts };
+enum Script { kScriptPublish, kScriptStrict, kScriptRelease, kScriptReset,
+              kScripts };
 
 const char *script_text(Script s);
 

@@ -14,7 +14,7 @@ namespace trl {
 namespace {
 
 constexpr uint64_t kMagic = UINT64_C(0x544b524c5a4f4e45);   // "TKRLZONE"
-constexpr uint32_t kLayoutVersion = 2;
+constexpr uint32_t kLayoutVersion = 3;
 constexpr uint32_t kMaxStripes = 64;
 constexpr uint32_t kMinPerStripe = 32;
 constexpr uint32_t kScanLimit = 1024;       // entries one eviction checks
@@ -50,8 +50,8 @@ inline uint64_t load_relaxed(const uint64_t &v) {
 
 
 size_t Zone::min_size() {
-    return align64(sizeof(Root)) + sizeof(Stripe) + 128
-           + 16 * (kPerKey + sizeof(SyncState));
+    return align64(sizeof(Root)) + sizeof(Stripe) + 192
+           + align64(offenders_size(16)) + 16 * (kPerKey + sizeof(SyncState));
 }
 
 Root *Zone::create(void *mem, size_t size, unsigned flags,
@@ -77,8 +77,12 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
         nstripes *= 2;
     }
 
+    // the top offenders table: 64 keys, 16 in zones too small for 2048
+    uint32_t offenders = (size - head) / per_key >= 2048 ? 64 : 16;
+    size_t offenders_bytes = align64(offenders_size(offenders));
+
     size_t stripes_bytes = nstripes * sizeof(Stripe);
-    size_t room = size - head - stripes_bytes - 128;
+    size_t room = size - head - stripes_bytes - offenders_bytes - 192;
     uint32_t per_stripe = static_cast<uint32_t>(room / (nstripes * per_key));
     size_t capacity = static_cast<size_t>(nstripes) * per_stripe;
 
@@ -86,6 +90,8 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
     uint64_t entries_off =
         align64(heads_off + sizeof(uint32_t) * capacity);
     uint64_t sync_off = align64(entries_off + sizeof(Entry) * capacity);
+    uint64_t offenders_off =
+        align64(sync_off + (sync ? sizeof(SyncState) * capacity : 0));
 
     Root *r = static_cast<Root *>(mem);
     std::memset(mem, 0, head);
@@ -99,6 +105,10 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
     r->entries_off = entries_off;
     r->flags = sync ? TRL_ZONE_SYNC : 0;
     r->sync_off = sync ? sync_off : 0;
+    r->offenders_off = offenders_off;
+    offenders_init(*reinterpret_cast<OffenderTable *>(
+                       static_cast<char *>(mem) + offenders_off),
+                   offenders);
     random_seed(r->seed);
 
     Zone zone(r);
@@ -581,14 +591,25 @@ int Zone::peek(const trl_hash_t &key, const trl_limit_t &limit,
         return 1;
     }
 
+    const Entry &e = entry(i);
     Span span;
-    load(entry(i), limit, now_ms, span);
-    uint32_t total = span.total();
-    res.remaining = total >= n ? 0 : n - total;
-    res.reset_ms = span.size > 0 ? span.newest_ms() + w : now_ms;
-    if (total >= n) {
+    load(e, limit, now_ms, span);
+    uint32_t local = span.total();
+    SyncState *ss = (limit.flags & TRL_LIMIT_SYNC) ? sync_of(i) : nullptr;
+    Estimate est = estimate(ss, local, limit, now_ms);
+
+    res.remaining = est.count >= n ? 0 : n - est.count;
+    res.reset_ms = std::max(span.size > 0 ? span.newest_ms() + w : now_ms,
+                            est.reset_at);
+    res.violations = e.violations & kViolationMask;
+    if (est.count >= n) {
         res.rejected = 1;
-        res.retry_ms = retry_at(span, n, w) - now_ms;
+        uint64_t free_at = std::max(local >= n ? retry_at(span, n, w) : 0,
+                                    est.free_at);
+        res.retry_ms = free_at > now_ms ? free_at - now_ms : 1;
+    }
+    if (serving_penalty(e, now_ms, res)) {
+        res.rejected = 1;
     }
     return TRL_OK;
 }

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 
+#include "offenders.hpp"
 #include "spinlock.hpp"
 #include "trl_core.h"
 #include "window.hpp"
@@ -108,6 +109,7 @@ struct Root {
     uint64_t sync_off;              // SyncState array (TRL_ZONE_SYNC)
     std::atomic<uint64_t> sync_stats[TRL_SYNC_STATS];
     std::atomic<uint64_t> outcomes[2];  // TRL_OUTCOME_*
+    uint64_t offenders_off;         // OffenderTable
     uint64_t reserved[8];
 };
 
@@ -145,6 +147,14 @@ class Zone {
                      const trl_strict_reply_t &reply, uint64_t now_ms,
                      trl_result_t &res);
     void count(int outcome);
+
+    // zone_inspect.cpp: for token_ratelimit_api
+    void offend(const trl_hash_t &key, const void *text, size_t len,
+                uint64_t now_ms);
+    size_t offenders(trl_offender_t *out, size_t max, uint64_t now_ms);
+    bool offender(const trl_hash_t &key, trl_offender_t &out);
+    size_t penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms);
+    int reset(const trl_hash_t &key);
     void sync_add(int stat, uint64_t n);
     void sync_put(int stat, uint64_t value);
     void sync_stats(uint64_t out[TRL_SYNC_STATS]) const;
@@ -188,6 +198,7 @@ class Zone {
     void adopt_penalty(Entry &e, uint64_t until_ms, uint32_t violations,
                        uint64_t now_ms);
     SyncState *sync_of(uint32_t i) const;
+    OffenderTable &offender_table() const;
     Estimate estimate(const SyncState *ss, uint32_t local,
                       const trl_limit_t &limit, uint64_t now_ms) const;
 

@@ -91,6 +91,9 @@ typedef struct {
     ngx_array_t                 refs;           /* ngx_http_trl_ref_t */
     ngx_http_trl_redis_conf_t  *redis;          /* NULL: none configured */
     ngx_array_t                 policy_files;   /* ngx_http_trl_policy_file_t */
+    ngx_uint_t                  api;            /* token_ratelimit_api used */
+    ngx_shm_zone_t             *lists_zone;
+    trl_lists_t                *lists;          /* runtime allow/deny */
 } ngx_http_trl_main_conf_t;
 
 
@@ -149,6 +152,7 @@ typedef struct {
     unsigned                    strict:1;       /* Redis decides */
     unsigned                    in_redis:1;     /* holds a place in Redis */
     unsigned                    unavailable:1;  /* fail=closed, Redis down */
+    unsigned                    denied:1;       /* a runtime deny entry */
 } ngx_http_trl_applied_t;
 
 
@@ -197,7 +201,7 @@ ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
 void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res);
 void ngx_http_trl_log_events(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    trl_limit_t *tl, ngx_str_t *key, trl_result_t *res);
+    trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res);
 trl_limit_t ngx_http_trl_limit(ngx_http_trl_zone_t *zone,
     ngx_http_trl_limit_t *limit, ngx_http_trl_loc_conf_t *tlcf);
 
@@ -213,6 +217,17 @@ ngx_int_t ngx_http_trl_strict_finish(ngx_http_request_t *r,
 void ngx_http_trl_strict_release(ngx_http_trl_applied_t *a);
 ngx_uint_t ngx_http_trl_sync_available(void);
 ngx_uint_t ngx_http_trl_fail_closed(void);
+void ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key);
+void ngx_http_trl_sync_list_added(trl_list_entry_t *e);
+void ngx_http_trl_sync_list_removed(uint64_t id);
+
+/* ngx_http_token_ratelimit_lists.c */
+char *ngx_http_trl_lists_init_conf(ngx_conf_t *cf,
+    ngx_http_trl_main_conf_t *tmcf);
+ngx_int_t ngx_http_trl_lists_addr(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf);
+ngx_int_t ngx_http_trl_lists_key(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_zone_t *zone, ngx_str_t *key);
 
 /* ngx_http_token_ratelimit_response.c */
 ngx_int_t ngx_http_trl_init_header_filter(ngx_conf_t *cf);

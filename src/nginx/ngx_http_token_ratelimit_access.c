@@ -33,20 +33,31 @@ static ngx_uint_t  ngx_http_trl_deny_unlogged;
 ngx_int_t
 ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
 {
-    int                    outcome;
-    ngx_int_t              rc;
-    ngx_uint_t             i;
-    ngx_http_trl_zone_t   *zone;
-    ngx_http_trl_limit_t  *limits;
+    int                        outcome;
+    ngx_int_t                  rc, listed;
+    ngx_uint_t                 i;
+    ngx_http_trl_zone_t       *zone;
+    ngx_http_trl_limit_t      *limits;
+    ngx_http_trl_main_conf_t  *tmcf;
 
-    if (tlcf->deny && ngx_http_test_predicates(r, tlcf->deny) == NGX_DECLINED)
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
+
+    /* the runtime entries of token_ratelimit_api, then the directives */
+
+    listed = ngx_http_trl_lists_addr(r, tmcf);
+
+    if (listed == NGX_HTTP_FORBIDDEN
+        || (tlcf->deny
+            && ngx_http_test_predicates(r, tlcf->deny) == NGX_DECLINED))
     {
         rc = NGX_HTTP_FORBIDDEN;
         outcome = TRL_OUTCOME_DENIED;
         ngx_http_trl_log_denied(r, tlcf);
 
-    } else if (tlcf->bypass
-               && ngx_http_test_predicates(r, tlcf->bypass) == NGX_DECLINED)
+    } else if (listed == NGX_OK
+               || (tlcf->bypass
+                   && ngx_http_test_predicates(r, tlcf->bypass)
+                      == NGX_DECLINED))
     {
         rc = NGX_OK;
         outcome = TRL_OUTCOME_BYPASSED;

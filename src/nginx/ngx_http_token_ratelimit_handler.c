@@ -45,17 +45,31 @@ static void ngx_http_trl_cleanup(void *data);
 ngx_int_t
 ngx_http_trl_init_phases(ngx_conf_t *cf)
 {
+    ngx_array_t                *handlers;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    /*
+     * nginx runs a phase's handlers last-registered first, and a dynamic
+     * module registers after every static one: appended, the limiter
+     * would run before realip's preaccess handler and key location-level
+     * set_real_ip_from clients by the proxy's address.  Put first in the
+     * array, it runs last in the preaccess phase, after realip (and after
+     * limit_conn and limit_req, as a static token_ratelimit would).
+     */
+
+    handlers = &cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers;
+
+    h = ngx_array_push(handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_trl_handler;
+    h = handlers->elts;
+    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
+    h[0] = ngx_http_trl_handler;
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {
@@ -211,6 +225,12 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         ctx->status = NGX_HTTP_TRL_REJECTED;
         ctx->shown = rejected;
 
+        if (rejected->denied) {
+            ctx->denied = 1;
+            ctx->shown = NULL;
+            return ngx_http_trl_deny(r);
+        }
+
         if (rejected->unavailable) {
             return ngx_http_trl_unavailable(r, ctx);
         }
@@ -273,6 +293,25 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     a->limit = limit;
     a->zone = zone;
 
+    /* runtime entries for this key (token_ratelimit_api) */
+
+    switch (ngx_http_trl_lists_key(ngx_http_get_module_main_conf(r,
+                                       ngx_http_token_ratelimit_module),
+                                   zone, &a->key_text))
+    {
+    case NGX_OK:
+        return NGX_DECLINED;                /* allowed: not limited here */
+
+    case NGX_HTTP_FORBIDDEN:
+        a->denied = 1;
+        a->rejected = 1;
+        trl_zone_count(zone->zone, TRL_OUTCOME_DENIED);
+        return NGX_BUSY;
+
+    default:
+        break;
+    }
+
     tl = ngx_http_trl_limit(zone, limit, tlcf);
 
     if (zone->sync == NGX_HTTP_TRL_SYNC_OFF) {
@@ -304,7 +343,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                                    &res)
             == 1)
         {
-            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &res);
+            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
             ngx_http_trl_set_result(a, &res);
             a->dry_run = (tl.flags & TRL_LIMIT_DRY_RUN) != 0;
             return NGX_BUSY;
@@ -341,7 +380,7 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ngx_http_trl_log_events(r, tlcf, zone, tl, &a->key_text, &res);
+    ngx_http_trl_log_events(r, tlcf, zone, tl, &a->key_text, &a->key, &res);
     ngx_http_trl_set_result(a, &res);
     a->dry_run = a->rejected && (tl->flags & TRL_LIMIT_DRY_RUN);
 
@@ -435,10 +474,15 @@ ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res)
 void
 ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_zone_t *zone, trl_limit_t *tl, ngx_str_t *key,
-    trl_result_t *res)
+    trl_hash_t *hash, trl_result_t *res)
 {
     u_char    *last, buf[NGX_HTTP_TRL_LOG_KEY_LEN * 4 + 4];
     uint64_t   evicted;
+
+    if (res->rejected) {
+        trl_zone_offend(zone->zone, hash, key->data, key->len,
+                        res->now_ms);
+    }
 
     if (res->recovered) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,

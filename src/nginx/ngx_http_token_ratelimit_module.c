@@ -8,6 +8,7 @@
 
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_redis.h"
+#include "ngx_http_token_ratelimit_api.h"
 
 
 static void *ngx_http_trl_create_main_conf(ngx_conf_t *cf);
@@ -71,6 +72,13 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_trl_policy_file_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("token_ratelimit_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_trl_api_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -214,7 +222,9 @@ ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_uint_t             i;
     ngx_http_trl_zone_t  **zones;
 
-    if (ngx_http_trl_check_refs(cf, tmcf) != NGX_CONF_OK) {
+    if (ngx_http_trl_check_refs(cf, tmcf) != NGX_CONF_OK
+        || ngx_http_trl_lists_init_conf(cf, tmcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -20,6 +20,7 @@
 
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_redis.h"
+#include "ngx_http_token_ratelimit_api.h"
 
 
 #define NGX_HTTP_TRL_LINK_DOWN        0
@@ -393,6 +394,27 @@ ngx_http_trl_redis_exit_process(void)
     if (link->ac) {
         redisAsyncFree(link->ac);           /* answers what is outstanding */
     }
+}
+
+
+void
+ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state)
+{
+    ngx_http_trl_redis_shared_t  *sh;
+
+    ngx_memzero(state, sizeof(ngx_http_trl_redis_state_t));
+
+    if (ngx_http_trl_link.conf == NULL) {
+        return;
+    }
+
+    sh = ngx_http_trl_redis_shared(&ngx_http_trl_link);
+
+    state->configured = 1;
+    state->up = sh->up;
+    state->outages = sh->outages;
+    state->failures = sh->failures;
+    state->down_since = sh->up ? 0 : (time_t) sh->down_since;
 }
 
 

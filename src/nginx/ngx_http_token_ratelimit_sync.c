@@ -801,6 +801,54 @@ ngx_http_trl_factor(ngx_pool_t *pool, ngx_str_t *s, double factor)
 }
 
 
+/* --- administration (token_ratelimit_api) ------------------------------- */
+
+/* Forgets a key cluster-wide: every node drops it within two intervals. */
+
+void
+ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key)
+{
+    ngx_str_t                   name;
+    ngx_pool_t                 *pool;
+    ngx_http_trl_redis_conf_t  *rc;
+
+    rc = ngx_http_trl_redis_conf();
+    if (rc == NULL) {
+        return;
+    }
+
+    pool = ngx_create_pool(1024, ngx_http_trl_sync_log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (ngx_http_trl_redis_name(pool, zone, key, &name) == NGX_OK
+        && ngx_http_trl_redis_eval(TRL_SCRIPT_RESET, 1, &name, 1,
+                                   rc->timeout, ngx_http_trl_ignore_reply,
+                                   NULL)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_http_trl_sync_log, 0,
+                      "token_ratelimit: redis is unreachable, the reset of "
+                      "a key of zone \"%V\" is local only", &zone->name);
+    }
+
+    ngx_destroy_pool(pool);                 /* the command keeps a copy */
+}
+
+
+void
+ngx_http_trl_sync_list_added(trl_list_entry_t *e)
+{
+}
+
+
+void
+ngx_http_trl_sync_list_removed(uint64_t id)
+{
+}
+
+
 /* --- strict: a request waits for Redis --------------------------------- */
 
 /*
@@ -1075,7 +1123,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
                                       TRL_CLOCK_NOW, &res)
                 == TRL_OK)
             {
-                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &res);
+                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
                 ngx_http_trl_set_result(a, &res);
 
                 if (ask->reply.admitted) {
@@ -1109,7 +1157,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
             == TRL_OK)
         {
-            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &res);
+            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
             ngx_http_trl_set_result(a, &res);
         }
     }

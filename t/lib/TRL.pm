@@ -270,9 +270,12 @@ sub stop {
     my $pid = $self->master_pid;
     if ($pid) {
         kill 'QUIT', $pid;
-        for (1 .. 100) {
+        for (1 .. 250) {
             last unless kill 0, $pid;
-            sleep 0.05;
+            # an exited master waits, a zombie, until init reaps it
+            my ($state) = $self->read_file("/proc/$pid/stat") =~ /\) (\S)/;
+            last if ($state // '') eq 'Z';
+            sleep 0.02;
         }
         kill 'KILL', $pid if kill 0, $pid;
     }

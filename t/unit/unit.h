@@ -85,6 +85,7 @@ typedef struct {
     uint64_t  sync_off;
     uint64_t  sync_stats[TRL_SYNC_STATS];
     uint64_t  outcomes[2];
+    uint64_t  offenders_off;
     uint64_t  reserved[8];
 } unit_root_t;
 

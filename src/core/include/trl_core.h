@@ -178,8 +178,10 @@ int trl_zone_release(trl_zone_t *zone, const trl_hash_t *key,
 
 /*
  * Reads a key's state without changing it.  Returns TRL_OK and fills res
- * (rejected = 1 when the next request would be rejected) when the key is
- * known, 1 when it is not, TRL_ERROR on a fault.
+ * (rejected = 1 when the next request would be rejected; penalized,
+ * penalty_ms and violations when it serves a penalty, violations also
+ * when it does not) when the key is known, 1 when it is not, TRL_ERROR on
+ * a fault.  With TRL_LIMIT_SYNC it reports the cluster estimate.
  */
 int trl_zone_peek(trl_zone_t *zone, const trl_hash_t *key,
     const trl_limit_t *limit, uint64_t now_ms, trl_result_t *res);
@@ -262,7 +264,8 @@ size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
 #define TRL_SCRIPT_PUBLISH  0
 #define TRL_SCRIPT_STRICT   1
 #define TRL_SCRIPT_RELEASE  2
-#define TRL_SCRIPTS         3
+#define TRL_SCRIPT_RESET    3
+#define TRL_SCRIPTS         4
 
 const char *trl_redis_script(int script);
 
@@ -284,6 +287,84 @@ typedef struct {
 } trl_zone_stats_t;
 
 void trl_zone_stats(const trl_zone_t *zone, trl_zone_stats_t *stats);
+
+/*
+ * Inspection (token_ratelimit_api).  Top offenders: the keys rejected most
+ * often in the last few minutes (a score that halves every minute), with
+ * their text, cut to 62 bytes; the glue tells the zone about every
+ * rejection (it never waits for it: a busy table skips the update).
+ */
+typedef struct {
+    trl_hash_t  key;
+    char        text[62];
+    uint8_t     len;
+    uint8_t     truncated;
+    uint64_t    score;
+    uint64_t    total;
+    uint64_t    first_ms;
+    uint64_t    last_ms;
+} trl_offender_t;
+
+void trl_zone_offend(trl_zone_t *zone, const trl_hash_t *key,
+    const void *text, size_t len, uint64_t now_ms);
+size_t trl_zone_offenders(trl_zone_t *zone, trl_offender_t *out, size_t max,
+    uint64_t now_ms);
+/* 1 and out filled when the table knows the key, else 0. */
+int trl_zone_offender(trl_zone_t *zone, const trl_hash_t *key,
+    trl_offender_t *out);
+
+/* Keys serving a penalty now, longest left first. */
+typedef struct {
+    trl_hash_t  key;
+    uint64_t    left_ms;
+    uint32_t    violations;
+} trl_penalty_info_t;
+
+size_t trl_zone_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
+    size_t max, uint64_t now_ms);
+
+/* Forgets a key: counts, penalty, sync state.  1 if it was known. */
+int trl_zone_reset(trl_zone_t *zone, const trl_hash_t *key);
+
+/*
+ * Runtime allow and deny entries (token_ratelimit_api), in a block of shared
+ * memory of their own: an address or CIDR range (family 4 or 6, prefix
+ * bits), or a key (family 0) of one zone (zone "" for every zone).  Times
+ * are Unix ms (wall clock: entries travel between nodes).  Deny wins over
+ * allow.  The match calls cost one atomic load while the lists are empty.
+ */
+#define TRL_LIST_ALLOW  1
+#define TRL_LIST_DENY   2
+
+typedef struct {
+    uint64_t  id;                /* 0: a new entry (add assigns one) */
+    uint64_t  created_ms;
+    uint64_t  expires_ms;        /* 0: never */
+    uint8_t   action;            /* TRL_LIST_ALLOW or TRL_LIST_DENY */
+    uint8_t   family;            /* 0 key, 4 IPv4, 6 IPv6 */
+    uint8_t   prefix;            /* bits of addr that match */
+    uint8_t   key_len;
+    uint8_t   addr[16];
+    char      zone[64];          /* NUL-terminated */
+    char      key[128];
+} trl_list_entry_t;
+
+typedef struct trl_lists_s  trl_lists_t;
+
+trl_lists_t *trl_lists_create(void *mem, size_t size);
+trl_lists_t *trl_lists_attach(void *mem, size_t size);
+uint32_t trl_lists_capacity(const trl_lists_t *lists);
+uint64_t trl_lists_changes(const trl_lists_t *lists);
+int trl_lists_add(trl_lists_t *lists, trl_list_entry_t *entry,
+    uint64_t now_ms);                    /* TRL_ERROR when full */
+int trl_lists_remove(trl_lists_t *lists, uint64_t id);   /* 1: removed */
+size_t trl_lists_get(trl_lists_t *lists, trl_list_entry_t *out, size_t max,
+    uint64_t now_ms);
+/* 0, TRL_LIST_ALLOW or TRL_LIST_DENY */
+int trl_lists_match_addr(trl_lists_t *lists, int family,
+    const uint8_t *addr, uint64_t now_ms);
+int trl_lists_match_key(trl_lists_t *lists, const char *zone,
+    size_t zone_len, const void *key, size_t key_len, uint64_t now_ms);
 
 /* Outcomes decided before any key is looked at (bypass, deny). */
 #define TRL_OUTCOME_BYPASSED  0

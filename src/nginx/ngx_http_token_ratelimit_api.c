@@ -1,0 +1,963 @@
+
+/*
+ * ngx_http_token_ratelimit_api.c - token_ratelimit_api: a content handler
+ * for monitoring and administration, guarded by nginx's own allow/deny.
+ *
+ *   GET    {loc}/                         everything, JSON
+ *   GET    {loc}/zones  {loc}/zones/NAME  zones
+ *   GET    {loc}/zones/NAME/keys?key=K    one key (or key_hex=)
+ *   DELETE {loc}/zones/NAME/keys?key=K    reset it (cluster-wide: sync)
+ *   GET    {loc}/metrics                  Prometheus text (also
+ *                                         {loc}/?format=prometheus)
+ *   GET    {loc}/dashboard                a live HTML dashboard
+ *   GET    {loc}/lists                    runtime allow/deny entries
+ *   POST   {loc}/lists/allow|deny?...     add one (address=, cidr= or
+ *                                         key= [zone=]; ttl=)
+ *   DELETE {loc}/lists/ID                 remove one
+ *
+ * A wrong method gets 405 (with Allow), an unknown zone, entry or path 404,
+ * malformed input 400 with a JSON error, all without touching any state.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_api.h"
+#include "ngx_http_token_ratelimit_redis.h"
+
+
+#define NGX_HTTP_TRL_API_TOP        10      /* top offenders shown */
+#define NGX_HTTP_TRL_API_PENALTIES  20      /* penalties shown */
+#define NGX_HTTP_TRL_API_LISTS      1024
+
+
+static ngx_int_t ngx_http_trl_api_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trl_api_all(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf);
+static ngx_int_t ngx_http_trl_api_zones(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
+static ngx_int_t ngx_http_trl_api_key(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
+static ngx_int_t ngx_http_trl_api_lists(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *rest);
+static void ngx_http_trl_api_zone(ngx_http_trl_out_t *out,
+    ngx_http_trl_zone_t *zone, uint64_t now_ms);
+static void ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf);
+static void ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf);
+static ngx_http_trl_zone_t *ngx_http_trl_api_find_zone(
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
+static ngx_int_t ngx_http_trl_api_key_arg(ngx_http_request_t *r,
+    ngx_str_t *key);
+static ngx_int_t ngx_http_trl_api_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, const char *message);
+static ngx_int_t ngx_http_trl_api_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+static ngx_int_t ngx_http_trl_api_arg(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+
+
+char *
+ngx_http_trl_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_trl_api_handler;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_token_ratelimit_module);
+    tmcf->api = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trl_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  path, part, format;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* the path below the location: "", "zones/login", "lists/7" ... */
+
+    path = r->uri;
+
+    if (clcf->name.len && path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+    }
+
+    while (path.len && path.data[0] == '/') {
+        path.data++;
+        path.len--;
+    }
+
+    while (path.len && path.data[path.len - 1] == '/') {
+        path.len--;
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (path.len == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_trl_api_not_allowed(r, "GET, HEAD");
+        }
+
+        if (ngx_http_trl_api_arg(r, "format", &format) == NGX_OK
+            && format.len == 10
+            && ngx_strncmp(format.data, "prometheus", 10) == 0)
+        {
+            return ngx_http_trl_api_prometheus(r, tmcf);
+        }
+
+        return ngx_http_trl_api_all(r, tmcf);
+    }
+
+    if (path.len == 7 && ngx_strncmp(path.data, "metrics", 7) == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_trl_api_not_allowed(r, "GET, HEAD");
+        }
+
+        return ngx_http_trl_api_prometheus(r, tmcf);
+    }
+
+    if (path.len == 9 && ngx_strncmp(path.data, "dashboard", 9) == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_trl_api_not_allowed(r, "GET, HEAD");
+        }
+
+        return ngx_http_trl_api_dashboard(r);
+    }
+
+    if (path.len >= 5 && ngx_strncmp(path.data, "lists", 5) == 0
+        && (path.len == 5 || path.data[5] == '/'))
+    {
+        part.data = path.data + ngx_min(path.len, 6);
+        part.len = path.len - ngx_min(path.len, 6);
+
+        return ngx_http_trl_api_lists(r, tmcf, &part);
+    }
+
+    if (path.len >= 5 && ngx_strncmp(path.data, "zones", 5) == 0
+        && (path.len == 5 || path.data[5] == '/'))
+    {
+        part.data = path.data + ngx_min(path.len, 6);
+        part.len = path.len - ngx_min(path.len, 6);
+
+        /* zones/NAME/keys */
+
+        if (part.len > 5
+            && ngx_strncmp(part.data + part.len - 5, "/keys", 5) == 0)
+        {
+            part.len -= 5;
+            return ngx_http_trl_api_key(r, tmcf, &part);
+        }
+
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_trl_api_not_allowed(r, "GET, HEAD");
+        }
+
+        return ngx_http_trl_api_zones(r, tmcf, part.len ? &part : NULL);
+    }
+
+    return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "no such API path");
+}
+
+
+/* GET {loc}/ */
+
+static ngx_int_t
+ngx_http_trl_api_all(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf)
+{
+    uint64_t               now_ms;
+    ngx_uint_t             i;
+    ngx_http_trl_out_t     out;
+    ngx_http_trl_zone_t  **zones;
+
+    now_ms = trl_clock_ms();
+
+    ngx_http_trl_out_init(&out, r);
+
+    ngx_http_trl_out_printf(&out,
+                            "{\"module\":\"token_ratelimit\","
+                            "\"nginx\":\"%s\",\"pid\":%P,\"time\":%T,"
+                            "\"redis\":",
+                            NGINX_VERSION, ngx_pid, ngx_time());
+
+    ngx_http_trl_api_redis(&out, tmcf);
+
+    ngx_http_trl_out_printf(&out, ",\"zones\":{");
+
+    zones = tmcf->zones.elts;
+
+    for (i = 0; i < tmcf->zones.nelts; i++) {
+        if (i) {
+            ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
+        }
+
+        ngx_http_trl_out_json(&out, zones[i]->name.data, zones[i]->name.len);
+        ngx_http_trl_out_cat(&out, (u_char *) ":", 1);
+        ngx_http_trl_api_zone(&out, zones[i], now_ms);
+    }
+
+    ngx_http_trl_out_printf(&out, "},\"lists\":");
+    ngx_http_trl_api_entries(&out, tmcf);
+    ngx_http_trl_out_printf(&out, "}\n");
+
+    return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+}
+
+
+/* GET {loc}/zones, {loc}/zones/NAME */
+
+static ngx_int_t
+ngx_http_trl_api_zones(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
+    ngx_str_t *name)
+{
+    uint64_t               now_ms;
+    ngx_uint_t             i;
+    ngx_http_trl_out_t     out;
+    ngx_http_trl_zone_t   *zone, **zones;
+
+    now_ms = trl_clock_ms();
+
+    ngx_http_trl_out_init(&out, r);
+
+    if (name) {
+        zone = ngx_http_trl_api_find_zone(tmcf, name);
+
+        if (zone == NULL) {
+            return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND,
+                                          "zone_not_found", "no such zone");
+        }
+
+        ngx_http_trl_api_zone(&out, zone, now_ms);
+        ngx_http_trl_out_cat(&out, (u_char *) "\n", 1);
+
+        return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+    }
+
+    ngx_http_trl_out_cat(&out, (u_char *) "{", 1);
+
+    zones = tmcf->zones.elts;
+
+    for (i = 0; i < tmcf->zones.nelts; i++) {
+        if (i) {
+            ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
+        }
+
+        ngx_http_trl_out_json(&out, zones[i]->name.data, zones[i]->name.len);
+        ngx_http_trl_out_cat(&out, (u_char *) ":", 1);
+        ngx_http_trl_api_zone(&out, zones[i], now_ms);
+    }
+
+    ngx_http_trl_out_cat(&out, (u_char *) "}\n", 2);
+
+    return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+}
+
+
+static void
+ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
+    uint64_t now_ms)
+{
+    size_t               i, n;
+    uint64_t             sync[TRL_SYNC_STATS];
+    trl_zone_stats_t     st;
+    trl_offender_t       top[NGX_HTTP_TRL_API_TOP], who;
+    trl_penalty_info_t   pen[NGX_HTTP_TRL_API_PENALTIES];
+
+    static const char  *modes[] = { "off", "async", "strict" };
+
+    trl_zone_stats(zone->zone, &st);
+
+    ngx_http_trl_out_printf(out, "{\"key\":");
+    ngx_http_trl_out_json(out, zone->key.value.data, zone->key.value.len);
+
+    ngx_http_trl_out_printf(out,
+        ",\"rate\":\"%V\",\"limit\":%uD,\"window\":%uL,\"sync\":\"%s\","
+        "\"memory\":{\"size\":%uz,\"capacity\":%uD,\"keys\":%uD},"
+        "\"evictions\":%uL,"
+        "\"requests\":{\"passed\":%uL,\"warned\":%uL,\"rejected\":%uL,"
+        "\"rejected_dry_run\":%uL,\"bypassed\":%uL,\"denied\":%uL,"
+        "\"penalized\":%uL},"
+        "\"penalties_started\":%uL,\"locks_recovered\":%uL",
+        &zone->rate_text, zone->rate.limit,
+        (uint64_t) (zone->rate.window_ms / 1000), modes[zone->sync],
+        zone->shm_zone->shm.size, st.capacity, st.keys, st.evicted,
+        st.passed - st.warned, st.warned, st.rejected, st.rejected_dry_run,
+        st.bypassed, st.denied, st.penalized, st.penalties, st.recovered);
+
+    /* top offenders */
+
+    n = trl_zone_offenders(zone->zone, top, NGX_HTTP_TRL_API_TOP, now_ms);
+
+    ngx_http_trl_out_printf(out, ",\"top_offenders\":[");
+
+    for (i = 0; i < n; i++) {
+        ngx_http_trl_out_printf(out, "%s{", i ? "," : "");
+        ngx_http_trl_out_key(out, (u_char *) top[i].text, top[i].len,
+                             top[i].truncated);
+        ngx_http_trl_out_printf(out,
+            ",\"recent\":%uL,\"rejections\":%uL,\"first\":%T,\"last\":%T}",
+            top[i].score, top[i].total,
+            ngx_http_trl_api_unix(top[i].first_ms, now_ms),
+            ngx_http_trl_api_unix(top[i].last_ms, now_ms));
+    }
+
+    /* penalties */
+
+    n = trl_zone_penalties(zone->zone, pen, NGX_HTTP_TRL_API_PENALTIES,
+                           now_ms);
+
+    ngx_http_trl_out_printf(out, "],\"penalties\":[");
+
+    for (i = 0; i < n; i++) {
+        ngx_http_trl_out_printf(out, "%s{", i ? "," : "");
+
+        if (trl_zone_offender(zone->zone, &pen[i].key, &who)) {
+            ngx_http_trl_out_key(out, (u_char *) who.text, who.len,
+                                 who.truncated);
+        } else {
+            ngx_http_trl_out_printf(out, "\"key\":null,\"hash\":\"%016xL%016xL\"",
+                                    pen[i].key.hi, pen[i].key.lo);
+        }
+
+        ngx_http_trl_out_printf(out,
+                                ",\"left\":%uL,\"until\":%T,\"violations\":%uD}",
+                                (pen[i].left_ms + 999) / 1000,
+                                ngx_http_trl_api_unix(now_ms + pen[i].left_ms,
+                                                      now_ms),
+                                pen[i].violations);
+    }
+
+    ngx_http_trl_out_cat(out, (u_char *) "]", 1);
+
+    if (zone->sync != NGX_HTTP_TRL_SYNC_OFF) {
+        trl_zone_sync_stats(zone->zone, sync);
+
+        ngx_http_trl_out_printf(out,
+            ",\"cluster\":{\"published\":%uL,\"reads\":%uL,\"errors\":%uL,"
+            "\"last_success\":",
+            sync[TRL_SYNC_PUBLISHED], sync[TRL_SYNC_READS],
+            sync[TRL_SYNC_ERRORS]);
+
+        if (sync[TRL_SYNC_LAST_OK]) {
+            ngx_http_trl_out_printf(out, "%T",
+                ngx_http_trl_api_unix(sync[TRL_SYNC_LAST_OK], now_ms));
+        } else {
+            ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+        }
+
+        ngx_http_trl_out_printf(out,
+            ",\"lag_ms\":%uL,\"strict_calls\":%uL,\"strict_cached\":%uL,"
+            "\"fallback\":%uL}",
+            sync[TRL_SYNC_LAG], sync[TRL_SYNC_STRICT], sync[TRL_SYNC_CACHED],
+            sync[TRL_SYNC_FALLBACK]);
+    }
+
+    ngx_http_trl_out_cat(out, (u_char *) "}", 1);
+}
+
+
+static void
+ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf)
+{
+    ngx_http_trl_redis_state_t  st;
+
+    if (tmcf->redis == NULL) {
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+        return;
+    }
+
+    ngx_http_trl_redis_state(&st);
+
+    ngx_http_trl_out_printf(out, "{\"address\":");
+    ngx_http_trl_out_json(out, tmcf->redis->address.data,
+                          tmcf->redis->address.len);
+    ngx_http_trl_out_printf(out,
+                            ",\"up\":%s,\"outages\":%ui,\"failures\":%ui,"
+                            "\"down_since\":",
+                            st.up ? "true" : "false", st.outages,
+                            st.failures);
+
+    if (st.down_since) {
+        ngx_http_trl_out_printf(out, "%T}", st.down_since);
+    } else {
+        ngx_http_trl_out_cat(out, (u_char *) "null}", 5);
+    }
+}
+
+
+/* {loc}/zones/NAME/keys?key=K: GET inspects, DELETE resets */
+
+static ngx_int_t
+ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
+    ngx_str_t *name)
+{
+    int                   rc;
+    uint64_t              now_ms;
+    ngx_str_t             key;
+    trl_hash_t            hash;
+    trl_limit_t           tl;
+    trl_result_t          res;
+    ngx_http_trl_out_t    out;
+    ngx_http_trl_zone_t  *zone;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE))) {
+        return ngx_http_trl_api_not_allowed(r, "GET, HEAD, DELETE");
+    }
+
+    zone = ngx_http_trl_api_find_zone(tmcf, name);
+
+    if (zone == NULL) {
+        return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND,
+                                      "zone_not_found", "no such zone");
+    }
+
+    if (ngx_http_trl_api_key_arg(r, &key) != NGX_OK) {
+        return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "give the key as key=... (URL-encoded)"
+                                      " or key_hex=... (hex bytes)");
+    }
+
+    trl_zone_hash(zone->zone, key.data, key.len, &hash);
+    now_ms = trl_clock_ms();
+
+    ngx_http_trl_out_init(&out, r);
+
+    if (r->method == NGX_HTTP_DELETE) {
+        rc = trl_zone_reset(zone->zone, &hash);
+
+        if (zone->sync != NGX_HTTP_TRL_SYNC_OFF) {
+            ngx_http_trl_sync_reset(zone, &key);
+        }
+
+        ngx_http_trl_out_printf(&out, "{\"zone\":");
+        ngx_http_trl_out_json(&out, zone->name.data, zone->name.len);
+        ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
+        ngx_http_trl_out_key(&out, key.data, key.len, 0);
+        ngx_http_trl_out_printf(&out, ",\"reset\":true,\"known\":%s,"
+                                "\"cluster\":%s}\n",
+                                rc == 1 ? "true" : "false",
+                                zone->sync != NGX_HTTP_TRL_SYNC_OFF
+                                    ? "true" : "false");
+
+        return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+    }
+
+    ngx_memzero(&tl, sizeof(trl_limit_t));
+    tl.rate = zone->rate;
+
+    if (zone->sync == NGX_HTTP_TRL_SYNC_ASYNC) {
+        tl.flags = TRL_LIMIT_SYNC;
+        tl.refresh_ms = (uint32_t) zone->redis->interval;
+    }
+
+    rc = trl_zone_peek(zone->zone, &hash, &tl, now_ms, &res);
+
+    if (rc == TRL_ERROR) {
+        return ngx_http_trl_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal_error", "the zone failed");
+    }
+
+    ngx_http_trl_out_printf(&out, "{\"zone\":");
+    ngx_http_trl_out_json(&out, zone->name.data, zone->name.len);
+    ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
+    ngx_http_trl_out_key(&out, key.data, key.len, 0);
+
+    ngx_http_trl_out_printf(&out,
+        ",\"known\":%s,\"limit\":%uD,\"count\":%uD,\"remaining\":%uD,"
+        "\"reset\":%T,\"blocked\":%s,\"retry_after\":%uL,\"violations\":%uD,"
+        "\"penalty\":",
+        rc == TRL_OK ? "true" : "false", res.limit,
+        res.limit - res.remaining, res.remaining,
+        ngx_http_trl_api_unix(res.reset_ms, res.now_ms),
+        res.rejected ? "true" : "false",
+        res.rejected ? (res.retry_ms + 999) / 1000 : 0, res.violations);
+
+    if (res.penalized) {
+        ngx_http_trl_out_printf(&out, "{\"left\":%uL,\"until\":%T}}\n",
+                                (res.penalty_ms + 999) / 1000,
+                                ngx_http_trl_api_unix(res.now_ms
+                                                      + res.penalty_ms,
+                                                      res.now_ms));
+    } else {
+        ngx_http_trl_out_cat(&out, (u_char *) "null}\n", 6);
+    }
+
+    return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+}
+
+
+/* key=URL-encoded text, or key_hex=hex bytes */
+
+static ngx_int_t
+ngx_http_trl_api_key_arg(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char     *dst, *src;
+    ngx_int_t   hi, lo;
+    ngx_str_t   arg;
+    ngx_uint_t  i;
+
+    if (ngx_http_trl_api_arg(r, "key", &arg) == NGX_OK) {
+        if (arg.len == 0) {
+            return NGX_ERROR;
+        }
+
+        dst = ngx_pnalloc(r->pool, arg.len);
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
+
+        key->data = dst;
+        src = arg.data;
+        ngx_unescape_uri(&dst, &src, arg.len, 0);
+        key->len = dst - key->data;
+
+        return key->len ? NGX_OK : NGX_ERROR;
+    }
+
+    if (ngx_http_trl_api_arg(r, "key_hex", &arg) == NGX_OK) {
+        if (arg.len == 0 || arg.len % 2) {
+            return NGX_ERROR;
+        }
+
+        key->data = ngx_pnalloc(r->pool, arg.len / 2);
+        if (key->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < arg.len / 2; i++) {
+            hi = ngx_hextoi(&arg.data[2 * i], 1);
+            lo = ngx_hextoi(&arg.data[2 * i + 1], 1);
+
+            if (hi == NGX_ERROR || lo == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            key->data[i] = (u_char) (hi * 16 + lo);
+        }
+
+        key->len = arg.len / 2;
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* --- runtime allow/deny entries ----------------------------------------- */
+
+static ngx_int_t ngx_http_trl_api_list_add(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_uint_t action);
+static ngx_int_t ngx_http_trl_api_parse_addr(ngx_str_t *text,
+    trl_list_entry_t *e, ngx_uint_t cidr);
+
+
+static ngx_int_t
+ngx_http_trl_api_lists(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
+    ngx_str_t *rest)
+{
+    uint64_t            id;
+    ngx_uint_t          i;
+    ngx_http_trl_out_t  out;
+
+    if (tmcf->lists == NULL) {
+        return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                      "no lists");
+    }
+
+    if (rest->len == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_trl_api_not_allowed(r, "GET, HEAD");
+        }
+
+        ngx_http_trl_out_init(&out, r);
+        ngx_http_trl_api_entries(&out, tmcf);
+        ngx_http_trl_out_cat(&out, (u_char *) "\n", 1);
+
+        return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+    }
+
+    if ((rest->len == 5 && ngx_strncmp(rest->data, "allow", 5) == 0)
+        || (rest->len == 4 && ngx_strncmp(rest->data, "deny", 4) == 0))
+    {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_trl_api_not_allowed(r, "POST");
+        }
+
+        return ngx_http_trl_api_list_add(r, tmcf, rest->len == 5
+                                                  ? TRL_LIST_ALLOW
+                                                  : TRL_LIST_DENY);
+    }
+
+    /* {loc}/lists/ID */
+
+    id = 0;
+
+    for (i = 0; i < rest->len; i++) {
+        if (rest->data[i] < '0' || rest->data[i] > '9' || i >= 19) {
+            return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                          "no such list entry");
+        }
+
+        id = id * 10 + (rest->data[i] - '0');
+    }
+
+    if (r->method != NGX_HTTP_DELETE) {
+        return ngx_http_trl_api_not_allowed(r, "DELETE");
+    }
+
+    if (trl_lists_remove(tmcf->lists, id) != 1) {
+        return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                      "no such list entry");
+    }
+
+    ngx_http_trl_sync_list_removed(id);
+
+    ngx_http_trl_out_init(&out, r);
+    ngx_http_trl_out_printf(&out, "{\"id\":%uL,\"removed\":true}\n", id);
+
+    return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+}
+
+
+/* POST {loc}/lists/allow|deny?address=|cidr=|key=[&zone=][&ttl=] */
+
+static ngx_int_t
+ngx_http_trl_api_list_add(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_uint_t action)
+{
+    ngx_int_t            rc, ttl;
+    ngx_str_t            arg, key;
+    ngx_time_t          *tp;
+    trl_list_entry_t     e;
+    ngx_http_trl_out_t   out;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memzero(&e, sizeof(trl_list_entry_t));
+    e.action = (uint8_t) action;
+
+    if (ngx_http_trl_api_arg(r, "address", &arg) == NGX_OK) {
+        if (ngx_http_trl_api_parse_addr(&arg, &e, 0) != NGX_OK) {
+            return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "bad_request",
+                                          "address= must be an IPv4 or "
+                                          "IPv6 address");
+        }
+
+    } else if (ngx_http_trl_api_arg(r, "cidr", &arg) == NGX_OK) {
+        if (ngx_http_trl_api_parse_addr(&arg, &e, 1) != NGX_OK) {
+            return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "bad_request",
+                                          "cidr= must be an address and a "
+                                          "prefix length, such as "
+                                          "203.0.113.0/24 or 2001:db8::/48");
+        }
+
+    } else if (ngx_http_trl_api_key_arg(r, &key) == NGX_OK) {
+        if (key.len > sizeof(e.key)) {
+            return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "bad_request",
+                                          "key= is longer than 128 bytes");
+        }
+
+        e.family = 0;
+        e.key_len = (uint8_t) key.len;
+        ngx_memcpy(e.key, key.data, key.len);
+
+        if (ngx_http_trl_api_arg(r, "zone", &arg) == NGX_OK) {
+            if (ngx_http_trl_api_find_zone(tmcf, &arg) == NULL) {
+                return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND,
+                                              "zone_not_found",
+                                              "no such zone");
+            }
+
+            ngx_memcpy(e.zone, arg.data, arg.len);
+        }
+
+    } else {
+        return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "give address=, cidr= or key= (with "
+                                      "zone= for one zone only)");
+    }
+
+    tp = ngx_timeofday();
+    e.created_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (ngx_http_trl_api_arg(r, "ttl", &arg) == NGX_OK) {
+        ttl = ngx_parse_time(&arg, 0);
+
+        if (ttl == NGX_ERROR || ttl <= 0) {
+            return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "bad_request",
+                                          "ttl= must be a time such as 30s, "
+                                          "10m or 1d");
+        }
+
+        e.expires_ms = e.created_ms + (uint64_t) ttl;
+    }
+
+    if (trl_lists_add(tmcf->lists, &e, e.created_ms) != TRL_OK) {
+        return ngx_http_trl_api_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                      "lists_full",
+                                      "the lists are full; remove entries "
+                                      "or wait for some to expire");
+    }
+
+    ngx_http_trl_sync_list_added(&e);
+
+    ngx_http_trl_out_init(&out, r);
+    ngx_http_trl_out_printf(&out, "{\"id\":%uL,\"action\":\"%s\"}\n", e.id,
+                            action == TRL_LIST_ALLOW ? "allow" : "deny");
+
+    return ngx_http_trl_out_send(&out, NGX_HTTP_CREATED, "application/json");
+}
+
+
+static ngx_int_t
+ngx_http_trl_api_parse_addr(ngx_str_t *text, trl_list_entry_t *e,
+    ngx_uint_t cidr)
+{
+    u_char     *slash, buf[NGX_INET6_ADDRSTRLEN + 1];
+    size_t      len;
+    in_addr_t   v4;
+    ngx_int_t   bits;
+
+    slash = ngx_strlchr(text->data, text->data + text->len, '/');
+
+    if ((slash != NULL) != (cidr != 0)) {
+        return NGX_ERROR;
+    }
+
+    len = slash ? (size_t) (slash - text->data) : text->len;
+
+    if (len == 0 || len > NGX_INET6_ADDRSTRLEN) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, text->data, len);
+    buf[len] = '\0';
+
+    v4 = ngx_inet_addr(buf, len);
+
+    if (v4 != INADDR_NONE) {
+        e->family = 4;
+        ngx_memcpy(e->addr, &v4, 4);
+        e->prefix = 32;
+
+    } else {
+#if (NGX_HAVE_INET6)
+        if (ngx_inet6_addr(buf, len, e->addr) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        e->family = 6;
+        e->prefix = 128;
+#else
+        return NGX_ERROR;
+#endif
+    }
+
+    if (slash) {
+        bits = ngx_atoi(slash + 1, text->data + text->len - slash - 1);
+
+        if (bits == NGX_ERROR || bits > e->prefix) {
+            return NGX_ERROR;
+        }
+
+        e->prefix = (uint8_t) bits;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf)
+{
+    u_char             addr[NGX_INET6_ADDRSTRLEN];
+    size_t             i, n, len;
+    uint64_t           now_ms;
+    ngx_time_t        *tp;
+    trl_list_entry_t  *entries;
+
+    if (tmcf->lists == NULL) {
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+        return;
+    }
+
+    entries = ngx_palloc(out->request->pool,
+                         NGX_HTTP_TRL_API_LISTS * sizeof(trl_list_entry_t));
+    if (entries == NULL) {
+        out->failed = 1;
+        return;
+    }
+
+    tp = ngx_timeofday();
+    now_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    n = trl_lists_get(tmcf->lists, entries, NGX_HTTP_TRL_API_LISTS, now_ms);
+
+    ngx_http_trl_out_cat(out, (u_char *) "[", 1);
+
+    for (i = 0; i < n; i++) {
+        ngx_http_trl_out_printf(out, "%s{\"id\":%uL,\"action\":\"%s\",",
+                                i ? "," : "", entries[i].id,
+                                entries[i].action == TRL_LIST_ALLOW
+                                    ? "allow" : "deny");
+
+        if (entries[i].family == 0) {
+            ngx_http_trl_out_key(out, (u_char *) entries[i].key,
+                                 entries[i].key_len, 0);
+            ngx_http_trl_out_cat(out, (u_char *) ",\"zone\":", 8);
+
+            if (entries[i].zone[0]) {
+                ngx_http_trl_out_json(out, (u_char *) entries[i].zone,
+                                      ngx_strlen(entries[i].zone));
+            } else {
+                ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+            }
+
+        } else {
+            len = ngx_inet_ntop(entries[i].family == 4 ? AF_INET : AF_INET6,
+                                entries[i].addr, addr, sizeof(addr));
+
+            ngx_http_trl_out_printf(out, "\"cidr\":\"%*s/%ud\"", len, addr,
+                                    (ngx_uint_t) entries[i].prefix);
+        }
+
+        ngx_http_trl_out_printf(out, ",\"created\":%T,\"expires\":",
+                                (time_t) (entries[i].created_ms / 1000));
+
+        if (entries[i].expires_ms) {
+            ngx_http_trl_out_printf(out, "%T}",
+                                    (time_t) ((entries[i].expires_ms + 999)
+                                              / 1000));
+        } else {
+            ngx_http_trl_out_cat(out, (u_char *) "null}", 5);
+        }
+    }
+
+    ngx_http_trl_out_cat(out, (u_char *) "]", 1);
+}
+
+
+/* --- helpers -------------------------------------------------------------- */
+
+static ngx_http_trl_zone_t *
+ngx_http_trl_api_find_zone(ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name)
+{
+    ngx_uint_t             i;
+    ngx_http_trl_zone_t  **zones;
+
+    zones = tmcf->zones.elts;
+
+    for (i = 0; i < tmcf->zones.nelts; i++) {
+        if (zones[i]->name.len == name->len
+            && ngx_strncmp(zones[i]->name.data, name->data, name->len) == 0
+            && zones[i]->zone != NULL)
+        {
+            return zones[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* The Unix time of a clock time of the zones (monotonic ms). */
+
+time_t
+ngx_http_trl_api_unix(uint64_t clock_ms, uint64_t now_ms)
+{
+    int64_t      delta;
+    uint64_t     wall_ms;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+    wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    delta = (int64_t) clock_ms - (int64_t) now_ms;
+
+    return (time_t) (((int64_t) wall_ms + delta + 999) / 1000);
+}
+
+
+static ngx_int_t
+ngx_http_trl_api_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    return ngx_http_arg(r, (u_char *) name, ngx_strlen(name), value);
+}
+
+
+static ngx_int_t
+ngx_http_trl_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *message)
+{
+    ngx_http_trl_out_t  out;
+
+    ngx_http_trl_out_init(&out, r);
+    ngx_http_trl_out_printf(&out, "{\"error\":\"%s\",\"message\":", error);
+    ngx_http_trl_out_json(&out, (u_char *) message, ngx_strlen(message));
+    ngx_http_trl_out_cat(&out, (u_char *) "}\n", 2);
+
+    return ngx_http_trl_out_send(&out, status, "application/json");
+}
+
+
+static ngx_int_t
+ngx_http_trl_api_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h) {
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        h->value.data = (u_char *) allow;
+        h->value.len = ngx_strlen(allow);
+        h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+    }
+
+    return ngx_http_trl_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                  "method_not_allowed",
+                                  "this method is not allowed here");
+}
+
+
+void
+ngx_http_trl_api_redis_state(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_redis_state_t *state)
+{
+    ngx_memzero(state, sizeof(ngx_http_trl_redis_state_t));
+
+    if (tmcf->redis) {
+        ngx_http_trl_redis_state(state);
+    }
+}

@@ -1,0 +1,64 @@
+
+/*
+ * ngx_http_token_ratelimit_api.h - token_ratelimit_api: the monitoring and
+ * administration endpoint (api.c), its Prometheus text (prometheus.c), its
+ * dashboard (dashboard.c), and the response builder they share (out.c).
+ */
+
+#ifndef _NGX_HTTP_TOKEN_RATELIMIT_API_H_INCLUDED_
+#define _NGX_HTTP_TOKEN_RATELIMIT_API_H_INCLUDED_
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_chain_t                *first;
+    ngx_chain_t                *last;
+    size_t                      size;
+    unsigned                    failed:1;
+} ngx_http_trl_out_t;
+
+
+/* the node's Redis link, as the API shows it */
+typedef struct {
+    ngx_uint_t                  configured;
+    ngx_uint_t                  up;
+    ngx_uint_t                  outages;
+    ngx_uint_t                  failures;
+    time_t                      down_since;     /* 0 while up */
+} ngx_http_trl_redis_state_t;
+
+
+/* out.c */
+void ngx_http_trl_out_init(ngx_http_trl_out_t *out, ngx_http_request_t *r);
+void ngx_http_trl_out_cat(ngx_http_trl_out_t *out, const u_char *data,
+    size_t len);
+void ngx_http_trl_out_printf(ngx_http_trl_out_t *out, const char *fmt, ...);
+void ngx_http_trl_out_json(ngx_http_trl_out_t *out, const u_char *s,
+    size_t len);
+void ngx_http_trl_out_key(ngx_http_trl_out_t *out, const u_char *key,
+    size_t len, ngx_uint_t truncated);
+ngx_int_t ngx_http_trl_out_send(ngx_http_trl_out_t *out, ngx_uint_t status,
+    const char *type);
+
+/* api.c */
+char *ngx_http_trl_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_trl_api_redis_state(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_redis_state_t *state);
+time_t ngx_http_trl_api_unix(uint64_t clock_ms, uint64_t now_ms);
+
+/* prometheus.c */
+ngx_int_t ngx_http_trl_api_prometheus(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf);
+
+/* dashboard.c */
+ngx_int_t ngx_http_trl_api_dashboard(ngx_http_request_t *r);
+
+/* redis.c */
+void ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state);
+
+
+#endif /* _NGX_HTTP_TOKEN_RATELIMIT_API_H_INCLUDED_ */

@@ -1,0 +1,165 @@
+
+/*
+ * ngx_http_token_ratelimit_lists.c - the runtime allow and deny entries
+ * that token_ratelimit_api adds and removes: their shared memory (made when
+ * some location has token_ratelimit_api, kept across reloads) and their
+ * use on the request path.  An address entry acts like
+ * token_ratelimit_bypass / token_ratelimit_deny for the client; a key
+ * entry for the requests whose key in that zone (or any zone) is the key.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+#define NGX_HTTP_TRL_LISTS_SIZE  (512 * 1024)   /* some 2,000 entries */
+
+
+static ngx_int_t ngx_http_trl_lists_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static uint64_t ngx_http_trl_wall_ms(void);
+
+
+static ngx_str_t  ngx_http_trl_lists_name = ngx_string("token_ratelimit_lists");
+
+
+char *
+ngx_http_trl_lists_init_conf(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
+{
+    if (!tmcf->api) {
+        return NGX_CONF_OK;
+    }
+
+    tmcf->lists_zone = ngx_shared_memory_add(cf, &ngx_http_trl_lists_name,
+                                             NGX_HTTP_TRL_LISTS_SIZE,
+                                             &ngx_http_token_ratelimit_module);
+    if (tmcf->lists_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->lists_zone->init = ngx_http_trl_lists_init_zone;
+    tmcf->lists_zone->data = tmcf;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trl_lists_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_trl_main_conf_t  *otmcf = data;
+
+    size_t                     bytes;
+    u_char                    *block;
+    ngx_slab_pool_t           *shpool;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    tmcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (otmcf || shm_zone->shm.exists) {
+        block = shpool->data;
+        tmcf->lists = trl_lists_attach(block, 0);
+
+    } else {
+        bytes = (shpool->pfree > 1 ? shpool->pfree - 1 : 0) * ngx_pagesize;
+        block = bytes ? ngx_slab_alloc(shpool, bytes) : NULL;
+
+        if (block) {
+            shpool->data = block;
+            tmcf->lists = trl_lists_create(block, bytes);
+        }
+    }
+
+    if (tmcf->lists == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit: the shared memory of the runtime "
+                      "lists is unusable; restart nginx");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* NGX_DECLINED: no entry; NGX_OK: allowed (bypass); NGX_HTTP_FORBIDDEN */
+
+ngx_int_t
+ngx_http_trl_lists_addr(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf)
+{
+    int                   family, rc;
+    u_char               *addr;
+    struct sockaddr      *sa;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    if (tmcf->lists == NULL) {
+        return NGX_DECLINED;
+    }
+
+    sa = r->connection->sockaddr;
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        family = 4;
+        addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            family = 4;
+            addr = &sin6->sin6_addr.s6_addr[12];
+        } else {
+            family = 6;
+            addr = sin6->sin6_addr.s6_addr;
+        }
+
+        break;
+#endif
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    rc = trl_lists_match_addr(tmcf->lists, family, addr,
+                              ngx_http_trl_wall_ms());
+
+    return rc == TRL_LIST_DENY ? NGX_HTTP_FORBIDDEN
+           : rc == TRL_LIST_ALLOW ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_trl_lists_key(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_zone_t *zone, ngx_str_t *key)
+{
+    int  rc;
+
+    if (tmcf->lists == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = trl_lists_match_key(tmcf->lists, (char *) zone->name.data,
+                             zone->name.len, key->data, key->len,
+                             ngx_http_trl_wall_ms());
+
+    return rc == TRL_LIST_DENY ? NGX_HTTP_FORBIDDEN
+           : rc == TRL_LIST_ALLOW ? NGX_OK : NGX_DECLINED;
+}
+
+
+static uint64_t
+ngx_http_trl_wall_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
