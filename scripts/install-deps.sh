@@ -16,6 +16,8 @@ packages=(
     perl                         # prove, the integration test runner
     gdb                          # t/sigkill.t stops a worker inside a lock
     wrk valgrind                 # make bench
+    prometheus                   # promtool: t/ checks metrics and alert rules
+    chromium                     # t/ renders the API dashboard headless
 )
 
 missing=()

@@ -20,7 +20,9 @@ bool plain(const unsigned char *k, size_t len) {
 // the way), their total, the newest cell, the key's penalty (field pu: end
 // of the block, Redis ms; pv: violations in a row), when the count drops
 // below N and when it is back to zero, in ms from now; and keep(), the TTL
-// that covers the cells and a penalty with its memory (forgive).
+// that covers the cells and a penalty with its memory (forgive), never
+// shortened while a penalty is remembered (a node that started none sends
+// forgive 0).
 #define TRL_LUA_COMMON                                                       \
     "local t = redis.call('TIME')\n"                                         \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
@@ -65,7 +67,12 @@ bool plain(const unsigned char *k, size_t len) {
     "end\n"                                                                  \
     "local function keep(key, pu, forgive)\n"                                \
     "  local ttl = W + cell\n"                                               \
-    "  if pu > now then ttl = math.max(ttl, pu - now + forgive) end\n"       \
+    "  if pu > 0 then\n"                                                     \
+    "    if pu + forgive > now then\n"                                       \
+    "      ttl = math.max(ttl, pu - now + forgive)\n"                        \
+    "    end\n"                                                              \
+    "    ttl = math.max(ttl, redis.call('PTTL', key))\n"                     \
+    "  end\n"                                                                \
     "  redis.call('PEXPIRE', key, ttl)\n"                                    \
     "end\n"
 

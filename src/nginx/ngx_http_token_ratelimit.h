@@ -198,7 +198,8 @@ char *ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_trl_init_phases(ngx_conf_t *cf);
 void ngx_http_trl_init_pid(void);
 ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
-void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res);
+void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
+    trl_result_t *res);
 void ngx_http_trl_log_events(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
     trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res);

@@ -9,7 +9,8 @@
  *   DELETE {loc}/zones/NAME/keys?key=K    reset it (cluster-wide: sync)
  *   GET    {loc}/metrics                  Prometheus text (also
  *                                         {loc}/?format=prometheus)
- *   GET    {loc}/dashboard                a live HTML dashboard
+ *   GET    {loc}/dashboard                a live HTML dashboard (and its
+ *                                         dashboard.js, dashboard.css)
  *   GET    {loc}/lists                    runtime allow/deny entries
  *   POST   {loc}/lists/allow|deny?...     add one (address=, cidr= or
  *                                         key= [zone=]; ttl=)
@@ -49,8 +50,6 @@ static ngx_http_trl_zone_t *ngx_http_trl_api_find_zone(
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
 static ngx_int_t ngx_http_trl_api_key_arg(ngx_http_request_t *r,
     ngx_str_t *key);
-static ngx_int_t ngx_http_trl_api_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *error, const char *message);
 static ngx_int_t ngx_http_trl_api_not_allowed(ngx_http_request_t *r,
     const char *allow);
 static ngx_int_t ngx_http_trl_api_arg(ngx_http_request_t *r,
@@ -135,12 +134,19 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
         return ngx_http_trl_api_prometheus(r, tmcf);
     }
 
-    if (path.len == 9 && ngx_strncmp(path.data, "dashboard", 9) == 0) {
+    /* dashboard, and its script and style: dashboard.js, dashboard.css */
+
+    if (path.len >= 9 && ngx_strncmp(path.data, "dashboard", 9) == 0
+        && (path.len == 9 || path.data[9] == '.'))
+    {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
             return ngx_http_trl_api_not_allowed(r, "GET, HEAD");
         }
 
-        return ngx_http_trl_api_dashboard(r);
+        part.data = path.data + 9;
+        part.len = path.len - 9;
+
+        return ngx_http_trl_api_dashboard(r, &part);
     }
 
     if (path.len >= 5 && ngx_strncmp(path.data, "lists", 5) == 0
@@ -901,7 +907,10 @@ ngx_http_trl_api_unix(uint64_t clock_ms, uint64_t now_ms)
     wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
     delta = (int64_t) clock_ms - (int64_t) now_ms;
 
-    return (time_t) (((int64_t) wall_ms + delta + 999) / 1000);
+    /* a moment past rounds down, a deadline up (never early) */
+
+    return (time_t) (((int64_t) wall_ms + delta + (delta > 0 ? 999 : 0))
+                     / 1000);
 }
 
 
@@ -913,7 +922,7 @@ ngx_http_trl_api_arg(ngx_http_request_t *r, const char *name,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_trl_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *message)
 {

@@ -42,6 +42,8 @@ void ngx_http_trl_out_key(ngx_http_trl_out_t *out, const u_char *key,
     size_t len, ngx_uint_t truncated);
 ngx_int_t ngx_http_trl_out_send(ngx_http_trl_out_t *out, ngx_uint_t status,
     const char *type);
+ngx_int_t ngx_http_trl_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *message);
 
 /* api.c */
 char *ngx_http_trl_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -55,7 +57,8 @@ ngx_int_t ngx_http_trl_api_prometheus(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf);
 
 /* dashboard.c */
-ngx_int_t ngx_http_trl_api_dashboard(ngx_http_request_t *r);
+ngx_int_t ngx_http_trl_api_dashboard(ngx_http_request_t *r,
+    ngx_str_t *asset);
 
 /* redis.c */
 void ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state);

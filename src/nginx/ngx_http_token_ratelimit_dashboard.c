@@ -10,8 +10,13 @@
 
 
 ngx_int_t
-ngx_http_trl_api_dashboard(ngx_http_request_t *r)
+ngx_http_trl_api_dashboard(ngx_http_request_t *r, ngx_str_t *asset)
 {
+    if (asset->len) {
+        return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                      "no such API path");
+    }
+
     ngx_http_trl_out_t  out;
 
     ngx_http_trl_out_init(&out, r);

@@ -344,8 +344,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
             == 1)
         {
             ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
-            ngx_http_trl_set_result(a, &res);
-            a->dry_run = (tl.flags & TRL_LIMIT_DRY_RUN) != 0;
+            ngx_http_trl_set_result(a, &tl, &res);
             return NGX_BUSY;
         }
 
@@ -381,14 +380,7 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
     }
 
     ngx_http_trl_log_events(r, tlcf, zone, tl, &a->key_text, &a->key, &res);
-    ngx_http_trl_set_result(a, &res);
-    a->dry_run = a->rejected && (tl->flags & TRL_LIMIT_DRY_RUN);
-
-    if (res.penalty_start) {                /* for the cluster, too */
-        a->penalty_ms = res.penalty_ms;
-        a->violations = res.violations;
-        a->forgive_ms = tl->penalty.forgive_ms;
-    }
+    ngx_http_trl_set_result(a, tl, &res);
 
     /* while a key is asked for, its cluster total is read every interval */
 
@@ -439,7 +431,8 @@ ngx_http_trl_limit(ngx_http_trl_zone_t *zone, ngx_http_trl_limit_t *limit,
 /* Takes a zone's answer into the request's record of it. */
 
 void
-ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res)
+ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
+    trl_result_t *res)
 {
     uint64_t     wall_ms;
     ngx_time_t  *tp;
@@ -452,9 +445,16 @@ ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_result_t *res)
     a->reset = (time_t) ((wall_ms + (res->reset_ms - res->now_ms) + 999)
                          / 1000);
 
+    if (res->penalty_start) {               /* for the cluster, too */
+        a->penalty_ms = res->penalty_ms;
+        a->violations = res->violations;
+        a->forgive_ms = tl->penalty.forgive_ms;
+    }
+
     if (res->rejected) {
         a->rejected = 1;
         a->admitted = 0;
+        a->dry_run = (tl->flags & TRL_LIMIT_DRY_RUN) != 0;
         a->retry_after = (time_t) ((res->retry_ms + 999) / 1000);
 
         if (a->retry_after < 1) {

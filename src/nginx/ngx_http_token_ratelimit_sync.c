@@ -1124,7 +1124,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
                 == TRL_OK)
             {
                 ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
-                ngx_http_trl_set_result(a, &res);
+                ngx_http_trl_set_result(a, &tl, &res);
 
                 if (ask->reply.admitted) {
                     a->in_redis = 1;
@@ -1158,7 +1158,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
             == TRL_OK)
         {
             ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
-            ngx_http_trl_set_result(a, &res);
+            ngx_http_trl_set_result(a, &tl, &res);
         }
     }
 
