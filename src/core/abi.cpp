@@ -267,9 +267,9 @@ int trl_zone_offender(trl_zone_t *zone, const trl_hash_t *key,
 }
 
 size_t trl_zone_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
-                          size_t max, uint64_t now_ms) {
+                          size_t max, uint64_t now_ms, uint64_t *active) {
     try {
-        return zone_of(zone).penalties(out, max, now_ms);
+        return zone_of(zone).penalties(out, max, now_ms, active);
     } catch (...) {
         return 0;
     }

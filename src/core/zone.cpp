@@ -505,6 +505,7 @@ void Zone::note_reject(Stripe &s, Entry &e, const trl_limit_t &limit,
     if (!(e.flags & kLogged)) {
         res.log_first = 1;
         e.flags |= kLogged;
+        s.stat[kOffenses]++;
     } else if (e.suppressed < 0xffff) {
         e.suppressed++;
     }
@@ -627,6 +628,7 @@ void Zone::stats(trl_zone_stats_t &out) const {
         out.warned += load_relaxed(s.stat[kWarned]);
         out.penalized += load_relaxed(s.stat[kPenalized]);
         out.penalties += load_relaxed(s.stat[kPenalties]);
+        out.offenses += load_relaxed(s.stat[kOffenses]);
         out.keys += __atomic_load_n(&s.used, __ATOMIC_RELAXED);
     }
     out.capacity = capacity();

@@ -76,7 +76,7 @@ struct Estimate {
 };
 
 enum Stat { kPassed, kRejected, kRejectedDryRun, kEvicted, kRecovered,
-            kWarned, kPenalized, kPenalties, kStats };
+            kWarned, kPenalized, kPenalties, kOffenses, kStats };
 
 // Entry::violations: the count in the low bits, and a flag.
 constexpr uint8_t kViolationMask = 0x3f;
@@ -153,7 +153,8 @@ class Zone {
                 uint64_t now_ms);
     size_t offenders(trl_offender_t *out, size_t max, uint64_t now_ms);
     bool offender(const trl_hash_t &key, trl_offender_t &out);
-    size_t penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms);
+    size_t penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms,
+                     uint64_t *active);
     int reset(const trl_hash_t &key);
     void sync_add(int stat, uint64_t n);
     void sync_put(int stat, uint64_t value);

@@ -26,9 +26,11 @@ bool Zone::offender(const trl_hash_t &key, trl_offender_t &out) {
 }
 
 // Scans every stripe (each under its lock, briefly): keys whose block has
-// not ended yet.
-size_t Zone::penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms) {
+// not ended yet, the max longest in out, all of them in *active.
+size_t Zone::penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms,
+                       uint64_t *active) {
     size_t n = 0;
+    uint64_t found = 0;
 
     for (uint32_t si = 0; si < r_->nstripes; si++) {
         Stripe &s = stripe(si);
@@ -42,6 +44,7 @@ size_t Zone::penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms) {
             if (!(e.flags & kInUse) || !serving_penalty(e, now_ms, res)) {
                 continue;
             }
+            found++;
             trl_penalty_info_t info{{e.h_lo, e.h_hi}, res.penalty_ms,
                                     res.violations};
             if (n < max) {
@@ -65,6 +68,9 @@ size_t Zone::penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms) {
               [](const trl_penalty_info_t &a, const trl_penalty_info_t &b) {
                   return a.left_ms > b.left_ms;
               });
+    if (active != nullptr) {
+        *active = found;
+    }
     return n;
 }
 

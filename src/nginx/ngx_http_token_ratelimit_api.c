@@ -283,7 +283,7 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     uint64_t now_ms)
 {
     size_t               i, n;
-    uint64_t             sync[TRL_SYNC_STATS];
+    uint64_t             sync[TRL_SYNC_STATS], active;
     trl_zone_stats_t     st;
     trl_offender_t       top[NGX_HTTP_TRL_API_TOP], who;
     trl_penalty_info_t   pen[NGX_HTTP_TRL_API_PENALTIES];
@@ -296,18 +296,19 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     ngx_http_trl_out_json(out, zone->key.value.data, zone->key.value.len);
 
     ngx_http_trl_out_printf(out,
-        ",\"rate\":\"%V\",\"limit\":%uD,\"window\":%uL,\"sync\":\"%s\","
+        ",\"rate\":\"%V\",\"limit\":%uD,\"window_ms\":%uL,\"sync\":\"%s\","
         "\"memory\":{\"size\":%uz,\"capacity\":%uD,\"keys\":%uD},"
         "\"evictions\":%uL,"
         "\"requests\":{\"passed\":%uL,\"warned\":%uL,\"rejected\":%uL,"
         "\"rejected_dry_run\":%uL,\"bypassed\":%uL,\"denied\":%uL,"
         "\"penalized\":%uL},"
-        "\"penalties_started\":%uL,\"locks_recovered\":%uL",
+        "\"offenses\":%uL,\"penalties_started\":%uL,\"locks_recovered\":%uL",
         &zone->rate_text, zone->rate.limit,
-        (uint64_t) (zone->rate.window_ms / 1000), modes[zone->sync],
+        (uint64_t) zone->rate.window_ms, modes[zone->sync],
         zone->shm_zone->shm.size, st.capacity, st.keys, st.evicted,
         st.passed - st.warned, st.warned, st.rejected, st.rejected_dry_run,
-        st.bypassed, st.denied, st.penalized, st.penalties, st.recovered);
+        st.bypassed, st.denied, st.penalized, st.offenses, st.penalties,
+        st.recovered);
 
     /* top offenders */
 
@@ -329,9 +330,10 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     /* penalties */
 
     n = trl_zone_penalties(zone->zone, pen, NGX_HTTP_TRL_API_PENALTIES,
-                           now_ms);
+                           now_ms, &active);
 
-    ngx_http_trl_out_printf(out, "],\"penalties\":[");
+    ngx_http_trl_out_printf(out, "],\"penalties_active\":%uL,\"penalties\":[",
+                            active);
 
     for (i = 0; i < n; i++) {
         ngx_http_trl_out_printf(out, "%s{", i ? "," : "");

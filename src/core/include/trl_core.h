@@ -282,6 +282,8 @@ typedef struct {
     uint64_t  penalties;        /* penalties started */
     uint64_t  bypassed;         /* requests the zone let through unasked */
     uint64_t  denied;           /* requests denied before the zone was asked */
+    uint64_t  offenses;         /* keys going over their limit: a key counts
+                                   once until it is admitted again */
     uint32_t  keys;             /* entries in use */
     uint32_t  capacity;
 } trl_zone_stats_t;
@@ -313,7 +315,8 @@ size_t trl_zone_offenders(trl_zone_t *zone, trl_offender_t *out, size_t max,
 int trl_zone_offender(trl_zone_t *zone, const trl_hash_t *key,
     trl_offender_t *out);
 
-/* Keys serving a penalty now, longest left first. */
+/* Keys serving a penalty now: the max longest left, longest first; the
+ * number of them all in *active (when not NULL). */
 typedef struct {
     trl_hash_t  key;
     uint64_t    left_ms;
@@ -321,7 +324,7 @@ typedef struct {
 } trl_penalty_info_t;
 
 size_t trl_zone_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
-    size_t max, uint64_t now_ms);
+    size_t max, uint64_t now_ms, uint64_t *active);
 
 /* Forgets a key: counts, penalty, sync state.  1 if it was known. */
 int trl_zone_reset(trl_zone_t *zone, const trl_hash_t *key);
