@@ -41,8 +41,8 @@ int trl_lists_add(trl_lists_t *lists, trl_list_entry_t *entry,
     }
 }
 
-int trl_lists_remove(trl_lists_t *lists, uint64_t id) {
-    return trl::lists_remove(root(lists), id);
+int trl_lists_remove(trl_lists_t *lists, uint64_t id, int tombstone) {
+    return trl::lists_remove(root(lists), id, tombstone != 0);
 }
 
 size_t trl_lists_get(trl_lists_t *lists, trl_list_entry_t *out, size_t max,
@@ -60,6 +60,50 @@ int trl_lists_match_key(trl_lists_t *lists, const char *zone,
                         uint64_t now_ms) {
     return trl::lists_match_key(root(lists), zone, zone_len, key, key_len,
                                 now_ms);
+}
+
+int trl_lists_sync_due(trl_lists_t *lists, uint64_t now_ms,
+                       uint64_t interval_ms, uint64_t busy_ms, int force) {
+    return trl::lists_sync_due(root(lists), now_ms, interval_ms, busy_ms,
+                               force != 0);
+}
+
+int trl_lists_sync_done(trl_lists_t *lists) {
+    return trl::lists_sync_done(root(lists)) ? 1 : 0;
+}
+
+uint64_t trl_lists_epoch(trl_lists_t *lists) {
+    trl::ListsHeld held(root(lists));
+    return root(lists).epoch;
+}
+
+size_t trl_lists_outgoing(trl_lists_t *lists, trl_list_entry_t *puts,
+                          size_t max_puts, uint64_t *dels, size_t max_dels,
+                          size_t *ndels, uint64_t now_ms) {
+    return trl::lists_outgoing(root(lists), puts, max_puts, dels, max_dels,
+                               *ndels, now_ms);
+}
+
+void trl_lists_incoming(trl_lists_t *lists, uint64_t epoch,
+                        const trl_list_entry_t *remote, size_t nremote,
+                        const uint64_t *puts, size_t nputs,
+                        const uint64_t *dels, size_t ndels,
+                        uint64_t now_ms) {
+    try {
+        trl::lists_incoming(root(lists), epoch, remote, nremote, puts, nputs,
+                            dels, ndels, now_ms);
+    } catch (...) {
+        // out of memory for the sorted ids: the next reconcile tries again
+    }
+}
+
+size_t trl_list_encode(const trl_list_entry_t *e, char *buf, size_t len) {
+    return trl::list_encode(*e, buf, len);
+}
+
+int trl_list_decode(uint64_t id, const char *text, size_t len,
+                    trl_list_entry_t *e) {
+    return trl::list_decode(id, text, len, *e) ? TRL_OK : TRL_ERROR;
 }
 
 }  // extern "C"

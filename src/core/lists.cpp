@@ -13,25 +13,6 @@ namespace {
 constexpr uint64_t kListsMagic = UINT64_C(0x544b524c4c495354);  // "TKRLLIST"
 constexpr uint32_t kListsVersion = 1;
 
-trl_list_entry_t *slots(ListsRoot &l) {
-    return reinterpret_cast<trl_list_entry_t *>(&l + 1);
-}
-
-bool live(const trl_list_entry_t &e, uint64_t now_ms) {
-    return e.id != 0 && (e.expires_ms == 0 || e.expires_ms > now_ms);
-}
-
-class Held {
-  public:
-    explicit Held(ListsRoot &l) : l_(l) { (void) lock_owned(l_.lock); }
-    ~Held() { unlock_owned(l_.lock); }
-    Held(const Held &) = delete;
-    Held &operator=(const Held &) = delete;
-
-  private:
-    ListsRoot &l_;
-};
-
 bool prefix_match(const uint8_t *net, const uint8_t *addr, unsigned bits) {
     unsigned full = bits / 8;
     if (std::memcmp(net, addr, full) != 0) {
@@ -52,6 +33,10 @@ int combine(int seen, int action) {
 
 }  // namespace
 
+ListsHeld::ListsHeld(ListsRoot &l) : l_(l) { (void) lock_owned(l_.lock); }
+
+ListsHeld::~ListsHeld() { unlock_owned(l_.lock); }
+
 ListsRoot *lists_create(void *mem, size_t size) {
     if (mem == nullptr || size < sizeof(ListsRoot) + sizeof(trl_list_entry_t)) {
         return nullptr;
@@ -65,16 +50,17 @@ ListsRoot *lists_create(void *mem, size_t size) {
     if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
         seed = reinterpret_cast<uintptr_t>(mem) ^ current_pid();
     }
-    // ids are random-based so that nodes sharing them through Redis do
-    // not collide; never 0
-    l->next_id = (seed | 1) & ~(UINT64_C(0xffff));
+    // ids start at random so that nodes sharing them through Redis do not
+    // collide; below 2^53 (exact as JSON numbers), never 0
+    l->next_id = (seed & kListIdMask) | 1;
     __atomic_store_n(&l->magic, kListsMagic, __ATOMIC_RELEASE);
     return l;
 }
 
+// size 0: the block is known to be the lists' (a reload adopts it).
 ListsRoot *lists_attach(void *mem, size_t size) {
     ListsRoot *l = static_cast<ListsRoot *>(mem);
-    if (mem == nullptr || size < sizeof(ListsRoot)
+    if (mem == nullptr || (size != 0 && size < sizeof(ListsRoot))
         || __atomic_load_n(&l->magic, __ATOMIC_ACQUIRE) != kListsMagic
         || l->version != kListsVersion) {
         return nullptr;
@@ -85,12 +71,15 @@ ListsRoot *lists_attach(void *mem, size_t size) {
 // Adds e (its id given, as from another node, or 0: a new one), or
 // replaces the entry of the same id.  TRL_ERROR when full.
 int lists_add(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms) {
-    Held held(l);
-    trl_list_entry_t *s = slots(l);
+    ListsHeld held(l);
+    trl_list_entry_t *s = list_slots(l);
     trl_list_entry_t *free_slot = nullptr;
 
     if (e.id == 0) {
-        l.next_id += 0x10001;               // odd steps: never 0 again soon
+        l.next_id = (l.next_id + 1) & kListIdMask;
+        if (l.next_id == 0) {
+            l.next_id = 1;
+        }
         e.id = l.next_id;
     }
     for (uint32_t i = 0; i < l.capacity; i++) {
@@ -99,7 +88,7 @@ int lists_add(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms) {
             l.changes.fetch_add(1, std::memory_order_relaxed);
             return TRL_OK;
         }
-        if (free_slot == nullptr && !live(s[i], now_ms)) {
+        if (free_slot == nullptr && list_reusable(s[i], now_ms)) {
             free_slot = &s[i];
         }
     }
@@ -114,13 +103,19 @@ int lists_add(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms) {
     return TRL_OK;
 }
 
-int lists_remove(ListsRoot &l, uint64_t id) {
-    Held held(l);
-    trl_list_entry_t *s = slots(l);
+// With tombstone, the entry stays as a removal (action 0) until Redis has
+// been told; else its slot is freed.
+int lists_remove(ListsRoot &l, uint64_t id, bool tombstone) {
+    ListsHeld held(l);
+    trl_list_entry_t *s = list_slots(l);
     for (uint32_t i = 0; i < l.capacity; i++) {
-        if (s[i].id == id && id != 0) {
+        if (s[i].id == id && id != 0 && s[i].action != 0) {
             std::memset(&s[i], 0, sizeof(s[i]));
-            l.count.fetch_sub(1, std::memory_order_relaxed);
+            if (tombstone) {
+                s[i].id = id;
+            } else {
+                l.count.fetch_sub(1, std::memory_order_relaxed);
+            }
             l.changes.fetch_add(1, std::memory_order_relaxed);
             return 1;
         }
@@ -130,13 +125,13 @@ int lists_remove(ListsRoot &l, uint64_t id) {
 
 size_t lists_get(ListsRoot &l, trl_list_entry_t *out, size_t max,
                  uint64_t now_ms) {
-    Held held(l);
-    trl_list_entry_t *s = slots(l);
+    ListsHeld held(l);
+    trl_list_entry_t *s = list_slots(l);
     size_t n = 0;
     for (uint32_t i = 0; i < l.capacity && n < max; i++) {
-        if (live(s[i], now_ms)) {
+        if (list_live(s[i], now_ms)) {
             out[n++] = s[i];
-        } else if (s[i].id != 0) {
+        } else if (s[i].id != 0 && s[i].action != 0) {
             std::memset(&s[i], 0, sizeof(s[i]));    // expired: gone
             l.count.fetch_sub(1, std::memory_order_relaxed);
         }
@@ -149,12 +144,12 @@ int lists_match_addr(ListsRoot &l, int family, const uint8_t *addr,
     if (l.count.load(std::memory_order_relaxed) == 0) {
         return 0;
     }
-    Held held(l);
-    trl_list_entry_t *s = slots(l);
+    ListsHeld held(l);
+    trl_list_entry_t *s = list_slots(l);
     int seen = 0;
     for (uint32_t i = 0; i < l.capacity; i++) {
         const trl_list_entry_t &e = s[i];
-        if (e.family == family && live(e, now_ms)
+        if (e.family == family && list_live(e, now_ms)
             && prefix_match(e.addr, addr, e.prefix)) {
             seen = combine(seen, e.action);
         }
@@ -167,13 +162,13 @@ int lists_match_key(ListsRoot &l, const char *zone, size_t zone_len,
     if (l.count.load(std::memory_order_relaxed) == 0) {
         return 0;
     }
-    Held held(l);
-    trl_list_entry_t *s = slots(l);
+    ListsHeld held(l);
+    trl_list_entry_t *s = list_slots(l);
     int seen = 0;
     for (uint32_t i = 0; i < l.capacity; i++) {
         const trl_list_entry_t &e = s[i];
         size_t zl = std::strlen(e.zone);
-        if (e.family == 0 && live(e, now_ms) && e.key_len == key_len
+        if (e.family == 0 && list_live(e, now_ms) && e.key_len == key_len
             && std::memcmp(e.key, key, key_len) == 0
             && (zl == 0 || (zl == zone_len
                             && std::memcmp(e.zone, zone, zl) == 0))) {

@@ -163,6 +163,42 @@ const char kRelease[] =
 const char kReset[] =
     "return redis.call('DEL', KEYS[1])\n";
 
+// Lists: KEYS[1] = <prefix>lists; ARGV = the node's Unix time (ms), the
+// epoch to give a new hash, the number of entries to put, the entries (id,
+// value), then the ids to delete.  Values are "action:family:prefix:
+// created:expires:hex:zone" (see trl_list_encode); expired fields are
+// deleted on the way.  Returns the epoch, then id and value per entry.
+const char kLists[] =
+    "local key, now = KEYS[1], tonumber(ARGV[1])\n"
+    "local i, puts = 4, tonumber(ARGV[3])\n"
+    "for _ = 1, puts do\n"
+    "  redis.call('HSET', key, ARGV[i], ARGV[i + 1])\n"
+    "  i = i + 2\n"
+    "end\n"
+    "while i <= #ARGV do\n"
+    "  redis.call('HDEL', key, ARGV[i])\n"
+    "  i = i + 1\n"
+    "end\n"
+    "local epoch = redis.call('HGET', key, 'epoch')\n"
+    "if not epoch then\n"
+    "  epoch = ARGV[2]\n"
+    "  redis.call('HSET', key, 'epoch', epoch)\n"
+    "end\n"
+    "local out, f = {epoch}, redis.call('HGETALL', key)\n"
+    "for j = 1, #f, 2 do\n"
+    "  if f[j] ~= 'epoch' then\n"
+    "    local e = tonumber(string.match(f[j + 1],\n"
+    "                                    '^%d+:%d+:%d+:%d+:(%d+):'))\n"
+    "    if e == nil or (e > 0 and e <= now) then\n"
+    "      redis.call('HDEL', key, f[j])\n"
+    "    else\n"
+    "      out[#out + 1] = f[j]\n"
+    "      out[#out + 1] = f[j + 1]\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
 }  // namespace
 
 uint64_t redis_cell_ms(uint64_t window_ms) {
@@ -201,6 +237,7 @@ const char *script_text(Script s) {
     case kScriptStrict: return kStrict;
     case kScriptRelease: return kRelease;
     case kScriptReset: return kReset;
+    case kScriptLists: return kLists;
     default: return "";
     }
 }

@@ -110,8 +110,16 @@ struct Root {
     std::atomic<uint64_t> sync_stats[TRL_SYNC_STATS];
     std::atomic<uint64_t> outcomes[2];  // TRL_OUTCOME_*
     uint64_t offenders_off;         // OffenderTable
-    uint64_t reserved[8];
+    // zone_events.cpp: the event log's budget, second << 24 | lines
+    // written in it, and the lines refused since the last one written.
+    // Zeros in zones made before them: no layout version change.
+    std::atomic<uint64_t> event_window;
+    std::atomic<uint64_t> event_suppressed;
+    uint64_t reserved[6];
 };
+static_assert(sizeof(std::atomic<uint64_t>) == sizeof(uint64_t),
+              "atomic words in the root");
+static_assert(sizeof(Root) == 264, "root layout");
 
 // Accessors over a root; all offsets are from the root itself.
 class Zone {
@@ -159,6 +167,10 @@ class Zone {
     void sync_add(int stat, uint64_t n);
     void sync_put(int stat, uint64_t value);
     void sync_stats(uint64_t out[TRL_SYNC_STATS]) const;
+
+    // zone_events.cpp: token_ratelimit_event_log's rate limit
+    bool event_permit(uint64_t now_ms, uint32_t per_second,
+                      uint64_t &suppressed);
 
   private:
     class Locked;

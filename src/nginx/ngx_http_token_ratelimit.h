@@ -114,6 +114,10 @@ typedef struct {
 } ngx_http_trl_ref_t;
 
 
+/* token_ratelimit_event_log (ngx_http_token_ratelimit_events.c) */
+typedef struct ngx_http_trl_event_log_s  ngx_http_trl_event_log_t;
+
+
 typedef struct {
     ngx_array_t                 limits;         /* ngx_http_trl_limit_t */
     ngx_array_t                *bypass;         /* complex values */
@@ -124,6 +128,7 @@ typedef struct {
     ngx_flag_t                  enabled;
     ngx_uint_t                  headers;
     ngx_uint_t                  ipv6_prefix;
+    ngx_http_trl_event_log_t   *event_log;      /* NULL: off */
 } ngx_http_trl_loc_conf_t;
 
 
@@ -219,8 +224,11 @@ void ngx_http_trl_strict_release(ngx_http_trl_applied_t *a);
 ngx_uint_t ngx_http_trl_sync_available(void);
 ngx_uint_t ngx_http_trl_fail_closed(void);
 void ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key);
-void ngx_http_trl_sync_list_added(trl_list_entry_t *e);
-void ngx_http_trl_sync_list_removed(uint64_t id);
+
+/* ngx_http_token_ratelimit_sync_lists.c */
+void ngx_http_trl_lists_sync_init(ngx_cycle_t *cycle);
+void ngx_http_trl_lists_sync_exit(void);
+void ngx_http_trl_lists_sync_now(void);
 
 /* ngx_http_token_ratelimit_lists.c */
 char *ngx_http_trl_lists_init_conf(ngx_conf_t *cf,
@@ -246,6 +254,21 @@ ngx_int_t ngx_http_trl_access(ngx_http_request_t *r,
 ngx_int_t ngx_http_trl_client_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_token_ratelimit_events.c: callers test tlcf->event_log first */
+#define NGX_HTTP_TRL_DENIED_DIRECTIVE   0       /* token_ratelimit_deny */
+#define NGX_HTTP_TRL_DENIED_LIST        1       /* a runtime deny entry */
+
+char *ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_trl_event_rejected(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
+    trl_limit_t *tl, ngx_str_t *key, trl_result_t *res);
+void ngx_http_trl_event_denied(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, ngx_uint_t why);
+void ngx_http_trl_event_unavailable(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

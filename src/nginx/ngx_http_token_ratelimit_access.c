@@ -54,6 +54,13 @@ ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
         outcome = TRL_OUTCOME_DENIED;
         ngx_http_trl_log_denied(r, tlcf);
 
+        if (tlcf->event_log) {
+            ngx_http_trl_event_denied(r, tlcf, NULL, NULL,
+                                      listed == NGX_HTTP_FORBIDDEN
+                                      ? NGX_HTTP_TRL_DENIED_LIST
+                                      : NGX_HTTP_TRL_DENIED_DIRECTIVE);
+        }
+
     } else if (listed == NGX_OK
                || (tlcf->bypass
                    && ngx_http_test_predicates(r, tlcf->bypass)

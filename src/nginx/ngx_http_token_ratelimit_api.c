@@ -8,7 +8,8 @@
  *   GET    {loc}/zones/NAME/keys?key=K    one key (or key_hex=)
  *   DELETE {loc}/zones/NAME/keys?key=K    reset it (cluster-wide: sync)
  *   GET    {loc}/metrics                  Prometheus text (also
- *                                         {loc}/?format=prometheus)
+ *                                         {loc}/?format=prometheus, or
+ *                                         a scraper's Accept at {loc}/)
  *   GET    {loc}/dashboard                a live HTML dashboard (and its
  *                                         dashboard.js, dashboard.css)
  *   GET    {loc}/lists                    runtime allow/deny entries
@@ -54,6 +55,7 @@ static ngx_int_t ngx_http_trl_api_not_allowed(ngx_http_request_t *r,
     const char *allow);
 static ngx_int_t ngx_http_trl_api_arg(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
+static ngx_uint_t ngx_http_trl_api_wants_text(ngx_http_request_t *r);
 
 
 char *
@@ -116,9 +118,10 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
             return ngx_http_trl_api_not_allowed(r, "GET, HEAD");
         }
 
-        if (ngx_http_trl_api_arg(r, "format", &format) == NGX_OK
-            && format.len == 10
-            && ngx_strncmp(format.data, "prometheus", 10) == 0)
+        if ((ngx_http_trl_api_arg(r, "format", &format) == NGX_OK
+             && format.len == 10
+             && ngx_strncmp(format.data, "prometheus", 10) == 0)
+            || ngx_http_trl_api_wants_text(r))
         {
             return ngx_http_trl_api_prometheus(r, tmcf);
         }
@@ -633,15 +636,21 @@ ngx_http_trl_api_lists(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         return ngx_http_trl_api_not_allowed(r, "DELETE");
     }
 
-    if (trl_lists_remove(tmcf->lists, id) != 1) {
+    /* with Redis, the removal is kept until Redis has been told */
+
+    if (trl_lists_remove(tmcf->lists, id, tmcf->redis != NULL) != 1) {
         return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                       "no such list entry");
     }
 
-    ngx_http_trl_sync_list_removed(id);
+    if (tmcf->redis) {
+        ngx_http_trl_lists_sync_now();
+    }
 
     ngx_http_trl_out_init(&out, r);
-    ngx_http_trl_out_printf(&out, "{\"id\":%uL,\"removed\":true}\n", id);
+    ngx_http_trl_out_printf(&out,
+                            "{\"id\":%uL,\"removed\":true,\"cluster\":%s}\n",
+                            id, tmcf->redis ? "true" : "false");
 
     return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
 }
@@ -734,11 +743,15 @@ ngx_http_trl_api_list_add(ngx_http_request_t *r,
                                       "or wait for some to expire");
     }
 
-    ngx_http_trl_sync_list_added(&e);
+    if (tmcf->redis) {
+        ngx_http_trl_lists_sync_now();      /* or once Redis is back */
+    }
 
     ngx_http_trl_out_init(&out, r);
-    ngx_http_trl_out_printf(&out, "{\"id\":%uL,\"action\":\"%s\"}\n", e.id,
-                            action == TRL_LIST_ALLOW ? "allow" : "deny");
+    ngx_http_trl_out_printf(&out,
+                            "{\"id\":%uL,\"action\":\"%s\",\"cluster\":%s}\n",
+                            e.id, action == TRL_LIST_ALLOW ? "allow" : "deny",
+                            tmcf->redis ? "true" : "false");
 
     return ngx_http_trl_out_send(&out, NGX_HTTP_CREATED, "application/json");
 }
@@ -921,6 +934,37 @@ ngx_http_trl_api_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {
     return ngx_http_arg(r, (u_char *) name, ngx_strlen(name), value);
+}
+
+
+/*
+ * A Prometheus scraper asks for text (its Accept names openmetrics-text
+ * or text/plain, never JSON); browsers and curl get JSON.
+ */
+
+static ngx_uint_t
+ngx_http_trl_api_wants_text(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_HEADERS)
+    ngx_str_t  *accept;
+
+    if (r->headers_in.accept == NULL) {
+        return 0;
+    }
+
+    accept = &r->headers_in.accept->value;
+
+    return (ngx_strlcasestrn(accept->data, accept->data + accept->len,
+                             (u_char *) "openmetrics-text", 16 - 1) != NULL
+            || ngx_strlcasestrn(accept->data, accept->data + accept->len,
+                                (u_char *) "text/plain", 10 - 1) != NULL)
+           && ngx_strlcasestrn(accept->data, accept->data + accept->len,
+                               (u_char *) "json", 4 - 1) == NULL
+           && ngx_strlcasestrn(accept->data, accept->data + accept->len,
+                               (u_char *) "text/html", 9 - 1) == NULL;
+#else
+    return 0;
+#endif
 }
 
 

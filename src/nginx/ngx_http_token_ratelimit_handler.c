@@ -228,10 +228,21 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         if (rejected->denied) {
             ctx->denied = 1;
             ctx->shown = NULL;
+
+            if (tlcf->event_log) {
+                ngx_http_trl_event_denied(r, tlcf, rejected->zone,
+                                          &rejected->key_text,
+                                          NGX_HTTP_TRL_DENIED_LIST);
+            }
+
             return ngx_http_trl_deny(r);
         }
 
         if (rejected->unavailable) {
+            if (tlcf->event_log) {
+                ngx_http_trl_event_unavailable(r, tlcf, rejected);
+            }
+
             return ngx_http_trl_unavailable(r, ctx);
         }
 
@@ -482,6 +493,10 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     if (res->rejected) {
         trl_zone_offend(zone->zone, hash, key->data, key->len,
                         res->now_ms);
+
+        if (tlcf->event_log) {
+            ngx_http_trl_event_rejected(r, tlcf, zone, tl, key, res);
+        }
     }
 
     if (res->recovered) {

@@ -152,6 +152,13 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       offsetof(ngx_http_trl_loc_conf_t, headers),
       &ngx_http_trl_headers },
 
+    { ngx_string("token_ratelimit_event_log"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_trl_event_log_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -276,6 +283,7 @@ ngx_http_trl_create_loc_conf(ngx_conf_t *cf)
     conf->enabled = NGX_CONF_UNSET;
     conf->headers = NGX_CONF_UNSET_UINT;
     conf->ipv6_prefix = NGX_CONF_UNSET_UINT;
+    conf->event_log = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -302,6 +310,7 @@ ngx_http_trl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->headers, prev->headers,
                               NGX_HTTP_TRL_HEADERS_X);
     ngx_conf_merge_uint_value(conf->ipv6_prefix, prev->ipv6_prefix, 64);
+    ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
 
     return NGX_CONF_OK;
 }

@@ -143,6 +143,8 @@ ngx_http_trl_sync_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&ngx_http_trl_flush_ev, ngx_http_trl_redis_conf()->interval);
 
+    ngx_http_trl_lists_sync_init(cycle);
+
     return NGX_OK;
 }
 
@@ -151,6 +153,8 @@ void
 ngx_http_trl_sync_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_trl_exiting = 1;
+
+    ngx_http_trl_lists_sync_exit();
 
     if (ngx_http_trl_flush_ev.timer_set) {
         ngx_del_timer(&ngx_http_trl_flush_ev);
@@ -191,6 +195,8 @@ ngx_http_trl_sync_link_ready(void)
     if (ngx_http_trl_outbox && ngx_http_trl_outbox->n) {
         ngx_http_trl_flush();
     }
+
+    ngx_http_trl_lists_sync_now();
 }
 
 
@@ -834,18 +840,6 @@ ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key)
     }
 
     ngx_destroy_pool(pool);                 /* the command keeps a copy */
-}
-
-
-void
-ngx_http_trl_sync_list_added(trl_list_entry_t *e)
-{
-}
-
-
-void
-ngx_http_trl_sync_list_removed(uint64_t id)
-{
 }
 
 

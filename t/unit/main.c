@@ -25,6 +25,8 @@ main(void)
     srunner_add_suite(sr, recovery_suite());
     srunner_add_suite(sr, policy_suite());
     srunner_add_suite(sr, sync_suite());
+    srunner_add_suite(sr, lists_suite());
+    srunner_add_suite(sr, events_suite());
 
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

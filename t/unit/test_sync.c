@@ -1577,7 +1577,8 @@ END_TEST
 
 START_TEST(redis_scripts)
 {
-    const char  *names[] = { "publish", "strict", "release", "reset" };
+    const char  *names[] = { "publish", "strict", "release", "reset",
+                             "lists" };
     int          i, bad[] = { -1, TRL_SCRIPTS, TRL_SCRIPTS + 1, 1000,
                               INT_MIN };
 
@@ -1585,7 +1586,8 @@ START_TEST(redis_scripts)
     ck_assert_int_eq(TRL_SCRIPT_STRICT, 1);
     ck_assert_int_eq(TRL_SCRIPT_RELEASE, 2);
     ck_assert_int_eq(TRL_SCRIPT_RESET, 3);
-    ck_assert_int_eq(TRL_SCRIPTS, 4);
+    ck_assert_int_eq(TRL_SCRIPT_LISTS, 4);
+    ck_assert_int_eq(TRL_SCRIPTS, 5);
 
     for (i = 0; i < TRL_SCRIPTS; i++) {
         const char  *s = trl_redis_script(i);

@@ -60,6 +60,8 @@ Suite *zone_suite(void);
 Suite *recovery_suite(void);
 Suite *policy_suite(void);
 Suite *sync_suite(void);
+Suite *lists_suite(void);
+Suite *events_suite(void);
 
 
 /*
@@ -86,7 +88,8 @@ typedef struct {
     uint64_t  sync_stats[TRL_SYNC_STATS];
     uint64_t  outcomes[2];
     uint64_t  offenders_off;
-    uint64_t  reserved[8];
+    uint64_t  reserved[8];      /* [0], [1]: event_window and
+                                   event_suppressed (zone_events.cpp) */
 } unit_root_t;
 
 /*

@@ -265,7 +265,8 @@ size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
 #define TRL_SCRIPT_STRICT   1
 #define TRL_SCRIPT_RELEASE  2
 #define TRL_SCRIPT_RESET    3
-#define TRL_SCRIPTS         4
+#define TRL_SCRIPT_LISTS    4
+#define TRL_SCRIPTS         5
 
 const char *trl_redis_script(int script);
 
@@ -339,6 +340,8 @@ int trl_zone_reset(trl_zone_t *zone, const trl_hash_t *key);
 #define TRL_LIST_ALLOW  1
 #define TRL_LIST_DENY   2
 
+#define TRL_LIST_SYNCED 0x01         /* flags: Redis holds the entry */
+
 typedef struct {
     uint64_t  id;                /* 0: a new entry (add assigns one) */
     uint64_t  created_ms;
@@ -347,6 +350,7 @@ typedef struct {
     uint8_t   family;            /* 0 key, 4 IPv4, 6 IPv6 */
     uint8_t   prefix;            /* bits of addr that match */
     uint8_t   key_len;
+    uint8_t   flags;             /* TRL_LIST_SYNCED */
     uint8_t   addr[16];
     char      zone[64];          /* NUL-terminated */
     char      key[128];
@@ -360,7 +364,9 @@ uint32_t trl_lists_capacity(const trl_lists_t *lists);
 uint64_t trl_lists_changes(const trl_lists_t *lists);
 int trl_lists_add(trl_lists_t *lists, trl_list_entry_t *entry,
     uint64_t now_ms);                    /* TRL_ERROR when full */
-int trl_lists_remove(trl_lists_t *lists, uint64_t id);   /* 1: removed */
+/* 1: removed.  With tombstone, the removal is kept (invisible) until Redis
+ * has been told (trl_lists_outgoing). */
+int trl_lists_remove(trl_lists_t *lists, uint64_t id, int tombstone);
 size_t trl_lists_get(trl_lists_t *lists, trl_list_entry_t *out, size_t max,
     uint64_t now_ms);
 /* 0, TRL_LIST_ALLOW or TRL_LIST_DENY */
@@ -368,6 +374,41 @@ int trl_lists_match_addr(trl_lists_t *lists, int family,
     const uint8_t *addr, uint64_t now_ms);
 int trl_lists_match_key(trl_lists_t *lists, const char *zone,
     size_t zone_len, const void *key, size_t key_len, uint64_t now_ms);
+
+/*
+ * Cluster-wide lists (token_ratelimit_redis): the entries live in the Redis
+ * hash <prefix>lists, one field per id (a decimal number below 2^53) and a
+ * field "epoch" that tells a rebuilt hash from the one a node saw before.
+ * One process at a time reconciles (trl_lists_sync_due): it sends what
+ * Redis lacks (new entries, removals) and takes in the whole hash; an entry
+ * that Redis had and lost is removed, unless the hash was rebuilt (new
+ * epoch): then every live entry is sent again.
+ */
+/* 1 when the caller is to reconcile now (then due again interval_ms later;
+ * force: whatever the time), and none is in flight (a reconcile that has
+ * not said it is done is given up after busy_ms). */
+int trl_lists_sync_due(trl_lists_t *lists, uint64_t now_ms,
+    uint64_t interval_ms, uint64_t busy_ms, int force);
+/* The reconcile is over (answered or failed); 1 when another was asked for
+ * meanwhile (force), to be started at once. */
+int trl_lists_sync_done(trl_lists_t *lists);
+uint64_t trl_lists_epoch(trl_lists_t *lists);    /* 0: none seen yet */
+/* What Redis lacks: live entries not synced (up to max_puts) and removed
+ * ids (up to max_dels, *ndels set). */
+size_t trl_lists_outgoing(trl_lists_t *lists, trl_list_entry_t *puts,
+    size_t max_puts, uint64_t *dels, size_t max_dels, size_t *ndels,
+    uint64_t now_ms);
+/* Redis's answer: its epoch and entries (all of the hash), after the puts
+ * and dels sent (which are then marked synced, or forgotten). */
+void trl_lists_incoming(trl_lists_t *lists, uint64_t epoch,
+    const trl_list_entry_t *remote, size_t nremote,
+    const uint64_t *puts, size_t nputs, const uint64_t *dels, size_t ndels,
+    uint64_t now_ms);
+/* An entry as the value of its Redis field, and back (TRL_OK or
+ * TRL_ERROR); encode returns the length (0 when len is short). */
+size_t trl_list_encode(const trl_list_entry_t *e, char *buf, size_t len);
+int trl_list_decode(uint64_t id, const char *text, size_t len,
+    trl_list_entry_t *e);
 
 /* Outcomes decided before any key is looked at (bypass, deny). */
 #define TRL_OUTCOME_BYPASSED  0
@@ -384,6 +425,24 @@ uint64_t trl_zone_eviction_report(trl_zone_t *zone, uint64_t now_ms,
     uint64_t interval_ms);
 
 uint64_t trl_clock_ms(void);   /* the core's monotonic clock */
+
+
+/*
+ * Event log (token_ratelimit_event_log): at most per_second lines a second
+ * per zone, all processes together, counted without a lock in the zone.
+ * Returns 1 when a line may be written now, else 0 (the line is counted as
+ * suppressed).  On 1, *suppressed gets the number of lines refused since
+ * the previous permitted one, which are then forgotten (0: none).  now_ms
+ * is the caller's clock in ms (the glue passes Unix time, so that the
+ * seconds counted are those of the lines' timestamps); a second earlier
+ * than the one being counted (a clock a little behind another process's)
+ * is refused, one more than 2 s earlier (the clock was set back) starts a
+ * new second.  per_second is at most TRL_EVENT_MAX_RATE; 0 refuses all.
+ */
+#define TRL_EVENT_MAX_RATE  100000
+
+int trl_zone_event_permit(trl_zone_t *zone, uint64_t now_ms,
+    uint32_t per_second, uint64_t *suppressed);
 
 
 /*

@@ -1,0 +1,91 @@
+// zone_events.cpp - the event log's rate limit: at most N lines a second
+// per zone, whatever process writes them.
+//
+// One word holds the second being counted and the lines permitted in it
+// (second << 24 | count), changed only by compare-and-swap, so that two
+// processes can never both take the last place of a second; a second word
+// counts the lines refused since a line was last permitted, and the next
+// permitted line takes that count (an exchange with 0), so that every
+// refused line is reported exactly once.
+#include <cstddef>
+
+#include "trl_core.h"
+#include "zone.hpp"
+
+namespace trl {
+namespace {
+
+constexpr unsigned kCountBits = 24;
+constexpr uint64_t kCountMask = (UINT64_C(1) << kCountBits) - 1;
+constexpr uint64_t kSetBack = 2;    // seconds: a clock behind by more was
+                                    // set back, not merely late
+
+static_assert(TRL_EVENT_MAX_RATE <= kCountMask, "event count bits");
+static_assert(offsetof(Root, event_window) == 200
+                  && offsetof(Root, event_suppressed) == 208
+                  && offsetof(Root, reserved) == 216,
+              "event words in the old reserved words");
+
+}  // namespace
+
+bool Zone::event_permit(uint64_t now_ms, uint32_t per_second,
+                        uint64_t &suppressed) {
+    uint64_t now_s = now_ms / 1000;
+    uint64_t cur = r_->event_window.load(std::memory_order_relaxed);
+
+    suppressed = 0;
+
+    for (;;) {
+        uint64_t second = cur >> kCountBits;
+        uint64_t count = cur & kCountMask;
+        uint64_t next;
+
+        if (now_s > second || second - now_s > kSetBack) {
+            if (per_second == 0) {
+                break;
+            }
+            next = (now_s << kCountBits) | 1;          // a new second
+
+        } else if (now_s == second && count < per_second) {
+            next = cur + 1;
+
+        } else {
+            break;              // this second is spent, or already past
+        }
+
+        if (r_->event_window.compare_exchange_weak(
+                cur, next, std::memory_order_acq_rel,
+                std::memory_order_relaxed)) {
+            suppressed = r_->event_suppressed.exchange(
+                0, std::memory_order_acq_rel);
+            return true;
+        }
+        // cur was reloaded: another process moved first
+    }
+
+    r_->event_suppressed.fetch_add(1, std::memory_order_acq_rel);
+    return false;
+}
+
+}  // namespace trl
+
+extern "C" int trl_zone_event_permit(trl_zone_t *zone, uint64_t now_ms,
+                                     uint32_t per_second,
+                                     uint64_t *suppressed) {
+    uint64_t ignored = 0;
+
+    try {
+        if (zone == nullptr) {
+            return 0;
+        }
+        if (per_second > TRL_EVENT_MAX_RATE) {
+            per_second = TRL_EVENT_MAX_RATE;
+        }
+        trl::Zone z(reinterpret_cast<trl::Root *>(zone));
+        bool ok = z.event_permit(now_ms, per_second,
+                                 suppressed ? *suppressed : ignored);
+        return ok ? 1 : 0;
+    } catch (...) {
+        return 0;
+    }
+}

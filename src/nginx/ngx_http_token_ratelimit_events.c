@@ -1,0 +1,747 @@
+
+/*
+ * ngx_http_token_ratelimit_events.c - token_ratelimit_event_log: one JSON
+ * object per line for every rejection, penalty start, deny and "Redis
+ * unavailable" answer, to a file or to syslog, for SIEM pipelines.
+ *
+ * Nothing here runs for an admitted request.  Lines are rate-limited per
+ * zone in the zone's shared memory (trl_zone_event_permit), so that a
+ * flood cannot fill the disk; the lines refused are counted and reported
+ * by a "suppressed" line before the next line written.  A line is built on
+ * the stack and written with one write() (a regular file opened by nginx
+ * with O_APPEND, reopened on "nginx -s reopen") or sent as one syslog
+ * datagram; a failure never fails the request and is logged at most once
+ * a minute.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+#define NGX_HTTP_TRL_EVENT_RATE        100      /* lines a second per zone */
+
+/* What attacker-controlled fields are cut to (bytes before escaping). */
+#define NGX_HTTP_TRL_EVENT_URI_LEN     512
+#define NGX_HTTP_TRL_EVENT_HOST_LEN    256
+#define NGX_HTTP_TRL_EVENT_METHOD_LEN  32
+#define NGX_HTTP_TRL_EVENT_KEY_LEN     256      /* printable keys */
+#define NGX_HTTP_TRL_EVENT_HEX_LEN     128      /* binary keys, as hex */
+#define NGX_HTTP_TRL_EVENT_SHORT_LEN   128      /* client, zone, request id */
+
+/*
+ * Escaped, a byte takes at most 6 (\u00XX or \ufffd): the longest line is
+ * below 9 KB, plus the syslog header (PRI, time, host name, tag).
+ */
+#define NGX_HTTP_TRL_EVENT_LINE        12288
+
+#define NGX_HTTP_TRL_EVENT_ERROR_GAP   60       /* s between error lines */
+
+
+struct ngx_http_trl_event_log_s {
+    ngx_open_file_t            *file;
+    ngx_syslog_peer_t          *syslog;
+    ngx_uint_t                  rate;
+    ngx_int_t                   request_id;     /* $request_id's index */
+    time_t                      error_logged;   /* per process */
+};
+
+
+static ngx_uint_t ngx_http_trl_event_permit(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
+    uint64_t *wall_ms);
+static u_char *ngx_http_trl_event_start(ngx_http_trl_event_log_t *el,
+    u_char *buf, u_char *last, uint64_t wall_ms, const char *event,
+    ngx_http_trl_zone_t *zone);
+static u_char *ngx_http_trl_event_request(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, u_char *p, u_char *last);
+static u_char *ngx_http_trl_event_key(u_char *p, u_char *last,
+    ngx_str_t *key);
+static u_char *ngx_http_trl_event_string(u_char *p, u_char *last,
+    const char *name, u_char *data, size_t len, size_t max,
+    const char *cut);
+static u_char *ngx_http_trl_event_escape(u_char *p, u_char *last,
+    u_char *s, size_t len);
+static u_char *ngx_http_trl_event_seconds(u_char *p, u_char *last,
+    uint64_t ms);
+static void ngx_http_trl_event_write(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, u_char *buf, u_char *p);
+
+
+static ngx_str_t  ngx_http_trl_request_id = ngx_string("request_id");
+
+
+/*
+ * token_ratelimit_event_log off | file [rate=N] |
+ *     syslog:server=address[,facility=..][,severity=..][,tag=..]
+ *     [,nohostname] [rate=N];
+ */
+
+char *
+ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_trl_loc_conf_t  *tlcf = conf;
+
+    u_char                    *p;
+    ngx_int_t                  n;
+    ngx_str_t                 *value, target;
+    ngx_uint_t                 i, rate;
+    ngx_syslog_peer_t         *peer;
+    ngx_http_trl_event_log_t  *el;
+
+    if (tlcf->event_log != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+
+        if (cf->args->nelts > 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, \"off\" takes no other "
+                               "parameter", &value[2], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        tlcf->event_log = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0 || ngx_strncmp(value[1].data, "rate=", 5) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected a file, \"syslog:server=address\" or "
+                           "\"off\" first", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    rate = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+
+            if (n == NGX_ERROR || n < 1 || n > TRL_EVENT_MAX_RATE) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid parameter \"%V\" in \"%V\" "
+                                   "directive, \"rate=\" takes the lines "
+                                   "a second per zone, 1 to %d",
+                                   &value[i], &cmd->name,
+                                   TRL_EVENT_MAX_RATE);
+                return NGX_CONF_ERROR;
+            }
+
+            rate = (ngx_uint_t) n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected \"rate=N\" after the target",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    el = ngx_pcalloc(cf->pool, sizeof(ngx_http_trl_event_log_t));
+    if (el == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    el->rate = rate ? rate : NGX_HTTP_TRL_EVENT_RATE;
+
+    el->request_id = ngx_http_get_variable_index(cf,
+                                                 &ngx_http_trl_request_id);
+    if (el->request_id == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
+
+        /* nginx's parser cuts the argument at its commas: keep a copy */
+
+        target.len = value[1].len;
+        target.data = ngx_pstrdup(cf->pool, &value[1]);
+        if (target.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        peer = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
+        if (peer == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_syslog_process_conf(cf, peer) != NGX_CONF_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, expected \"syslog:server="
+                               "address[,facility=..][,severity=..]"
+                               "[,tag=..][,nohostname]\"",
+                               &target, &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        el->syslog = peer;
+        tlcf->event_log = el;
+
+        return NGX_CONF_OK;
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (*p == '$') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, variables are not supported "
+                               "in the file name", &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* relative to the prefix, opened by nginx, reopened on USR1 */
+
+    el->file = ngx_conf_open_file(cf->cycle, &value[1]);
+    if (el->file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->event_log = el;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A zone rejected a request (enforced or in a dry run): a "rejected" (or
+ * "rejected_dry_run") line, and a "penalty" line when the rejection
+ * started a penalty.
+ */
+
+void
+ngx_http_trl_event_rejected(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
+    trl_limit_t *tl, ngx_str_t *key, trl_result_t *res)
+{
+    u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
+    time_t                     retry_after, reset_at;
+    uint64_t                   wall_ms;
+    ngx_uint_t                 dry;
+    ngx_http_trl_event_log_t  *el;
+
+    el = tlcf->event_log;
+    last = buf + sizeof(buf) - 1;     /* room for the newline */
+    dry = (tl->flags & TRL_LIMIT_DRY_RUN) != 0;
+
+    if (ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
+
+        retry_after = (time_t) ((res->retry_ms + 999) / 1000);
+        if (retry_after < 1) {
+            retry_after = 1;
+        }
+
+        reset_at = (time_t) ((wall_ms + (res->reset_ms - res->now_ms) + 999)
+                             / 1000);
+
+        p = ngx_http_trl_event_start(el, buf, last, wall_ms,
+                                     dry ? "rejected_dry_run" : "rejected",
+                                     zone);
+        p = ngx_http_trl_event_key(p, last, key);
+        p = ngx_http_trl_event_request(r, el, p, last);
+
+        if (!dry) {
+            p = ngx_slprintf(p, last, ",\"status\":%ui", tlcf->status_code);
+        }
+
+        p = ngx_slprintf(p, last,
+                         ",\"limit\":%uD,\"window_ms\":%uL,\"count\":%uD,"
+                         "\"retry_after\":%T,\"reset_at\":%T",
+                         zone->rate.limit, zone->rate.window_ms,
+                         res->limit - res->remaining, retry_after, reset_at);
+
+        if (res->violations) {
+            p = ngx_slprintf(p, last, ",\"violations\":%uD",
+                             res->violations);
+        }
+
+        if (res->penalized) {
+            p = ngx_slprintf(p, last, ",\"penalized\":true");
+        }
+
+        p = ngx_slprintf(p, last, ",\"dry_run\":%s}",
+                         dry ? "true" : "false");
+
+        ngx_http_trl_event_write(r, el, buf, p);
+    }
+
+    if (!res->penalty_start
+        || !ngx_http_trl_event_permit(r, el, zone, &wall_ms))
+    {
+        return;
+    }
+
+    p = ngx_http_trl_event_start(el, buf, last, wall_ms, "penalty", zone);
+    p = ngx_http_trl_event_key(p, last, key);
+    p = ngx_http_trl_event_request(r, el, p, last);
+
+    p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL,"
+                     "\"penalty_s\":",
+                     zone->rate.limit, zone->rate.window_ms);
+    p = ngx_http_trl_event_seconds(p, last, res->penalty_ms);
+
+    p = ngx_slprintf(p, last, ",\"violations\":%uD,\"retry_after\":%uL,"
+                     "\"reset_at\":%uL,\"dry_run\":%s}",
+                     res->violations, (res->penalty_ms + 999) / 1000,
+                     (wall_ms + res->penalty_ms + 999) / 1000,
+                     dry ? "true" : "false");
+
+    ngx_http_trl_event_write(r, el, buf, p);
+}
+
+
+/*
+ * token_ratelimit_deny or a runtime deny entry answered 403.  zone: the
+ * zone whose key a deny entry named, else NULL: the location's first
+ * zone, whose budget the line takes.
+ */
+
+void
+ngx_http_trl_event_denied(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, ngx_uint_t why)
+{
+    u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
+    uint64_t                   wall_ms;
+    ngx_http_trl_limit_t      *limits;
+    ngx_http_trl_event_log_t  *el;
+
+    el = tlcf->event_log;
+
+    if (zone == NULL) {
+        if (tlcf->limits.nelts == 0) {
+            return;
+        }
+
+        limits = tlcf->limits.elts;
+        zone = limits[0].shm_zone->data;
+    }
+
+    if (!ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
+        return;
+    }
+
+    last = buf + sizeof(buf) - 1;     /* room for the newline */
+
+    p = ngx_http_trl_event_start(el, buf, last, wall_ms, "denied", zone);
+
+    if (key) {
+        p = ngx_http_trl_event_key(p, last, key);
+    }
+
+    p = ngx_http_trl_event_request(r, el, p, last);
+
+    p = ngx_slprintf(p, last, ",\"status\":403,\"reason\":\"%s\"}",
+                     why == NGX_HTTP_TRL_DENIED_LIST
+                     ? "deny_list" : "token_ratelimit_deny");
+
+    ngx_http_trl_event_write(r, el, buf, p);
+}
+
+
+/* fail=closed: Redis could not be asked, the request was answered 503. */
+
+void
+ngx_http_trl_event_unavailable(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a)
+{
+    u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
+    uint64_t                   wall_ms;
+    ngx_http_trl_event_log_t  *el;
+
+    el = tlcf->event_log;
+
+    if (!ngx_http_trl_event_permit(r, el, a->zone, &wall_ms)) {
+        return;
+    }
+
+    last = buf + sizeof(buf) - 1;     /* room for the newline */
+
+    p = ngx_http_trl_event_start(el, buf, last, wall_ms, "unavailable",
+                                 a->zone);
+    p = ngx_http_trl_event_key(p, last, &a->key_text);
+    p = ngx_http_trl_event_request(r, el, p, last);
+    p = ngx_slprintf(p, last, ",\"status\":503,\"retry_after\":1}");
+
+    ngx_http_trl_event_write(r, el, buf, p);
+}
+
+
+/*
+ * Takes a place in the zone's budget for this second (wall clock, as the
+ * line's "time"); the lines refused since the last one are reported first.
+ */
+
+static ngx_uint_t
+ngx_http_trl_event_permit(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
+    uint64_t *wall_ms)
+{
+    u_char      *p, *last, buf[2048];
+    uint64_t     suppressed;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+    *wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (!trl_zone_event_permit(zone->zone, *wall_ms, (uint32_t) el->rate,
+                               &suppressed))
+    {
+        return 0;
+    }
+
+    if (suppressed) {
+        last = buf + sizeof(buf) - 1; /* room for the newline */
+        p = ngx_http_trl_event_start(el, buf, last, *wall_ms, "suppressed",
+                                     zone);
+        p = ngx_slprintf(p, last, ",\"count\":%uL,\"node\":", suppressed);
+        p = ngx_http_trl_event_string(p, last, NULL,
+                                      ngx_cycle->hostname.data,
+                                      ngx_cycle->hostname.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+        p = ngx_slprintf(p, last, "}");
+
+        ngx_http_trl_event_write(r, el, buf, p);
+    }
+
+    return 1;
+}
+
+
+/* The syslog header, then {"time":"...","event":"...","zone":"..." */
+
+static u_char *
+ngx_http_trl_event_start(ngx_http_trl_event_log_t *el, u_char *buf,
+    u_char *last, uint64_t wall_ms, const char *event,
+    ngx_http_trl_zone_t *zone)
+{
+    u_char    *p;
+    ngx_tm_t   tm;
+
+    p = buf;
+
+    if (el->syslog) {
+        p = ngx_syslog_add_header(el->syslog, p);
+    }
+
+    ngx_gmtime((time_t) (wall_ms / 1000), &tm);
+
+    p = ngx_slprintf(p, last,
+                     "{\"time\":\"%4d-%02d-%02dT%02d:%02d:%02d.%03uLZ\","
+                     "\"event\":\"%s\",\"zone\":",
+                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                     tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                     wall_ms % 1000, event);
+
+    return ngx_http_trl_event_string(p, last, NULL, zone->name.data,
+                                     zone->name.len,
+                                     NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+}
+
+
+/* ,"client":..,"method":..,"uri":..,"host":..,"request_id":..,"node":.. */
+
+static u_char *
+ngx_http_trl_event_request(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, u_char *p, u_char *last)
+{
+    ngx_str_t                  *host;
+    ngx_http_variable_value_t  *v;
+
+    p = ngx_http_trl_event_string(p, last, "client",
+                                  r->connection->addr_text.data,
+                                  r->connection->addr_text.len,
+                                  NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+
+    p = ngx_http_trl_event_string(p, last, "method", r->method_name.data,
+                                  r->method_name.len,
+                                  NGX_HTTP_TRL_EVENT_METHOD_LEN, NULL);
+
+    p = ngx_http_trl_event_string(p, last, "uri", r->uri.data, r->uri.len,
+                                  NGX_HTTP_TRL_EVENT_URI_LEN,
+                                  "uri_truncated");
+
+    host = &r->headers_in.server;
+
+    if (host->len) {
+        p = ngx_http_trl_event_string(p, last, "host", host->data,
+                                      host->len, NGX_HTTP_TRL_EVENT_HOST_LEN,
+                                      NULL);
+    }
+
+    v = ngx_http_get_indexed_variable(r, el->request_id);
+
+    if (v && !v->not_found && v->len) {
+        p = ngx_http_trl_event_string(p, last, "request_id", v->data,
+                                      v->len, NGX_HTTP_TRL_EVENT_SHORT_LEN,
+                                      NULL);
+    }
+
+    return ngx_http_trl_event_string(p, last, "node",
+                                     ngx_cycle->hostname.data,
+                                     ngx_cycle->hostname.len,
+                                     NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+}
+
+
+/*
+ * ,"key":"..." when the key is printable ASCII (as the API shows it),
+ * else ,"key_hex":"..." (binary keys such as $binary_remote_addr); a key
+ * cut short adds "key_truncated":true.
+ */
+
+static u_char *
+ngx_http_trl_event_key(u_char *p, u_char *last, ngx_str_t *key)
+{
+    size_t   i, len;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < key->len; i++) {
+        if (key->data[i] < 0x20 || key->data[i] > 0x7e) {
+            break;
+        }
+    }
+
+    if (i == key->len) {
+        return ngx_http_trl_event_string(p, last, "key", key->data,
+                                         key->len,
+                                         NGX_HTTP_TRL_EVENT_KEY_LEN,
+                                         "key_truncated");
+    }
+
+    len = ngx_min(key->len, NGX_HTTP_TRL_EVENT_HEX_LEN);
+
+    if ((size_t) (last - p) < sizeof(",\"key_hex\":\"\"") + 2 * len) {
+        return p;
+    }
+
+    p = ngx_cpymem(p, ",\"key_hex\":\"", sizeof(",\"key_hex\":\"") - 1);
+
+    for (i = 0; i < len; i++) {
+        *p++ = hex[key->data[i] >> 4];
+        *p++ = hex[key->data[i] & 0xf];
+    }
+
+    *p++ = '"';
+
+    if (key->len > len) {
+        p = ngx_slprintf(p, last, ",\"key_truncated\":true");
+    }
+
+    return p;
+}
+
+
+/*
+ * ,"name":"value" (name NULL: the value alone), the value cut to max
+ * bytes (then ,"<cut>":true when cut is given) and escaped.
+ */
+
+static u_char *
+ngx_http_trl_event_string(u_char *p, u_char *last, const char *name,
+    u_char *data, size_t len, size_t max, const char *cut)
+{
+    ngx_uint_t  truncated;
+
+    truncated = 0;
+
+    if (len > max) {
+        len = max;
+        truncated = 1;
+    }
+
+    if (name) {
+        p = ngx_slprintf(p, last, ",\"%s\":", name);
+    }
+
+    if (last - p < 2) {
+        return p;
+    }
+
+    *p++ = '"';
+    p = ngx_http_trl_event_escape(p, last - 1, data, len);
+    *p++ = '"';
+
+    if (truncated && cut) {
+        p = ngx_slprintf(p, last, ",\"%s\":true", cut);
+    }
+
+    return p;
+}
+
+
+/*
+ * A JSON string's contents: '"' and '\' escaped, control bytes and DEL as
+ * \u00XX, valid UTF-8 kept as is, and every byte of an invalid (or cut,
+ * overlong, surrogate, above U+10FFFF) sequence as \ufffd, so that the
+ * line is valid UTF-8 and valid JSON whatever the input.
+ */
+
+static u_char *
+ngx_http_trl_event_escape(u_char *p, u_char *last, u_char *s, size_t len)
+{
+    u_char    c;
+    size_t    n, i;
+    uint32_t  u, min;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    while (len && last - p >= 6) {
+        c = *s;
+
+        if (c >= 0x20 && c < 0x7f) {
+            if (c == '"' || c == '\\') {
+                *p++ = '\\';
+            }
+
+            *p++ = c;
+            s++;
+            len--;
+            continue;
+        }
+
+        if (c < 0x80) {
+            *p++ = '\\';
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+            s++;
+            len--;
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+            u = c & 0x1f;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            u = c & 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            u = c & 0x07;
+            min = 0x10000;
+
+        } else {
+            n = 0;
+            u = 0;
+            min = 1;
+        }
+
+        if (n && n <= len) {
+            for (i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80) {
+                    break;
+                }
+
+                u = (u << 6) | (s[i] & 0x3f);
+            }
+
+            if (i == n && u >= min && u <= 0x10ffff
+                && (u < 0xd800 || u > 0xdfff))
+            {
+                p = ngx_cpymem(p, s, n);
+                s += n;
+                len -= n;
+                continue;
+            }
+        }
+
+        p = ngx_cpymem(p, "\\ufffd", 6);
+        s++;
+        len--;
+    }
+
+    return p;
+}
+
+
+/* Seconds from ms, as a JSON number: "30", "0.5", "1.25". */
+
+static u_char *
+ngx_http_trl_event_seconds(u_char *p, u_char *last, uint64_t ms)
+{
+    uint64_t  frac;
+
+    frac = ms % 1000;
+
+    if (frac == 0) {
+        return ngx_slprintf(p, last, "%uL", ms / 1000);
+    }
+
+    if (frac % 100 == 0) {
+        return ngx_slprintf(p, last, "%uL.%uL", ms / 1000, frac / 100);
+    }
+
+    if (frac % 10 == 0) {
+        return ngx_slprintf(p, last, "%uL.%02uL", ms / 1000, frac / 10);
+    }
+
+    return ngx_slprintf(p, last, "%uL.%03uL", ms / 1000, frac);
+}
+
+
+/* One write() of the line (file), or one syslog datagram. */
+
+static void
+ngx_http_trl_event_write(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, u_char *buf, u_char *p)
+{
+    size_t     len;
+    ssize_t    n;
+    ngx_err_t  err;
+
+    if (el->syslog) {
+        len = p - buf;
+        n = ngx_syslog_send(el->syslog, buf, len);
+
+        if (n == (ssize_t) len) {
+            return;
+        }
+
+        if (ngx_time() - el->error_logged >= NGX_HTTP_TRL_EVENT_ERROR_GAP) {
+            el->error_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "token_ratelimit_event_log: send() to syslog "
+                          "failed or was incomplete (%z of %uz); lines are "
+                          "lost until it works again", n, len);
+        }
+
+        return;
+    }
+
+    *p++ = '\n';                        /* the buffer keeps room for it */
+    len = p - buf;
+
+    n = ngx_write_fd(el->file->fd, buf, len);
+
+    if (n == (ssize_t) len) {
+        return;
+    }
+
+    err = (n == -1) ? ngx_errno : 0;
+
+    if (ngx_time() - el->error_logged >= NGX_HTTP_TRL_EVENT_ERROR_GAP) {
+        el->error_logged = ngx_time();
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, err,
+                      "token_ratelimit_event_log: " ngx_write_fd_n
+                      " to \"%V\" failed or was incomplete (%z of %uz)",
+                      &el->file->name, n, len);
+    }
+}

@@ -1,0 +1,366 @@
+
+/*
+ * ngx_http_token_ratelimit_sync_lists.c - the runtime allow/deny lists
+ * shared by the nodes through the Redis hash <prefix>lists.
+ *
+ * About once a second one worker of each node reconciles: it sends the
+ * entries and removals Redis lacks and takes the whole hash in (the core's
+ * trl_lists_outgoing / trl_lists_incoming decide what changes).  A change
+ * through the API reconciles at once.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_redis.h"
+
+
+#define NGX_HTTP_TRL_LISTS_EVERY     1000     /* ms between reconciles */
+#define NGX_HTTP_TRL_LISTS_WAIT      1000     /* ms a reconcile may take */
+#define NGX_HTTP_TRL_LISTS_PUTS      128      /* entries sent at a time */
+#define NGX_HTTP_TRL_LISTS_DELS      256
+#define NGX_HTTP_TRL_LISTS_VALUE     512      /* an encoded entry, at most */
+
+
+/* One reconcile in flight: what was sent, to be confirmed by the reply. */
+typedef struct {
+    ngx_pool_t                 *pool;
+    uint64_t                   *puts;
+    size_t                      nputs;
+    uint64_t                   *dels;
+    size_t                      ndels;
+} ngx_http_trl_reconcile_t;
+
+
+static void ngx_http_trl_lists_timer(ngx_event_t *ev);
+static void ngx_http_trl_lists_reconcile(ngx_uint_t force);
+static ngx_int_t ngx_http_trl_lists_send(ngx_http_trl_redis_conf_t *rc);
+static void ngx_http_trl_lists_reply(redisReply *reply, void *data);
+static ngx_int_t ngx_http_trl_lists_take(ngx_http_trl_reconcile_t *rec,
+    redisReply *reply);
+static uint64_t ngx_http_trl_lists_wall_ms(void);
+static uint64_t ngx_http_trl_lists_number(const char *s, size_t len);
+
+
+static trl_lists_t  *ngx_http_trl_shared_lists;
+static ngx_event_t   ngx_http_trl_lists_ev;
+static ngx_log_t    *ngx_http_trl_lists_log;
+
+
+void
+ngx_http_trl_lists_sync_init(ngx_cycle_t *cycle)
+{
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_token_ratelimit_module);
+
+    if (tmcf == NULL || tmcf->lists == NULL) {
+        return;                             /* no token_ratelimit_api */
+    }
+
+    ngx_http_trl_shared_lists = tmcf->lists;
+    ngx_http_trl_lists_log = cycle->log;
+
+    ngx_http_trl_lists_ev.handler = ngx_http_trl_lists_timer;
+    ngx_http_trl_lists_ev.log = cycle->log;
+    ngx_http_trl_lists_ev.cancelable = 1;
+
+    /* the workers' timers spread over the second */
+    ngx_add_timer(&ngx_http_trl_lists_ev,
+                  NGX_HTTP_TRL_LISTS_EVERY / 4
+                  + (ngx_msec_t) ngx_random() % NGX_HTTP_TRL_LISTS_EVERY);
+}
+
+
+void
+ngx_http_trl_lists_sync_exit(void)
+{
+    if (ngx_http_trl_lists_ev.timer_set) {
+        ngx_del_timer(&ngx_http_trl_lists_ev);
+    }
+
+    ngx_http_trl_shared_lists = NULL;
+}
+
+
+/* An entry was added or removed through the API: tell Redis now. */
+
+void
+ngx_http_trl_lists_sync_now(void)
+{
+    ngx_http_trl_lists_reconcile(1);
+}
+
+
+static void
+ngx_http_trl_lists_timer(ngx_event_t *ev)
+{
+    ngx_http_trl_lists_reconcile(0);
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_TRL_LISTS_EVERY / 4);
+    }
+}
+
+
+static void
+ngx_http_trl_lists_reconcile(ngx_uint_t force)
+{
+    ngx_http_trl_redis_conf_t  *rc;
+
+    rc = ngx_http_trl_redis_conf();
+
+    if (ngx_http_trl_shared_lists == NULL || rc == NULL
+        || !ngx_http_trl_redis_ready())
+    {
+        return;                 /* the entries wait in the lists meanwhile */
+    }
+
+    if (!trl_lists_sync_due(ngx_http_trl_shared_lists,
+                            ngx_http_trl_lists_wall_ms(),
+                            NGX_HTTP_TRL_LISTS_EVERY,
+                            NGX_HTTP_TRL_LISTS_WAIT + 500, (int) force))
+    {
+        return;                 /* not due, or another worker is at it */
+    }
+
+    if (ngx_http_trl_lists_send(rc) != NGX_OK) {
+        (void) trl_lists_sync_done(ngx_http_trl_shared_lists);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_trl_lists_send(ngx_http_trl_redis_conf_t *rc)
+{
+    u_char                    *p;
+    size_t                     i, n, ndels, len;
+    uint64_t                   now_ms;
+    ngx_str_t                 *args;
+    ngx_pool_t                *pool;
+    trl_list_entry_t          *puts;
+    ngx_http_trl_reconcile_t  *rec;
+
+    pool = ngx_create_pool(4096, ngx_http_trl_lists_log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    rec = ngx_pcalloc(pool, sizeof(ngx_http_trl_reconcile_t));
+    puts = ngx_palloc(pool, NGX_HTTP_TRL_LISTS_PUTS
+                            * sizeof(trl_list_entry_t));
+    args = ngx_palloc(pool, (4 + 2 * NGX_HTTP_TRL_LISTS_PUTS
+                             + NGX_HTTP_TRL_LISTS_DELS) * sizeof(ngx_str_t));
+
+    if (rec == NULL || puts == NULL || args == NULL) {
+        goto failed;
+    }
+
+    rec->pool = pool;
+    rec->puts = ngx_palloc(pool, NGX_HTTP_TRL_LISTS_PUTS * sizeof(uint64_t));
+    rec->dels = ngx_palloc(pool, NGX_HTTP_TRL_LISTS_DELS * sizeof(uint64_t));
+
+    if (rec->puts == NULL || rec->dels == NULL) {
+        goto failed;
+    }
+
+    now_ms = ngx_http_trl_lists_wall_ms();
+
+    n = trl_lists_outgoing(ngx_http_trl_shared_lists, puts,
+                           NGX_HTTP_TRL_LISTS_PUTS, rec->dels,
+                           NGX_HTTP_TRL_LISTS_DELS, &ndels, now_ms);
+
+    /* KEYS[1], now, a new hash's epoch, the number of puts */
+
+    len = rc->prefix.len + sizeof("lists") - 1;
+
+    args[0].data = ngx_pnalloc(pool, len + 3 * NGX_INT64_LEN);
+    if (args[0].data == NULL) {
+        goto failed;
+    }
+
+    p = ngx_cpymem(args[0].data, rc->prefix.data, rc->prefix.len);
+    p = ngx_cpymem(p, "lists", sizeof("lists") - 1);
+    args[0].len = len;
+
+    args[1].data = p;
+    p = ngx_sprintf(p, "%uL", now_ms);
+    args[1].len = p - args[1].data;
+
+    args[2].data = p;
+    p = ngx_sprintf(p, "%uL", ((uint64_t) ngx_random() << 31 ^ ngx_random())
+                              % 9007199254740991 + 1);
+    args[2].len = p - args[2].data;
+
+    args[3].data = p;
+    p = ngx_sprintf(p, "%uz", n);
+    args[3].len = p - args[3].data;
+
+    for (i = 0; i < n; i++) {
+        p = ngx_pnalloc(pool, NGX_INT64_LEN + NGX_HTTP_TRL_LISTS_VALUE);
+        if (p == NULL) {
+            goto failed;
+        }
+
+        args[4 + 2 * i].data = p;
+        args[4 + 2 * i].len = ngx_sprintf(p, "%uL", puts[i].id) - p;
+        p += args[4 + 2 * i].len;
+
+        args[5 + 2 * i].data = p;
+        args[5 + 2 * i].len = trl_list_encode(&puts[i], (char *) p,
+                                              NGX_HTTP_TRL_LISTS_VALUE);
+        rec->puts[i] = puts[i].id;
+    }
+
+    rec->nputs = n;
+
+    for (i = 0; i < ndels; i++) {
+        p = ngx_pnalloc(pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            goto failed;
+        }
+
+        args[4 + 2 * n + i].data = p;
+        args[4 + 2 * n + i].len = ngx_sprintf(p, "%uL", rec->dels[i]) - p;
+    }
+
+    rec->ndels = ndels;
+
+    if (ngx_http_trl_redis_eval(TRL_SCRIPT_LISTS, 1, args, 4 + 2 * n + ndels,
+                                ngx_max(rc->timeout, NGX_HTTP_TRL_LISTS_WAIT),
+                                ngx_http_trl_lists_reply, rec)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    return NGX_OK;                          /* the command keeps a copy */
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_trl_lists_reply(redisReply *reply, void *data)
+{
+    ngx_http_trl_reconcile_t  *rec = data;
+
+    if (ngx_http_trl_shared_lists == NULL) {
+        ngx_destroy_pool(rec->pool);        /* exiting */
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || ngx_http_trl_lists_take(rec, reply) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, ngx_http_trl_lists_log, 0,
+                      "token_ratelimit: the runtime lists could not be "
+                      "shared through redis this time%s%s",
+                      reply && reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                      reply && reply->type == REDIS_REPLY_ERROR
+                      ? reply->str : "");
+    }
+
+    ngx_destroy_pool(rec->pool);
+
+    if (trl_lists_sync_done(ngx_http_trl_shared_lists)) {
+        ngx_http_trl_lists_reconcile(1);    /* asked for meanwhile */
+    }
+}
+
+
+/* The reply: the hash's epoch, then id and value per entry. */
+
+static ngx_int_t
+ngx_http_trl_lists_take(ngx_http_trl_reconcile_t *rec, redisReply *reply)
+{
+    size_t             i, n;
+    uint64_t           epoch, id;
+    redisReply        *name, *value;
+    trl_list_entry_t  *remote;
+
+    if (reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING) {
+        return NGX_ERROR;
+    }
+
+    epoch = ngx_http_trl_lists_number(reply->element[0]->str,
+                                      reply->element[0]->len);
+    if (epoch == 0) {
+        return NGX_ERROR;
+    }
+
+    remote = ngx_palloc(rec->pool, (reply->elements / 2 + 1)
+                                   * sizeof(trl_list_entry_t));
+    if (remote == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 1; i + 1 < reply->elements; i += 2) {
+        name = reply->element[i];
+        value = reply->element[i + 1];
+
+        if (name->type != REDIS_REPLY_STRING
+            || value->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        id = ngx_http_trl_lists_number(name->str, name->len);
+
+        if (trl_list_decode(id, value->str, value->len, &remote[n])
+            == TRL_OK)
+        {
+            n++;
+        }
+    }
+
+    trl_lists_incoming(ngx_http_trl_shared_lists, epoch, remote, n,
+                       rec->puts, rec->nputs, rec->dels, rec->ndels,
+                       ngx_http_trl_lists_wall_ms());
+
+    return NGX_OK;
+}
+
+
+/* Entries expire by the wall clock: they travel between nodes. */
+
+static uint64_t
+ngx_http_trl_lists_wall_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* A decimal number of 1 to 19 digits; 0 for anything else. */
+
+static uint64_t
+ngx_http_trl_lists_number(const char *s, size_t len)
+{
+    size_t    i;
+    uint64_t  n;
+
+    if (len == 0 || len > 19) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+
+        n = n * 10 + (uint64_t) (s[i] - '0');
+    }
+
+    return n;
+}

@@ -1,0 +1,361 @@
+/* test_lists.c - runtime allow/deny lists and their Redis reconcile. */
+
+#include "unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+
+#define LISTS_SIZE  (64 * 1024)
+#define NOW         UINT64_C(1800000000000)     /* Unix ms */
+#define JS_SAFE     (UINT64_C(1) << 53)
+
+
+static void *
+lists_mem(void)
+{
+    void  *mem = aligned_alloc(64, LISTS_SIZE);
+
+    ck_assert_ptr_nonnull(mem);
+    return mem;
+}
+
+
+/* nbytes of the address given, the rest zero */
+static trl_list_entry_t
+addr_entry(int action, int family, const void *bytes, size_t nbytes,
+    int prefix)
+{
+    trl_list_entry_t  e;
+
+    memset(&e, 0, sizeof(e));
+    e.action = (uint8_t) action;
+    e.family = (uint8_t) family;
+    e.prefix = (uint8_t) prefix;
+    memcpy(e.addr, bytes, nbytes);
+    return e;
+}
+
+
+static trl_list_entry_t
+key_entry(int action, const char *key, const char *zone)
+{
+    trl_list_entry_t  e;
+
+    memset(&e, 0, sizeof(e));
+    e.action = (uint8_t) action;
+    e.key_len = (uint8_t) strlen(key);
+    memcpy(e.key, key, e.key_len);
+    strcpy(e.zone, zone);
+    return e;
+}
+
+
+START_TEST(lists_create_attach)
+{
+    void         *mem = lists_mem();
+    trl_lists_t  *l;
+
+    ck_assert_ptr_null(trl_lists_attach(mem, LISTS_SIZE));  /* not made */
+    memset(mem, 0, LISTS_SIZE);
+    ck_assert_ptr_null(trl_lists_attach(mem, 0));
+
+    l = trl_lists_create(mem, LISTS_SIZE);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_uint_gt(trl_lists_capacity(l), 200);
+    ck_assert_uint_lt(trl_lists_capacity(l) * sizeof(trl_list_entry_t),
+                      LISTS_SIZE);
+
+    /* a reload adopts the block, with or without its size */
+    ck_assert_ptr_eq(trl_lists_attach(mem, LISTS_SIZE), l);
+    ck_assert_ptr_eq(trl_lists_attach(mem, 0), l);
+    ck_assert_ptr_null(trl_lists_create(mem, 16));           /* too small */
+    free(mem);
+}
+END_TEST
+
+
+START_TEST(lists_ids_unique_and_js_safe)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_list_entry_t   e;
+    uint64_t           ids[200];
+    int                i, j;
+
+    for (i = 0; i < 200; i++) {
+        e = key_entry(TRL_LIST_DENY, "k", "");
+        ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+        ck_assert_uint_ne(e.id, 0);
+        ck_assert_uint_lt(e.id, JS_SAFE);
+        ids[i] = e.id;
+        for (j = 0; j < i; j++) {
+            ck_assert_uint_ne(ids[j], e.id);
+        }
+    }
+    free(mem);
+}
+END_TEST
+
+
+START_TEST(lists_match_addresses)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_list_entry_t   e;
+    uint8_t            a4[4] = { 203, 0, 113, 77 }, b4[4] = { 203, 0, 114, 1 };
+    uint8_t            a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1 };
+    uint8_t            b6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 2 };
+
+    ck_assert_int_eq(trl_lists_match_addr(l, 4, a4, NOW), 0);
+
+    e = addr_entry(TRL_LIST_DENY, 4, "\xcb\x00\x71\x00", 4, 24);
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+    ck_assert_int_eq(trl_lists_match_addr(l, 4, a4, NOW), TRL_LIST_DENY);
+    ck_assert_int_eq(trl_lists_match_addr(l, 4, b4, NOW), 0);
+    ck_assert_int_eq(trl_lists_match_addr(l, 6, a6, NOW), 0);   /* family */
+
+    /* a /48 allow, and one address of it denied: deny wins */
+    e = addr_entry(TRL_LIST_ALLOW, 6, "\x20\x01\x0d\xb8\x00\x01", 6, 48);
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+    ck_assert_int_eq(trl_lists_match_addr(l, 6, a6, NOW), TRL_LIST_ALLOW);
+    ck_assert_int_eq(trl_lists_match_addr(l, 6, b6, NOW), 0);
+
+    e = addr_entry(TRL_LIST_DENY, 6, a6, 16, 128);
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+    ck_assert_int_eq(trl_lists_match_addr(l, 6, a6, NOW), TRL_LIST_DENY);
+
+    /* odd prefix lengths */
+    e = addr_entry(TRL_LIST_ALLOW, 4, "\x0a\x80\x00\x00", 4, 9);
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+    ck_assert_int_eq(trl_lists_match_addr(l, 4, (uint8_t *) "\x0a\xff\x01\x01",
+                                          NOW), TRL_LIST_ALLOW);
+    ck_assert_int_eq(trl_lists_match_addr(l, 4, (uint8_t *) "\x0a\x7f\x01\x01",
+                                          NOW), 0);
+    free(mem);
+}
+END_TEST
+
+
+START_TEST(lists_match_keys_expire_remove)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_list_entry_t   e, got[8];
+    uint64_t           id;
+
+    e = key_entry(TRL_LIST_ALLOW, "alice", "login");
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+    e = key_entry(TRL_LIST_DENY, "mallory", "");
+    e.expires_ms = NOW + 1000;
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+    id = e.id;
+
+    ck_assert_int_eq(trl_lists_match_key(l, "login", 5, "alice", 5, NOW),
+                     TRL_LIST_ALLOW);
+    ck_assert_int_eq(trl_lists_match_key(l, "mfa", 3, "alice", 5, NOW), 0);
+    ck_assert_int_eq(trl_lists_match_key(l, "login", 5, "alic", 4, NOW), 0);
+    ck_assert_int_eq(trl_lists_match_key(l, "mfa", 3, "mallory", 7, NOW),
+                     TRL_LIST_DENY);
+    ck_assert_int_eq(trl_lists_match_key(l, "mfa", 3, "mallory", 7,
+                                         NOW + 1000), 0);     /* expired */
+    ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 2);
+    ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW + 1000), 1);
+
+    ck_assert_int_eq(trl_lists_remove(l, id, 0), 0);        /* gone already */
+    ck_assert_int_eq(trl_lists_remove(l, got[0].id, 0), 1);
+    ck_assert_int_eq(trl_lists_remove(l, got[0].id, 0), 0);
+    ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 0);
+    ck_assert_int_eq(trl_lists_match_key(l, "login", 5, "alice", 5, NOW), 0);
+    free(mem);
+}
+END_TEST
+
+
+START_TEST(lists_full_then_expired_slots_reused)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_list_entry_t   e;
+    uint32_t           i, cap = trl_lists_capacity(l);
+
+    for (i = 0; i < cap; i++) {
+        e = key_entry(TRL_LIST_DENY, "k", "");
+        e.expires_ms = i == 7 ? NOW + 10 : 0;
+        ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+    }
+    e = key_entry(TRL_LIST_DENY, "k", "");
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_ERROR);
+    e.id = 0;
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW + 10), TRL_OK);
+    free(mem);
+}
+END_TEST
+
+
+START_TEST(lists_encode_decode)
+{
+    trl_list_entry_t  e, d;
+    char              buf[512];
+    size_t            n;
+
+    e = addr_entry(TRL_LIST_DENY, 6, "\x20\x01\x0d\xb8\xff\x00", 6, 40);
+    e.id = 123456789;
+    e.created_ms = NOW;
+    e.expires_ms = NOW + 60000;
+    n = trl_list_encode(&e, buf, sizeof(buf));
+    ck_assert_uint_gt(n, 0);
+    ck_assert_str_eq(buf, "2:6:40:1800000000000:1800000060000:"
+                          "20010db8ff0000000000000000000000:");
+    ck_assert_int_eq(trl_list_decode(e.id, buf, n, &d), TRL_OK);
+    ck_assert_int_eq(memcmp(&d, &e, sizeof(e)), 0);
+
+    e = key_entry(TRL_LIST_ALLOW, "a:b\x01{}", "login:x");
+    e.id = 9;
+    n = trl_list_encode(&e, buf, sizeof(buf));
+    ck_assert_int_eq(trl_list_decode(9, buf, n, &d), TRL_OK);
+    ck_assert_int_eq(memcmp(&d, &e, sizeof(e)), 0);
+
+    ck_assert_uint_eq(trl_list_encode(&e, buf, 10), 0);      /* short */
+
+    /* anything malformed is refused */
+    ck_assert_int_eq(trl_list_decode(0, buf, n, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(JS_SAFE, buf, n, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "3:0:0:1:0:61:", 13, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "1:5:0:1:0:61:", 13, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "1:4:33:1:0:01020304:", 20, &d),
+                     TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "1:4:8:1:0:010203:", 17, &d),
+                     TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "1:4:8:1:0:01020304:z", 20, &d),
+                     TRL_ERROR);                  /* zone on an address */
+    ck_assert_int_eq(trl_list_decode(1, "1:0:0:1:0:6g:", 13, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "1:0:0:1:0:616", 13, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "1:0:0:1:x:61:", 13, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "", 0, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "1:4:8:1:0:01020304:", 19, &d),
+                     TRL_OK);
+}
+END_TEST
+
+
+START_TEST(lists_sync_due_one_at_a_time)
+{
+    void         *mem = lists_mem();
+    trl_lists_t  *l = trl_lists_create(mem, LISTS_SIZE);
+
+    ck_assert_int_eq(trl_lists_sync_due(l, NOW, 1000, 1500, 0), 1);
+    ck_assert_int_eq(trl_lists_sync_due(l, NOW + 1, 1000, 1500, 0), 0);
+    ck_assert_int_eq(trl_lists_sync_due(l, NOW + 1, 1000, 1500, 1), 0);
+    ck_assert_int_eq(trl_lists_sync_done(l), 1);     /* forced meanwhile */
+    ck_assert_int_eq(trl_lists_sync_due(l, NOW + 2, 1000, 1500, 1), 1);
+    ck_assert_int_eq(trl_lists_sync_done(l), 0);
+    ck_assert_int_eq(trl_lists_sync_due(l, NOW + 500, 1000, 1500, 0), 0);
+    ck_assert_int_eq(trl_lists_sync_due(l, NOW + 1002, 1000, 1500, 0), 1);
+    /* a reconcile that never said it was done is given up */
+    ck_assert_int_eq(trl_lists_sync_due(l, NOW + 2003, 1000, 1500, 0), 0);
+    ck_assert_int_eq(trl_lists_sync_due(l, NOW + 2502, 1000, 1500, 0), 1);
+    free(mem);
+}
+END_TEST
+
+
+/* What a node sends, and takes in from the hash. */
+START_TEST(lists_reconcile)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_list_entry_t   a, b, remote[4], puts[8], got[8];
+    uint64_t           dels[8];
+    size_t             n, ndels;
+
+    a = key_entry(TRL_LIST_DENY, "a", "");
+    b = key_entry(TRL_LIST_ALLOW, "b", "z");
+    ck_assert_int_eq(trl_lists_add(l, &a, NOW), TRL_OK);
+    ck_assert_int_eq(trl_lists_add(l, &b, NOW), TRL_OK);
+    ck_assert_uint_eq(trl_lists_epoch(l), 0);
+
+    /* both new: both sent */
+    n = trl_lists_outgoing(l, puts, 8, dels, 8, &ndels, NOW);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(ndels, 0);
+
+    /* the hash answers with them and one of another node */
+    remote[0] = a;
+    remote[1] = b;
+    remote[2] = key_entry(TRL_LIST_DENY, "c", "");
+    remote[2].id = 77;
+    trl_lists_incoming(l, 5, remote, 3, (uint64_t[]) { a.id, b.id }, 2,
+                       NULL, 0, NOW);
+    ck_assert_uint_eq(trl_lists_epoch(l), 5);
+    ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 3);
+    ck_assert_int_eq(trl_lists_match_key(l, "q", 1, "c", 1, NOW),
+                     TRL_LIST_DENY);
+    n = trl_lists_outgoing(l, puts, 8, dels, 8, &ndels, NOW);
+    ck_assert_uint_eq(n, 0);                        /* all synced */
+
+    /* a removed here: a tombstone, invisible, sent as a deletion */
+    ck_assert_int_eq(trl_lists_remove(l, a.id, 1), 1);
+    ck_assert_int_eq(trl_lists_match_key(l, "q", 1, "a", 1, NOW), 0);
+    ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 2);
+    n = trl_lists_outgoing(l, puts, 8, dels, 8, &ndels, NOW);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(ndels, 1);
+    ck_assert_uint_eq(dels[0], a.id);
+
+    /* a reply from before the deletion does not bring a back */
+    trl_lists_incoming(l, 5, remote, 3, NULL, 0, NULL, 0, NOW);
+    ck_assert_int_eq(trl_lists_match_key(l, "q", 1, "a", 1, NOW), 0);
+
+    /* the deletion confirmed; c removed elsewhere: gone here too */
+    trl_lists_incoming(l, 5, remote + 1, 1, NULL, 0, dels, 1, NOW);
+    n = trl_lists_outgoing(l, puts, 8, dels, 8, &ndels, NOW);
+    ck_assert_uint_eq(ndels, 0);
+    ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 1);
+    ck_assert_uint_eq(got[0].id, b.id);
+
+    /* a new local entry, not yet sent, survives a hash without it */
+    a = key_entry(TRL_LIST_DENY, "d", "");
+    ck_assert_int_eq(trl_lists_add(l, &a, NOW), TRL_OK);
+    trl_lists_incoming(l, 5, remote + 1, 1, NULL, 0, NULL, 0, NOW);
+    ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 2);
+
+    /* Redis lost the hash (new epoch): nothing removed, all sent again */
+    trl_lists_incoming(l, 6, NULL, 0, NULL, 0, NULL, 0, NOW);
+    ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 2);
+    n = trl_lists_outgoing(l, puts, 8, dels, 8, &ndels, NOW);
+    ck_assert_uint_eq(n, 2);
+
+    /* expired entries of the hash are not taken in */
+    remote[3] = key_entry(TRL_LIST_DENY, "e", "");
+    remote[3].id = 99;
+    remote[3].expires_ms = NOW;
+    trl_lists_incoming(l, 6, remote + 3, 1, NULL, 0, NULL, 0, NOW);
+    ck_assert_int_eq(trl_lists_match_key(l, "q", 1, "e", 1, NOW), 0);
+    free(mem);
+}
+END_TEST
+
+
+Suite *
+lists_suite(void)
+{
+    Suite  *s;
+    TCase  *tc;
+
+    s = suite_create("lists");
+
+    tc = unit_tcase(s, "entries", 10);
+    tcase_add_test(tc, lists_create_attach);
+    tcase_add_test(tc, lists_ids_unique_and_js_safe);
+    tcase_add_test(tc, lists_match_addresses);
+    tcase_add_test(tc, lists_match_keys_expire_remove);
+    tcase_add_test(tc, lists_full_then_expired_slots_reused);
+
+    tc = unit_tcase(s, "cluster", 10);
+    tcase_add_test(tc, lists_encode_decode);
+    tcase_add_test(tc, lists_sync_due_one_at_a_time);
+    tcase_add_test(tc, lists_reconcile);
+
+    return s;
+}
