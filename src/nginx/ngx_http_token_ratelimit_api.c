@@ -345,16 +345,16 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
             ngx_http_trl_out_key(out, (u_char *) who.text, who.len,
                                  who.truncated);
         } else {
-            ngx_http_trl_out_printf(out, "\"key\":null,\"hash\":\"%016xL%016xL\"",
+            ngx_http_trl_out_printf(out,
+                                    "\"key\":null,\"hash\":\"%016xL%016xL\"",
                                     pen[i].key.hi, pen[i].key.lo);
         }
 
         ngx_http_trl_out_printf(out,
-                                ",\"left\":%uL,\"until\":%T,\"violations\":%uD}",
-                                (pen[i].left_ms + 999) / 1000,
-                                ngx_http_trl_api_unix(now_ms + pen[i].left_ms,
-                                                      now_ms),
-                                pen[i].violations);
+            ",\"left\":%uL,\"until\":%T,\"violations\":%uD}",
+            (pen[i].left_ms + 999) / 1000,
+            ngx_http_trl_api_unix(now_ms + pen[i].left_ms, now_ms),
+            pen[i].violations);
     }
 
     ngx_http_trl_out_cat(out, (u_char *) "]", 1);

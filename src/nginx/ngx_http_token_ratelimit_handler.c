@@ -354,7 +354,8 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                                    &res)
             == 1)
         {
-            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
+            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
+                                    &a->key, &res);
             ngx_http_trl_set_result(a, &tl, &res);
             return NGX_BUSY;
         }

@@ -11,7 +11,7 @@
 
 
 #define NGX_HTTP_TRL_EXCEEDED_BODY                                          \
-    "{\"error\":\"rate_limit_exceeded\",\"message\":\"Rate limit "              \
+    "{\"error\":\"rate_limit_exceeded\",\"message\":\"Rate limit "             \
     "exceeded. Try again in  seconds.\",\"limit\":,\"remaining\":0,"          \
     "\"reset_at\":,\"retry_after\":}"
 

@@ -1117,7 +1117,8 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
                                       TRL_CLOCK_NOW, &res)
                 == TRL_OK)
             {
-                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
+                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
+                                        &a->key, &res);
                 ngx_http_trl_set_result(a, &tl, &res);
 
                 if (ask->reply.admitted) {
@@ -1151,7 +1152,8 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
             == TRL_OK)
         {
-            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
+            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
+                                    &a->key, &res);
             ngx_http_trl_set_result(a, &tl, &res);
         }
     }
