@@ -50,6 +50,11 @@ size_t trl_lists_get(trl_lists_t *lists, trl_list_entry_t *out, size_t max,
     return trl::lists_get(root(lists), out, max, now_ms);
 }
 
+void trl_lists_count(trl_lists_t *lists, uint64_t now_ms, uint64_t *allow,
+                     uint64_t *deny) {
+    trl::lists_count(root(lists), now_ms, *allow, *deny);
+}
+
 int trl_lists_match_addr(trl_lists_t *lists, int family, const uint8_t *addr,
                          uint64_t now_ms) {
     return trl::lists_match_addr(root(lists), family, addr, now_ms);

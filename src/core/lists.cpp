@@ -139,6 +139,21 @@ size_t lists_get(ListsRoot &l, trl_list_entry_t *out, size_t max,
     return n;
 }
 
+void lists_count(ListsRoot &l, uint64_t now_ms, uint64_t &allow,
+                 uint64_t &deny) {
+    allow = deny = 0;
+    if (l.count.load(std::memory_order_relaxed) == 0) {
+        return;
+    }
+    ListsHeld held(l);
+    trl_list_entry_t *s = list_slots(l);
+    for (uint32_t i = 0; i < l.capacity; i++) {
+        if (list_live(s[i], now_ms)) {
+            (s[i].action == TRL_LIST_ALLOW ? allow : deny)++;
+        }
+    }
+}
+
 int lists_match_addr(ListsRoot &l, int family, const uint8_t *addr,
                      uint64_t now_ms) {
     if (l.count.load(std::memory_order_relaxed) == 0) {

@@ -40,6 +40,8 @@ int lists_add(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms);
 int lists_remove(ListsRoot &l, uint64_t id, bool tombstone);
 size_t lists_get(ListsRoot &l, trl_list_entry_t *out, size_t max,
                  uint64_t now_ms);
+void lists_count(ListsRoot &l, uint64_t now_ms, uint64_t &allow,
+                 uint64_t &deny);
 int lists_match_addr(ListsRoot &l, int family, const uint8_t *addr,
                      uint64_t now_ms);
 int lists_match_key(ListsRoot &l, const char *zone, size_t zone_len,

@@ -620,7 +620,8 @@ void Zone::stats(trl_zone_stats_t &out) const {
     std::memset(&out, 0, sizeof(out));
     for (uint32_t i = 0; i < r_->nstripes; i++) {
         const Stripe &s = stripe(i);
-        out.passed += load_relaxed(s.stat[kPassed]);
+        out.passed += load_relaxed(s.stat[kPassed])
+                      + load_relaxed(s.stat[kWarned]);
         out.rejected += load_relaxed(s.stat[kRejected]);
         out.rejected_dry_run += load_relaxed(s.stat[kRejectedDryRun]);
         out.evicted += load_relaxed(s.stat[kEvicted]);

@@ -130,8 +130,8 @@ void Zone::note_admit(Stripe &s, Entry &e, const trl_limit_t &limit,
         e.suppressed = 0;
         e.flags &= ~kLogged;
     }
-    s.stat[kPassed]++;
-
+    // kPassed and kWarned are exclusive, so that a reader without the
+    // lock never sees warned ahead of the admissions (see stats())
     if (limit.warn != 0 && count >= limit.warn) {
         res.warned = 1;
         if (!(e.violations & kWarnedFlag)) {
@@ -141,6 +141,7 @@ void Zone::note_admit(Stripe &s, Entry &e, const trl_limit_t &limit,
         s.stat[kWarned]++;
     } else {
         e.violations &= ~kWarnedFlag;
+        s.stat[kPassed]++;
     }
 }
 

@@ -106,11 +106,11 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
         path.len--;
     }
 
-    if (r->method != NGX_HTTP_POST) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    /* no call takes a body (POST takes query arguments) */
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (path.len == 0) {
@@ -662,16 +662,11 @@ static ngx_int_t
 ngx_http_trl_api_list_add(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_uint_t action)
 {
-    ngx_int_t            rc, ttl;
+    ngx_int_t            ttl;
     ngx_str_t            arg, key;
     ngx_time_t          *tp;
     trl_list_entry_t     e;
     ngx_http_trl_out_t   out;
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     ngx_memzero(&e, sizeof(trl_list_entry_t));
     e.action = (uint8_t) action;

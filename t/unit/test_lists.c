@@ -142,7 +142,7 @@ START_TEST(lists_match_keys_expire_remove)
     void              *mem = lists_mem();
     trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
     trl_list_entry_t   e, got[8];
-    uint64_t           id;
+    uint64_t           id, allow, deny;
 
     e = key_entry(TRL_LIST_ALLOW, "alice", "login");
     ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
@@ -160,7 +160,13 @@ START_TEST(lists_match_keys_expire_remove)
     ck_assert_int_eq(trl_lists_match_key(l, "mfa", 3, "mallory", 7,
                                          NOW + 1000), 0);     /* expired */
     ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 2);
+    trl_lists_count(l, NOW, &allow, &deny);
+    ck_assert_uint_eq(allow, 1);
+    ck_assert_uint_eq(deny, 1);
     ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW + 1000), 1);
+    trl_lists_count(l, NOW + 1000, &allow, &deny);
+    ck_assert_uint_eq(allow, 1);
+    ck_assert_uint_eq(deny, 0);
 
     ck_assert_int_eq(trl_lists_remove(l, id, 0), 0);        /* gone already */
     ck_assert_int_eq(trl_lists_remove(l, got[0].id, 0), 1);

@@ -273,7 +273,7 @@ const char *trl_redis_script(int script);
 
 /* Statistics, summed over the zone's stripes; they live in the zone. */
 typedef struct {
-    uint64_t  passed;
+    uint64_t  passed;           /* admitted, warned included (>= warned) */
     uint64_t  rejected;
     uint64_t  rejected_dry_run;
     uint64_t  evicted;          /* live keys evicted for want of room */
@@ -369,6 +369,9 @@ int trl_lists_add(trl_lists_t *lists, trl_list_entry_t *entry,
 int trl_lists_remove(trl_lists_t *lists, uint64_t id, int tombstone);
 size_t trl_lists_get(trl_lists_t *lists, trl_list_entry_t *out, size_t max,
     uint64_t now_ms);
+/* The entries in force now, of each action. */
+void trl_lists_count(trl_lists_t *lists, uint64_t now_ms, uint64_t *allow,
+    uint64_t *deny);
 /* 0, TRL_LIST_ALLOW or TRL_LIST_DENY */
 int trl_lists_match_addr(trl_lists_t *lists, int family,
     const uint8_t *addr, uint64_t now_ms);
