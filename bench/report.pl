@@ -8,10 +8,15 @@ use warnings;
 my $dir = shift or die "usage: $0 DIR\n";
 
 my @order = qw(stock limit_req trl-1key limit_req-100k trl-100k
-               limit_req-reject trl-reject stock-nomodule trl-1key-noheaders);
+               limit_req-reject trl-reject stock-nomodule trl-1key-noheaders
+               trl-async-1key trl-async-100k trl-strict-1key);
 my %pair = ('trl-1key' => 'limit_req', 'trl-100k' => 'limit_req-100k',
             'trl-reject' => 'limit_req-reject',
             'trl-1key-noheaders' => 'limit_req');
+# the cluster-sync columns and their node-local references
+my @sync = qw(trl-async-1key trl-async-100k trl-strict-1key);
+my %local = ('trl-async-1key' => 'trl-1key', 'trl-async-100k' => 'trl-100k',
+             'trl-strict-1key' => 'trl-1key');
 
 sub slurp_lines {
     my ($file) = @_;
@@ -40,15 +45,20 @@ my @results = map { "$_ $meta{$_}" } sort keys %meta;
 
 # --- throughput ---
 
-my (%rps, %sum);
+my (%rps, %sum, %by_round);
 for my $r (read_tsv("$dir/runs.tsv")) {
     my $c = $r->{column};
     push @{$rps{$c}}, $r->{rps};
+    $by_round{$r->{round}}{$c} = $r->{rps};
     $sum{$c}{$_} += $r->{$_}
         for qw(requests seconds non2xx socket_errors cpu_ticks errlog_lines);
     if (($r->{wrk_cpu_pct} // '-') =~ /^\d+$/) {
         $sum{$c}{wrk_cpu} += $r->{wrk_cpu_pct};
         $sum{$c}{wrk_cpu_n}++;
+    }
+    if (($r->{nginx_cpu_pct} // '-') =~ /^\d+$/) {
+        $sum{$c}{ngx_cpu} += $r->{nginx_cpu_pct};
+        $sum{$c}{ngx_cpu_n}++;
     }
 }
 my %cg = map { $_->{column} => $_ } read_tsv("$dir/callgrind.tsv");
@@ -77,7 +87,12 @@ for my $c (@cols) {
         log_per_req => $s->{requests}
             ? $s->{errlog_lines} / $s->{requests} : 0,
         wrk_cpu => $s->{wrk_cpu_n} ? $s->{wrk_cpu} / $s->{wrk_cpu_n} : undef,
+        ngx_cpu => $s->{ngx_cpu_n} ? $s->{ngx_cpu} / $s->{ngx_cpu_n} : undef,
     };
+    # nginx's CPU(s) busy beyond the worker's own time (one worker per
+    # nginx CPU, the default): other load there
+    $row{$c}{other} = defined $row{$c}{ngx_cpu}
+        ? $row{$c}{ngx_cpu} - $row{$c}{busy} : undef;
 }
 
 sub ratio {
@@ -101,9 +116,9 @@ if (%row) {
         $rounds, $meta{'cfg.duration_s'} // '?';
 }
 my @h = ('column', 'req/s med', 'min - max', 'vs stock', 'vs lr',
-         'CPU us/req', 'busy', 'wrk', 'non-2xx', 'log/req', 'Ir/req',
+         'CPU us/req', 'busy', 'oth', 'wrk', 'non-2xx', 'log/req', 'Ir/req',
          'Ir-stock', 'Ir vs lr');
-my $fmt = "%-18s %9s %17s %8s %6s %10s %4s %4s %8s %7s %7s %8s %8s\n";
+my $fmt = "%-18s %9s %17s %8s %6s %10s %4s %4s %4s %8s %7s %7s %8s %8s\n";
 printf $fmt, @h;
 printf $fmt, map { '-' x length } @h;
 
@@ -120,6 +135,7 @@ for my $c (@cols) {
         $r && $p ? fmt('%.3f', ratio($r->{median}, $med{$p})) : '-',
         $r ? fmt('%.2f', $r->{cpu_us}) : '-',
         $r ? sprintf('%.0f%%', $r->{busy}) : '-',
+        $r && defined $r->{other} ? sprintf('%.0f%%', $r->{other}) : '-',
         $r && defined $r->{wrk_cpu} ? sprintf('%.0f%%', $r->{wrk_cpu}) : '-',
         $r ? $r->{non2xx} : '-',
         $r ? fmt('%.3f', $r->{log_per_req}) : '-',
@@ -137,6 +153,7 @@ for my $c (@cols) {
             "tput.$c.cpu_us_per_req " . sprintf('%.3f', $r->{cpu_us}),
             "tput.$c.worker_busy_pct " . sprintf('%.1f', $r->{busy}),
             "tput.$c.wrk_cpu_pct " . fmt('%.1f', $r->{wrk_cpu}),
+            "tput.$c.nginx_cpu_other_pct " . fmt('%.1f', $r->{other}),
             "tput.$c.non2xx $r->{non2xx}",
             "tput.$c.socket_errors $r->{socket_errors}",
             "tput.$c.errlog_lines_per_req " . sprintf('%.4f', $r->{log_per_req});
@@ -169,20 +186,29 @@ print "CPU us/req: the nginx worker's utime+stime over all rounds / requests."
     . "  busy: worker CPU time / run time\n"
     . "(below ~95%: the client, or other load on the machine, held nginx back;"
     . " compare CPU us/req then).\n"
-    . "wrk: how busy wrk's CPU(s) were, all processes on them counted.\n";
+    . "oth: how busy nginx's CPU was beyond the worker's own time: other"
+    . " load on the machine (noise), and softirq\n"
+    . "work of the loopback traffic that is not charged to the worker"
+    . " (about 0 on a quiet machine).\n"
+    . "wrk: how busy wrk's CPU(s) were, all processes on them counted"
+    . " (redis-server too, with sync columns).\n";
 print "log/req: error-log lines per request.  Ir/req: callgrind instructions"
     . " per request, (Ir(K2)-Ir(K1))/(K2-K1),\n"
     . "user space only (the error log's write() is not counted).\n"
     if %cg;
 
 my @warn;
-for my $c (qw(stock limit_req trl-1key limit_req-100k trl-100k)) {
+for my $c (qw(stock limit_req trl-1key limit_req-100k trl-100k),
+           @sync) {
     push @warn, "$c: $row{$c}{non2xx} non-2xx responses (expected none)"
         if $row{$c} && $row{$c}{non2xx} > 0;
 }
 for my $c (keys %row) {
     push @warn, "$c: $row{$c}{socket_errors} socket errors"
         if $row{$c}{socket_errors} > 0;
+    push @warn, sprintf("%s: nginx's CPU was %.0f%% busy with other work"
+        . " (other load on the machine: noisy figures)", $c, $row{$c}{other})
+        if defined $row{$c}{other} && $row{$c}{other} > 20;
     my ($busy, $wrk) = ($row{$c}{busy}, $row{$c}{wrk_cpu});
     if ($busy < 90) {
         push @warn, sprintf("%s: the nginx worker was only %.0f%% busy: %s"
@@ -193,6 +219,238 @@ for my $c (keys %row) {
                 : "the client, or other load on the machine, held it back");
     }
 }
+
+# --- cluster sync ---
+
+my %redis;          # column -> summed INFO deltas over its runs
+for my $r (read_tsv("$dir/redis.tsv")) {
+    my $c = $r->{column};
+    for my $k (keys %$r) {
+        next if $k eq 'round' || $k eq 'column';
+        $redis{$c}{$k} += $r->{$k} if ($r->{$k} // '') =~ /^-?\d+$/;
+    }
+}
+
+my @srows = grep { $row{$_} || $cg{$_} } @sync;
+if (@srows) {
+    printf "\nCluster sync: redis-server %s on CPU %s (wrk on %s), interval=%s"
+        . " timeout=%s; each against its node-local\n"
+        . "column of the same run (trl-async-1key, trl-strict-1key :"
+        . " trl-1key; trl-async-100k : trl-100k)\n",
+        $meta{'redis.version'} // '?', $meta{'cfg.redis_cpus'} // '?',
+        $meta{'cfg.wrk_cpus'} // '?',
+        $meta{'cfg.sync_interval'} // '?', $meta{'cfg.sync_timeout'} // '?';
+    my @sh = ('column', 'req/s med', 'local req/s', 'vs local', 'per round',
+              'CPU us/req', 'CPU vs local', 'busy', 'wrk', 'non-2xx',
+              'log/req', 'Ir/req', 'Ir vs local');
+    my $sf = "%-16s %9s %11s %8s %19s %10s %12s %4s %4s %7s %7s %7s %11s\n";
+    printf $sf, @sh;
+    printf $sf, map { '-' x length } @sh;
+    for my $c (@srows) {
+        my ($r, $l) = ($row{$c}, $row{$local{$c}});
+        my $ir = $cg{$c} ? $cg{$c}{ir_per_req} : undef;
+        my $lir = $cg{$local{$c}} ? $cg{$local{$c}}{ir_per_req} : undef;
+        my $rv = $r && $l ? ratio($r->{median}, $l->{median}) : undef;
+        my $cv = $r && $l ? ratio($r->{cpu_us}, $l->{cpu_us}) : undef;
+        my $iv = ratio($ir, $lir);
+        # the ratio within each round (the two ran minutes apart at most)
+        my @pr = sort { $a <=> $b } map {
+            my $b = $by_round{$_};
+            defined $b->{$c} && $b->{$local{$c}} ? $b->{$c} / $b->{$local{$c}} : ()
+        } keys %by_round;
+        my $prs = @pr ? sprintf('%.3f (%.2f-%.2f)', median(@pr), $pr[0], $pr[-1])
+                      : '-';
+        push @results, sprintf("sync.%s.ratio_local_per_round_median %.4f", $c,
+            median(@pr)) if @pr;
+        printf $sf, $c,
+            $r ? fmt('%.0f', $r->{median}) : '-',
+            $l ? fmt('%.0f', $l->{median}) : '-',
+            fmt('%.3f', $rv), $prs,
+            $r ? fmt('%.2f', $r->{cpu_us}) : '-',
+            fmt('%.3f', $cv),
+            $r ? sprintf('%.0f%%', $r->{busy}) : '-',
+            $r && defined $r->{wrk_cpu} ? sprintf('%.0f%%', $r->{wrk_cpu}) : '-',
+            $r ? $r->{non2xx} : '-',
+            $r ? fmt('%.3f', $r->{log_per_req}) : '-',
+            fmt('%.0f', $ir), fmt('%.3f', $iv);
+        push @results, sprintf("sync.%s.ratio_local %.4f", $c, $rv) if defined $rv;
+        push @results, sprintf("sync.%s.cpu_ratio_local %.4f", $c, $cv) if defined $cv;
+        push @results, sprintf("sync.%s.ir_ratio_local %.4f", $c, $iv) if defined $iv;
+        push @results, sprintf("sync.%s.ir_minus_local %.1f", $c, $ir - $lir)
+            if defined $ir && defined $lir;
+    }
+    for my $c (qw(trl-async-1key trl-async-100k)) {
+        next unless $row{$c} && $row{$local{$c}};
+        my $rv = ratio($row{$c}{median}, $row{$local{$c}}{median});
+        push @warn, sprintf("%s: %.3f of %s's req/s, below the 0.90 target"
+            . " (CPU us/req ratio %.3f)", $c, $rv, $local{$c},
+            ratio($row{$c}{cpu_us}, $row{$local{$c}}{cpu_us}) // 0)
+            if defined $rv && $rv < 0.90;
+    }
+    print "vs local: median req/s against the node-local column's; per round:"
+        . " the ratio within each round, median (min-max).\n"
+        . "CPU vs local: nginx worker CPU us/req against the node-local"
+        . " column's (the fairer figure when Redis shares\n"
+        . "wrk's CPU and slows the client).\n";
+
+    my @rcols = grep { $redis{$_} && $sum{$_} && $sum{$_}{seconds} } @sync;
+    if (@rcols) {
+        print "\nRedis load (INFO deltas over each column's wrk runs, per second"
+            . " of wrk run): scripts = EVALSHA (+EVAL);\n"
+            . "us/script: cmdstat usec per call (wall time in the script: it"
+            . " includes waits for the CPU that Redis shares with wrk);\n"
+            . "keys pub = HINCRBY calls (keys with admissions to add), keys read"
+            . " = HGETALL calls (one per key in a script);\n"
+            . "cmds = total_commands_processed (the scripts' own commands"
+            . " included); Redis CPU = used_cpu_user+sys, us/req: per request;\n"
+            . "down: times the link to Redis went down (missed deadlines),"
+            . " all runs together.\n";
+        my @rh = ('column', 'req/s', 'scripts/s', 'us/script', 'keys/scr',
+                  'keys pub/s', 'keys read/s', 'cmds/s', 'cmds/req',
+                  'scr/req', 'redis CPU', 'us/req', 'in KB/s', 'down');
+        my $rf = "%-16s %8s %9s %9s %8s %10s %11s %8s %8s %7s %9s %6s %7s %5s\n";
+        printf $rf, @rh;
+        printf $rf, map { '-' x length } @rh;
+        for my $c (@rcols) {
+            my ($d, $sec, $req) = ($redis{$c}, $sum{$c}{seconds},
+                                   $sum{$c}{requests});
+            my %v = (
+                rps => $req / $sec,
+                scripts_s => $d->{scripts} / $sec,
+                us_script => $d->{scripts} ? $d->{script_usec} / $d->{scripts} : 0,
+                keys_script => $d->{scripts} ? $d->{keys_read} / $d->{scripts} : 0,
+                keys_pub_s => $d->{keys_pub} / $sec,
+                keys_read_s => $d->{keys_read} / $sec,
+                cmds_s => $d->{total_cmds} / $sec,
+                cmds_req => $req ? $d->{total_cmds} / $req : 0,
+                scripts_req => $req ? $d->{scripts} / $req : 0,
+                cpu_pct => $d->{cpu_us} / $sec / 1e4,
+                cpu_us_req => $req ? $d->{cpu_us} / $req : 0,
+                net_in_kbs => $d->{net_in} / $sec / 1024,
+            );
+            printf $rf, $c, sprintf('%.0f', $v{rps}),
+                sprintf('%.0f', $v{scripts_s}), sprintf('%.1f', $v{us_script}),
+                sprintf('%.1f', $v{keys_script}),
+                sprintf('%.0f', $v{keys_pub_s}), sprintf('%.0f', $v{keys_read_s}),
+                sprintf('%.0f', $v{cmds_s}), sprintf('%.2f', $v{cmds_req}),
+                sprintf('%.3f', $v{scripts_req}),
+                sprintf('%.0f%%', $v{cpu_pct}), sprintf('%.2f', $v{cpu_us_req}),
+                sprintf('%.0f', $v{net_in_kbs}), $d->{link_down} // 0;
+            push @results, map { sprintf("redis.%s.%s %.4f", $c, $_, $v{$_}) }
+                sort keys %v;
+            push @results, sprintf("redis.%s.link_down %d", $c, $d->{link_down} // 0);
+            push @warn, sprintf("%s: the link to Redis went down %d times in"
+                . " %d runs (\"is unreachable\" in the error log): meanwhile"
+                . " fail=open decided locally", $c, $d->{link_down},
+                scalar @{$rps{$c} || []}) if $d->{link_down};
+        }
+        my @other = grep { !is_sync_col($_) && $redis{$_}
+                           && $redis{$_}{scripts} } keys %redis;
+        push @warn, "$_: Redis saw $redis{$_}{scripts} script calls during a"
+            . " node-local column's runs" for sort @other;
+    }
+}
+
+if (open my $sh, '<', "$dir/wrk/startup.errlog") {
+    my @down = grep { /is unreachable/ } <$sh>;
+    close $sh;
+    push @warn, "nginx logged a Redis outage at start-up, with redis-server"
+        . " up: " . ($down[0] =~ s/^.*?token_ratelimit: //r =~ s/\s+$//r)
+        . " (wrk/startup.errlog)" if @down;
+}
+
+sub is_sync_col {
+    my ($c) = @_;
+    return scalar grep { $_ eq $c } @sync;
+}
+
+# --- strict latency ---
+
+my @lat = read_tsv("$dir/latency.tsv");
+if (@lat) {
+    printf "\nStrict latency: %s req/s fixed rate (%s trl-strict-1key's"
+        . " %s req/s), wrk -t%s -c%s with bench/paced.lua,\n"
+        . "%s rounds x %ss per column; latency from a request's write to its"
+        . " response, in us\n",
+        $meta{'lat.rate'} // '?',
+        ($meta{'lat.rate_from'} // 'half') eq 'half'
+            ? 'half of' : 'LAT_RATE; saturation:',
+        $meta{'lat.saturation_rps'} // '?',
+        $meta{'cfg.threads'} // '?', $meta{'lat.connections'} // '?',
+        $meta{'lat.rounds'} // '?', $meta{'lat.duration_s'} // '?';
+    my @lh = ('redis CPUs', 'column', 'req/s', 'p50', 'p90', 'p99', 'p99.9',
+              'max', 'late', 'scr/req', 'CPU us/req', 'ngxCPU', 'wrkCPU', 'down');
+    my $lf = "%-10s %-24s %7s %6s %6s %6s %7s %7s %6s %7s %10s %6s %6s %4s\n";
+    printf $lf, @lh;
+    printf $lf, map { '-' x length } @lh;
+    my @places;
+    for my $r (@lat) {
+        push @places, $r->{redis_cpus} unless grep { $_ eq $r->{redis_cpus} } @places;
+    }
+    for my $place (@places) {
+        my %by;         # column -> round -> row
+        for my $r (grep { $_->{redis_cpus} eq $place } @lat) {
+            $by{$r->{column}}{$r->{round}} = $r;
+        }
+        for my $c (qw(trl-1key trl-strict-1key)) {
+            my @rs = values %{$by{$c} || {}} or next;
+            my $req = 0; my $sec = 0; my $late = 0; my $scr = 0; my $ticks = 0;
+            my ($nc, $wc, $n, $down) = (0, 0, 0, 0);
+            for (@rs) {
+                $req += $_->{requests}; $sec += $_->{seconds};
+                $late += $_->{late};
+                $scr += $_->{scripts} if $_->{scripts} =~ /^\d+$/;
+                $ticks += $_->{cpu_ticks};
+                $down += $_->{link_down} || 0;
+                if (($_->{nginx_cpu_pct} // '-') =~ /^\d+$/
+                    && ($_->{wrk_cpu_pct} // '-') =~ /^\d+$/) {
+                    $nc += $_->{nginx_cpu_pct}; $wc += $_->{wrk_cpu_pct}; $n++;
+                }
+            }
+            my %m = map { my $k = $_; ($k => median(map { $_->{$k} } @rs)) }
+                qw(p50_us p90_us p99_us p999_us max_us);
+            printf $lf, $place, "$c (median)", sprintf('%.0f', $req / $sec),
+                map({ sprintf('%.0f', $m{$_}) } qw(p50_us p90_us p99_us p999_us max_us)),
+                $late, sprintf('%.3f', $req ? $scr / $req : 0),
+                sprintf('%.2f', $req ? $ticks / $tck * 1e6 / $req : 0),
+                $n ? sprintf('%.0f%%', $nc / $n) : '-',
+                $n ? sprintf('%.0f%%', $wc / $n) : '-', $down;
+            push @warn, "strict latency (redis on CPU $place): the link to Redis"
+                . " went down $down times during the $c runs" if $down;
+            push @results, map { sprintf("lat.cpu%s.%s.%s %.0f", $place, $c, $_, $m{$_}) }
+                sort keys %m;
+        }
+        # strict minus local, round by round
+        my %d;
+        for my $round (sort { $a <=> $b } keys %{$by{'trl-1key'} || {}}) {
+            my ($a, $b) = ($by{'trl-1key'}{$round}, $by{'trl-strict-1key'}{$round});
+            next unless $a && $b;
+            push @{$d{$_}}, $b->{$_} - $a->{$_} for qw(p50_us p90_us p99_us p999_us);
+        }
+        next unless $d{p99_us};
+        my @p99 = sort { $a <=> $b } @{$d{p99_us}};
+        printf $lf, $place, 'strict - local (median)', '',
+            map({ sprintf('%+.0f', median(@{$d{$_}})) } qw(p50_us p90_us p99_us p999_us)),
+            '', '', '', '', '', '', '';
+        my $added = median(@p99);
+        printf "%-10s strict adds %.0f us at p99 (rounds: %s; target <= 1000 us): %s\n",
+            $place, $added, join(', ', map { sprintf('%+.0f', $_) } @{$d{p99_us}}),
+            $added <= 1000 ? 'met' : 'MISSED';
+        push @results, sprintf("lat.cpu%s.strict_added_p99_us %.0f", $place, $added),
+            sprintf("lat.cpu%s.strict_added_p50_us %.0f", $place, median(@{$d{p50_us}}));
+        push @warn, sprintf("strict latency (redis on CPU %s): +%.0f us at p99,"
+            . " above the 1 ms target", $place, $added) if $added > 1000;
+    }
+    print "late: send slots sent more than 1 ms after their time.  ngxCPU,"
+        . " wrkCPU: how busy nginx's and wrk's CPUs were\n"
+        . "(all processes; wrk's: redis-server's time too).\n";
+    my $late = 0;
+    $late += $_->{late} for @lat;
+    push @warn, "strict latency: $late send slots went out more than 1 ms late"
+        . " (the rate was not held; more LAT_CONNECTIONS?)"
+        if $late > 0.01 * ($meta{'lat.rate'} || 1) * ($meta{'lat.duration_s'} || 1);
+}
+
 print "\n" if @warn;
 print "WARNING: $_\n" for sort @warn;
 
@@ -214,6 +472,31 @@ if (open my $dh, '<', $diff) {
     print "  $_" for @top[0 .. ($#top < 9 ? $#top : 9)];
     print "  elsewhere (nginx, libc), largest differences first:\n";
     print "  $_" for @nginx[0 .. ($#nginx < 7 ? $#nginx : 7)];
+}
+
+# where the async column's instructions go, against trl-1key
+for my $c (qw(trl-async-1key trl-async-100k trl-strict-1key)) {
+    my $base = $local{$c};
+    my $f = "$dir/callgrind/$c.vs-$base.diff.txt";
+    open my $dh, '<', $f or next;
+    my @lines = <$dh>;
+    close $dh;
+    my ($total) = grep { /^# total:/ } @lines;
+    my @top = grep { /^[* ] / && !/^[* ]\s*-/ } @lines;
+    print "\n$c against $base, callgrind, instructions per request"
+        . " (full list: $f)\n";
+    print "  ", $total =~ s/^# //r if $total;
+    my $g = $cg{$c};
+    if ($g && ($g->{scripts1} // '-') =~ /^\d+$/ && ($g->{scripts2} // '-') =~ /^\d+$/) {
+        printf "  Redis scripts during the runs: %d (%d requests), %d (%d requests):"
+            . " %.3f per request of the difference\n",
+            $g->{scripts1}, $g->{k1}, $g->{scripts2}, $g->{k2},
+            ($g->{scripts2} - $g->{scripts1}) / ($g->{k2} - $g->{k1});
+        push @results, "cg.$c.scripts_k1 $g->{scripts1}",
+            "cg.$c.scripts_k2 $g->{scripts2}";
+    }
+    print "  largest differences first (* : the module's code):\n";
+    print "  $_" for @top[0 .. ($#top < 11 ? $#top : 11)];
 }
 
 # --- memory ---
@@ -249,7 +532,7 @@ print $fh "$_\n" for @results;
 close $fh;
 my @t = map { defined $meta{"time.${_}_s"}
                 ? sprintf("%s %ss", $_, $meta{"time.${_}_s"}) : () }
-    qw(throughput callgrind memory total);
+    qw(throughput latency callgrind memory total);
 print "\ntime: ", join(', ', @t), "\n" if @t;
 printf "load average before/after the throughput runs: %s / %s\n",
     $meta{'host.loadavg_before'}, $meta{'host.loadavg_after'} // '?'

@@ -25,6 +25,23 @@
 #                        JSON; only a key's first rejection is logged
 #      (trl-1key-noheaders, not run unless named in COLUMNS: trl-1key with
 #      token_ratelimit_headers off)
+#    The cluster-sync columns (NO_SYNC=1 leaves them out) run against a
+#    redis-server that the bench starts on a free 127.0.0.1 port
+#    (persistence off), with "token_ratelimit_redis ... interval=SYNC_INTERVAL
+#    timeout=SYNC_TIMEOUT" in the same nginx: the same keys and rate as their
+#    node-local references trl-1key and trl-100k,
+#      trl-async-1key    zone "sync" (async), ONE_KEY: decided in the zone,
+#                        the keys' admissions published and their cluster
+#                        totals read back every interval (EVALSHA, up to 64
+#                        keys per call)
+#      trl-async-100k    zone "sync", $http_x_key, the 100k keys, 64m zone
+#      trl-strict-1key   zone "sync=strict", ONE_KEY: one EVALSHA per
+#                        request, which waits for it
+#    Their "vs local" ratio is against trl-1key / trl-100k of the same run
+#    (target for async: >= 0.90).  The machine has 2 CPUs: nginx gets one,
+#    wrk and redis-server share the other (REDIS_CPUS, default WRK_CPUS), so
+#    Redis's work takes CPU from the client: compare nginx CPU us/req as
+#    well as req/s.
 #    wrk (bench/keys.lua: every request carries X-Key, cycling through 100k
 #    values for the -100k columns) runs DURATION seconds per column, in
 #    ROUNDS rounds that go round-robin over the columns (round r starts at
@@ -35,8 +52,38 @@
 #    limit_req-reject), nginx worker CPU time per request (utime+stime from
 #    /proc/PID/stat over all runs / requests completed), how busy the worker
 #    was (CPU time / run time: below ~95% the client, or other load on the
-#    machine, was the bottleneck), non-2xx responses, error-log lines per
-#    request.
+#    machine, was the bottleneck), how busy nginx's CPU was beyond that
+#    ("oth": other load, and loopback softirq work), non-2xx responses,
+#    error-log lines per request.
+#
+#    Redis load of the sync columns: INFO (commandstats, stats, cpu) of the
+#    bench's redis-server before and after every wrk run (after a sync
+#    column, the bench waits two intervals first, so that its last publish
+#    is counted with it): script calls (cmdstat_evalsha, and cmdstat_eval)
+#    per second and their usec, total_commands_processed per second (the
+#    commands a script runs count there too), keys published per second
+#    (HINCRBY calls: one per key with admissions to add) and keys read per
+#    second (HGETALL calls: one per key in a publish script, or per strict
+#    decision), Redis CPU (used_cpu_user+sys), and how often the link went
+#    down ("is unreachable" in nginx's error log: a missed deadline takes
+#    it down, and fail=open decides locally until it is back).
+#    nginx's error log at start-up is kept in wrk/startup.errlog.
+#
+# 1b. Strict latency (needs trl-strict-1key in COLUMNS; NO_LATENCY=1 skips):
+#    the p99 that sync=strict adds, on loopback, at half of strict's
+#    saturation rate (its median req/s from part 1).  wrk with bench/paced.lua
+#    sends at a fixed rate, LAT_RATE req/s (default: that half), from
+#    LAT_CONNECTIONS connections (each waits for its response, then for the
+#    next free send slot of a per-thread schedule, through wrk's delay()
+#    hook; slots are whole milliseconds, so requests leave in small bursts,
+#    the same for both columns), LAT_ROUNDS rounds of LAT_DURATION seconds
+#    alternating trl-1key and trl-strict-1key.  wrk's own latency record
+#    (from the write of a request to its response; the wait for a slot is
+#    not in it) gives p50/p90/p99/p99.9; "late" counts slots sent more than
+#    1 ms after their time (no connection free: the rate was not held).
+#    Reported: p50 ... p99.9 of each, and strict minus local per round
+#    (target: <= 1 ms at p99).  LAT_REDIS_CPUS="1 0" measures it with
+#    redis-server on wrk's CPU, then on nginx's (taskset -p moves it).
 #
 # 2. Instructions per request (NO_CALLGRIND=1 skips), for every column and
 #    CG_EXTRA: valgrind --tool=callgrind on a single-process nginx
@@ -47,6 +94,14 @@
 #    CG_K1), so the measured requests find their key in the zone, as in the
 #    wrk runs.  Function by function, against stock and against limit_req
 #    of the same key kind: build/bench/callgrind/COLUMN.vs-BASE.diff.txt.
+#    The sync columns run with the bench's redis-server up (timeout
+#    CG_SYNC_TIMEOUT: under valgrind nginx is ~50x slower, and a missed
+#    deadline would take the link down and fall back to local counting),
+#    and are diffed against their node-local reference (trl-async-1key :
+#    trl-1key, ...).  The async columns' publish work comes once per
+#    interval, not per request: the K2 - K1 difference carries the
+#    intervals that the K2 - K1 requests took under valgrind (the script
+#    calls Redis saw in each run are in callgrind.tsv and in the table).
 #
 # 3. Memory (NO_MEMORY=1 skips): keys a 1m zone holds, token_ratelimit
 #    against limit_req, for 48-byte and 112-byte keys (bench/memory.conf.in):
@@ -61,12 +116,14 @@
 #      lr   held@2x      as for trl, after 2x limit_req's first-key figure
 #
 # Output: a table on stdout; build/bench/results.txt ("name value" lines);
-# raw wrk outputs, configs, logs and callgrind files under build/bench/.
+# raw wrk outputs, configs, logs and callgrind files under build/bench/;
+# redis.tsv (Redis INFO deltas per wrk run), latency.tsv (part 1b).
 #
 # Knobs (environment):
 #   ROUNDS=5            interleaved rounds
 #   DURATION=5          seconds per wrk run (the whole bench takes about
-#                       ROUNDS * 7 * (DURATION + 0.5) s + 2-3 min)
+#                       ROUNDS * 10 * (DURATION + 1) s + about 4 min:
+#                       9-10 min by default; NO_SYNC=1: 7 columns, ~6 min)
 #   WARMUP=1            seconds of wrk per column before round 1 (0: none)
 #   CONNECTIONS=32      wrk connections
 #   THREADS             wrk threads (default: 1, or the number of WRK_CPUS)
@@ -84,21 +141,60 @@
 #                       (stock-nomodule: stock with the module not loaded)
 #   NO_MEMORY=1         skip part 3
 #   NGINX_BIN=/usr/sbin/nginx
+#   MODULE_SO=build/ngx_http_token_ratelimit_module.so   the module measured
+#                       (copied to build/bench/ when the bench starts)
+#   NO_SYNC=1           no redis-server, no sync columns, no part 1b (the
+#                       sync columns are dropped from COLUMNS).  Without a
+#                       sync column in COLUMNS or CG_EXTRA, no redis-server
+#                       is started and nginx has no token_ratelimit_redis
+#   SYNC_INTERVAL=100ms SYNC_TIMEOUT=100ms   token_ratelimit_redis interval=
+#                       and timeout= (whole ms or s, e.g. 100ms, 1s)
+#   CG_SYNC_TIMEOUT=2s  its timeout= in the callgrind runs
+#   REDIS_CPUS          CPUs for redis-server (default: WRK_CPUS)
+#   REDIS_SERVER=/usr/bin/redis-server  REDIS_CLI=/usr/bin/redis-cli
+#   NO_LATENCY=1        skip part 1b
+#   IDLE_WAIT=0         seconds to wait, at most, for the machine to be idle
+#                       (all CPUs < 10% busy over 2 s) before part 1: on a
+#                       shared machine, other load makes every figure noisy
+#                       (the "oth" column and the warnings show it)
+#   LAT_RATE            part 1b's rate, req/s (default: half of
+#                       trl-strict-1key's median req/s of part 1)
+#   LAT_ROUNDS=3 LAT_DURATION=8   part 1b's rounds and seconds per run
+#   LAT_CONNECTIONS=64  part 1b's connections (enough that a free one is
+#                       there for every slot: see "late")
+#   LAT_REDIS_CPUS      where redis-server runs in part 1b, one or more CPU
+#                       lists, each measured in turn (default REDIS_CPUS;
+#                       "1 0": with wrk, then with nginx)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
-MODULE=$ROOT/build/ngx_http_token_ratelimit_module.so
+BUILT_MODULE=${MODULE_SO:-$ROOT/build/ngx_http_token_ratelimit_module.so}
 OUT=$ROOT/build/bench
+# the module as it was when the bench started (a copy: a rebuild meanwhile
+# does not mix two builds in one run)
+MODULE=$OUT/ngx_http_token_ratelimit_module.so
 
-DEFAULT_COLUMNS="stock limit_req trl-1key limit_req-100k trl-100k limit_req-reject trl-reject"
+SYNC_COLUMNS="trl-async-1key trl-async-100k trl-strict-1key"
+DEFAULT_COLUMNS="stock limit_req trl-1key limit_req-100k trl-100k limit_req-reject trl-reject $SYNC_COLUMNS"
 ALL_COLUMNS="$DEFAULT_COLUMNS trl-1key-noheaders"
 if [[ -z "${COLUMNS:-}" || "${COLUMNS}" =~ ^[0-9]+$ ]]; then
     COLUMNS=$DEFAULT_COLUMNS
 fi
 CG_EXTRA=${CG_EXTRA-stock-nomodule trl-1key-noheaders}
+NO_SYNC=${NO_SYNC:-}
+SYNC_INTERVAL=${SYNC_INTERVAL:-100ms}
+SYNC_TIMEOUT=${SYNC_TIMEOUT:-100ms}
+CG_SYNC_TIMEOUT=${CG_SYNC_TIMEOUT:-2s}
+REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
+REDIS_CLI=${REDIS_CLI:-/usr/bin/redis-cli}
+NO_LATENCY=${NO_LATENCY:-}
+IDLE_WAIT=${IDLE_WAIT:-0}
+LAT_RATE=${LAT_RATE:-}
+LAT_ROUNDS=${LAT_ROUNDS:-3}
+LAT_DURATION=${LAT_DURATION:-8}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
@@ -123,18 +219,67 @@ for c in $CG_EXTRA; do
     [[ " $ALL_COLUMNS stock-nomodule " == *" $c "* ]] \
         || die "unknown column \"$c\" in CG_EXTRA"
 done
+is_sync() {         # is_sync COLUMN: a cluster-sync column?
+    [[ " $SYNC_COLUMNS " == *" $1 "* ]]
+}
+
+if [ -n "$NO_SYNC" ]; then
+    kept=""
+    for c in $COLUMNS; do
+        is_sync "$c" && continue
+        kept="$kept $c"
+    done
+    [ "$kept" = " $(echo $COLUMNS)" ] \
+        || note "NO_SYNC: the sync columns are left out"
+    COLUMNS=${kept# }
+    [ -n "$COLUMNS" ] || die "NO_SYNC=1 leaves no column to run"
+    kept=""
+    for c in $CG_EXTRA; do
+        is_sync "$c" || kept="$kept $c"
+    done
+    CG_EXTRA=${kept# }
+fi
+# SYNC_ON: a redis-server and token_ratelimit_redis, for the sync columns
+SYNC_ON=""
+for c in $COLUMNS $CG_EXTRA; do
+    is_sync "$c" && SYNC_ON=1
+done
+
 for v in ROUNDS DURATION WARMUP CONNECTIONS WORKERS KEYS100K CG_K1 CG_K2 \
-         CG_KEYS; do
+         CG_KEYS LAT_ROUNDS LAT_DURATION IDLE_WAIT; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number"
 done
+LAT_CONNECTIONS=${LAT_CONNECTIONS:-64}
+[[ "$LAT_CONNECTIONS" =~ ^[0-9]+$ ]] || die "LAT_CONNECTIONS must be a whole number"
+[ -z "$LAT_RATE" ] || [[ "$LAT_RATE" =~ ^[1-9][0-9]*$ ]] \
+    || die "LAT_RATE must be a whole number of requests per second"
+(( LAT_ROUNDS >= 1 && LAT_DURATION >= 1 )) \
+    || die "need LAT_ROUNDS >= 1, LAT_DURATION >= 1"
+
+to_ms() {           # to_ms 100ms|2s: milliseconds
+    case $1 in
+        *ms) echo "${1%ms}" ;;
+        *s) echo $(( ${1%s} * 1000 )) ;;
+        *) echo "$1" ;;
+    esac
+}
+for v in SYNC_INTERVAL SYNC_TIMEOUT CG_SYNC_TIMEOUT; do
+    [[ "${!v}" =~ ^[1-9][0-9]*(ms|s)$ ]] \
+        || die "$v must be a whole number of ms or s, such as 100ms or 1s"
+done
+SYNC_INTERVAL_MS=$(to_ms "$SYNC_INTERVAL")
 (( ROUNDS >= 1 && DURATION >= 1 && WORKERS >= 1 && CG_K2 > CG_K1 )) \
     || die "need ROUNDS >= 1, DURATION >= 1, WORKERS >= 1, CG_K2 > CG_K1"
 
 [ -x "$NGINX_BIN" ] || die "no nginx at $NGINX_BIN"
-[ -f "$MODULE" ] || die "module not built: $MODULE (run make)"
+[ -f "$BUILT_MODULE" ] || die "module not built: $BUILT_MODULE (run make)"
 for tool in wrk perl taskset timeout; do
     command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh)"
 done
+if [ -n "$SYNC_ON" ]; then
+    [ -x "$REDIS_SERVER" ] || die "no redis-server at $REDIS_SERVER (scripts/install-deps.sh, or NO_SYNC=1)"
+    [ -x "$REDIS_CLI" ] || die "no redis-cli at $REDIS_CLI (scripts/install-deps.sh, or NO_SYNC=1)"
+fi
 if [ -z "$NO_CALLGRIND" ]; then
     for tool in valgrind callgrind_annotate; do
         command -v "$tool" >/dev/null \
@@ -175,6 +320,9 @@ if [ -z "${THREADS:-}" ]; then
     [ -n "$WRK_CPUS" ] && THREADS=$(cpu_list "$WRK_CPUS" | wc -l)
 fi
 (( CONNECTIONS >= THREADS )) || die "CONNECTIONS must be >= THREADS"
+(( LAT_CONNECTIONS >= THREADS )) || die "LAT_CONNECTIONS must be >= THREADS"
+# redis-server shares the client's CPU(s): nginx keeps its own
+REDIS_CPUS=${REDIS_CPUS-$WRK_CPUS}
 
 # A bitmask string for worker_cpu_affinity ("0,2" -> "101").
 affinity_mask() {
@@ -203,8 +351,26 @@ track_pid() {
     echo "$1" >> "$PIDS_FILE"
 }
 
+REDIS_PID=""
+
+stop_redis() {      # SIGTERM (redis-server exits at once: nothing to save)
+    local i
+    [ -n "$REDIS_PID" ] || return 0
+    if kill -0 "$REDIS_PID" 2>/dev/null; then
+        kill -TERM "$REDIS_PID" 2>/dev/null || true
+        for i in $(seq 50); do
+            kill -0 "$REDIS_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$REDIS_PID" 2>/dev/null || true
+    fi
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+}
+
 cleanup() {
     local pid i
+    stop_redis
     [ -f "$PIDS_FILE" ] || return 0
     for pid in $(cat "$PIDS_FILE"); do
         kill -0 "$pid" 2>/dev/null || continue
@@ -240,12 +406,88 @@ wait_port() {       # wait_port PORT SECONDS
         exit 1' "$1" "$2"
 }
 
-# write_conf TEMPLATE PREFIX PORT MAIN NOMODULE > nginx.conf
+# write_conf TEMPLATE PREFIX PORT MAIN NOMODULE [SYNC_TIMEOUT] > nginx.conf
+# (the sync lines are in when SYNC_ON, with the bench's redis-server)
 write_conf() {
     TPL_MODULE=$MODULE TPL_PREFIX=$2 TPL_PORT=$3 TPL_MAIN=$4 TPL_NOMODULE=$5 \
-    TPL_WORKERS=$WORKERS TPL_ONE_KEY=$ONE_KEY perl -pe '
-        s/\@(MODULE|PREFIX|PORT|MAIN|NOMODULE|WORKERS|ONE_KEY)\@/$ENV{"TPL_$1"}/g unless /^\s*#/
+    TPL_WORKERS=$WORKERS TPL_ONE_KEY=$ONE_KEY \
+    TPL_SYNC=$([ -n "$SYNC_ON" ] || echo "#") TPL_REDIS_PORT=${REDIS_PORT:-0} \
+    TPL_SYNC_INTERVAL=$SYNC_INTERVAL TPL_SYNC_TIMEOUT=${6:-$SYNC_TIMEOUT} \
+    perl -pe '
+        s/\@(MODULE|PREFIX|PORT|MAIN|NOMODULE|WORKERS|ONE_KEY|SYNC|REDIS_PORT|SYNC_INTERVAL|SYNC_TIMEOUT)\@/$ENV{"TPL_$1"}/g unless /^\s*#/
     ' "$1"
+}
+
+# --- redis ----------------------------------------------------------------------
+
+REDIS_PORT=""
+
+rcli() {            # rcli ARGS...: redis-cli against the bench's redis-server
+    timeout -k 2 10 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+}
+
+start_redis() {     # a redis-server on a free 127.0.0.1 port, no persistence
+    local dir=$OUT/redis i cmd
+    mkdir -p "$dir"
+    REDIS_PORT=$(free_port)
+    cmd=("$REDIS_SERVER" --bind 127.0.0.1 --port "$REDIS_PORT" --save ''
+         --appendonly no --daemonize no --protected-mode yes --dir "$dir"
+         --logfile "$dir/redis.log")
+    [ -n "$REDIS_CPUS" ] && cmd=(taskset -c "$REDIS_CPUS" "${cmd[@]}")
+    # taskset execs redis-server: $! is it
+    "${cmd[@]}" > /dev/null 2>&1 &
+    REDIS_PID=$!
+    for i in $(seq 100); do
+        [ "$(rcli PING 2>/dev/null)" = PONG ] && return 0
+        kill -0 "$REDIS_PID" 2>/dev/null \
+            || die "redis-server did not start: $(tail -5 "$dir/redis.log")"
+        sleep 0.05
+    done
+    die "redis-server is not answering on port $REDIS_PORT"
+}
+
+# redis_info FILE: the counters of INFO all, as "name value" lines
+# (cmdstat_X:calls=..,usec=.. as cmdstat_X.calls and cmdstat_X.usec)
+redis_info() {
+    rcli INFO all | perl -ne '
+        s/\r?\n$//;
+        if (/^(cmdstat_[^:]+):(.*)$/) {
+            my $c = $1;
+            for (split /,/, $2) {
+                print "$c.$1 $2\n" if /^(\w+)=([\d.]+)$/;
+            }
+        } elsif (/^(\w+):([\d.]+)$/) {
+            print "$1 $2\n";
+        }' > "$1" || die "redis-cli INFO failed (port $REDIS_PORT)"
+}
+
+REDIS_FIELDS="scripts script_usec evalsha total_cmds keys_pub keys_read pexpire hdel net_in net_out cpu_us"
+
+# redis_delta BEFORE AFTER: the REDIS_FIELDS, after - before, tab-separated
+redis_delta() {
+    perl -e '
+        sub rd {
+            my %v;
+            open my $fh, "<", shift or die;
+            while (<$fh>) { $v{$1} = $2 if /^(\S+) (\S+)$/ }
+            return \%v;
+        }
+        my ($a, $b) = (rd($ARGV[0]), rd($ARGV[1]));
+        my $d = sub { my $s = 0; $s += ($b->{$_} // 0) - ($a->{$_} // 0) for @_; $s };
+        my @out = (
+            $d->(qw(cmdstat_evalsha.calls cmdstat_eval.calls)),
+            $d->(qw(cmdstat_evalsha.usec cmdstat_eval.usec)),
+            $d->("cmdstat_evalsha.calls"),
+            $d->("total_commands_processed"),
+            $d->("cmdstat_hincrby.calls"),
+            $d->("cmdstat_hgetall.calls"),
+            $d->("cmdstat_pexpire.calls"),
+            $d->("cmdstat_hdel.calls"),
+            $d->("total_net_input_bytes"),
+            $d->("total_net_output_bytes"),
+            sprintf("%.0f", 1e6 * $d->(qw(used_cpu_user used_cpu_sys))),
+        );
+        print join("\t", @out), "\n"' "$1" "$2"
 }
 
 new_prefix() {      # new_prefix DIR: an empty nginx prefix
@@ -311,6 +553,7 @@ cpu_ticks() {       # cpu_ticks PID...: utime + stime of all of them, in ticks
 
 rm -rf "$OUT"
 mkdir -p "$OUT/wrk" "$OUT/callgrind" "$OUT/memory"
+cp "$BUILT_MODULE" "$MODULE"
 
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///')
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -336,13 +579,29 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo "cfg.keys100k $KEYS100K"
     echo "cfg.one_key $ONE_KEY"
     echo "cfg.clk_tck $CLK_TCK"
+    echo "cfg.sync ${SYNC_ON:-0}"
+    if [ -n "$SYNC_ON" ]; then
+        echo "cfg.redis_cpus ${REDIS_CPUS:-unpinned}"
+        echo "cfg.sync_interval $SYNC_INTERVAL"
+        echo "cfg.sync_timeout $SYNC_TIMEOUT"
+        echo "cfg.cg_sync_timeout $CG_SYNC_TIMEOUT"
+        echo "redis.version $("$REDIS_SERVER" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+    fi
+    echo "module.path $BUILT_MODULE"
     echo "module.sha1 $(sha1sum "$MODULE" | cut -c1-12)"
     echo "src.sha1 $(find src -type f | LC_ALL=C sort | xargs cat | sha1sum | cut -c1-12)"
 } > "$OUT/meta.txt"
 
 (( NCPU > 1 )) || note "only one CPU: nginx and wrk share it; figures are rough"
 note "nginx $NGINX_VERSION, $NCPU CPUs; nginx on CPUs ${NGINX_CPUS:-any}," \
-     "wrk on ${WRK_CPUS:-any} (-t$THREADS -c$CONNECTIONS)"
+     "wrk on ${WRK_CPUS:-any} (-t$THREADS -c$CONNECTIONS)" \
+     "$([ -n "$SYNC_ON" ] && echo "; redis-server on ${REDIS_CPUS:-any}")"
+
+if [ -n "$SYNC_ON" ]; then
+    start_redis
+    echo "redis.port $REDIS_PORT" >> "$OUT/meta.txt"
+    note "redis-server $REDIS_PORT (pid $REDIS_PID), interval=$SYNC_INTERVAL timeout=$SYNC_TIMEOUT"
+fi
 
 keys_of() {         # keys_of COLUMN: distinct X-Key values wrk cycles through
     case $1 in
@@ -364,6 +623,14 @@ new_prefix "$TP"
 TP_PORT=$(free_port)
 write_conf bench/nginx.conf.in "$TP" "$TP_PORT" "$AFFINITY" "" > "$TP/nginx.conf"
 start_nginx "$TP" "$TP_PORT"
+if [ -n "$SYNC_ON" ]; then
+    # the workers' links to Redis are up (or the log says why not)
+    for i in $(seq 100); do
+        (( $(rcli CLIENT LIST TYPE normal | wc -l) > WORKERS )) && break
+        sleep 0.05
+    done
+    cp "$TP/logs/error.log" "$OUT/wrk/startup.errlog"
+fi
 TP_MASTER=$(cat "$TP/nginx.pid")
 for i in $(seq 100); do
     mapfile -t TP_WORKERS < <(worker_pids "$TP_MASTER")
@@ -373,6 +640,9 @@ done
 (( ${#TP_WORKERS[@]} >= WORKERS )) || die "nginx workers did not start"
 
 # cpu_jiffies CPULIST: "busy total" jiffies of those CPUs from /proc/stat
+# (busy: all but idle and iowait; softirq included: the receive work of a
+# process's loopback traffic is counted there, and in the process's own
+# utime+stime as well)
 cpu_jiffies() {
     [ -n "$1" ] || { echo "0 0"; return; }
     perl -e '
@@ -390,24 +660,43 @@ cpu_jiffies() {
         print "$busy $total\n"' "$(cpu_list "$1")"
 }
 
-# run_wrk COLUMN SECONDS OUTFILE: one wrk run; sets RUN_TICKS (nginx worker
-# CPU ticks), RUN_WALL (ms), RUN_LINES (error-log lines written) and
-# RUN_WRKCPU (how busy wrk's CPUs were, percent; - when wrk is unpinned)
+# run_wrk COLUMN SECONDS OUTFILE [WRK ARGS...]: one wrk run (by default
+# bench/keys.lua with CONNECTIONS connections; the script's arguments are
+# the column's number of keys, then WRK_XARG if set); sets RUN_TICKS (nginx worker
+# CPU ticks), RUN_WALL (ms), RUN_LINES (error-log lines written),
+# RUN_WRKCPU (how busy wrk's CPUs were, percent; - when wrk is unpinned) and,
+# with SYNC_ON, RUN_REDIS (redis_delta over the run; after a sync column,
+# two intervals later, so that its last publish is in)
 run_wrk() {
-    local col=$1 secs=$2 file=$3 t0 t1 c0 c1 lines b0 n0 b1 n1
+    local col=$1 secs=$2 file=$3 t0 t1 c0 c1 lines b0 n0 b1 n1 args g0 m0 g1 m1
+    shift 3
+    args=("$@")
+    (( ${#args[@]} )) || args=(-c"$CONNECTIONS" -s bench/keys.lua)
     : > "$TP/logs/error.log"
+    [ -n "$SYNC_ON" ] && redis_info "$OUT/redis/info.before"
     c0=$(cpu_ticks "${TP_WORKERS[@]}")
     read -r b0 n0 < <(cpu_jiffies "$WRK_CPUS")
+    read -r g0 m0 < <(cpu_jiffies "$NGINX_CPUS")
     t0=$(date +%s%N)
     on_cpus "$WRK_CPUS" timeout -k 5 $((secs + 30)) \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s \
-            -s bench/keys.lua "http://127.0.0.1:$TP_PORT/$col" \
-            -- "$(keys_of "$col")" > "$file" 2>&1 \
+        wrk -t"$THREADS" -d"${secs}s" --timeout 10s "${args[@]}" \
+            "http://127.0.0.1:$TP_PORT/$col" \
+            -- "$(keys_of "$col")" ${WRK_XARG:+"$WRK_XARG"} > "$file" 2>&1 \
         || { cat "$file" >&2; die "wrk failed on $col"; }
     t1=$(date +%s%N)
     read -r b1 n1 < <(cpu_jiffies "$WRK_CPUS")
+    read -r g1 m1 < <(cpu_jiffies "$NGINX_CPUS")
     c1=$(cpu_ticks "${TP_WORKERS[@]}")
+    RUN_REDIS=""
+    if [ -n "$SYNC_ON" ]; then
+        is_sync "$col" && sleep "$(( 2 * SYNC_INTERVAL_MS + 50 ))e-3"
+        redis_info "$OUT/redis/info.after"
+        RUN_REDIS=$(redis_delta "$OUT/redis/info.before" "$OUT/redis/info.after")
+    fi
     lines=$(wc -l < "$TP/logs/error.log")
+    # the link to Redis went down (a missed deadline, say): fail=open
+    # decides locally until it is back
+    RUN_DOWN=$(grep -c 'is unreachable' "$TP/logs/error.log" || true)
     head -c 4096 "$TP/logs/error.log" > "$file.errlog.head"
     : > "$TP/logs/error.log"
     RUN_TICKS=$((c1 - c0))
@@ -415,11 +704,47 @@ run_wrk() {
     RUN_LINES=$lines
     RUN_WRKCPU=-
     (( n1 > n0 )) && RUN_WRKCPU=$(( 100 * (b1 - b0) / (n1 - n0) ))
+    # how busy nginx's CPUs were, all processes on them: above the worker's
+    # own share, something else ran there (other load on the machine)
+    RUN_NGXCPU=-
+    (( m1 > m0 )) && RUN_NGXCPU=$(( 100 * (g1 - g0) / (m1 - m0) ))
     return 0
 }
 
+# Waiting for an idle machine (IDLE_WAIT).
+
+# busy_pct SECONDS: how busy all CPUs were over that time, percent
+busy_pct() {
+    local b0 n0 b1 n1
+    read -r b0 n0 < <(cpu_jiffies "0-$((NCPU - 1))")
+    sleep "$1"
+    read -r b1 n1 < <(cpu_jiffies "0-$((NCPU - 1))")
+    echo $(( n1 > n0 ? 100 * (b1 - b0) / (n1 - n0) : 0 ))
+}
+
+if (( IDLE_WAIT > 0 )); then
+    t_idle=$SECONDS
+    while :; do
+        busy=$(busy_pct 2)
+        (( busy < 10 )) && break
+        if (( SECONDS - t_idle >= IDLE_WAIT )); then
+            note "the machine is still ${busy}% busy after ${IDLE_WAIT}s: going on"
+            break
+        fi
+        note "waiting for an idle machine: ${busy}% busy"
+    done
+    echo "host.idle_wait_s $((SECONDS - t_idle)) busy_pct $busy" >> "$OUT/meta.txt"
+fi
+
 ncol=$(echo $COLUMNS | wc -w)
 est=$(( ROUNDS * ncol * (DURATION + 1) + ncol * (WARMUP + 1) ))
+if [ -n "$SYNC_ON" ]; then
+    nsync=0
+    for col in $COLUMNS; do
+        is_sync "$col" && nsync=$((nsync + 1))
+    done
+    est=$(( est + (ROUNDS + 1) * nsync * (2 * SYNC_INTERVAL_MS + 50) / 1000 ))
+fi
 note "throughput: $ROUNDS rounds x $ncol columns x ${DURATION}s (about ${est}s)"
 
 if (( WARMUP > 0 )); then
@@ -438,8 +763,12 @@ rotated() {
     done
 }
 
-printf 'round\tcolumn\trequests\tseconds\trps\tnon2xx\tsocket_errors\tcpu_ticks\twall_ms\terrlog_lines\twrk_cpu_pct\n' \
+printf 'round\tcolumn\trequests\tseconds\trps\tnon2xx\tsocket_errors\tcpu_ticks\twall_ms\terrlog_lines\twrk_cpu_pct\tnginx_cpu_pct\n' \
     > "$OUT/runs.tsv"
+if [ -n "$SYNC_ON" ]; then
+    printf 'round\tcolumn\t%s\tlink_down\n' "$(tr ' ' '\t' <<< "$REDIS_FIELDS")" \
+        > "$OUT/redis.tsv"
+fi
 T_TPUT=$SECONDS
 echo "host.loadavg_before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
 for round in $(seq "$ROUNDS"); do
@@ -447,7 +776,7 @@ for round in $(seq "$ROUNDS"); do
         f=$OUT/wrk/round$round-$col.txt
         run_wrk "$col" "$DURATION" "$f"
         perl -ne '
-            BEGIN { ($r, $c, $t, $w, $l, $wc) = splice @ARGV, 0, 6;
+            BEGIN { ($r, $c, $t, $w, $l, $wc, $nc) = splice @ARGV, 0, 7;
                     $n2 = 0; $se = 0 }
             if (/(\d+) requests in ([\d.]+)(us|ms|s|m|h)\b/) {
                 $req = $1;
@@ -461,14 +790,28 @@ for round in $(seq "$ROUNDS"); do
             }
             END {
                 defined $req && defined $rps or die "bench: cannot read wrk output\n";
-                printf "%s\t%s\t%d\t%.3f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%s\n",
-                    $r, $c, $req, $sec, $rps, $n2, $se, $t, $w, $l, $wc;
+                printf "%s\t%s\t%d\t%.3f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n",
+                    $r, $c, $req, $sec, $rps, $n2, $se, $t, $w, $l, $wc, $nc;
             }' "$round" "$col" "$RUN_TICKS" "$RUN_WALL" "$RUN_LINES" \
-              "$RUN_WRKCPU" "$f" >> "$OUT/runs.tsv"
+              "$RUN_WRKCPU" "$RUN_NGXCPU" "$f" >> "$OUT/runs.tsv"
         tail -1 "$OUT/runs.tsv" | awk -F'\t' -v tck="$CLK_TCK" -v w="$WORKERS" '{
             printf "bench:   round %s %-18s %8.0f req/s  non-2xx %-7d" \
-                   "  nginx busy %3.0f%%  wrk CPU %s%%\n", $1, $2, $5, $6,
-                   $8 / tck / $4 / w * 100, $11 }' >&2
+                   "  nginx busy %3.0f%% (its CPU %s%%)  wrk CPU %s%%\n", $1, $2, $5, $6,
+                   $8 / tck / $4 / w * 100, $12, $11 }' >&2
+        if [ -n "$SYNC_ON" ]; then
+            printf '%s\t%s\t%s\t%s\n' "$round" "$col" "$RUN_REDIS" "$RUN_DOWN" \
+                >> "$OUT/redis.tsv"
+            if is_sync "$col"; then
+                # scripts, their usec, keys published, keys read; per second
+                awk -F'\t' -v sec="$(tail -1 "$OUT/runs.tsv" | cut -f4)" \
+                        -v down="$RUN_DOWN" '{
+                    printf "bench:            redis: %.0f scripts/s (%.0f us each)," \
+                           " keys published %.0f/s, read %.0f/s, CPU %.0f%%;" \
+                           " link down %d times\n",
+                           $1 / sec, $1 ? $2 / $1 : 0, $5 / sec, $6 / sec,
+                           $11 / sec / 1e4, down }' <<< "$RUN_REDIS" >&2
+            fi
+        fi
     done
 done
 
@@ -478,6 +821,91 @@ echo "time.throughput_s $((SECONDS - T_TPUT))" >> "$OUT/meta.txt"
 if grep -Eq '\[(alert|crit|emerg)\]|exited on signal' "$TP/logs/error.log" "$OUT"/wrk/*.errlog.head 2>/dev/null; then
     note "WARNING: nginx logged alerts during the throughput runs (see $OUT/wrk/*.errlog.head)"
 fi
+
+# --- 1b. strict latency -----------------------------------------------------------
+
+# median_rps COLUMN: its median req/s in runs.tsv (empty if not run)
+median_rps() {
+    perl -F'\t' -lane '
+        BEGIN { $c = shift @ARGV }
+        push @v, $F[4] if $. > 1 && $F[1] eq $c;
+        END {
+            exit unless @v;
+            @v = sort { $a <=> $b } @v;
+            printf "%.0f\n", @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+        }' "$1" "$OUT/runs.tsv"
+}
+
+LAT_REDIS_CPUS=${LAT_REDIS_CPUS-$REDIS_CPUS}
+if [ -n "$SYNC_ON" ] && [ -z "$NO_LATENCY" ] \
+        && [[ " $COLUMNS " == *" trl-strict-1key "* ]]; then
+    T_LAT=$SECONDS
+    sat=$(median_rps trl-strict-1key)
+    rate=${LAT_RATE:-$(( sat / 2 ))}
+    (( rate >= THREADS )) || die "strict latency: rate $rate is below one request per second per thread"
+    per_thread=$(( rate / THREADS ))
+    rate=$(( per_thread * THREADS ))
+    {
+        echo "lat.saturation_rps $sat"
+        echo "lat.rate $rate"
+        echo "lat.rate_from $([ -n "$LAT_RATE" ] && echo LAT_RATE || echo half)"
+        echo "lat.connections $LAT_CONNECTIONS"
+        echo "lat.rounds $LAT_ROUNDS"
+        echo "lat.duration_s $LAT_DURATION"
+    } >> "$OUT/meta.txt"
+    placements=${LAT_REDIS_CPUS:-any}
+    nplace=$(echo $placements | wc -w)
+    note "strict latency: trl-strict-1key saturates at $sat req/s; $LAT_ROUNDS rounds" \
+         "x 2 columns x ${LAT_DURATION}s at $rate req/s, -c$LAT_CONNECTIONS," \
+         "redis-server on CPUs: $placements" \
+         "(about $(( nplace * LAT_ROUNDS * 2 * (LAT_DURATION + 1) ))s)"
+    printf 'redis_cpus\tround\tcolumn\trate\trequests\tseconds\tp50_us\tp90_us\tp99_us\tp999_us\tmax_us\tmean_us\tlate\tslots\terrors\tstatus_errors\tcpu_ticks\terrlog_lines\tscripts\tnginx_cpu_pct\twrk_cpu_pct\tlink_down\n' \
+        > "$OUT/latency.tsv"
+    for place in $placements; do
+        if [ "$place" != any ]; then
+            taskset -a -p -c "$place" "$REDIS_PID" > /dev/null \
+                || die "cannot move redis-server to CPUs $place"
+        else
+            taskset -a -p -c "0-$((NCPU - 1))" "$REDIS_PID" > /dev/null || true
+        fi
+        for round in $(seq "$LAT_ROUNDS"); do
+            cols="trl-1key trl-strict-1key"
+            (( round % 2 )) || cols="trl-strict-1key trl-1key"
+            for col in $cols; do
+                f=$OUT/wrk/latency-cpu$place-round$round-$col.txt
+                WRK_XARG=$per_thread run_wrk "$col" "$LAT_DURATION" "$f" \
+                    -c"$LAT_CONNECTIONS" --latency -s bench/paced.lua
+                line=$(grep '^paced:' "$f") \
+                    || { cat "$f" >&2; die "no paced: line in $f"; }
+                perl -e '
+                    my ($place, $round, $col, $rate, $ticks, $lines, $redis, $ncpu,
+                        $wcpu, $down, $line) = @ARGV;
+                    my %v = $line =~ /(\w+)=([\d.]+)/g;
+                    my $scripts = (split /\t/, $redis)[0] // "-";
+                    print join("\t", $place, $round, $col, $rate, $v{requests},
+                        sprintf("%.3f", $v{duration_us} / 1e6),
+                        @v{qw(p50_us p90_us p99_us p999_us max_us mean_us late slots
+                              errors status_errors)}, $ticks, $lines,
+                        $scripts eq "" ? "-" : $scripts, $ncpu, $wcpu, $down), "\n";
+                ' "$place" "$round" "$col" "$rate" "$RUN_TICKS" "$RUN_LINES" \
+                  "$RUN_REDIS" "$RUN_NGXCPU" "$RUN_WRKCPU" "$RUN_DOWN" "$line" \
+                  >> "$OUT/latency.tsv"
+                tail -1 "$OUT/latency.tsv" | awk -F'\t' '{
+                    printf "bench:   redis on %s, round %s %-16s %6.0f req/s" \
+                           "  p50 %5d us  p99 %5d us  p99.9 %5d us  late %d" \
+                           "  link down %d\n",
+                           $1, $2, $3, $5 / $6, $7, $9, $10, $13, $22 }' >&2
+            done
+        done
+    done
+    # back where the throughput runs had it
+    if [ -n "$REDIS_CPUS" ]; then
+        taskset -a -p -c "$REDIS_CPUS" "$REDIS_PID" > /dev/null || true
+    else
+        taskset -a -p -c "0-$((NCPU - 1))" "$REDIS_PID" > /dev/null || true
+    fi
+    echo "time.latency_s $((SECONDS - T_LAT))" >> "$OUT/meta.txt"
+fi
 stop_nginx "$TP"
 
 # --- 2. callgrind ---------------------------------------------------------------
@@ -486,7 +914,7 @@ stop_nginx "$TP"
 # of COLUMN; sets CG_IR (its Ir total) and CG_CLIENT (the client's summary)
 # and leaves its callgrind.out under $OUT/callgrind
 cg_run() {
-    local col=$1 k=$2 path nomod="" prefix port pid out keys i cmd
+    local col=$1 k=$2 path nomod="" prefix port pid out keys i cmd down0=0
     path=/$col
     if [ "$col" = stock-nomodule ]; then
         path=/stock
@@ -499,7 +927,8 @@ cg_run() {
     new_prefix "$prefix"
     port=$(free_port)
     write_conf bench/nginx.conf.in "$prefix" "$port" \
-        "master_process off; daemon off;" "$nomod" > "$prefix/nginx.conf"
+        "master_process off; daemon off;" "$nomod" "$CG_SYNC_TIMEOUT" \
+        > "$prefix/nginx.conf"
     "$NGINX_BIN" -t -p "$prefix/" -c "$prefix/nginx.conf" \
         -e "$prefix/logs/error.log" > "$prefix/nginx-t.log" 2>&1 \
         || { cat "$prefix/nginx-t.log" >&2; die "nginx -t failed ($col)"; }
@@ -515,6 +944,24 @@ cg_run() {
         cat "$prefix/valgrind.log" >&2
         die "nginx under callgrind did not answer ($col)"
     fi
+    CG_SCRIPTS=-
+    if [ -n "$SYNC_ON" ] && [ -z "$nomod" ]; then
+        # its link to Redis is set up (this nginx is Redis's only other
+        # client; its last command is a SCRIPT LOAD of the set-up, or a
+        # script), then a moment for nginx to take the replies: requests
+        # sent before that are decided by fail=open, and the set-up's work
+        # would land in one run and not the other
+        for i in $(seq 600); do
+            rcli CLIENT LIST TYPE normal | grep -Eq 'cmd=(script\|load|evalsha)' \
+                && break
+            sleep 0.1
+        done
+        sleep 0.5
+        redis_info "$prefix/redis.before"
+        # a worker's link reports a false outage at start-up (seen under
+        # valgrind): only what happens from here on counts
+        down0=$(grep -c 'is unreachable' "$prefix/logs/error.log" || true)
+    fi
     on_cpus "$WRK_CPUS" perl bench/hclient.pl --port "$port" --path "$path" \
         --count "$k" --keys "$keys" --key-len 10 --timeout 300 \
         > "$prefix/client.txt" \
@@ -529,6 +976,15 @@ cg_run() {
         die "nginx under callgrind did not exit ($col)"
     fi
     wait "$pid" 2>/dev/null || true
+    if [ -f "$prefix/redis.before" ]; then
+        # script calls Redis saw from this run, its exit's publish included
+        redis_info "$prefix/redis.after"
+        CG_SCRIPTS=$(redis_delta "$prefix/redis.before" "$prefix/redis.after" | cut -f1)
+        if (( $(grep -c 'is unreachable' "$prefix/logs/error.log" || true) > down0 )); then
+            note "WARNING: the link to Redis went down while callgrind's nginx served ($col, $k):"
+            grep 'is unreachable' "$prefix/logs/error.log" | tail -3 >&2
+        fi
+    fi
     CG_IR=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out" | head -1)
     [ -n "$CG_IR" ] || CG_IR=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out" | head -1)
     [ -n "$CG_IR" ] || die "no summary/totals line in $out"
@@ -540,18 +996,21 @@ if [ -z "$NO_CALLGRIND" ]; then
     CG_COLUMNS=$(echo $COLUMNS $CG_EXTRA | tr ' ' '\n' | awk '!seen[$0]++' \
                  | paste -sd' ' -)
     note "callgrind: $(echo $CG_COLUMNS | wc -w) columns x ($CG_K1, $CG_K2) requests"
-    printf 'column\tk1\tir1\tk2\tir2\tir_per_req\tclient_k2\n' > "$OUT/callgrind.tsv"
+    printf 'column\tk1\tir1\tk2\tir2\tir_per_req\tclient_k2\tscripts1\tscripts2\n' > "$OUT/callgrind.tsv"
     for col in $CG_COLUMNS; do
         cg_run "$col" "$CG_K1"
         ir1=$CG_IR
+        scripts1=$CG_SCRIPTS
         cg_run "$col" "$CG_K2"
         ir2=$CG_IR
+        scripts2=$CG_SCRIPTS
         client2=$CG_CLIENT
         per=$(perl -e 'printf "%.1f", ($ARGV[1] - $ARGV[0]) / ($ARGV[3] - $ARGV[2])' \
               "$ir1" "$ir2" "$CG_K1" "$CG_K2")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$col" "$CG_K1" "$ir1" "$CG_K2" \
-            "$ir2" "$per" "$client2" >> "$OUT/callgrind.tsv"
-        note "  $col: $per Ir/request ($client2)"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$col" "$CG_K1" "$ir1" "$CG_K2" \
+            "$ir2" "$per" "$client2" "$scripts1" "$scripts2" >> "$OUT/callgrind.tsv"
+        note "  $col: $per Ir/request ($client2)$(is_sync "$col" \
+              && echo "; Redis scripts: $scripts1, $scripts2")"
         for k in "$CG_K1" "$CG_K2"; do
             callgrind_annotate --inclusive=no --auto=no --threshold=100 \
                 "$OUT/callgrind/callgrind.out.$col.$k" \
@@ -565,6 +1024,8 @@ if [ -z "$NO_CALLGRIND" ]; then
             trl-1key*) pair=limit_req ;;
             trl-100k) pair=limit_req-100k ;;
             trl-reject) pair=limit_req-reject ;;
+            trl-async-1key|trl-strict-1key) pair=trl-1key ;;
+            trl-async-100k) pair=trl-100k ;;
             *) pair="" ;;
         esac
         for base in stock $pair; do
@@ -576,6 +1037,8 @@ if [ -z "$NO_CALLGRIND" ]; then
     done
     echo "time.callgrind_s $((SECONDS - T_CG))" >> "$OUT/meta.txt"
 fi
+
+stop_redis          # the memory runs do not use it
 
 # --- 3. memory ------------------------------------------------------------------
 

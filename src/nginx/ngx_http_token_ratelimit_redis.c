@@ -6,8 +6,11 @@
  *
  * hiredis 0.14 has no timeouts and resolves names with a blocking call, so
  * the address is resolved at configuration time, and every command carries
- * a deadline that an nginx timer watches: a command left unanswered past
- * it, or a connect that does not complete in time, takes the link down.
+ * a deadline that an nginx timer watches: a connect that does not complete
+ * in time, or a command left unanswered past its deadline while Redis has
+ * answered nothing for as long, takes the link down.  (A deep pipeline that
+ * Redis works through is slow, not dead: requests never wait on it beyond
+ * their own timers.)
  * The link is set up (AUTH, SELECT, SCRIPT LOAD) before it serves, comes
  * back with exponential backoff and jitter, and every command is answered
  * exactly once: with Redis's reply, or NULL when the link failed.
@@ -34,6 +37,7 @@
 struct ngx_http_trl_cmd_s {
     ngx_queue_t                  queue;      /* outstanding, oldest first */
     ngx_msec_t                   deadline;
+    ngx_msec_t                   timeout;
     ngx_http_trl_reply_pt        handler;
     void                        *data;
     ngx_uint_t                   script;
@@ -54,6 +58,7 @@ typedef struct {
     ngx_event_t                  retry;
     ngx_event_t                  watchdog;
     ngx_queue_t                  cmds;
+    ngx_msec_t                   last_reply;
     u_char                       sha[TRL_SCRIPTS][41];
     ngx_log_t                   *log;
 } ngx_http_trl_link_t;
@@ -366,6 +371,13 @@ ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
     link->watchdog.log = cycle->log;
     link->watchdog.cancelable = 1;
 
+    /*
+     * The clock cached before the fork may be seconds old (large zones
+     * take time to set up): the connect's deadline must not start late.
+     */
+
+    ngx_time_update();
+
     ngx_http_trl_redis_connect(link);
 
     return NGX_OK;
@@ -610,6 +622,7 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     link->state = NGX_HTTP_TRL_LINK_READY;
+    link->last_reply = ngx_current_msec;
     link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
 
     if (link->watchdog.timer_set) {
@@ -684,6 +697,7 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
     }
 
     cmd->deadline = ngx_current_msec + timeout;
+    cmd->timeout = timeout;
 
     if (ngx_http_trl_redis_send(link, cmd, ngx_http_trl_redis_reply)
         != NGX_OK)
@@ -725,6 +739,7 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     ngx_http_trl_link_t  *link = &ngx_http_trl_link;
 
     ngx_queue_remove(&cmd->queue);
+    link->last_reply = ngx_current_msec;
 
     if (reply && reply->type == REDIS_REPLY_ERROR && !cmd->retried
         && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
@@ -748,9 +763,7 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     cmd->handler(reply, cmd->data);
     ngx_free(cmd);
 
-    if (link->state == NGX_HTTP_TRL_LINK_READY) {
-        ngx_http_trl_redis_arm(link);
-    }
+    /* the watchdog, if set, looks at the next command when it fires */
 }
 
 
@@ -799,6 +812,16 @@ ngx_http_trl_redis_watchdog(ngx_event_t *ev)
 
     if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) > 0) {
         ngx_http_trl_redis_arm(link);
+        return;
+    }
+
+    /* late, but Redis is working through what it was sent: wait on */
+
+    if ((ngx_msec_int_t) (link->last_reply + cmd->timeout - ngx_current_msec)
+        > 0)
+    {
+        ngx_add_timer(&link->watchdog,
+                      link->last_reply + cmd->timeout - ngx_current_msec);
         return;
     }
 
