@@ -72,6 +72,19 @@ my $d_limit = qr/"token_ratelimit"/;
          'duplicate zone: names the first definition');
 }
 
+# zone names fit the runtime lists' entries (63 bytes)
+fails("token_ratelimit_zone \$binary_remote_addr zone=" . ('n' x 64)
+      . ":1m rate=5r/m;\n",
+      [qr/zone name in "zone=n{64}:1m" in "token_ratelimit_zone" directive is too long, it must be at most 63 bytes/],
+      'zone name of 64 bytes');
+{
+    my $ok = TRL->new;
+    $ok->write_config("token_ratelimit_zone \$binary_remote_addr zone="
+                      . ('n' x 63) . ":1m rate=5r/m;\n");
+    my ($rc, $out) = $ok->test_config;
+    is($rc, 0, 'zone name of 63 bytes: nginx -t passes') or diag($out);
+}
+
 fails("token_ratelimit_zone \$binary_remote_addr zone=dup:1m rate=5r/m;\n"
       . "token_ratelimit_zone \$binary_remote_addr zone=dup:2m rate=5r/m;\n",
       [qr/"dup"/], 'duplicate zone of another size');

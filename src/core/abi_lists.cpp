@@ -93,10 +93,13 @@ void trl_lists_incoming(trl_lists_t *lists, uint64_t epoch,
                         const trl_list_entry_t *remote, size_t nremote,
                         const uint64_t *puts, size_t nputs,
                         const uint64_t *dels, size_t ndels,
-                        uint64_t now_ms) {
+                        trl_list_entry_t *resets, size_t max_resets,
+                        size_t *nresets, uint64_t now_ms) {
+    *nresets = 0;
     try {
         trl::lists_incoming(root(lists), epoch, remote, nremote, puts, nputs,
-                            dels, ndels, now_ms);
+                            dels, ndels, resets, max_resets, *nresets,
+                            now_ms);
     } catch (...) {
         // out of memory for the sorted ids: the next reconcile tries again
     }

@@ -109,7 +109,9 @@ int lists_remove(ListsRoot &l, uint64_t id, bool tombstone) {
     ListsHeld held(l);
     trl_list_entry_t *s = list_slots(l);
     for (uint32_t i = 0; i < l.capacity; i++) {
-        if (s[i].id == id && id != 0 && s[i].action != 0) {
+        if (s[i].id == id && id != 0
+            && (s[i].action == TRL_LIST_ALLOW
+                || s[i].action == TRL_LIST_DENY)) {
             std::memset(&s[i], 0, sizeof(s[i]));
             if (tombstone) {
                 s[i].id = id;
@@ -129,9 +131,10 @@ size_t lists_get(ListsRoot &l, trl_list_entry_t *out, size_t max,
     trl_list_entry_t *s = list_slots(l);
     size_t n = 0;
     for (uint32_t i = 0; i < l.capacity && n < max; i++) {
-        if (list_live(s[i], now_ms)) {
+        if (list_applies(s[i], now_ms)) {
             out[n++] = s[i];
-        } else if (s[i].id != 0 && s[i].action != 0) {
+        } else if (s[i].id != 0 && s[i].action != 0
+                   && !list_live(s[i], now_ms)) {
             std::memset(&s[i], 0, sizeof(s[i]));    // expired: gone
             l.count.fetch_sub(1, std::memory_order_relaxed);
         }
@@ -148,7 +151,7 @@ void lists_count(ListsRoot &l, uint64_t now_ms, uint64_t &allow,
     ListsHeld held(l);
     trl_list_entry_t *s = list_slots(l);
     for (uint32_t i = 0; i < l.capacity; i++) {
-        if (list_live(s[i], now_ms)) {
+        if (list_applies(s[i], now_ms)) {
             (s[i].action == TRL_LIST_ALLOW ? allow : deny)++;
         }
     }
@@ -164,7 +167,7 @@ int lists_match_addr(ListsRoot &l, int family, const uint8_t *addr,
     int seen = 0;
     for (uint32_t i = 0; i < l.capacity; i++) {
         const trl_list_entry_t &e = s[i];
-        if (e.family == family && list_live(e, now_ms)
+        if (e.family == family && list_applies(e, now_ms)
             && prefix_match(e.addr, addr, e.prefix)) {
             seen = combine(seen, e.action);
         }
@@ -182,8 +185,8 @@ int lists_match_key(ListsRoot &l, const char *zone, size_t zone_len,
     int seen = 0;
     for (uint32_t i = 0; i < l.capacity; i++) {
         const trl_list_entry_t &e = s[i];
-        size_t zl = std::strlen(e.zone);
-        if (e.family == 0 && list_live(e, now_ms) && e.key_len == key_len
+        size_t zl = strnlen(e.zone, sizeof(e.zone));
+        if (e.family == 0 && list_applies(e, now_ms) && e.key_len == key_len
             && std::memcmp(e.key, key, key_len) == 0
             && (zl == 0 || (zl == zone_len
                             && std::memcmp(e.zone, zone, zl) == 0))) {

@@ -57,7 +57,8 @@ size_t lists_outgoing(ListsRoot &l, trl_list_entry_t *puts, size_t max_puts,
 void lists_incoming(ListsRoot &l, uint64_t epoch,
                     const trl_list_entry_t *remote, size_t nremote,
                     const uint64_t *puts, size_t nputs, const uint64_t *dels,
-                    size_t ndels, uint64_t now_ms);
+                    size_t ndels, trl_list_entry_t *resets, size_t max_resets,
+                    size_t &nresets, uint64_t now_ms);
 size_t list_encode(const trl_list_entry_t &e, char *buf, size_t len);
 bool list_decode(uint64_t id, const char *text, size_t len,
                  trl_list_entry_t &e);
@@ -72,6 +73,12 @@ inline trl_list_entry_t *list_slots(ListsRoot &l) {
 inline bool list_live(const trl_list_entry_t &e, uint64_t now_ms) {
     return e.id != 0 && e.action != 0
            && (e.expires_ms == 0 || e.expires_ms > now_ms);
+}
+
+// An allow or deny entry in force (not a reset, nor a removal).
+inline bool list_applies(const trl_list_entry_t &e, uint64_t now_ms) {
+    return (e.action == TRL_LIST_ALLOW || e.action == TRL_LIST_DENY)
+           && list_live(e, now_ms);
 }
 
 // A slot a new entry may take: free, or holding an expired entry (never a

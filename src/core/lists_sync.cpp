@@ -124,7 +124,10 @@ size_t lists_outgoing(ListsRoot &l, trl_list_entry_t *puts, size_t max_puts,
 void lists_incoming(ListsRoot &l, uint64_t epoch,
                     const trl_list_entry_t *remote, size_t nremote,
                     const uint64_t *puts, size_t nputs, const uint64_t *dels,
-                    size_t ndels, uint64_t now_ms) {
+                    size_t ndels, trl_list_entry_t *resets, size_t max_resets,
+                    size_t &nresets, uint64_t now_ms) {
+    nresets = 0;
+
     std::vector<uint64_t> remote_ids;
     remote_ids.reserve(nremote);
     for (size_t i = 0; i < nremote; i++) {
@@ -184,6 +187,13 @@ void lists_incoming(ListsRoot &l, uint64_t epoch,
         if (next_free == l.capacity) {
             break;                          // full: the rest stays remote
         }
+        if (in.action == TRL_LIST_RESET) {
+            // kept until it expires, so that it is carried out once
+            if (nresets == max_resets) {
+                continue;                   // next time
+            }
+            resets[nresets++] = in;
+        }
         if (s[next_free].id == 0) {
             l.count.fetch_add(1, std::memory_order_relaxed);
         }
@@ -227,8 +237,10 @@ bool list_decode(uint64_t id, const char *text, size_t len,
     if (id == 0 || id > kListIdMask || !number(p, end, action)
         || !number(p, end, family) || !number(p, end, prefix)
         || !number(p, end, e.created_ms) || !number(p, end, e.expires_ms)
-        || (action != TRL_LIST_ALLOW && action != TRL_LIST_DENY)
-        || (family != 0 && family != 4 && family != 6)) {
+        || (action != TRL_LIST_ALLOW && action != TRL_LIST_DENY
+            && action != TRL_LIST_RESET)
+        || (family != 0 && family != 4 && family != 6)
+        || (action == TRL_LIST_RESET && family != 0)) {
         return false;
     }
 

@@ -167,7 +167,9 @@ const char kReset[] =
 // epoch to give a new hash, the number of entries to put, the entries (id,
 // value), then the ids to delete.  Values are "action:family:prefix:
 // created:expires:hex:zone" (see trl_list_encode); expired fields are
-// deleted on the way.  Returns the epoch, then id and value per entry.
+// deleted on the way.  The hash lives a day past the last node that
+// reconciled (the nodes keep their entries: a rebuilt hash gets them all
+// again).  Returns the epoch, then id and value per entry.
 const char kLists[] =
     "local key, now = KEYS[1], tonumber(ARGV[1])\n"
     "local i, puts = 4, tonumber(ARGV[3])\n"
@@ -197,6 +199,7 @@ const char kLists[] =
     "    end\n"
     "  end\n"
     "end\n"
+    "redis.call('PEXPIRE', key, 86400000)\n"
     "return out\n";
 
 }  // namespace

@@ -37,6 +37,11 @@
 
 /* sync= */
 #define NGX_HTTP_TRL_SYNC_OFF           0
+#define NGX_HTTP_TRL_ZONE_NAME_MAX      63      /* trl_list_entry_t.zone */
+#define NGX_HTTP_TRL_STRICT_CACHE       1000    /* ms a strict block is
+                                                   trusted locally */
+#define NGX_HTTP_TRL_RESET_KEPT         60000   /* ms a reset is shared */
+
 #define NGX_HTTP_TRL_SYNC_ASYNC         1
 #define NGX_HTTP_TRL_SYNC_STRICT        2
 
@@ -223,7 +228,7 @@ ngx_int_t ngx_http_trl_strict_finish(ngx_http_request_t *r,
 void ngx_http_trl_strict_release(ngx_http_trl_applied_t *a);
 ngx_uint_t ngx_http_trl_sync_available(void);
 ngx_uint_t ngx_http_trl_fail_closed(void);
-void ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key);
+ngx_int_t ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key);
 
 /* ngx_http_token_ratelimit_sync_lists.c */
 void ngx_http_trl_lists_sync_init(ngx_cycle_t *cycle);

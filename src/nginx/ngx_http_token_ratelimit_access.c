@@ -18,6 +18,8 @@
 
 static void ngx_http_trl_log_denied(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf);
+static ngx_uint_t ngx_http_trl_key_denied(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_main_conf_t *tmcf);
 
 
 static time_t      ngx_http_trl_deny_logged;
@@ -61,7 +63,7 @@ ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
                                       : NGX_HTTP_TRL_DENIED_DIRECTIVE);
         }
 
-    } else if (listed == NGX_OK
+    } else if ((listed == NGX_OK && !ngx_http_trl_key_denied(r, tlcf, tmcf))
                || (tlcf->bypass
                    && ngx_http_test_predicates(r, tlcf->bypass)
                       == NGX_DECLINED))
@@ -81,6 +83,34 @@ ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
     }
 
     return rc;
+}
+
+
+/* A runtime deny entry for the key of one of the zones: deny wins. */
+
+static ngx_uint_t
+ngx_http_trl_key_denied(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_main_conf_t *tmcf)
+{
+    ngx_str_t              key;
+    ngx_uint_t             i;
+    ngx_http_trl_zone_t   *zone;
+    ngx_http_trl_limit_t  *limits;
+
+    limits = tlcf->limits.elts;
+
+    for (i = 0; i < tlcf->limits.nelts; i++) {
+        zone = limits[i].shm_zone->data;
+
+        if (ngx_http_complex_value(r, &zone->key, &key) == NGX_OK
+            && key.len
+            && ngx_http_trl_lists_key(tmcf, zone, &key) == NGX_HTTP_FORBIDDEN)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -29,7 +29,6 @@
 
 #define NGX_HTTP_TRL_API_TOP        10      /* top offenders shown */
 #define NGX_HTTP_TRL_API_PENALTIES  20      /* penalties shown */
-#define NGX_HTTP_TRL_API_LISTS      1024
 
 
 static ngx_int_t ngx_http_trl_api_handler(ngx_http_request_t *r);
@@ -56,6 +55,8 @@ static ngx_int_t ngx_http_trl_api_not_allowed(ngx_http_request_t *r,
 static ngx_int_t ngx_http_trl_api_arg(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static ngx_uint_t ngx_http_trl_api_wants_text(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trl_api_share_reset(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_zone_t *zone, ngx_str_t *key);
 
 
 char *
@@ -65,6 +66,14 @@ ngx_http_trl_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_trl_main_conf_t  *tmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        return "cannot be used in a regex location: its paths are found "
+               "below the location's prefix";
+    }
+#endif
+
     clcf->handler = ngx_http_trl_api_handler;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf,
@@ -425,6 +434,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     int                   rc;
     uint64_t              now_ms;
     ngx_str_t             key;
+    ngx_uint_t            cluster;
     trl_hash_t            hash;
     trl_limit_t           tl;
     trl_result_t          res;
@@ -455,9 +465,18 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
 
     if (r->method == NGX_HTTP_DELETE) {
         rc = trl_zone_reset(zone->zone, &hash);
+        cluster = 0;
+
+        /*
+         * A sync zone: its Redis entries go at once (if the link is up),
+         * and the other nodes are told through the shared lists (now, or
+         * once Redis is back).
+         */
 
         if (zone->sync != NGX_HTTP_TRL_SYNC_OFF) {
-            ngx_http_trl_sync_reset(zone, &key);
+            (void) ngx_http_trl_sync_reset(zone, &key);
+            cluster = ngx_http_trl_api_share_reset(tmcf, zone, &key)
+                      == NGX_OK;
         }
 
         ngx_http_trl_out_printf(&out, "{\"zone\":");
@@ -467,8 +486,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         ngx_http_trl_out_printf(&out, ",\"reset\":true,\"known\":%s,"
                                 "\"cluster\":%s}\n",
                                 rc == 1 ? "true" : "false",
-                                zone->sync != NGX_HTTP_TRL_SYNC_OFF
-                                    ? "true" : "false");
+                                cluster ? "true" : "false");
 
         return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
     }
@@ -571,6 +589,43 @@ ngx_http_trl_api_key_arg(ngx_http_request_t *r, ngx_str_t *key)
     }
 
     return NGX_ERROR;
+}
+
+
+/*
+ * A reset travels to the other nodes as an entry of the shared lists, kept
+ * a minute (each node carries it out once, when it first sees it).
+ */
+
+static ngx_int_t
+ngx_http_trl_api_share_reset(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_zone_t *zone, ngx_str_t *key)
+{
+    ngx_time_t        *tp;
+    trl_list_entry_t   e;
+
+    if (tmcf->lists == NULL || key->len > sizeof(e.key)) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&e, sizeof(trl_list_entry_t));
+
+    tp = ngx_timeofday();
+
+    e.action = TRL_LIST_RESET;
+    e.created_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    e.expires_ms = e.created_ms + NGX_HTTP_TRL_RESET_KEPT;
+    e.key_len = (uint8_t) key->len;
+    ngx_memcpy(e.key, key->data, key->len);
+    ngx_memcpy(e.zone, zone->name.data, zone->name.len);
+
+    if (trl_lists_add(tmcf->lists, &e, e.created_ms) != TRL_OK) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_trl_lists_sync_now();
+
+    return NGX_OK;
 }
 
 
@@ -706,6 +761,12 @@ ngx_http_trl_api_list_add(ngx_http_request_t *r,
                                               "no such zone");
             }
 
+            if (arg.len >= sizeof(e.zone)) {
+                return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "bad_request",
+                                              "zone= is longer than 63 bytes");
+            }
+
             ngx_memcpy(e.zone, arg.data, arg.len);
         }
 
@@ -826,7 +887,8 @@ ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
     }
 
     entries = ngx_palloc(out->request->pool,
-                         NGX_HTTP_TRL_API_LISTS * sizeof(trl_list_entry_t));
+                         trl_lists_capacity(tmcf->lists)
+                         * sizeof(trl_list_entry_t));
     if (entries == NULL) {
         out->failed = 1;
         return;
@@ -835,7 +897,8 @@ ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
     tp = ngx_timeofday();
     now_ms = (uint64_t) tp->sec * 1000 + tp->msec;
 
-    n = trl_lists_get(tmcf->lists, entries, NGX_HTTP_TRL_API_LISTS, now_ms);
+    n = trl_lists_get(tmcf->lists, entries, trl_lists_capacity(tmcf->lists),
+                      now_ms);
 
     ngx_http_trl_out_cat(out, (u_char *) "[", 1);
 

@@ -93,7 +93,7 @@ static ngx_int_t
 ngx_http_trl_handler(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
-    ngx_uint_t                i, strict;
+    ngx_uint_t                i, strict, allowed;
     ngx_http_trl_ctx_t       *ctx;
     ngx_http_trl_limit_t     *limits;
     ngx_http_trl_applied_t   *a;
@@ -147,6 +147,7 @@ ngx_http_trl_handler(ngx_http_request_t *r)
 
     limits = tlcf->limits.elts;
     strict = 0;
+    allowed = 0;
 
     for (i = 0; i < tlcf->limits.nelts; i++) {
 
@@ -155,6 +156,11 @@ ngx_http_trl_handler(ngx_http_request_t *r)
         rc = ngx_http_trl_apply(r, tlcf, &limits[i], a);
 
         if (rc == NGX_DECLINED) {
+            continue;
+        }
+
+        if (rc == NGX_DONE) {
+            allowed = 1;
             continue;
         }
 
@@ -168,6 +174,11 @@ ngx_http_trl_handler(ngx_http_request_t *r)
     }
 
     if (ctx->napplied == 0) {
+        if (allowed) {
+            ctx->status = NGX_HTTP_TRL_BYPASSED;
+            ctx->decided = 1;
+        }
+
         return NGX_DECLINED;
     }
 
@@ -311,7 +322,8 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                                    zone, &a->key_text))
     {
     case NGX_OK:
-        return NGX_DECLINED;                /* allowed: not limited here */
+        trl_zone_count(zone->zone, TRL_OUTCOME_BYPASSED);
+        return NGX_DONE;                    /* allowed: not limited here */
 
     case NGX_HTTP_FORBIDDEN:
         a->denied = 1;
@@ -432,8 +444,19 @@ ngx_http_trl_limit(ngx_http_trl_zone_t *zone, ngx_http_trl_limit_t *limit,
         tl.flags |= TRL_LIMIT_SYNC;
         tl.refresh_ms = (uint32_t) rc->interval;
 
-    } else if (zone->sync == NGX_HTTP_TRL_SYNC_STRICT && zone->held) {
-        tl.refresh_ms = (uint32_t) rc->interval;
+    } else if (zone->sync == NGX_HTTP_TRL_SYNC_STRICT) {
+        /*
+         * How long a block Redis answered is trusted here: a second, so
+         * that a reset through the API reaches every node within one; an
+         * interval where places held for count=failed/succeeded may come
+         * back sooner.
+         */
+        tl.refresh_ms = NGX_HTTP_TRL_STRICT_CACHE;
+
+        if (zone->held) {
+            tl.refresh_ms = (uint32_t) ngx_min(rc->interval,
+                                               NGX_HTTP_TRL_STRICT_CACHE);
+        }
     }
 
     return tl;

@@ -26,7 +26,9 @@ static ngx_str_t  ngx_http_trl_lists_name = ngx_string("token_ratelimit_lists");
 char *
 ngx_http_trl_lists_init_conf(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
 {
-    if (!tmcf->api) {
+    /* the API's entries, and the resets of sync zones between nodes */
+
+    if (!tmcf->api && tmcf->redis == NULL) {
         return NGX_CONF_OK;
     }
 

@@ -134,7 +134,7 @@ void
 ngx_http_trl_out_key(ngx_http_trl_out_t *out, const u_char *key, size_t len,
     ngx_uint_t truncated)
 {
-    size_t   i;
+    size_t   i, n;
     u_char   hexbuf[2 * 128];
 
     static u_char  hex[] = "0123456789abcdef";
@@ -150,15 +150,23 @@ ngx_http_trl_out_key(ngx_http_trl_out_t *out, const u_char *key, size_t len,
         ngx_http_trl_out_json(out, key, len);
 
     } else {
-        len = ngx_min(len, sizeof(hexbuf) / 2);
+        ngx_http_trl_out_cat(out, (u_char *) "\"key\":null,\"key_hex\":\"",
+                             22);
 
-        for (i = 0; i < len; i++) {
-            hexbuf[2 * i] = hex[key[i] >> 4];
-            hexbuf[2 * i + 1] = hex[key[i] & 0xf];
+        while (len) {
+            n = ngx_min(len, sizeof(hexbuf) / 2);
+
+            for (i = 0; i < n; i++) {
+                hexbuf[2 * i] = hex[key[i] >> 4];
+                hexbuf[2 * i + 1] = hex[key[i] & 0xf];
+            }
+
+            ngx_http_trl_out_cat(out, hexbuf, 2 * n);
+            key += n;
+            len -= n;
         }
 
-        ngx_http_trl_out_printf(out, "\"key\":null,\"key_hex\":\"%*s\"",
-                                2 * len, hexbuf);
+        ngx_http_trl_out_cat(out, (u_char *) "\"", 1);
     }
 
     if (truncated) {

@@ -811,35 +811,41 @@ ngx_http_trl_factor(ngx_pool_t *pool, ngx_str_t *s, double factor)
 
 /* Forgets a key cluster-wide: every node drops it within two intervals. */
 
-void
+ngx_int_t
 ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key)
 {
+    ngx_int_t                   rv;
     ngx_str_t                   name;
     ngx_pool_t                 *pool;
     ngx_http_trl_redis_conf_t  *rc;
 
     rc = ngx_http_trl_redis_conf();
     if (rc == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     pool = ngx_create_pool(1024, ngx_http_trl_sync_log);
     if (pool == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
-    if (ngx_http_trl_redis_name(pool, zone, key, &name) == NGX_OK
-        && ngx_http_trl_redis_eval(TRL_SCRIPT_RESET, 1, &name, 1,
-                                   rc->timeout, ngx_http_trl_ignore_reply,
-                                   NULL)
-           != NGX_OK)
-    {
+    rv = ngx_http_trl_redis_name(pool, zone, key, &name);
+
+    if (rv == NGX_OK) {
+        rv = ngx_http_trl_redis_eval(TRL_SCRIPT_RESET, 1, &name, 1,
+                                     rc->timeout, ngx_http_trl_ignore_reply,
+                                     NULL);
+    }
+
+    if (rv != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, ngx_http_trl_sync_log, 0,
                       "token_ratelimit: redis is unreachable, the reset of "
                       "a key of zone \"%V\" is local only", &zone->name);
     }
 
     ngx_destroy_pool(pool);                 /* the command keeps a copy */
+
+    return rv == NGX_OK ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -1120,6 +1126,8 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
                 ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
                                         &a->key, &res);
                 ngx_http_trl_set_result(a, &tl, &res);
+                trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK,
+                                  trl_clock_ms());
 
                 if (ask->reply.admitted) {
                     a->in_redis = 1;

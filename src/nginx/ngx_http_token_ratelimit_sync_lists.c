@@ -7,6 +7,9 @@
  * entries and removals Redis lacks and takes the whole hash in (the core's
  * trl_lists_outgoing / trl_lists_incoming decide what changes).  A change
  * through the API reconciles at once.
+ *
+ * The resets of keys of sync zones travel the same way, as entries kept a
+ * minute: each node forgets the key when it first sees the entry.
  */
 
 
@@ -19,6 +22,7 @@
 #define NGX_HTTP_TRL_LISTS_PUTS      128      /* entries sent at a time */
 #define NGX_HTTP_TRL_LISTS_DELS      256
 #define NGX_HTTP_TRL_LISTS_VALUE     512      /* an encoded entry, at most */
+#define NGX_HTTP_TRL_LISTS_RESETS    64       /* resets carried out at once */
 
 
 /* One reconcile in flight: what was sent, to be confirmed by the reply. */
@@ -37,11 +41,13 @@ static ngx_int_t ngx_http_trl_lists_send(ngx_http_trl_redis_conf_t *rc);
 static void ngx_http_trl_lists_reply(redisReply *reply, void *data);
 static ngx_int_t ngx_http_trl_lists_take(ngx_http_trl_reconcile_t *rec,
     redisReply *reply);
+static void ngx_http_trl_lists_reset(trl_list_entry_t *e, ngx_uint_t own);
 static uint64_t ngx_http_trl_lists_wall_ms(void);
 static uint64_t ngx_http_trl_lists_number(const char *s, size_t len);
 
 
-static trl_lists_t  *ngx_http_trl_shared_lists;
+static trl_lists_t               *ngx_http_trl_shared_lists;
+static ngx_http_trl_main_conf_t  *ngx_http_trl_lists_tmcf;
 static ngx_event_t   ngx_http_trl_lists_ev;
 static ngx_log_t    *ngx_http_trl_lists_log;
 
@@ -59,6 +65,7 @@ ngx_http_trl_lists_sync_init(ngx_cycle_t *cycle)
     }
 
     ngx_http_trl_shared_lists = tmcf->lists;
+    ngx_http_trl_lists_tmcf = tmcf;
     ngx_http_trl_lists_log = cycle->log;
 
     ngx_http_trl_lists_ev.handler = ngx_http_trl_lists_timer;
@@ -210,6 +217,10 @@ ngx_http_trl_lists_send(ngx_http_trl_redis_conf_t *rc)
         args[5 + 2 * i].len = trl_list_encode(&puts[i], (char *) p,
                                               NGX_HTTP_TRL_LISTS_VALUE);
         rec->puts[i] = puts[i].id;
+
+        if (puts[i].action == TRL_LIST_RESET) {
+            ngx_http_trl_lists_reset(&puts[i], 1);  /* Redis's part, again */
+        }
     }
 
     rec->nputs = n;
@@ -277,10 +288,10 @@ ngx_http_trl_lists_reply(redisReply *reply, void *data)
 static ngx_int_t
 ngx_http_trl_lists_take(ngx_http_trl_reconcile_t *rec, redisReply *reply)
 {
-    size_t             i, n;
+    size_t             i, n, nresets;
     uint64_t           epoch, id;
     redisReply        *name, *value;
-    trl_list_entry_t  *remote;
+    trl_list_entry_t  *remote, resets[NGX_HTTP_TRL_LISTS_RESETS];
 
     if (reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING) {
         return NGX_ERROR;
@@ -321,9 +332,64 @@ ngx_http_trl_lists_take(ngx_http_trl_reconcile_t *rec, redisReply *reply)
 
     trl_lists_incoming(ngx_http_trl_shared_lists, epoch, remote, n,
                        rec->puts, rec->nputs, rec->dels, rec->ndels,
+                       resets, NGX_HTTP_TRL_LISTS_RESETS, &nresets,
                        ngx_http_trl_lists_wall_ms());
 
+    for (i = 0; i < nresets; i++) {
+        ngx_http_trl_lists_reset(&resets[i], 0);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * A reset of a key of a sync zone: another node's is carried out here (the
+ * zone forgets the key); this node's own, on its way to Redis, deletes the
+ * key's Redis entries once more (the API's first attempt may have found
+ * the link down).
+ */
+
+static void
+ngx_http_trl_lists_reset(trl_list_entry_t *e, ngx_uint_t own)
+{
+    size_t                 len;
+    ngx_str_t              key;
+    ngx_uint_t             i;
+    trl_hash_t             hash;
+    ngx_http_trl_zone_t  **zones, *zone;
+
+    len = ngx_strlen(e->zone);
+    zones = ngx_http_trl_lists_tmcf->zones.elts;
+    zone = NULL;
+
+    for (i = 0; i < ngx_http_trl_lists_tmcf->zones.nelts; i++) {
+        if (zones[i]->name.len == len
+            && ngx_strncmp(zones[i]->name.data, e->zone, len) == 0)
+        {
+            zone = zones[i];
+            break;
+        }
+    }
+
+    if (zone == NULL || zone->sync == NGX_HTTP_TRL_SYNC_OFF) {
+        return;                             /* not shared with that node */
+    }
+
+    key.data = (u_char *) e->key;
+    key.len = e->key_len;
+
+    if (own) {
+        (void) ngx_http_trl_sync_reset(zone, &key);
+        return;
+    }
+
+    trl_zone_hash(zone->zone, key.data, key.len, &hash);
+    (void) trl_zone_reset(zone->zone, &hash);
+
+    ngx_log_error(NGX_LOG_INFO, ngx_http_trl_lists_log, 0,
+                  "token_ratelimit zone \"%V\": a key was reset through "
+                  "the API of another node", &zone->name);
 }
 
 

@@ -178,6 +178,14 @@ ngx_http_trl_parse_zone(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
 
     name->len = p - name->data;
 
+    if (name->len > NGX_HTTP_TRL_ZONE_NAME_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name in \"%V\" in \"%V\" directive is "
+                           "too long, it must be at most %d bytes",
+                           value, &cmd->name, NGX_HTTP_TRL_ZONE_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
     /* names appear in header fields, logs and metrics: keep them plain */
 
     for (q = name->data; q < p; q++) {

@@ -212,7 +212,7 @@ END_TEST
 
 /*
  * Many processes at the same instant: exactly N lines, and the refused
- * ones all reported by the first line of the next second.
+ * ones all reported, nearly all by the first line of the next second.
  */
 START_TEST(events_processes_same_second)
 {
@@ -253,10 +253,15 @@ START_TEST(events_processes_same_second)
     }
 
     ck_assert_uint_eq(permitted, N);
-    ck_assert_uint_eq(reported, 0);     /* nothing refused before them */
 
+    /*
+     * A refusal may land between the last permit and its taking of the
+     * count (not one atomic step): the last permitted lines may report a
+     * few; every refused line is reported exactly once all the same.
+     */
+    ck_assert_uint_le(reported, NPROC);
     ck_assert_int_eq(permit(zone, T0 + SEC, N, &s), 1);
-    ck_assert_uint_eq(s, (uint64_t) NPROC * PER_PROC - N);
+    ck_assert_uint_eq(reported + s, (uint64_t) NPROC * PER_PROC - N);
 
     unit_shm_free(got, sizeof(uint64_t) * NPROC * 2);
     unit_shm_free(zone, ZONE_SIZE);

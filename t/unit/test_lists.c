@@ -227,7 +227,7 @@ START_TEST(lists_encode_decode)
     /* anything malformed is refused */
     ck_assert_int_eq(trl_list_decode(0, buf, n, &d), TRL_ERROR);
     ck_assert_int_eq(trl_list_decode(JS_SAFE, buf, n, &d), TRL_ERROR);
-    ck_assert_int_eq(trl_list_decode(1, "3:0:0:1:0:61:", 13, &d), TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(1, "4:0:0:1:0:61:", 13, &d), TRL_ERROR);
     ck_assert_int_eq(trl_list_decode(1, "1:5:0:1:0:61:", 13, &d), TRL_ERROR);
     ck_assert_int_eq(trl_list_decode(1, "1:4:33:1:0:01020304:", 20, &d),
                      TRL_ERROR);
@@ -271,9 +271,9 @@ START_TEST(lists_reconcile)
 {
     void              *mem = lists_mem();
     trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
-    trl_list_entry_t   a, b, remote[4], puts[8], got[8];
+    trl_list_entry_t   a, b, remote[4], puts[8], got[8], resets[4];
     uint64_t           dels[8];
-    size_t             n, ndels;
+    size_t             n, ndels, nres;
 
     a = key_entry(TRL_LIST_DENY, "a", "");
     b = key_entry(TRL_LIST_ALLOW, "b", "z");
@@ -292,7 +292,7 @@ START_TEST(lists_reconcile)
     remote[2] = key_entry(TRL_LIST_DENY, "c", "");
     remote[2].id = 77;
     trl_lists_incoming(l, 5, remote, 3, (uint64_t[]) { a.id, b.id }, 2,
-                       NULL, 0, NOW);
+                       NULL, 0, resets, 4, &nres, NOW);
     ck_assert_uint_eq(trl_lists_epoch(l), 5);
     ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 3);
     ck_assert_int_eq(trl_lists_match_key(l, "q", 1, "c", 1, NOW),
@@ -310,11 +310,11 @@ START_TEST(lists_reconcile)
     ck_assert_uint_eq(dels[0], a.id);
 
     /* a reply from before the deletion does not bring a back */
-    trl_lists_incoming(l, 5, remote, 3, NULL, 0, NULL, 0, NOW);
+    trl_lists_incoming(l, 5, remote, 3, NULL, 0, NULL, 0, resets, 4, &nres, NOW);
     ck_assert_int_eq(trl_lists_match_key(l, "q", 1, "a", 1, NOW), 0);
 
     /* the deletion confirmed; c removed elsewhere: gone here too */
-    trl_lists_incoming(l, 5, remote + 1, 1, NULL, 0, dels, 1, NOW);
+    trl_lists_incoming(l, 5, remote + 1, 1, NULL, 0, dels, 1, resets, 4, &nres, NOW);
     n = trl_lists_outgoing(l, puts, 8, dels, 8, &ndels, NOW);
     ck_assert_uint_eq(ndels, 0);
     ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 1);
@@ -323,11 +323,11 @@ START_TEST(lists_reconcile)
     /* a new local entry, not yet sent, survives a hash without it */
     a = key_entry(TRL_LIST_DENY, "d", "");
     ck_assert_int_eq(trl_lists_add(l, &a, NOW), TRL_OK);
-    trl_lists_incoming(l, 5, remote + 1, 1, NULL, 0, NULL, 0, NOW);
+    trl_lists_incoming(l, 5, remote + 1, 1, NULL, 0, NULL, 0, resets, 4, &nres, NOW);
     ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 2);
 
     /* Redis lost the hash (new epoch): nothing removed, all sent again */
-    trl_lists_incoming(l, 6, NULL, 0, NULL, 0, NULL, 0, NOW);
+    trl_lists_incoming(l, 6, NULL, 0, NULL, 0, NULL, 0, resets, 4, &nres, NOW);
     ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 2);
     n = trl_lists_outgoing(l, puts, 8, dels, 8, &ndels, NOW);
     ck_assert_uint_eq(n, 2);
@@ -336,8 +336,70 @@ START_TEST(lists_reconcile)
     remote[3] = key_entry(TRL_LIST_DENY, "e", "");
     remote[3].id = 99;
     remote[3].expires_ms = NOW;
-    trl_lists_incoming(l, 6, remote + 3, 1, NULL, 0, NULL, 0, NOW);
+    trl_lists_incoming(l, 6, remote + 3, 1, NULL, 0, NULL, 0, resets, 4, &nres, NOW);
     ck_assert_int_eq(trl_lists_match_key(l, "q", 1, "e", 1, NOW), 0);
+    free(mem);
+}
+END_TEST
+
+
+/* A reset travels as an entry: carried out once per node, never listed. */
+START_TEST(lists_resets)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_list_entry_t   own, other, remote[2], got[4], resets[4], puts[4];
+    uint64_t           dels[4], allow, deny;
+    size_t             nres, ndels;
+    char               buf[512];
+    size_t             n;
+
+    own = key_entry(TRL_LIST_RESET, "mallory", "login");
+    own.expires_ms = NOW + 60000;
+    ck_assert_int_eq(trl_lists_add(l, &own, NOW), TRL_OK);
+
+    /* never listed, counted, matched nor removed through the API */
+    ck_assert_uint_eq(trl_lists_get(l, got, 4, NOW), 0);
+    trl_lists_count(l, NOW, &allow, &deny);
+    ck_assert_uint_eq(allow + deny, 0);
+    ck_assert_int_eq(trl_lists_match_key(l, "login", 5, "mallory", 7, NOW),
+                     0);
+    ck_assert_int_eq(trl_lists_remove(l, own.id, 1), 0);
+
+    /* sent to Redis like an entry */
+    ck_assert_uint_eq(trl_lists_outgoing(l, puts, 4, dels, 4, &ndels, NOW),
+                      1);
+    n = trl_list_encode(&own, buf, sizeof(buf));
+    ck_assert_int_eq(trl_list_decode(own.id, buf, n, &got[0]), TRL_OK);
+    ck_assert_int_eq(got[0].action, TRL_LIST_RESET);
+    ck_assert_int_eq(trl_list_decode(1, "3:4:32:1:0:01020304:", 20, &got[0]),
+                     TRL_ERROR);                  /* resets are of keys */
+
+    /* the hash holds it and another node's: only that one is carried out */
+    other = key_entry(TRL_LIST_RESET, "bob", "login");
+    other.id = 4242;
+    other.expires_ms = NOW + 60000;
+    remote[0] = own;
+    remote[1] = other;
+    trl_lists_incoming(l, 9, remote, 2, &own.id, 1, NULL, 0, resets, 4,
+                       &nres, NOW);
+    ck_assert_uint_eq(nres, 1);
+    ck_assert_uint_eq(resets[0].id, 4242);
+    ck_assert_int_eq(memcmp(resets[0].key, "bob", 3), 0);
+
+    /* once */
+    trl_lists_incoming(l, 9, remote, 2, NULL, 0, NULL, 0, resets, 4, &nres,
+                       NOW + 1000);
+    ck_assert_uint_eq(nres, 0);
+
+    /* no room to report it: it waits for the next reconcile */
+    other.id = 4343;
+    trl_lists_incoming(l, 9, &other, 1, NULL, 0, NULL, 0, resets, 0, &nres,
+                       NOW);
+    ck_assert_uint_eq(nres, 0);
+    trl_lists_incoming(l, 9, &other, 1, NULL, 0, NULL, 0, resets, 4, &nres,
+                       NOW);
+    ck_assert_uint_eq(nres, 1);
     free(mem);
 }
 END_TEST
@@ -362,6 +424,7 @@ lists_suite(void)
     tcase_add_test(tc, lists_encode_decode);
     tcase_add_test(tc, lists_sync_due_one_at_a_time);
     tcase_add_test(tc, lists_reconcile);
+    tcase_add_test(tc, lists_resets);
 
     return s;
 }

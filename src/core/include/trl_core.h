@@ -339,6 +339,8 @@ int trl_zone_reset(trl_zone_t *zone, const trl_hash_t *key);
  */
 #define TRL_LIST_ALLOW  1
 #define TRL_LIST_DENY   2
+#define TRL_LIST_RESET  3            /* a key reset on its way to the other
+                                        nodes: never matches, never listed */
 
 #define TRL_LIST_SYNCED 0x01         /* flags: Redis holds the entry */
 
@@ -402,10 +404,14 @@ size_t trl_lists_outgoing(trl_lists_t *lists, trl_list_entry_t *puts,
     size_t max_puts, uint64_t *dels, size_t max_dels, size_t *ndels,
     uint64_t now_ms);
 /* Redis's answer: its epoch and entries (all of the hash), after the puts
- * and dels sent (which are then marked synced, or forgotten). */
+ * and dels sent (which are then marked synced, or forgotten).  The resets
+ * of other nodes seen for the first time are copied to resets (up to
+ * max_resets, *nresets set; the others wait for the next reconcile): the
+ * caller forgets those keys. */
 void trl_lists_incoming(trl_lists_t *lists, uint64_t epoch,
     const trl_list_entry_t *remote, size_t nremote,
     const uint64_t *puts, size_t nputs, const uint64_t *dels, size_t ndels,
+    trl_list_entry_t *resets, size_t max_resets, size_t *nresets,
     uint64_t now_ms);
 /* An entry as the value of its Redis field, and back (TRL_OK or
  * TRL_ERROR); encode returns the length (0 when len is short). */
