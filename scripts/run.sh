@@ -60,7 +60,9 @@ sed -e "s|@MODULE@|$module|g" \
 echo "token_ratelimit demo on http://127.0.0.1:$port (Ctrl-C stops it): try" \
      "for i in \$(seq 12); do curl -si -X POST" \
      "http://127.0.0.1:$port/oauth/token | head -1; done" \
-     "  or  curl -i -X POST 'http://127.0.0.1:$port/login?user=demo&password=wrong'"
+     "  or  curl -i -X POST 'http://127.0.0.1:$port/login?user=demo&password=wrong';" \
+     "dashboard: http://127.0.0.1:$port/trl-api/dashboard;" \
+     "events: tail -f $prefix/events.json"
 
 # nginx stays in the foreground (daemon off): Ctrl-C sends SIGINT, which
 # nginx treats as a fast shutdown.

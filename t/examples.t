@@ -299,6 +299,13 @@ END {
     is("@got", '200 401 200 401 401 429',
        'run.sh: /login counts failures only, 3 per 5 minutes');
 
+    my $api = $t->get('/trl-api/', %o);
+    is($api->{status}, 200, 'run.sh: the API answers 127.0.0.1');
+    like($api->{body}, qr/"run_token":\{.*"rejected":1,/,
+         'run.sh: the API counts the rejection');
+    like($t->get('/trl-api/dashboard', %o)->{body}, qr/<html/i,
+         'run.sh: the dashboard is served');
+
     kill 'INT', $pid;
     my $gone = 0;
     for (1 .. 100) {
@@ -316,6 +323,12 @@ END {
     my $log = slurp($out);
     like($log, qr/limiting requests by zone "run_token"/,
          'run.sh: rejection on the terminal');
+    my ($events) = $log =~ m{events: tail -f (\S+)};
+    like(defined $events && -f $events ? slurp($events) : '',
+         qr/^\{"time":"[^"]+","event":"rejected","zone":"run_token"/m,
+         'run.sh: the rejection as a JSON line in the event log');
+    like($log, qr{dashboard: http://127\.0\.0\.1:$port/trl-api/dashboard},
+         'run.sh: tells where the dashboard is');
     unlike($log, qr/\[(alert|crit|emerg)\]/, 'run.sh: no alerts');
 }
 
