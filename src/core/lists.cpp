@@ -5,6 +5,7 @@
 #include <new>
 #include <sys/random.h>
 
+#include "lists_view.hpp"
 #include "spinlock.hpp"
 
 namespace trl {
@@ -53,6 +54,11 @@ ListsRoot *lists_create(void *mem, size_t size) {
     // ids start at random so that nodes sharing them through Redis do not
     // collide; below 2^53 (exact as JSON numbers), never 0
     l->next_id = (seed & kListIdMask) | 1;
+    // the change counter starts anywhere, so that a process's copy of old
+    // lists (lists_view.hpp) never passes for new lists made at the same
+    // address
+    l->changes.store(seed * UINT64_C(0x9e3779b97f4a7c15),
+                     std::memory_order_relaxed);
     __atomic_store_n(&l->magic, kListsMagic, __ATOMIC_RELEASE);
     return l;
 }
@@ -162,6 +168,10 @@ int lists_match_addr(ListsRoot &l, int family, const uint8_t *addr,
     if (l.count.load(std::memory_order_relaxed) == 0) {
         return 0;
     }
+    if (const ListsView *v = lists_view(l)) {
+        return v->match_addr(family, addr, now_ms);
+    }
+    // no memory for the process's copy: the shared slots, under the lock
     ListsHeld held(l);
     trl_list_entry_t *s = list_slots(l);
     int seen = 0;
@@ -179,6 +189,9 @@ int lists_match_key(ListsRoot &l, const char *zone, size_t zone_len,
                     const void *key, size_t key_len, uint64_t now_ms) {
     if (l.count.load(std::memory_order_relaxed) == 0) {
         return 0;
+    }
+    if (const ListsView *v = lists_view(l)) {
+        return v->match_key(zone, zone_len, key, key_len, now_ms);
     }
     ListsHeld held(l);
     trl_list_entry_t *s = list_slots(l);

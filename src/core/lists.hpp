@@ -3,7 +3,8 @@
 // block of shared memory of their own, so that every worker applies them
 // on its next request and they survive reloads.
 //
-// The request side costs one atomic load while the lists are empty.
+// The request side costs one atomic load while the lists are empty, and
+// a lookup in a process-local sorted copy otherwise (lists_view.hpp).
 #ifndef TRL_LISTS_HPP
 #define TRL_LISTS_HPP
 

@@ -2,6 +2,7 @@
 
 #include "unit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +175,172 @@ START_TEST(lists_match_keys_expire_remove)
     ck_assert_uint_eq(trl_lists_get(l, got, 8, NOW), 0);
     ck_assert_int_eq(trl_lists_match_key(l, "login", 5, "alice", 5, NOW), 0);
     free(mem);
+}
+END_TEST
+
+
+/* what the lists say for an address, by scanning the entries given */
+static int
+ref_match_addr(const trl_list_entry_t *e, size_t n, int family,
+    const uint8_t *addr, uint64_t now)
+{
+    int       seen = 0;
+    size_t    i;
+    unsigned  b;
+
+    for (i = 0; i < n; i++) {
+        if (e[i].family != family
+            || (e[i].expires_ms != 0 && e[i].expires_ms <= now))
+        {
+            continue;
+        }
+        for (b = 0; b < e[i].prefix; b++) {
+            if (((e[i].addr[b / 8] ^ addr[b / 8]) >> (7 - b % 8)) & 1) {
+                break;
+            }
+        }
+        if (b == e[i].prefix && seen != TRL_LIST_DENY) {
+            seen = e[i].action;
+        }
+    }
+    return seen;
+}
+
+
+static int
+ref_match_key(const trl_list_entry_t *e, size_t n, const char *zone,
+    const char *key, uint64_t now)
+{
+    int     seen = 0;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (e[i].family == 0
+            && (e[i].expires_ms == 0 || e[i].expires_ms > now)
+            && e[i].key_len == strlen(key)
+            && memcmp(e[i].key, key, e[i].key_len) == 0
+            && (e[i].zone[0] == '\0' || strcmp(e[i].zone, zone) == 0)
+            && seen != TRL_LIST_DENY)
+        {
+            seen = e[i].action;
+        }
+    }
+    return seen;
+}
+
+
+/* few distinct bytes (every bit of a byte varies): ranges overlap */
+static void
+random_addr(uint8_t *a, int len)
+{
+    static const uint8_t  bytes[] = { 0x00, 0xff, 0x0f, 0xf0 };
+    int                   i;
+
+    for (i = 0; i < len; i++) {
+        a[i] = (uint8_t) (i < 2 ? 10 : bytes[random() % 4]);
+    }
+}
+
+
+/*
+ * The request path answers from a sorted copy of the lists kept by each
+ * process: random addresses, ranges and keys, added and removed, against
+ * a scan of the same entries, at times around their expiries.
+ */
+START_TEST(lists_match_random_against_scan)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_list_entry_t   e, ent[160];
+    size_t             n = 0, i;
+    uint8_t            a[16];
+    uint64_t           now;
+    char               key[8], zone[8];
+    int                step, q, family, len;
+    static const char *zones[] = { "", "login", "mfa" };
+
+    srandom(42);
+
+    for (step = 0; step < 400; step++) {
+        if (n > 0 && random() % 4 == 0) {         /* remove one */
+            i = (size_t) random() % n;
+            ck_assert_int_eq(trl_lists_remove(l, ent[i].id, 0), 1);
+            ent[i] = ent[--n];
+
+        } else if (n < 160) {                     /* add one */
+            if (random() % 3 == 0) {
+                snprintf(key, sizeof(key), "k%ld", random() % 20);
+                e = key_entry(random() % 2 ? TRL_LIST_ALLOW : TRL_LIST_DENY,
+                              key, zones[random() % 3]);
+            } else {
+                family = random() % 2 ? 4 : 6;
+                len = family == 4 ? 4 : 16;
+                random_addr(a, len);
+                e = addr_entry(random() % 2 ? TRL_LIST_ALLOW : TRL_LIST_DENY,
+                               family, a, (size_t) len,
+                               (int) (random() % (len * 8 + 1)));
+            }
+            /* never expired at NOW, when adds may reuse expired slots */
+            e.expires_ms = random() % 3 ? 0
+                           : NOW + 1 + (uint64_t) (random() % 100);
+            ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+            ent[n++] = e;
+        }
+
+        for (q = 0; q < 20; q++) {
+            now = NOW + (uint64_t) (random() % 120);
+            family = random() % 2 ? 4 : 6;
+            len = family == 4 ? 4 : 16;
+            random_addr(a, len);
+            unit_check_msg(trl_lists_match_addr(l, family, a, now)
+                           == ref_match_addr(ent, n, family, a, now),
+                           "address query %d of step %d", q, step);
+
+            snprintf(key, sizeof(key), "k%ld", random() % 22);
+            snprintf(zone, sizeof(zone), "%s", zones[random() % 3]);
+            unit_check_msg(trl_lists_match_key(l, zone, strlen(zone), key,
+                                               strlen(key), now)
+                           == ref_match_key(ent, n, zone, key, now),
+                           "key query %d of step %d", q, step);
+        }
+    }
+    free(mem);
+}
+END_TEST
+
+
+/* The process's copy follows whichever lists it is asked about, and lists
+ * made anew at the same address are never answered from the old copy. */
+START_TEST(lists_view_follows_the_lists_asked)
+{
+    void              *ma = lists_mem(), *mb = lists_mem();
+    trl_lists_t       *la = trl_lists_create(ma, LISTS_SIZE);
+    trl_lists_t       *lb = trl_lists_create(mb, LISTS_SIZE);
+    trl_list_entry_t   e;
+    int                i;
+
+    e = key_entry(TRL_LIST_DENY, "x", "");
+    ck_assert_int_eq(trl_lists_add(la, &e, NOW), TRL_OK);
+    e = key_entry(TRL_LIST_ALLOW, "x", "");
+    ck_assert_int_eq(trl_lists_add(lb, &e, NOW), TRL_OK);
+
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(trl_lists_match_key(la, "z", 1, "x", 1, NOW),
+                         TRL_LIST_DENY);
+        ck_assert_int_eq(trl_lists_match_key(lb, "z", 1, "x", 1, NOW),
+                         TRL_LIST_ALLOW);
+    }
+
+    /* new lists in a's memory, with one entry too (same count) */
+    la = trl_lists_create(ma, LISTS_SIZE);
+    ck_assert_ptr_nonnull(la);
+    e = key_entry(TRL_LIST_DENY, "y", "");
+    ck_assert_int_eq(trl_lists_add(la, &e, NOW), TRL_OK);
+    ck_assert_int_eq(trl_lists_match_key(la, "z", 1, "x", 1, NOW), 0);
+    ck_assert_int_eq(trl_lists_match_key(la, "z", 1, "y", 1, NOW),
+                     TRL_LIST_DENY);
+    free(ma);
+    free(mb);
 }
 END_TEST
 
@@ -418,6 +585,8 @@ lists_suite(void)
     tcase_add_test(tc, lists_ids_unique_and_js_safe);
     tcase_add_test(tc, lists_match_addresses);
     tcase_add_test(tc, lists_match_keys_expire_remove);
+    tcase_add_test(tc, lists_match_random_against_scan);
+    tcase_add_test(tc, lists_view_follows_the_lists_asked);
     tcase_add_test(tc, lists_full_then_expired_slots_reused);
 
     tc = unit_tcase(s, "cluster", 10);
