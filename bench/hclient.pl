@@ -15,6 +15,8 @@
 #   --reverse          with --from/--to: from B down to A
 #   --key-len L        send "X-Key: <key>" with keys exactly L bytes long
 #                      (0: no X-Key header; default 0)
+#   --wrk-keys         send "X-Key: key-NNNNNN", bench/keys.lua's keys (key
+#                      index I is key-(I-1), zero-padded to 6 digits)
 #   --index            append "?i=<key index>" to the path (so that the
 #                      error log's "request:" names the key)
 #   --pipeline B       requests written before reading their responses
@@ -36,7 +38,8 @@ use Time::HiRes qw(time);
 my %o = (path => '/', keys => 1, key_len => 0, pipeline => 1,
          timeout => 120);
 GetOptions(\%o, 'port=i', 'path=s', 'count=i', 'keys=i', 'from=i', 'to=i',
-           'reverse', 'key_len|key-len=i', 'index', 'pipeline=i', 'hist=s',
+           'reverse', 'key_len|key-len=i', 'wrk_keys|wrk-keys', 'index',
+           'pipeline=i', 'hist=s',
            'stop_file|stop-file=s', 'stop_re|stop-re=s',
            'check_every|check-every=i', 'timeout=f')
     or die "usage: see the header of $0\n";
@@ -58,6 +61,7 @@ if (defined $o{from}) {
 
 sub key_of {
     my ($i) = @_;
+    return sprintf('key-%06d', $i - 1) if $o{wrk_keys};
     my $k = "k$i-";
     die "key $k is longer than --key-len $o{key_len}\n"
         if length($k) > $o{key_len};
@@ -69,7 +73,7 @@ sub request_of {
     my $path = $o{path};
     $path .= "?i=$i" if $o{index};
     my $r = "GET $path HTTP/1.1\r\nHost: localhost\r\n";
-    $r .= "X-Key: " . key_of($i) . "\r\n" if $o{key_len} > 0;
+    $r .= "X-Key: " . key_of($i) . "\r\n" if $o{key_len} > 0 || $o{wrk_keys};
     return $r . "\r\n";
 }
 

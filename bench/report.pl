@@ -7,12 +7,15 @@ use warnings;
 
 my $dir = shift or die "usage: $0 DIR\n";
 
-my @order = qw(stock limit_req trl-1key limit_req-100k trl-100k
+my @order = qw(stock limit_req trl-1key trl-1key-api limit_req-100k trl-100k
                limit_req-reject trl-reject stock-nomodule trl-1key-noheaders
+               trl-1key-noapi trl-1key-listed
                trl-async-1key trl-async-100k trl-strict-1key);
 my %pair = ('trl-1key' => 'limit_req', 'trl-100k' => 'limit_req-100k',
             'trl-reject' => 'limit_req-reject',
-            'trl-1key-noheaders' => 'limit_req');
+            'trl-1key-noheaders' => 'limit_req',
+            'trl-1key-api' => 'limit_req', 'trl-1key-noapi' => 'limit_req',
+            'trl-1key-listed' => 'limit_req');
 # the cluster-sync columns and their node-local references
 my @sync = qw(trl-async-1key trl-async-100k trl-strict-1key);
 my %local = ('trl-async-1key' => 'trl-1key', 'trl-async-100k' => 'trl-100k',
@@ -198,7 +201,7 @@ print "log/req: error-log lines per request.  Ir/req: callgrind instructions"
     if %cg;
 
 my @warn;
-for my $c (qw(stock limit_req trl-1key limit_req-100k trl-100k),
+for my $c (qw(stock limit_req trl-1key trl-1key-api limit_req-100k trl-100k),
            @sync) {
     push @warn, "$c: $row{$c}{non2xx} non-2xx responses (expected none)"
         if $row{$c} && $row{$c}{non2xx} > 0;
@@ -217,6 +220,234 @@ for my $c (keys %row) {
                 ? sprintf("wrk's CPU was %.0f%% busy, the client was the"
                           . " bottleneck", $wrk)
                 : "the client, or other load on the machine, held it back");
+    }
+}
+
+# --- API scraping under load (trl-1key-api against trl-1key) ---
+
+# spread(LIST): (max - min) / median, the round-to-round spread
+sub spread {
+    my @v = sort { $a <=> $b } grep { defined } @_;
+    return undef unless @v > 1 && median(@v) > 0;
+    return ($v[-1] - $v[0]) / median(@v);
+}
+
+my @scrapes = read_tsv("$dir/scrape.tsv");
+if ($row{'trl-1key-api'} && $row{'trl-1key'}) {
+    my ($ca, $cb) = ('trl-1key-api', 'trl-1key');
+    # per round: req/s and CPU us/req of each, and their ratios
+    my (%cpu_round, @rr, @cr);
+    for my $r (read_tsv("$dir/runs.tsv")) {
+        $cpu_round{$r->{round}}{$r->{column}} = $r->{requests}
+            ? $r->{cpu_ticks} / $tck * 1e6 / $r->{requests} : undef;
+    }
+    for my $round (sort { $a <=> $b } keys %by_round) {
+        my $x = $by_round{$round};
+        push @rr, $x->{$ca} / $x->{$cb} if $x->{$ca} && $x->{$cb};
+        my $c = $cpu_round{$round};
+        push @cr, $c->{$ca} / $c->{$cb} if $c->{$ca} && $c->{$cb};
+    }
+    @rr = sort { $a <=> $b } @rr;
+    @cr = sort { $a <=> $b } @cr;
+    my $noise = spread(@{$rps{$cb}});
+    my $cnoise = spread(map { $cpu_round{$_}{$cb} } keys %cpu_round);
+    my $rmed = ratio($row{$ca}{median}, $row{$cb}{median});
+    my $cmed = ratio($row{$ca}{cpu_us}, $row{$cb}{cpu_us});
+    my $every = $meta{'api.scrape_every_s'} // '?';
+
+    printf "\nAPI scraping under load: %s is %s (same location, zone and load)"
+        . " while GET %s/ (JSON)\nand GET %s/metrics are fetched every %s s"
+        . " (%s times each per %ss run), in the same interleaved rounds\n",
+        $ca, $cb, $meta{'cfg.api_loc'} // '/trl-api',
+        $meta{'cfg.api_loc'} // '/trl-api', $every,
+        $meta{'api.scrapes_per_run'} // '?', $meta{'cfg.duration_s'} // '?';
+    my @ah = ('column', 'req/s med', 'min - max', 'spread', 'CPU us/req',
+              'CPU spread', 'busy');
+    my $af = "%-14s %9s %17s %7s %10s %10s %5s\n";
+    printf $af, @ah;
+    printf $af, map { '-' x length } @ah;
+    for my $c ($cb, $ca) {
+        my $r = $row{$c};
+        printf $af, $c, sprintf('%.0f', $r->{median}),
+            sprintf('%.0f - %.0f', $r->{min}, $r->{max}),
+            fmt('%.1f%%', defined spread(@{$rps{$c}})
+                ? 100 * spread(@{$rps{$c}}) : undef),
+            sprintf('%.3f', $r->{cpu_us}),
+            fmt('%.1f%%', defined spread(map { $cpu_round{$_}{$c} } keys %cpu_round)
+                ? 100 * spread(map { $cpu_round{$_}{$c} } keys %cpu_round) : undef),
+            sprintf('%.0f%%', $r->{busy});
+    }
+    printf "%s / %s: req/s %s (medians), per round %s (%s - %s);"
+        . " CPU us/req %s, per round %s (%s - %s)\n",
+        $ca, $cb, fmt('%.3f', $rmed),
+        @rr ? (fmt('%.3f', median(@rr)), fmt('%.3f', $rr[0]), fmt('%.3f', $rr[-1]))
+            : ('-', '-', '-'),
+        fmt('%.3f', $cmed),
+        @cr ? (fmt('%.3f', median(@cr)), fmt('%.3f', $cr[0]), fmt('%.3f', $cr[-1]))
+            : ('-', '-', '-');
+
+    # the scrapes: every one 200?
+    my %sc;
+    for my $s (grep { $_->{column} eq $ca } @scrapes) {
+        my $p = $s->{path};
+        $sc{$p}{expected} += $s->{expected};
+        $sc{$p}{n} += $s->{n};
+        $sc{$p}{ok} += $s->{status_200};
+        $sc{$p}{bytes} = $s->{bytes};
+        push @{$sc{$p}{med}}, $s->{med_ms};
+        $sc{$p}{max} = $s->{max_ms}
+            if !defined $sc{$p}{max} || $s->{max_ms} > $sc{$p}{max};
+        $sc{$p}{sum_ms} += $s->{mean_ms} * $s->{n};
+    }
+    my $scrape_ms = 0;
+    for my $p (sort keys %sc) {
+        my $s = $sc{$p};
+        printf "  scrapes of %-18s %d of %d answered 200 (expected %d);"
+            . " median %.2f ms (of the runs' medians), max %.2f ms; %d bytes\n",
+            $p, $s->{ok}, $s->{n}, $s->{expected}, median(@{$s->{med}}),
+            $s->{max}, $s->{bytes};
+        push @warn, "$ca: only $s->{ok} of $s->{expected} scrapes of $p"
+            . " answered 200" if $s->{ok} != $s->{expected} || $s->{n} != $s->{expected};
+        (my $k = $p) =~ s{.*/}{}; $k = 'json' if $k eq '';
+        push @results, "api.scrape.$k.expected $s->{expected}",
+            "api.scrape.$k.ok $s->{ok}",
+            sprintf("api.scrape.$k.med_ms %.3f", median(@{$s->{med}})),
+            sprintf("api.scrape.$k.max_ms %.3f", $s->{max}),
+            "api.scrape.$k.bytes $s->{bytes}";
+        $scrape_ms += $s->{sum_ms} / ($s->{n} || 1) if $every =~ /^[\d.]+$/;
+    }
+    if ($scrape_ms && $every =~ /^[\d.]+$/ && $every > 0) {
+        printf "  the scrapes took %.1f ms per %s s: %.2f%% of the run (their"
+            . " time includes waiting behind wrk's requests)\n", $scrape_ms,
+            $every, $scrape_ms / $every / 10;
+        push @results, sprintf("api.scrape.share_pct %.3f",
+                               $scrape_ms / $every / 10);
+    }
+    my ($cj, $cm) = map { $meta{"api.scrape_cpu_ms.$_"} } qw(json metrics);
+    my $expect;
+    if (defined $cj && defined $cm && $every =~ /^[\d.]+$/ && $every > 0) {
+        $expect = ($cj + $cm) / $every / 1000;
+        printf "  one scrape costs the idle nginx %.2f ms of CPU (JSON) + %.2f ms"
+            . " (metrics): %.2f%% of one worker at one\n  scrape round per %s s,"
+            . " the req/s a saturated worker gives up (expected ratio %.3f)\n",
+            $cj, $cm, 100 * $expect, $every, 1 / (1 + $expect);
+        push @results, sprintf("api.scrape.expected_cost_pct %.3f", 100 * $expect);
+    }
+
+    # within the noise?  The difference against trl-1key's own spread
+    # between rounds
+    my $d = @rr ? 1 - median(@rr) : undef;
+    my $dc = @cr ? median(@cr) - 1 : undef;
+    if (defined $d && defined $noise) {
+        my $within = abs($d) <= $noise;
+        my $cwithin = defined $dc && defined $cnoise ? abs($dc) <= $cnoise : undef;
+        printf "verdict: req/s %+.1f%% against trl-1key (median of the per-round"
+            . " ratios; %s expected from the scrapes' CPU);\ntrl-1key's own"
+            . " spread between rounds (max - min) / median is %.1f%%: %s."
+            . "\nCPU us/req %+.1f%%, trl-1key's spread %s: %s.\n",
+            -100 * $d,
+            defined $expect ? sprintf('%+.1f%%', -100 * $expect / (1 + $expect)) : '-',
+            100 * $noise,
+            $within ? 'WITHIN the noise' : 'BEYOND the noise (measurable)',
+            100 * ($dc // 0), fmt('%.1f%%', defined $cnoise ? 100 * $cnoise : undef),
+            !defined $cwithin ? '-' : $cwithin ? 'WITHIN the noise'
+                                               : 'BEYOND the noise (measurable)';
+        push @results, sprintf("api.tput.ratio_median %.4f", $rmed),
+            sprintf("api.tput.ratio_per_round_median %.4f", median(@rr)),
+            sprintf("api.tput.ratio_per_round_min %.4f", $rr[0]),
+            sprintf("api.tput.ratio_per_round_max %.4f", $rr[-1]),
+            sprintf("api.tput.cpu_ratio %.4f", $cmed // 0),
+            sprintf("api.tput.noise_spread %.4f", $noise),
+            sprintf("api.tput.within_noise %d", $within ? 1 : 0);
+        push @results, sprintf("api.tput.cpu_within_noise %d", $cwithin ? 1 : 0)
+            if defined $cwithin;
+    } else {
+        print "verdict: needs at least 2 rounds (ROUNDS) to tell the noise\n";
+    }
+}
+
+# what the API location itself costs a request (callgrind): the runtime
+# lists' check, and their reconcile with Redis once a second
+if ($cg{'trl-1key'} && $cg{'trl-1key-noapi'}) {
+    my ($w, $wo) = ($cg{'trl-1key'}{ir_per_req}, $cg{'trl-1key-noapi'}{ir_per_req});
+    printf "%sthe API location itself, callgrind: trl-1key %.0f Ir/request,"
+        . " without the location (trl-1key-noapi) %.0f: %+.0f (%+.2f%%)\n",
+        ($row{'trl-1key-api'} ? '  ' : "\n"), $w, $wo, $w - $wo,
+        $wo ? 100 * ($w - $wo) / $wo : 0;
+    push @results, sprintf("api.cg.ir_with_location_minus_without %.1f", $w - $wo);
+}
+if ($cg{'trl-1key'} && $cg{'trl-1key-listed'}) {
+    my ($w, $l) = ($cg{'trl-1key'}{ir_per_req}, $cg{'trl-1key-listed'}{ir_per_req});
+    printf "  one runtime list entry (a deny for another address, added through"
+        . " the API): trl-1key-listed %.0f Ir/request, %+.0f (x%.2f)\n",
+        $l, $l - $w, $w ? $l / $w : 0;
+    push @results, sprintf("api.cg.ir_one_list_entry_minus_none %.1f", $l - $w);
+    push @warn, sprintf("trl-1key-listed: one runtime list entry costs every"
+        . " request %+.0f instructions (x%.2f): the lists are scanned per"
+        . " request", $l - $w, $w ? $l / $w : 0) if $w && $l > 1.10 * $w;
+}
+
+# --- API render time (part 1c) ---
+
+my @api = read_tsv("$dir/api.tsv");
+if (@api) {
+    my $loc = $meta{'cfg.api_loc'} // '/trl-api';
+    my $max_ms = $meta{'api.max_ms'} // 50;
+    printf "\nAPI render time: zone \"api\" of %s (%s entries), %s keys sent"
+        . " once (admitted), %s of them again (rejected:\npenalty 10m);"
+        . " filled in %.1f s; %s calls of each, one keepalive connection;"
+        . " times in ms, request write to\nlast byte; CPU: the nginx worker's"
+        . " per call (schedstat)\n",
+        $meta{'api.zone_size'} // '?', $meta{'api.idle.zone_capacity'} // '?',
+        $meta{'api.keys_sent'} // '?', $meta{'api.over_sent'} // '?',
+        ($meta{'api.fill_ms'} // 0) / 1000, $meta{'api.repeat'} // '?';
+    for my $ph (qw(idle load)) {
+        next unless defined $meta{"api.$ph.zone_keys"};
+        printf "  %s: the zone's JSON says %d keys, %d penalties active (%d"
+            . " listed, %d of them with their key), %d top offenders\n",
+            $ph, map { $meta{"api.$ph.$_"} }
+            qw(zone_keys penalties_active penalties_listed penalties_with_key
+               top_offenders);
+    }
+    if (defined $meta{'api.load.wrk_rps'}) {
+        printf "  load: wrk -c%s on /limited, the same keys: %s req/s"
+            . " (%s of %s non-2xx: rejected), the calls interleaved\n",
+            $meta{'cfg.connections'} // '?', $meta{'api.load.wrk_rps'},
+            $meta{'api.load.wrk_non2xx'}, $meta{'api.load.wrk_requests'};
+    }
+    my @ph = ('phase', 'call', 'path', 'ok', 'median', 'p90', 'max',
+              'CPU/call', 'bytes');
+    my $pf = "%-5s %-8s %-40s %7s %7s %7s %7s %8s %7s\n";
+    printf $pf, @ph;
+    printf $pf, map { '-' x length } @ph;
+    for my $r (@api) {
+        printf $pf, $r->{phase}, $r->{call}, $r->{path},
+            "$r->{status_200}/$r->{n}", sprintf('%.2f', $r->{med_ms}),
+            sprintf('%.2f', $r->{p90_ms}), sprintf('%.2f', $r->{max_ms}),
+            $r->{cpu_ms} =~ /^[\d.]+$/ ? sprintf('%.2f', $r->{cpu_ms}) : '-',
+            $r->{bytes};
+        push @results, map { "api.$r->{phase}.$r->{call}.$_ $r->{$_}" }
+            qw(n status_200 bytes med_ms p90_ms max_ms mean_ms cpu_ms);
+        push @warn, "API render time ($r->{phase}): only $r->{status_200}"
+            . " of $r->{n} GET $r->{path} answered 200"
+            if $r->{status_200} != $r->{n};
+    }
+    my $keys_ok = ($meta{'api.idle.zone_keys'} // 0) >= ($meta{'api.keys_sent'} // 1);
+    printf "  keys in the zone: %s (>= %s: %s)\n",
+        $meta{'api.idle.zone_keys'} // '?', $meta{'api.keys_sent'} // '?',
+        $keys_ok ? 'ok' : 'FAIL';
+    push @results, "api.keys_ok " . ($keys_ok ? 1 : 0);
+    push @warn, "API render time: the zone holds $meta{'api.idle.zone_keys'}"
+        . " keys, fewer than the $meta{'api.keys_sent'} sent" unless $keys_ok;
+    for my $r (grep { $_->{call} eq 'zone' } @api) {
+        my $pass = $r->{med_ms} < $max_ms && $r->{max_ms} < $max_ms;
+        printf "  top offenders + penalties (GET %s), %s: median %.2f ms,"
+            . " max %.2f ms: %s\n", $r->{path}, $r->{phase}, $r->{med_ms},
+            $r->{max_ms}, $pass ? "PASS < $max_ms ms" : "FAIL (>= $max_ms ms)";
+        push @results, "api.$r->{phase}.zone.pass " . ($pass ? 1 : 0);
+        push @warn, "API render time ($r->{phase}): GET $r->{path} took"
+            . " median $r->{med_ms} ms, max $r->{max_ms} ms: not under"
+            . " $max_ms ms" unless $pass;
     }
 }
 
@@ -303,6 +534,8 @@ if (@srows) {
             . " = HGETALL calls (one per key in a script);\n"
             . "cmds = total_commands_processed (the scripts' own commands"
             . " included); Redis CPU = used_cpu_user+sys, us/req: per request;\n"
+            . "(scripts include the runtime lists' reconcile, about one a second:"
+            . " the API location turns the lists on);\n"
             . "down: times the link to Redis went down (missed deadlines),"
             . " all runs together.\n";
         my @rh = ('column', 'req/s', 'scripts/s', 'us/script', 'keys/scr',
@@ -344,10 +577,17 @@ if (@srows) {
                 . " fail=open decided locally", $c, $d->{link_down},
                 scalar @{$rps{$c} || []}) if $d->{link_down};
         }
-        my @other = grep { !is_sync_col($_) && $redis{$_}
-                           && $redis{$_}{scripts} } keys %redis;
+        # node-local columns: no script of theirs, but the runtime lists'
+        # reconcile (the API location turns the lists on), about one a
+        # second, and the tail of a sync column that ran just before
+        my @other = grep {
+            !is_sync_col($_) && $redis{$_} && $redis{$_}{scripts}
+                && $redis{$_}{scripts}
+                   > 1.5 * ($sum{$_} ? $sum{$_}{seconds} : 0) + 2 * $rounds
+        } keys %redis;
         push @warn, "$_: Redis saw $redis{$_}{scripts} script calls during a"
-            . " node-local column's runs" for sort @other;
+            . " node-local column's runs (beyond about one a second of the"
+            . " runtime lists' reconcile)" for sort @other;
     }
 }
 
@@ -532,7 +772,7 @@ print $fh "$_\n" for @results;
 close $fh;
 my @t = map { defined $meta{"time.${_}_s"}
                 ? sprintf("%s %ss", $_, $meta{"time.${_}_s"}) : () }
-    qw(throughput latency callgrind memory total);
+    qw(throughput latency api callgrind memory total);
 print "\ntime: ", join(', ', @t), "\n" if @t;
 printf "load average before/after the throughput runs: %s / %s\n",
     $meta{'host.loadavg_before'}, $meta{'host.loadavg_after'} // '?'

@@ -17,6 +17,21 @@
 #                        far below what one worker serves on loopback, so
 #                        a single key would be rejected most of the time
 #                        (ONE_KEY='$binary_remote_addr' shows it)
+#      trl-1key-api      trl-1key (the same location, zone and load) while
+#                        bench/apiclient.pl, on wrk's CPUs, scrapes the
+#                        API once every API_SCRAPE_EVERY seconds of the run:
+#                        GET API_LOC/ (JSON) and API_LOC/metrics
+#                        (Prometheus), each response timed and its status
+#                        counted (scrape.tsv).  Every column's nginx has the
+#                        token_ratelimit_api location API_LOC; only this
+#                        column's runs call it.  Reported against trl-1key
+#                        of the same rounds: req/s and CPU us/req ratios,
+#                        per round too, next to trl-1key's own spread
+#                        between rounds, (max - min) / median (the run's
+#                        noise), and what one scrape costs this nginx's
+#                        worker in CPU time, measured idle after the rounds
+#                        (/proc/PID/schedstat, 10 GETs of each): the req/s
+#                        a saturated worker is expected to give up
 #      limit_req-100k    limit_req, $http_x_key, 100k distinct keys, 64m zone
 #      trl-100k          token_ratelimit, the same keys, 64m zone
 #      limit_req-reject  limit_req 1r/m: all but the first get 503 and one
@@ -85,8 +100,29 @@
 #    (target: <= 1 ms at p99).  LAT_REDIS_CPUS="1 0" measures it with
 #    redis-server on wrk's CPU, then on nginx's (taskset -p moves it).
 #
+# 1c. API render time (NO_API_TIMING=1 skips): an nginx of its own
+#    (bench/api.conf.in) with one zone "api" of API_ZONE_SIZE, rate 1r/m,
+#    penalty=10m, filled with API_KEYS distinct keys (bench/hclient.pl,
+#    pipelined: each key once, admitted; then the first API_OVER percent of
+#    them again: rejected, each starting a 10-minute penalty and entering
+#    the top offenders table).  Then bench/apiclient.pl times, on one
+#    keepalive connection, API_REPEAT GETs of each of
+#      API_LOC/zones/api                   the zone: top offenders, and the
+#                                          penalties (a scan of every entry)
+#      API_LOC/                            everything (JSON)
+#      API_LOC/metrics                     Prometheus text
+#      API_LOC/zones/api/keys?key=key-000000   one key
+#    one call at a time ("idle"; the nginx worker's CPU time per call from
+#    /proc/PID/schedstat), then all four in turn, 25 ms between rounds,
+#    while wrk loads /limited with the same keys (all rejected: the
+#    penalties' path) from one second before to the end of the timings
+#    ("load").  Reported: median,
+#    p90 and max ms per call, the zone's keys and active penalties from its
+#    JSON (keys must be >= API_KEYS), and PASS/FAIL of the top-offenders
+#    render (API_LOC/zones/api) against 50 ms at its median and its max.
+#
 # 2. Instructions per request (NO_CALLGRIND=1 skips), for every column and
-#    CG_EXTRA: valgrind --tool=callgrind on a single-process nginx
+#    CG_EXTRA (but trl-1key-api: its requests are trl-1key's): valgrind --tool=callgrind on a single-process nginx
 #    (master_process off; daemon off; the same config) serving CG_K1 and
 #    then, in a fresh run, CG_K2 requests sent one at a time over keepalive
 #    (bench/hclient.pl): (Ir(K2) - Ir(K1)) / (K2 - K1), which cancels
@@ -117,13 +153,15 @@
 #
 # Output: a table on stdout; build/bench/results.txt ("name value" lines);
 # raw wrk outputs, configs, logs and callgrind files under build/bench/;
-# redis.tsv (Redis INFO deltas per wrk run), latency.tsv (part 1b).
+# redis.tsv (Redis INFO deltas per wrk run), latency.tsv (part 1b),
+# scrape.tsv (the API scrapes of trl-1key-api), api.tsv and api/ (part 1c).
 #
 # Knobs (environment):
 #   ROUNDS=5            interleaved rounds
 #   DURATION=5          seconds per wrk run (the whole bench takes about
-#                       ROUNDS * 10 * (DURATION + 1) s + about 4 min:
-#                       9-10 min by default; NO_SYNC=1: 7 columns, ~6 min)
+#                       ROUNDS * 11 * (DURATION + 1) s + about 4 min:
+#                       about 10 min by default; NO_SYNC=1: 8 columns,
+#                       ~6.5 min)
 #   WARMUP=1            seconds of wrk per column before round 1 (0: none)
 #   CONNECTIONS=32      wrk connections
 #   THREADS             wrk threads (default: 1, or the number of WRK_CPUS)
@@ -137,8 +175,16 @@
 #   KEYS100K=100000     distinct keys of the -100k columns
 #   ONE_KEY='$binary_remote_addr$remote_port'  key of limit_req and trl-1key
 #   NO_CALLGRIND=1      skip part 2;  CG_K1=2000 CG_K2=4000 CG_KEYS=CG_K1
-#   CG_EXTRA="stock-nomodule trl-1key-noheaders"   callgrind-only columns
-#                       (stock-nomodule: stock with the module not loaded)
+#   CG_EXTRA="stock-nomodule trl-1key-noheaders trl-1key-noapi trl-1key-listed"
+#                       callgrind-only columns (stock-nomodule: stock with
+#                       the module not loaded; trl-1key-noapi: trl-1key in
+#                       an nginx whose API location lacks
+#                       token_ratelimit_api, which costs every request the
+#                       runtime lists' check and, with
+#                       token_ratelimit_redis, adds their reconcile with
+#                       Redis about once a second; trl-1key-listed:
+#                       trl-1key with one runtime deny entry, for another
+#                       address (192.0.2.1), added through the API first)
 #   NO_MEMORY=1         skip part 3
 #   NGINX_BIN=/usr/sbin/nginx
 #   MODULE_SO=build/ngx_http_token_ratelimit_module.so   the module measured
@@ -165,6 +211,16 @@
 #   LAT_REDIS_CPUS      where redis-server runs in part 1b, one or more CPU
 #                       lists, each measured in turn (default REDIS_CPUS;
 #                       "1 0": with wrk, then with nginx)
+#   API_LOC=/trl-api    the token_ratelimit_api location of both nginx
+#   API_SCRAPE_EVERY=1  seconds between the scrapes of trl-1key-api
+#   NO_API_TIMING=1     skip part 1c
+#   API_KEYS=100000     keys in part 1c's zone;  API_OVER=50: the percent
+#                       of them sent twice (rejected, serving a penalty)
+#   API_ZONE_SIZE=16m   its size (16m: about 198,000 keys)
+#   API_REPEAT=30       timed calls per API call and phase
+#   API_LOAD=1          also time the calls under wrk load (0: idle only)
+#   API_MAX_MS=50       the top-offenders render's target, ms
+#   BENCH_OUT=build/bench   where everything goes (emptied first)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -172,18 +228,22 @@ cd "$ROOT"
 
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 BUILT_MODULE=${MODULE_SO:-$ROOT/build/ngx_http_token_ratelimit_module.so}
-OUT=$ROOT/build/bench
+OUT=${BENCH_OUT:-$ROOT/build/bench}
+case $OUT in
+    /*) ;;
+    *) OUT=$ROOT/$OUT ;;
+esac
 # the module as it was when the bench started (a copy: a rebuild meanwhile
 # does not mix two builds in one run)
 MODULE=$OUT/ngx_http_token_ratelimit_module.so
 
 SYNC_COLUMNS="trl-async-1key trl-async-100k trl-strict-1key"
-DEFAULT_COLUMNS="stock limit_req trl-1key limit_req-100k trl-100k limit_req-reject trl-reject $SYNC_COLUMNS"
+DEFAULT_COLUMNS="stock limit_req trl-1key trl-1key-api limit_req-100k trl-100k limit_req-reject trl-reject $SYNC_COLUMNS"
 ALL_COLUMNS="$DEFAULT_COLUMNS trl-1key-noheaders"
 if [[ -z "${COLUMNS:-}" || "${COLUMNS}" =~ ^[0-9]+$ ]]; then
     COLUMNS=$DEFAULT_COLUMNS
 fi
-CG_EXTRA=${CG_EXTRA-stock-nomodule trl-1key-noheaders}
+CG_EXTRA=${CG_EXTRA-stock-nomodule trl-1key-noheaders trl-1key-noapi trl-1key-listed}
 NO_SYNC=${NO_SYNC:-}
 SYNC_INTERVAL=${SYNC_INTERVAL:-100ms}
 SYNC_TIMEOUT=${SYNC_TIMEOUT:-100ms}
@@ -207,6 +267,15 @@ CG_K2=${CG_K2:-4000}
 CG_KEYS=${CG_KEYS:-$CG_K1}
 NO_CALLGRIND=${NO_CALLGRIND:-}
 NO_MEMORY=${NO_MEMORY:-}
+API_LOC=${API_LOC:-/trl-api}
+API_SCRAPE_EVERY=${API_SCRAPE_EVERY:-1}
+NO_API_TIMING=${NO_API_TIMING:-}
+API_KEYS=${API_KEYS:-100000}
+API_OVER=${API_OVER:-50}
+API_ZONE_SIZE=${API_ZONE_SIZE:-16m}
+API_REPEAT=${API_REPEAT:-30}
+API_LOAD=${API_LOAD:-1}
+API_MAX_MS=${API_MAX_MS:-50}
 
 die() { echo "bench: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
@@ -216,7 +285,7 @@ for c in $COLUMNS; do
         || die "unknown column \"$c\" in COLUMNS (known: $ALL_COLUMNS)"
 done
 for c in $CG_EXTRA; do
-    [[ " $ALL_COLUMNS stock-nomodule " == *" $c "* ]] \
+    [[ " $ALL_COLUMNS stock-nomodule trl-1key-noapi trl-1key-listed " == *" $c "* ]] \
         || die "unknown column \"$c\" in CG_EXTRA"
 done
 is_sync() {         # is_sync COLUMN: a cluster-sync column?
@@ -246,7 +315,8 @@ for c in $COLUMNS $CG_EXTRA; do
 done
 
 for v in ROUNDS DURATION WARMUP CONNECTIONS WORKERS KEYS100K CG_K1 CG_K2 \
-         CG_KEYS LAT_ROUNDS LAT_DURATION IDLE_WAIT; do
+         CG_KEYS LAT_ROUNDS LAT_DURATION IDLE_WAIT API_KEYS API_OVER \
+         API_REPEAT API_LOAD API_MAX_MS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number"
 done
 LAT_CONNECTIONS=${LAT_CONNECTIONS:-64}
@@ -255,6 +325,17 @@ LAT_CONNECTIONS=${LAT_CONNECTIONS:-64}
     || die "LAT_RATE must be a whole number of requests per second"
 (( LAT_ROUNDS >= 1 && LAT_DURATION >= 1 )) \
     || die "need LAT_ROUNDS >= 1, LAT_DURATION >= 1"
+[[ "$API_LOC" =~ ^/[A-Za-z0-9_./-]*[A-Za-z0-9_-]$ ]] \
+    || die "API_LOC must be a location path such as /trl-api"
+[[ "$API_SCRAPE_EVERY" =~ ^[0-9]+(\.[0-9]+)?$ ]] \
+    && perl -e 'exit !($ARGV[0] >= 0.1)' "$API_SCRAPE_EVERY" \
+    || die "API_SCRAPE_EVERY must be a number of seconds, at least 0.1"
+[[ "$API_ZONE_SIZE" =~ ^[1-9][0-9]*[km]$ ]] \
+    || die "API_ZONE_SIZE must be a size such as 16m"
+(( API_KEYS >= 1 && API_OVER <= 100 && API_REPEAT >= 1 )) \
+    || die "need API_KEYS >= 1, API_OVER <= 100, API_REPEAT >= 1"
+(( API_KEYS <= 1000000 )) \
+    || die "API_KEYS: at most 1000000 (bench/keys.lua's key-NNNNNN)"
 
 to_ms() {           # to_ms 100ms|2s: milliseconds
     case $1 in
@@ -341,14 +422,35 @@ on_cpus() {         # on_cpus CPULIST command...: pinned if CPULIST is set
     fi
 }
 
+# start_bg CPULIST OUTFILE command...: a client in the background, pinned if
+# CPULIST is set, stdout and stderr to OUTFILE; sets BG_PID to the command
+# itself (taskset execs it), which cleanup stops with SIGTERM.  (Not in
+# $(...): BG_PID would be lost.)
+start_bg() {
+    local cpus=$1 out=$2
+    shift 2
+    if [ -n "$cpus" ]; then
+        taskset -c "$cpus" "$@" > "$out" 2>&1 &
+    else
+        "$@" > "$out" 2>&1 &
+    fi
+    BG_PID=$!
+    track_client "$BG_PID"
+}
+
 # --- processes ----------------------------------------------------------------
 
-# The nginx masters and valgrind processes started here, one pid a line: a
-# file, so that functions run in subshells ($(...)) can add to it.
+# The nginx masters and valgrind processes started here, one pid a line
+# ("term:PID": a client, stopped with SIGTERM): a file, so that functions
+# run in subshells ($(...)) can add to it.
 PIDS_FILE=$(mktemp "${TMPDIR:-/tmp}/trl-bench-pids.XXXXXX")
 
 track_pid() {
     echo "$1" >> "$PIDS_FILE"
+}
+
+track_client() {
+    echo "term:$1" >> "$PIDS_FILE"
 }
 
 REDIS_PID=""
@@ -369,12 +471,19 @@ stop_redis() {      # SIGTERM (redis-server exits at once: nothing to save)
 }
 
 cleanup() {
-    local pid i
+    local pid i sig
     stop_redis
     [ -f "$PIDS_FILE" ] || return 0
     for pid in $(cat "$PIDS_FILE"); do
+        sig=QUIT
+        if [[ "$pid" == term:* ]]; then
+            # a client (wrk, the API scraper): background commands of a
+            # script ignore SIGQUIT
+            pid=${pid#term:}
+            sig=TERM
+        fi
         kill -0 "$pid" 2>/dev/null || continue
-        kill -QUIT "$pid" 2>/dev/null || true
+        kill -"$sig" "$pid" 2>/dev/null || true
         for i in $(seq 50); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
@@ -407,14 +516,16 @@ wait_port() {       # wait_port PORT SECONDS
 }
 
 # write_conf TEMPLATE PREFIX PORT MAIN NOMODULE [SYNC_TIMEOUT] > nginx.conf
-# (the sync lines are in when SYNC_ON, with the bench's redis-server)
+# (the sync lines are in when SYNC_ON, with the bench's redis-server; the
+# API location unless CONF_API is "#")
 write_conf() {
     TPL_MODULE=$MODULE TPL_PREFIX=$2 TPL_PORT=$3 TPL_MAIN=$4 TPL_NOMODULE=$5 \
     TPL_WORKERS=$WORKERS TPL_ONE_KEY=$ONE_KEY \
     TPL_SYNC=$([ -n "$SYNC_ON" ] || echo "#") TPL_REDIS_PORT=${REDIS_PORT:-0} \
     TPL_SYNC_INTERVAL=$SYNC_INTERVAL TPL_SYNC_TIMEOUT=${6:-$SYNC_TIMEOUT} \
+    TPL_API_LOC=$API_LOC TPL_API_ZONE_SIZE=$API_ZONE_SIZE TPL_API=${CONF_API-} \
     perl -pe '
-        s/\@(MODULE|PREFIX|PORT|MAIN|NOMODULE|WORKERS|ONE_KEY|SYNC|REDIS_PORT|SYNC_INTERVAL|SYNC_TIMEOUT)\@/$ENV{"TPL_$1"}/g unless /^\s*#/
+        s/\@(MODULE|PREFIX|PORT|MAIN|NOMODULE|WORKERS|ONE_KEY|SYNC|REDIS_PORT|SYNC_INTERVAL|SYNC_TIMEOUT|API_LOC|API_ZONE_SIZE|API)\@/$ENV{"TPL_$1"}/g unless /^\s*#/
     ' "$1"
 }
 
@@ -537,6 +648,20 @@ worker_pids() {     # worker_pids MASTER_PID: its children
     return 0
 }
 
+cpu_ns() {          # cpu_ns PID...: the CPU time they have run, ns (schedstat)
+    local pid ns rest sum=0
+    for pid in "$@"; do
+        read -r ns rest < "/proc/$pid/schedstat" || die "process $pid is gone"
+        sum=$((sum + ns))
+    done
+    echo "$sum"
+}
+
+kv() {              # kv NAME FILE: the value of NAME=value in FILE, or 0
+    perl -ne 'BEGIN { $n = shift } if (/(?:^|\s)\Q$n\E=(\S+)/) { print "$1\n"; $f = 1; exit }
+              END { print "0\n" unless $f }' "$1" "$2"
+}
+
 cpu_ticks() {       # cpu_ticks PID...: utime + stime of all of them, in ticks
     local pid stat fields sum=0
     for pid in "$@"; do
@@ -578,6 +703,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo "cfg.columns ${COLUMNS// /,}"
     echo "cfg.keys100k $KEYS100K"
     echo "cfg.one_key $ONE_KEY"
+    echo "cfg.api_loc $API_LOC"
     echo "cfg.clk_tck $CLK_TCK"
     echo "cfg.sync ${SYNC_ON:-0}"
     if [ -n "$SYNC_ON" ]; then
@@ -607,6 +733,13 @@ keys_of() {         # keys_of COLUMN: distinct X-Key values wrk cycles through
     case $1 in
         *-100k) echo "$KEYS100K" ;;
         *) echo 1 ;;
+    esac
+}
+
+path_of() {         # path_of COLUMN: the location its requests go to
+    case $1 in
+        trl-1key-api) echo /trl-1key ;;     # trl-1key, while scraped
+        *) echo "/$1" ;;
     esac
 }
 
@@ -666,9 +799,11 @@ cpu_jiffies() {
 # CPU ticks), RUN_WALL (ms), RUN_LINES (error-log lines written),
 # RUN_WRKCPU (how busy wrk's CPUs were, percent; - when wrk is unpinned) and,
 # with SYNC_ON, RUN_REDIS (redis_delta over the run; after a sync column,
-# two intervals later, so that its last publish is in)
+# two intervals later, so that its last publish is in).  For trl-1key-api,
+# the API scraper runs beside wrk: its summary is in OUTFILE.scrape
 run_wrk() {
     local col=$1 secs=$2 file=$3 t0 t1 c0 c1 lines b0 n0 b1 n1 args g0 m0 g1 m1
+    local spid=""
     shift 3
     args=("$@")
     (( ${#args[@]} )) || args=(-c"$CONNECTIONS" -s bench/keys.lua)
@@ -677,13 +812,25 @@ run_wrk() {
     c0=$(cpu_ticks "${TP_WORKERS[@]}")
     read -r b0 n0 < <(cpu_jiffies "$WRK_CPUS")
     read -r g0 m0 < <(cpu_jiffies "$NGINX_CPUS")
+    if [ "$col" = trl-1key-api ]; then
+        # scrapes at 1/2, 3/2, ... API_SCRAPE_EVERY into the run: all of
+        # them while wrk runs (it starts a few ms after this)
+        start_bg "$WRK_CPUS" "$file.scrape" perl bench/apiclient.pl \
+            --port "$TP_PORT" --every "$API_SCRAPE_EVERY" --duration "$secs" \
+            --timeout $((secs + 30)) "$API_LOC/" "$API_LOC/metrics"
+        spid=$BG_PID
+    fi
     t0=$(date +%s%N)
     on_cpus "$WRK_CPUS" timeout -k 5 $((secs + 30)) \
         wrk -t"$THREADS" -d"${secs}s" --timeout 10s "${args[@]}" \
-            "http://127.0.0.1:$TP_PORT/$col" \
+            "http://127.0.0.1:$TP_PORT$(path_of "$col")" \
             -- "$(keys_of "$col")" ${WRK_XARG:+"$WRK_XARG"} > "$file" 2>&1 \
         || { cat "$file" >&2; die "wrk failed on $col"; }
     t1=$(date +%s%N)
+    if [ -n "$spid" ] && ! wait "$spid"; then
+        cat "$file.scrape" >&2
+        die "the API scraper failed during $col"
+    fi
     read -r b1 n1 < <(cpu_jiffies "$WRK_CPUS")
     read -r g1 m1 < <(cpu_jiffies "$NGINX_CPUS")
     c1=$(cpu_ticks "${TP_WORKERS[@]}")
@@ -769,6 +916,16 @@ if [ -n "$SYNC_ON" ]; then
     printf 'round\tcolumn\t%s\tlink_down\n' "$(tr ' ' '\t' <<< "$REDIS_FIELDS")" \
         > "$OUT/redis.tsv"
 fi
+if [[ " $COLUMNS " == *" trl-1key-api "* ]]; then
+    printf 'round\tcolumn\tpath\texpected\tn\tstatus_200\tbytes\tmed_ms\tp90_ms\tmax_ms\tmean_ms\n' \
+        > "$OUT/scrape.tsv"
+    # scrapes per run: the rounds at (k + 1/2) * API_SCRAPE_EVERY < DURATION
+    SCRAPES=$(perl -e 'my ($d, $e) = @ARGV; my $n = 0;
+                       $n++ while ($n + 0.5) * $e < $d; print $n' \
+              "$DURATION" "$API_SCRAPE_EVERY")
+    echo "api.scrape_every_s $API_SCRAPE_EVERY" >> "$OUT/meta.txt"
+    echo "api.scrapes_per_run $SCRAPES" >> "$OUT/meta.txt"
+fi
 T_TPUT=$SECONDS
 echo "host.loadavg_before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
 for round in $(seq "$ROUNDS"); do
@@ -798,6 +955,20 @@ for round in $(seq "$ROUNDS"); do
             printf "bench:   round %s %-18s %8.0f req/s  non-2xx %-7d" \
                    "  nginx busy %3.0f%% (its CPU %s%%)  wrk CPU %s%%\n", $1, $2, $5, $6,
                    $8 / tck / $4 / w * 100, $12, $11 }' >&2
+        if [ "$col" = trl-1key-api ]; then
+            perl -ne '
+                BEGIN { ($r, $c, $x) = splice @ARGV, 0, 3 }
+                next unless /^path=/;
+                my %v = map { /^([^=]+)=(.*)$/ } split " ";
+                print join("\t", $r, $c, $v{path}, $x, $v{n},
+                    $v{status_200} // 0, @v{qw(bytes med_ms p90_ms max_ms mean_ms)}),
+                    "\n";
+            ' "$round" "$col" "$SCRAPES" "$f.scrape" >> "$OUT/scrape.tsv"
+            tail -2 "$OUT/scrape.tsv" | awk -F'\t' '{
+                printf "bench:            scrape %-16s %d of %d 200 OK" \
+                       "  median %.2f ms  max %.2f ms  %d bytes\n",
+                       $3, $6, $4, $8, $10, $7 }' >&2
+        fi
         if [ -n "$SYNC_ON" ]; then
             printf '%s\t%s\t%s\t%s\n' "$round" "$col" "$RUN_REDIS" "$RUN_DOWN" \
                 >> "$OUT/redis.tsv"
@@ -817,6 +988,26 @@ done
 
 echo "host.loadavg_after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
 echo "time.throughput_s $((SECONDS - T_TPUT))" >> "$OUT/meta.txt"
+
+# What one scrape costs the throughput nginx, now idle: the workers' CPU
+# time per GET API_LOC/ and per GET API_LOC/metrics (10 of each)
+if [[ " $COLUMNS " == *" trl-1key-api "* ]]; then
+    for p in / /metrics; do
+        ns0=$(cpu_ns "${TP_WORKERS[@]}")
+        on_cpus "$WRK_CPUS" perl bench/apiclient.pl --port "$TP_PORT" \
+            --count 10 "$API_LOC$p" > "$OUT/wrk/scrape-cost$(tr / - <<< "$p").txt" \
+            || die "the API client failed (scrape cost)"
+        ns1=$(cpu_ns "${TP_WORKERS[@]}")
+        name=json
+        [ "$p" = / ] || name=${p#/}
+        perl -e 'printf "api.scrape_cpu_ms.%s %.3f\n", $ARGV[0],
+                     ($ARGV[2] - $ARGV[1]) / 1e6 / 10' "$name" "$ns0" "$ns1" \
+            >> "$OUT/meta.txt"
+    done
+    note "one scrape, idle: $(sed -n 's/^api\.scrape_cpu_ms\.json //p' "$OUT/meta.txt") ms" \
+         "of nginx CPU for $API_LOC/, $(sed -n 's/^api\.scrape_cpu_ms\.metrics //p' \
+         "$OUT/meta.txt") ms for $API_LOC/metrics"
+fi
 
 if grep -Eq '\[(alert|crit|emerg)\]|exited on signal' "$TP/logs/error.log" "$OUT"/wrk/*.errlog.head 2>/dev/null; then
     note "WARNING: nginx logged alerts during the throughput runs (see $OUT/wrk/*.errlog.head)"
@@ -908,6 +1099,183 @@ if [ -n "$SYNC_ON" ] && [ -z "$NO_LATENCY" ] \
 fi
 stop_nginx "$TP"
 
+# --- 1c. API render time ----------------------------------------------------------
+
+# api_zone_json FILE PHASE: meta lines from the zone's JSON (GET
+# API_LOC/zones/api) saved in FILE
+api_zone_json() {
+    perl -MJSON::PP -e '
+        my ($file, $phase) = @ARGV;
+        open my $fh, "<", $file or die "$file: $!\n";
+        local $/;
+        my $z = eval { JSON::PP->new->decode(<$fh>) }
+            or die "bench: part 1c: the zone JSON does not parse: $@\n";
+        my $p = $z->{penalties} || [];
+        printf "api.%s.zone_keys %d\napi.%s.zone_capacity %d\n"
+             . "api.%s.penalties_active %d\napi.%s.penalties_listed %d\n"
+             . "api.%s.penalties_with_key %d\napi.%s.top_offenders %d\n"
+             . "api.%s.rejected %d\n",
+            $phase, $z->{memory}{keys}, $phase, $z->{memory}{capacity},
+            $phase, $z->{penalties_active}, $phase, scalar @$p,
+            $phase, scalar(grep { defined $_->{key} || defined $_->{key_hex} } @$p),
+            $phase, scalar @{$z->{top_offenders} || []},
+            $phase, $z->{requests}{rejected};
+    ' "$1" "$2"
+}
+
+# api_tsv PHASE LABEL CPU_MS FILE: api.tsv lines from apiclient.pl's output
+api_tsv() {
+    perl -ne '
+        BEGIN { ($ph, $lab, $cpu) = splice @ARGV, 0, 3;
+                %lab = map { my ($l, $p) = split /=/, $_, 2; ($p, $l) }
+                       split / /, $lab }
+        next unless /^path=/;
+        my %v = map { /^([^=]+)=(.*)$/ } split " ";
+        print join("\t", $ph, $lab{$v{path}} // $lab, $v{path}, $v{n},
+            $v{status_200} // 0, @v{qw(bytes med_ms p90_ms max_ms mean_ms)},
+            $cpu), "\n";
+    ' "$1" "$2" "$3" "$4"
+}
+
+if [ -z "$NO_API_TIMING" ]; then
+    T_API=$SECONDS
+    AP=$OUT/api
+    new_prefix "$AP"
+    AP_PORT=$(free_port)
+    write_conf bench/api.conf.in "$AP" "$AP_PORT" "$AFFINITY" "" > "$AP/nginx.conf"
+    start_nginx "$AP" "$AP_PORT"
+    AP_MASTER=$(cat "$AP/nginx.pid")
+    for i in $(seq 100); do
+        mapfile -t AP_WORKERS < <(worker_pids "$AP_MASTER")
+        (( ${#AP_WORKERS[@]} >= 1 )) && break
+        sleep 0.05
+    done
+    (( ${#AP_WORKERS[@]} == 1 )) || die "API render time: no nginx worker"
+    AP_WORKER=${AP_WORKERS[0]}
+    api_over=$(( API_KEYS * API_OVER / 100 ))
+    note "API render time: zone \"api\" of $API_ZONE_SIZE, $API_KEYS keys," \
+         "$api_over of them over their limit (penalty 10m); $API_REPEAT calls each"
+    # the fill: every key once (admitted), then the first API_OVER percent
+    # once more (rejected: a penalty each)
+    t_fill=$(date +%s%N)
+    on_cpus "$WRK_CPUS" perl bench/hclient.pl --port "$AP_PORT" --path /limited \
+        --from 1 --to "$API_KEYS" --wrk-keys --pipeline 256 --timeout 60 \
+        > "$AP/fill-admit.txt" || die "API render time: the fill failed"
+    if (( api_over > 0 )); then
+        on_cpus "$WRK_CPUS" perl bench/hclient.pl --port "$AP_PORT" \
+            --path /limited --from 1 --to "$api_over" --wrk-keys \
+            --pipeline 256 --timeout 60 \
+            > "$AP/fill-reject.txt" || die "API render time: the fill failed"
+    else
+        echo "sent=0" > "$AP/fill-reject.txt"
+    fi
+    fill_ms=$(( ($(date +%s%N) - t_fill) / 1000000 ))
+    {
+        echo "api.zone_size $API_ZONE_SIZE"
+        echo "api.keys_sent $API_KEYS"
+        echo "api.over_sent $api_over"
+        echo "api.fill_ms $fill_ms"
+        echo "api.fill_admitted $(kv status_200 "$AP/fill-admit.txt")"
+        echo "api.fill_rejected $(kv status_429 "$AP/fill-reject.txt")"
+        echo "api.repeat $API_REPEAT"
+        echo "api.max_ms $API_MAX_MS"
+    } >> "$OUT/meta.txt"
+    note "  filled in ${fill_ms} ms: $(kv status_200 "$AP/fill-admit.txt") admitted," \
+         "$(kv status_429 "$AP/fill-reject.txt") rejected"
+
+    API_CALLS=("zone=$API_LOC/zones/api" "all=$API_LOC/" "metrics=$API_LOC/metrics"
+               "key=$API_LOC/zones/api/keys?key=key-000000")
+    labels=""
+    for c in "${API_CALLS[@]}"; do
+        labels="$labels $c"
+    done
+    labels=${labels# }
+    printf 'phase\tcall\tpath\tn\tstatus_200\tbytes\tmed_ms\tp90_ms\tmax_ms\tmean_ms\tcpu_ms\n' \
+        > "$OUT/api.tsv"
+
+    # idle: one call at a time, API_REPEAT times, the worker's CPU around it
+    for c in "${API_CALLS[@]}"; do
+        label=${c%%=*}
+        mkdir -p "$AP/idle-$label"
+        ns0=$(cpu_ns "$AP_WORKER")
+        on_cpus "$WRK_CPUS" perl bench/apiclient.pl --port "$AP_PORT" \
+            --count "$API_REPEAT" --save "$AP/idle-$label" \
+            --times "$AP/idle-$label.times" "${c#*=}" \
+            > "$AP/idle-$label.txt" \
+            || die "API render time: the client failed (${c#*=})"
+        ns1=$(cpu_ns "$AP_WORKER")
+        cpu=$(perl -e 'printf "%.3f", ($ARGV[1] - $ARGV[0]) / 1e6 / $ARGV[2]' \
+              "$ns0" "$ns1" "$API_REPEAT")
+        api_tsv idle "$labels" "$cpu" "$AP/idle-$label.txt" >> "$OUT/api.tsv"
+        tail -1 "$OUT/api.tsv" | awk -F'\t' '{
+            printf "bench:   idle %-8s %3d/%d 200 OK  median %7.2f ms  p90 %7.2f ms" \
+                   "  max %7.2f ms  CPU %6.2f ms/call  %d bytes\n",
+                   $2, $5, $4, $7, $8, $9, $11, $6 }' >&2
+    done
+    api_zone_json "$AP/idle-zone/1.body" idle >> "$OUT/meta.txt" \
+        || die "API render time: no zone JSON"
+    note "  zone: $(sed -n 's/^api\.idle\.zone_keys //p' "$OUT/meta.txt") keys," \
+         "$(sed -n 's/^api\.idle\.penalties_active //p' "$OUT/meta.txt") penalties active"
+
+    # under load: wrk on /limited with the same keys (all rejected now, or
+    # about to be), the four calls interleaved from one second on
+    if (( API_LOAD )); then
+        mkdir -p "$AP/load"
+        # wrk stops at SIGINT (and prints its figures), at the latest
+        # after 60 s
+        start_bg "$WRK_CPUS" "$AP/load-wrk.txt" wrk -t"$THREADS" \
+            -c"$CONNECTIONS" -d60s --timeout 10s -s bench/keys.lua \
+            "http://127.0.0.1:$AP_PORT/limited" -- "$API_KEYS"
+        wpid=$BG_PID
+        sleep 1
+        kill -0 "$wpid" 2>/dev/null \
+            || { cat "$AP/load-wrk.txt" >&2; die "API render time: wrk failed"; }
+        paths=()
+        for c in "${API_CALLS[@]}"; do
+            paths+=("${c#*=}")
+        done
+        t_load=$(date +%s%N)
+        on_cpus "$WRK_CPUS" perl bench/apiclient.pl --port "$AP_PORT" \
+            --count "$API_REPEAT" --pause 0.025 --save "$AP/load" \
+            --times "$AP/load.times" \
+            "${paths[@]}" > "$AP/load.txt" \
+            || die "API render time: the client failed under load"
+        load_ms=$(( ($(date +%s%N) - t_load) / 1000000 ))
+        kill -0 "$wpid" 2>/dev/null \
+            || note "WARNING: API render time: wrk ended before the timings under load did"
+        kill -INT "$wpid" 2>/dev/null || true
+        wait "$wpid" || { cat "$AP/load-wrk.txt" >&2; die "API render time: wrk failed"; }
+        api_tsv load "$labels" - "$AP/load.txt" >> "$OUT/api.tsv"
+        tail -n "${#API_CALLS[@]}" "$OUT/api.tsv" | awk -F'\t' '{
+            printf "bench:   load %-8s %3d/%d 200 OK  median %7.2f ms  p90 %7.2f ms" \
+                   "  max %7.2f ms  %d bytes\n", $2, $5, $4, $7, $8, $9, $6 }' >&2
+        api_zone_json "$AP/load/1.body" load >> "$OUT/meta.txt" \
+            || die "API render time: no zone JSON"
+        perl -ne '
+            BEGIN { $ms = shift; $n2 = 0 }
+            if (/(\d+) requests in ([\d.]+)(us|ms|s|m)\b/) {
+                $req = $1;
+                $sec = $2 * { us => 1e-6, ms => 1e-3, s => 1, m => 60 }->{$3};
+            }
+            $n2 = $1 if /Non-2xx or 3xx responses:\s+(\d+)/;
+            END {
+                defined $req or die "bench: cannot read wrk output (part 1c)\n";
+                printf "api.load.wrk_requests %d\napi.load.wrk_seconds %.3f\n"
+                     . "api.load.wrk_rps %.0f\napi.load.wrk_non2xx %d\n"
+                     . "api.load.timing_ms %d\n",
+                    $req, $sec, $req / $sec, $n2, $ms;
+            }' "$load_ms" "$AP/load-wrk.txt" >> "$OUT/meta.txt"
+        note "  under load: $(sed -n 's/^api\.load\.wrk_rps //p' "$OUT/meta.txt") req/s" \
+             "on /limited ($(sed -n 's/^api\.load\.wrk_non2xx //p' "$OUT/meta.txt") non-2xx)," \
+             "$(sed -n 's/^api\.load\.penalties_active //p' "$OUT/meta.txt") penalties active"
+    fi
+    if grep -Eq '\[(alert|crit|emerg)\]|exited on signal' "$AP/logs/error.log"; then
+        note "WARNING: nginx logged alerts during the API timings ($AP/logs/error.log)"
+    fi
+    stop_nginx "$AP"
+    echo "time.api_s $((SECONDS - T_API))" >> "$OUT/meta.txt"
+fi
+
 # --- 2. callgrind ---------------------------------------------------------------
 
 # cg_run COLUMN K: a single-process nginx under callgrind serves K requests
@@ -915,11 +1283,21 @@ stop_nginx "$TP"
 # and leaves its callgrind.out under $OUT/callgrind
 cg_run() {
     local col=$1 k=$2 path nomod="" prefix port pid out keys i cmd down0=0
+    local CONF_API=""
     path=/$col
     if [ "$col" = stock-nomodule ]; then
         path=/stock
         nomod="#"
     fi
+    case $col in
+        trl-1key-noapi)
+            path=/trl-1key
+            CONF_API="#"
+            ;;
+        trl-1key-listed)
+            path=/trl-1key
+            ;;
+    esac
     keys=1
     [[ "$col" == *-100k ]] && keys=$CG_KEYS
     prefix=$OUT/callgrind/$col-$k
@@ -962,6 +1340,15 @@ cg_run() {
         # valgrind): only what happens from here on counts
         down0=$(grep -c 'is unreachable' "$prefix/logs/error.log" || true)
     fi
+    if [ "$col" = trl-1key-listed ]; then
+        # one runtime deny entry, for an address that never comes
+        on_cpus "$WRK_CPUS" perl bench/apiclient.pl --port "$port" --method POST \
+            --count 1 --timeout 300 "$API_LOC/lists/deny?address=192.0.2.1" \
+            > "$prefix/listed.txt" \
+            || die "the API client failed against callgrind ($col, $k)"
+        [ "$(kv status_201 "$prefix/listed.txt")" = 1 ] \
+            || die "POST $API_LOC/lists/deny did not answer 201: $(cat "$prefix/listed.txt")"
+    fi
     on_cpus "$WRK_CPUS" perl bench/hclient.pl --port "$port" --path "$path" \
         --count "$k" --keys "$keys" --key-len 10 --timeout 300 \
         > "$prefix/client.txt" \
@@ -993,8 +1380,10 @@ cg_run() {
 
 if [ -z "$NO_CALLGRIND" ]; then
     T_CG=$SECONDS
-    CG_COLUMNS=$(echo $COLUMNS $CG_EXTRA | tr ' ' '\n' | awk '!seen[$0]++' \
-                 | paste -sd' ' -)
+    # trl-1key-api's requests are trl-1key's: its scrapes come once a
+    # second, not per request
+    CG_COLUMNS=$(echo $COLUMNS $CG_EXTRA | tr ' ' '\n' \
+                 | awk '$0 != "trl-1key-api" && !seen[$0]++' | paste -sd' ' -)
     note "callgrind: $(echo $CG_COLUMNS | wc -w) columns x ($CG_K1, $CG_K2) requests"
     printf 'column\tk1\tir1\tk2\tir2\tir_per_req\tclient_k2\tscripts1\tscripts2\n' > "$OUT/callgrind.tsv"
     for col in $CG_COLUMNS; do
@@ -1021,6 +1410,8 @@ if [ -z "$NO_CALLGRIND" ]; then
     # limit_req of the same key kind
     for col in $CG_COLUMNS; do
         case $col in
+            trl-1key) pair="limit_req trl-1key-noapi" ;;
+            trl-1key-listed) pair="limit_req trl-1key" ;;
             trl-1key*) pair=limit_req ;;
             trl-100k) pair=limit_req-100k ;;
             trl-reject) pair=limit_req-reject ;;
