@@ -41,9 +41,11 @@ struct ngx_http_trl_cmd_s {
     ngx_http_trl_reply_pt        handler;
     void                        *data;
     ngx_uint_t                   script;
-    int                          argc;
-    char                       **argv;       /* kept for an EVAL retry */
-    size_t                      *argvlen;
+    ngx_uint_t                   argc;
+    u_char                      *resp;       /* EVALSHA, in RESP */
+    size_t                       resp_len;
+    u_char                      *tail;       /* of resp: numkeys, args */
+    size_t                       tail_len;   /* (kept for an EVAL retry) */
     unsigned                     retried:1;
 };
 
@@ -93,7 +95,11 @@ static void ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r,
 static void ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static ngx_int_t ngx_http_trl_redis_send(ngx_http_trl_link_t *link,
-    ngx_http_trl_cmd_t *cmd, redisCallbackFn *fn);
+    ngx_http_trl_cmd_t *cmd, u_char *resp, size_t len);
+static ngx_int_t ngx_http_trl_redis_send_eval(ngx_http_trl_link_t *link,
+    ngx_http_trl_cmd_t *cmd);
+static u_char *ngx_http_trl_resp_bulk(u_char *p, u_char *data, size_t len);
+static u_char *ngx_http_trl_resp_uint(u_char *p, size_t n);
 static void ngx_http_trl_redis_add_read(void *privdata);
 static void ngx_http_trl_redis_del_read(void *privdata);
 static void ngx_http_trl_redis_add_write(void *privdata);
@@ -647,8 +653,8 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
     ngx_uint_t nargs, ngx_msec_t timeout, ngx_http_trl_reply_pt handler,
     void *data)
 {
-    u_char               *p;
-    size_t                size;
+    u_char               *p, num[2 * NGX_INT_T_LEN];
+    size_t                size, head, numlen;
     ngx_uint_t            i;
     ngx_http_trl_cmd_t   *cmd;
     ngx_http_trl_link_t  *link = &ngx_http_trl_link;
@@ -657,11 +663,21 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
         return NGX_DECLINED;
     }
 
-    /* one allocation: the command, argv, lengths and the arguments */
+    /*
+     * One allocation: the command, then the request in Redis' protocol,
+     * formatted here (hiredis' own formatting costs more than the rest of
+     * a publish): "*argc", EVALSHA and the script's SHA1 (head), then
+     * numkeys and the arguments (tail), each "$len\r\nbytes\r\n".
+     */
 
-    size = sizeof(ngx_http_trl_cmd_t)
-           + (nargs + 3) * (sizeof(char *) + sizeof(size_t))
-           + NGX_INT_T_LEN;
+    numlen = ngx_http_trl_resp_uint(num, nkeys) - num;
+
+    head = ngx_http_trl_resp_uint(num + numlen, nargs + 3) - (num + numlen)
+           + sizeof("*\r\n$7\r\nEVALSHA\r\n$40\r\n\r\n") - 1 + 40;
+
+    size = sizeof(ngx_http_trl_cmd_t) + head
+           + (nargs + 1) * (sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN)
+           + numlen;
 
     for (i = 0; i < nargs; i++) {
         size += args[i].len;
@@ -676,30 +692,30 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
     cmd->data = data;
     cmd->script = script;
     cmd->retried = 0;
-    cmd->argc = (int) nargs + 3;
-    cmd->argv = (char **) (cmd + 1);
-    cmd->argvlen = (size_t *) (cmd->argv + nargs + 3);
+    cmd->argc = nargs + 3;
 
-    p = (u_char *) (cmd->argvlen + nargs + 3);
+    p = (u_char *) (cmd + 1);
+    cmd->resp = p;
 
-    cmd->argv[0] = "EVALSHA";
-    cmd->argvlen[0] = 7;
-    cmd->argv[1] = (char *) link->sha[script];
-    cmd->argvlen[1] = 40;
-    cmd->argv[2] = (char *) p;
-    cmd->argvlen[2] = ngx_sprintf(p, "%ui", nkeys) - p;
-    p += cmd->argvlen[2];
+    *p++ = '*';
+    p = ngx_http_trl_resp_uint(p, cmd->argc);
+    p = ngx_cpymem(p, "\r\n$7\r\nEVALSHA\r\n", sizeof("\r\n$7\r\nEVALSHA\r\n") - 1);
+    p = ngx_http_trl_resp_bulk(p, link->sha[script], 40);
+
+    cmd->tail = p;
+    p = ngx_http_trl_resp_bulk(p, num, numlen);
 
     for (i = 0; i < nargs; i++) {
-        cmd->argv[i + 3] = (char *) p;
-        cmd->argvlen[i + 3] = args[i].len;
-        p = ngx_cpymem(p, args[i].data, args[i].len);
+        p = ngx_http_trl_resp_bulk(p, args[i].data, args[i].len);
     }
+
+    cmd->tail_len = p - cmd->tail;
+    cmd->resp_len = p - cmd->resp;
 
     cmd->deadline = ngx_current_msec + timeout;
     cmd->timeout = timeout;
 
-    if (ngx_http_trl_redis_send(link, cmd, ngx_http_trl_redis_reply)
+    if (ngx_http_trl_redis_send(link, cmd, cmd->resp, cmd->resp_len)
         != NGX_OK)
     {
         ngx_free(cmd);
@@ -710,12 +726,47 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
 }
 
 
+/* "$len\r\ndata\r\n" */
+
+static u_char *
+ngx_http_trl_resp_bulk(u_char *p, u_char *data, size_t len)
+{
+    *p++ = '$';
+    p = ngx_http_trl_resp_uint(p, len);
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, data, len);
+    *p++ = CR; *p++ = LF;
+
+    return p;
+}
+
+
+/* n in decimal (ngx_sprintf's general path costs several times more) */
+
+static u_char *
+ngx_http_trl_resp_uint(u_char *p, size_t n)
+{
+    u_char  tmp[NGX_SIZE_T_LEN], *t;
+
+    t = tmp + NGX_SIZE_T_LEN;
+
+    do {
+        *--t = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, t, tmp + NGX_SIZE_T_LEN - t);
+}
+
+
+/* hiredis copies the request into its output buffer */
+
 static ngx_int_t
 ngx_http_trl_redis_send(ngx_http_trl_link_t *link, ngx_http_trl_cmd_t *cmd,
-    redisCallbackFn *fn)
+    u_char *resp, size_t len)
 {
-    if (redisAsyncCommandArgv(link->ac, fn, cmd, cmd->argc,
-                              (const char **) cmd->argv, cmd->argvlen)
+    if (redisAsyncFormattedCommand(link->ac, ngx_http_trl_redis_reply, cmd,
+                                   (char *) resp, len)
         != REDIS_OK)
     {
         return NGX_ERROR;
@@ -728,6 +779,41 @@ ngx_http_trl_redis_send(ngx_http_trl_link_t *link, ngx_http_trl_cmd_t *cmd,
     }
 
     return NGX_OK;
+}
+
+
+/* the script unknown to Redis (NOSCRIPT): the same request as EVAL */
+
+static ngx_int_t
+ngx_http_trl_redis_send_eval(ngx_http_trl_link_t *link,
+    ngx_http_trl_cmd_t *cmd)
+{
+    u_char     *p, *resp;
+    size_t      len;
+    ngx_int_t   rc;
+    const char *body;
+
+    body = trl_redis_script((int) cmd->script);
+    len = ngx_strlen(body);
+
+    resp = ngx_alloc(sizeof("*\r\n$4\r\nEVAL\r\n$\r\n\r\n") - 1
+                     + 2 * NGX_SIZE_T_LEN + len + cmd->tail_len, link->log);
+    if (resp == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = resp;
+    *p++ = '*';
+    p = ngx_http_trl_resp_uint(p, cmd->argc);
+    p = ngx_cpymem(p, "\r\n$4\r\nEVAL\r\n", sizeof("\r\n$4\r\nEVAL\r\n") - 1);
+    p = ngx_http_trl_resp_bulk(p, (u_char *) body, len);
+    p = ngx_cpymem(p, cmd->tail, cmd->tail_len);
+
+    rc = ngx_http_trl_redis_send(link, cmd, resp, p - resp);
+
+    ngx_free(resp);
+
+    return rc;
 }
 
 
@@ -746,14 +832,8 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         && link->state == NGX_HTTP_TRL_LINK_READY)
     {
         cmd->retried = 1;
-        cmd->argv[0] = "EVAL";
-        cmd->argvlen[0] = 4;
-        cmd->argv[1] = (char *) trl_redis_script((int) cmd->script);
-        cmd->argvlen[1] = ngx_strlen(cmd->argv[1]);
 
-        if (ngx_http_trl_redis_send(link, cmd, ngx_http_trl_redis_reply)
-            == NGX_OK)
-        {
+        if (ngx_http_trl_redis_send_eval(link, cmd) == NGX_OK) {
             return;
         }
 
