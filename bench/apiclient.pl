@@ -28,11 +28,11 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use BenchConn;
 use Getopt::Long qw(GetOptions);
-use IO::Select;
-use IO::Socket::INET;
 use POSIX qw(ceil);
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time sleep);
 
 my %o = (timeout => 120);
@@ -47,88 +47,16 @@ die "give --count N or --every S --duration D\n"
 
 my $t0 = time;
 my $deadline = $t0 + $o{timeout};
-my ($sock, $buf);
-
-sub connect_server {
-    close $sock if $sock;
-    $buf = '';
-    for (1 .. 50) {
-        $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $o{port}, Proto => 'tcp',
-                                      Timeout => 5);
-        last if $sock;
-        die "connect 127.0.0.1:$o{port}: $!\n" if time > $deadline;
-        sleep 0.1;
-    }
-    die "connect 127.0.0.1:$o{port}: $!\n" unless $sock;
-    binmode $sock;
-    setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
-}
-
-sub fill {
-    my $left = $deadline - time;
-    die "timed out after $o{timeout}s\n" if $left <= 0;
-    IO::Select->new($sock)->can_read($left)
-        or die "timed out after $o{timeout}s\n";
-    my $n = sysread($sock, $buf, 1 << 20, length $buf);
-    die "read: $!\n" unless defined $n;
-    return $n > 0;
-}
+my $conn;
 
 # One request: (status, body, keepalive)
 sub get {
     my ($path) = @_;
     my $m = $o{method} // 'GET';
-    my $req = "$m $path HTTP/1.1\r\nHost: localhost\r\n"
-        . ($m eq 'GET' || $m eq 'HEAD' ? '' : "Content-Length: 0\r\n") . "\r\n";
-    my $off = 0;
-    while ($off < length $req) {
-        my $w = syswrite($sock, $req, length($req) - $off, $off);
-        die "write: $!\n" unless defined $w;
-        $off += $w;
-    }
-    my $end;
-    while (($end = index($buf, "\r\n\r\n")) < 0) {
-        fill() or die "connection closed before a response\n";
-    }
-    my $head = substr($buf, 0, $end);
-    substr($buf, 0, $end + 4) = '';
-    my @lines = split /\r\n/, $head;
-    my ($ver, $status) = (shift @lines) =~ m{^HTTP/(\d\.\d) (\d{3})}
-        or die "bad status line\n";
-    my %h;
-    for (@lines) {
-        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
-        $h{lc $k} = $v;
-    }
-    my $body = '';
-    if (defined $h{'content-length'}) {
-        my $len = $h{'content-length'};
-        while (length $buf < $len) {
-            fill() or die "connection closed in a body\n";
-        }
-        $body = substr($buf, 0, $len, '');
-    } elsif (($h{'transfer-encoding'} // '') =~ /chunked/i) {
-        while (1) {
-            my $e;
-            while (($e = index($buf, "\r\n")) < 0) {
-                fill() or die "connection closed in a chunk\n";
-            }
-            my $size = hex substr($buf, 0, $e);
-            while (length $buf < $e + 2 + $size + 2) {
-                fill() or die "connection closed in a chunk\n";
-            }
-            $body .= substr($buf, $e + 2, $size);
-            substr($buf, 0, $e + 2 + $size + 2) = '';
-            last if $size == 0;
-        }
-    } else {
-        1 while fill();
-        $body = $buf;
-        $buf = '';
-        return ($status, $body, 0);
-    }
-    my $keep = ($h{connection} // '') !~ /close/i && $ver eq '1.1';
+    $conn->write_all("$m $path HTTP/1.1\r\nHost: localhost\r\n"
+        . ($m eq 'GET' || $m eq 'HEAD' ? '' : "Content-Length: 0\r\n")
+        . "\r\n");
+    my ($status, undef, $body, $keep) = $conn->read_response;
     return ($status, $body, $keep);
 }
 
@@ -148,11 +76,12 @@ sub round {
         $bytes{$p} = length $body;
         $last{$p} = $body;
         printf $tf "%s %s %d %.3f\n", $p, $st, length $body, $d if $tf;
-        connect_server() unless $keep;
+        $conn->reconnect unless $keep;
     }
 }
 
-connect_server();
+$conn = BenchConn->new(port => $o{port}, deadline => $deadline,
+                       timeout => $o{timeout});
 
 if ($o{count}) {
     for my $k (1 .. $o{count}) {

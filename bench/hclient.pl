@@ -29,10 +29,10 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use BenchConn;
 use Getopt::Long qw(GetOptions);
-use IO::Select;
-use IO::Socket::INET;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time);
 
 my %o = (path => '/', keys => 1, key_len => 0, pipeline => 1,
@@ -77,75 +77,6 @@ sub request_of {
     return $r . "\r\n";
 }
 
-my ($sock, $buf);
-
-sub connect_server {
-    close $sock if $sock;
-    $buf = '';
-    for (1 .. 50) {
-        $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $o{port}, Proto => 'tcp',
-                                      Timeout => 5);
-        last if $sock;
-        die "connect 127.0.0.1:$o{port}: $!\n" if time > $deadline;
-        select(undef, undef, undef, 0.1);
-    }
-    die "connect 127.0.0.1:$o{port}: $!\n" unless $sock;
-    binmode $sock;
-    setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
-}
-
-# Reads more bytes into $buf; false on EOF.
-sub fill {
-    my $sel = IO::Select->new($sock);
-    my $left = $deadline - time;
-    die "timed out after $o{timeout}s\n" if $left <= 0;
-    $sel->can_read($left) or die "timed out after $o{timeout}s\n";
-    my $n = sysread($sock, $buf, 262144, length $buf);
-    die "read: $!\n" unless defined $n;
-    return $n > 0;
-}
-
-# One response off $buf: (status, headers hashref, keepalive flag).
-sub read_response {
-    my $end;
-    while (($end = index($buf, "\r\n\r\n")) < 0) {
-        fill() or die "connection closed before a response\n";
-    }
-    my $head = substr($buf, 0, $end);
-    substr($buf, 0, $end + 4) = '';
-    my @lines = split /\r\n/, $head;
-    my ($ver, $status) = (shift @lines) =~ m{^HTTP/(\d\.\d) (\d{3})}
-        or die "bad status line\n";
-    my %h;
-    for (@lines) {
-        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
-        $h{lc $k} = $v;
-    }
-    if (defined $h{'content-length'}) {
-        my $len = $h{'content-length'};
-        while (length $buf < $len) {
-            fill() or die "connection closed in a body\n";
-        }
-        substr($buf, 0, $len) = '';
-    } elsif (($h{'transfer-encoding'} // '') =~ /chunked/i) {
-        while (1) {
-            my $e;
-            while (($e = index($buf, "\r\n")) < 0) {
-                fill() or die "connection closed in a chunk\n";
-            }
-            my $size = hex substr($buf, 0, $e);
-            while (length $buf < $e + 2 + $size + 2) {
-                fill() or die "connection closed in a chunk\n";
-            }
-            substr($buf, 0, $e + 2 + $size + 2) = '';
-            last if $size == 0;
-        }
-    }
-    my $keep = ($h{connection} // '') !~ /close/i && $ver eq '1.1';
-    return ($status, \%h, $keep);
-}
-
 sub stop_now {
     return 0 unless $o{stop_file} && -f $o{stop_file};
     open my $fh, '<', $o{stop_file} or return 0;
@@ -161,22 +92,18 @@ my $check_every = $o{check_every} || $o{pipeline};
 my $since_check = 0;
 my $t0 = time;
 
-connect_server();
+my $conn = BenchConn->new(port => $o{port}, deadline => $deadline,
+                          timeout => $o{timeout});
 
 my $pos = 0;
 while ($pos < @idx) {
     my $n = $o{pipeline};
     $n = @idx - $pos if $n > @idx - $pos;
     my $out = join '', map { request_of($idx[$_]) } $pos .. $pos + $n - 1;
-    my $off = 0;
-    while ($off < length $out) {
-        my $w = syswrite($sock, $out, length($out) - $off, $off);
-        die "write: $!\n" unless defined $w;
-        $off += $w;
-    }
+    $conn->write_all($out);
     my $done = 0;
     while ($done < $n) {
-        my ($st, $h, $keep) = read_response();
+        my ($st, $h, undef, $keep) = $conn->read_response;
         $status{$st}++;
         $hist{$h->{lc $o{hist}} // '-'}++ if $o{hist};
         $last = $idx[$pos + $done];
@@ -186,7 +113,7 @@ while ($pos < @idx) {
             # the rest of this batch is lost with the connection: resend it
             $n = $done;
         }
-        connect_server() unless $keep;
+        $conn->reconnect unless $keep;
     }
     $pos += $n;
     $since_check += $n;

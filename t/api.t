@@ -472,8 +472,23 @@ for my $e (@errors) {
         is($r->{headers}{allow}, $allow, "$m $p: Allow: $allow");
     }
 }
-is(api('GET', '/trl-api/zones')->{body}, $snapshot,
-   'errors: every zone as it was');
+# Unix times of past moments ("first", "last") are rendered by whichever
+# worker answers, from its own reading of the two clocks: they may differ
+# by a second between workers; everything else must be the same.
+sub untimed {
+    my ($body, $times) = @_;
+    (my $u = $body) =~ s/"(first|last|until)":(\d+)/push @$times, $2; "\"$1\":T"/ge;
+    return $u;
+}
+{
+    my (@was, @now);
+    my $body = api('GET', '/trl-api/zones')->{body};
+    is(untimed($body, \@now), untimed($snapshot, \@was),
+       'errors: every zone as it was');
+    my @off = grep { abs($was[$_] - $now[$_]) > 1 } 0 .. $#was;
+    ok(@was == @now && !@off, 'errors: the same times (within a second)')
+        or diag("before: @was\nafter:  @now");
+}
 {
     my $k = api('GET', '/trl-api/zones/login/keys?key=mallory')->{json};
     ok($k->{known} && $k->{blocked}, 'errors: mallory is still blocked');

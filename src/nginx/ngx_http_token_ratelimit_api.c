@@ -967,23 +967,37 @@ ngx_http_trl_api_find_zone(ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name)
 }
 
 
-/* The Unix time of a clock time of the zones (monotonic ms). */
+/*
+ * The Unix time of a clock time of the zones (monotonic ms).  The offset
+ * between the two clocks is taken from fresh readings of both and kept
+ * while it holds to within a second (it moves only when the wall clock is
+ * stepped), so that a past moment reads the same in every response: not
+ * a second later because nginx's cached time lagged behind.
+ */
 
 time_t
 ngx_http_trl_api_unix(uint64_t clock_ms, uint64_t now_ms)
 {
-    int64_t      delta;
-    uint64_t     wall_ms;
-    ngx_time_t  *tp;
+    int64_t          unix_ms, cur;
+    struct timeval   tv;
 
-    tp = ngx_timeofday();
-    wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
-    delta = (int64_t) clock_ms - (int64_t) now_ms;
+    static int64_t     offset;
+    static ngx_uint_t  offset_set;
+
+    ngx_gettimeofday(&tv);
+    cur = (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000
+          - (int64_t) trl_clock_ms();
+
+    if (!offset_set || cur - offset > 1000 || offset - cur > 1000) {
+        offset = cur;
+        offset_set = 1;
+    }
+
+    unix_ms = (int64_t) clock_ms + offset;
 
     /* a moment past rounds down, a deadline up (never early) */
 
-    return (time_t) (((int64_t) wall_ms + delta + (delta > 0 ? 999 : 0))
-                     / 1000);
+    return (time_t) ((unix_ms + (clock_ms > now_ms ? 999 : 0)) / 1000);
 }
 
 
