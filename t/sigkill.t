@@ -24,7 +24,11 @@ my $t = TRL->new(workers => $WORKERS);
 $t->write_config(<<"EOF");
     token_ratelimit_zone \$http_x_key zone=z:1m rate=${N}r/m;
     server {
-        listen 127.0.0.1:%%PORT%%;
+        # reuseport: each connection goes to a worker by its address, so
+        # every worker gets its share (with one shared socket, the kernel
+        # may wake the same worker for every connection, and the one
+        # trapped below might never get a request)
+        listen 127.0.0.1:%%PORT%% reuseport;
         location / {
             token_ratelimit zone=z;
             empty_gif;

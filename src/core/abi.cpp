@@ -275,6 +275,16 @@ size_t trl_zone_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
     }
 }
 
+size_t trl_zone_named_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
+                                trl_offender_t *names, size_t max,
+                                uint64_t now_ms) {
+    try {
+        return zone_of(zone).named_penalties(out, names, max, now_ms);
+    } catch (...) {
+        return 0;
+    }
+}
+
 int trl_zone_reset(trl_zone_t *zone, const trl_hash_t *key) {
     return zone_of(zone).reset(*key);
 }

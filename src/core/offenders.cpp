@@ -144,6 +144,22 @@ size_t offenders_top(OffenderTable &t, trl_offender_t *out, size_t max,
     return copied;
 }
 
+size_t offenders_all(OffenderTable &t, trl_offender_t *out, size_t max) {
+    if (t.capacity == 0) {
+        return 0;
+    }
+    lock(t);
+    Offender *s = slots(t);
+    size_t n = 0;
+    for (uint32_t i = 0; i < t.capacity && n < max; i++) {
+        if (s[i].len != 0) {
+            copy_out(s[i], out[n++]);
+        }
+    }
+    unlock(t);
+    return n;
+}
+
 bool offenders_text(OffenderTable &t, const trl_hash_t &key,
                     trl_offender_t &out) {
     if (t.capacity == 0) {

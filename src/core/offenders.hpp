@@ -47,6 +47,9 @@ void offenders_note(OffenderTable &t, const trl_hash_t &key, const void *text,
 size_t offenders_top(OffenderTable &t, trl_offender_t *out, size_t max,
                      uint64_t now_ms);
 
+// Copies up to max of the keys the table holds, whatever their score.
+size_t offenders_all(OffenderTable &t, trl_offender_t *out, size_t max);
+
 // The text of a key if the table holds it.
 bool offenders_text(OffenderTable &t, const trl_hash_t &key,
                     trl_offender_t &out);

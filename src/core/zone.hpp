@@ -161,6 +161,8 @@ class Zone {
                 uint64_t now_ms);
     size_t offenders(trl_offender_t *out, size_t max, uint64_t now_ms);
     bool offender(const trl_hash_t &key, trl_offender_t &out);
+    size_t named_penalties(trl_penalty_info_t *out, trl_offender_t *names,
+                           size_t max, uint64_t now_ms);
     size_t penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms,
                      uint64_t *active);
     int reset(const trl_hash_t &key);

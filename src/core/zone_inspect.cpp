@@ -74,6 +74,39 @@ size_t Zone::penalties(trl_penalty_info_t *out, size_t max, uint64_t now_ms,
     return n;
 }
 
+// The keys of the offender table (it knows their text) that serve a
+// penalty, longest first: the table is copied first, so that no stripe
+// lock is taken under its lock.
+size_t Zone::named_penalties(trl_penalty_info_t *out, trl_offender_t *names,
+                             size_t max, uint64_t now_ms) {
+    trl_offender_t known[64];           // the table holds 16 or 64
+    size_t nknown = offenders_all(offender_table(), known, 64);
+    size_t n = 0;
+
+    for (size_t k = 0; k < nknown && n < max; k++) {
+        Stripe &s = stripe_of(known[k].key);
+        Locked lock(*this, s);
+        uint32_t i = find(s, known[k].key);
+        trl_result_t res;
+        std::memset(&res, 0, sizeof(res));
+        if (i == kNil || !serving_penalty(entry(i), now_ms, res)) {
+            continue;
+        }
+        out[n] = {known[k].key, res.penalty_ms, res.violations};
+        names[n] = known[k];
+        n++;
+    }
+
+    // longest first (a few dozen at most: insertion sort)
+    for (size_t a = 1; a < n; a++) {
+        for (size_t b = a; b > 0 && out[b].left_ms > out[b - 1].left_ms; b--) {
+            std::swap(out[b], out[b - 1]);
+            std::swap(names[b], names[b - 1]);
+        }
+    }
+    return n;
+}
+
 int Zone::reset(const trl_hash_t &key) {
     offenders_forget(offender_table(), key);
 

@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_trl_api_key(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
 static ngx_int_t ngx_http_trl_api_lists(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *rest);
+static ngx_uint_t ngx_http_trl_api_listed(trl_penalty_info_t *pen, size_t n,
+    trl_hash_t *key);
 static void ngx_http_trl_api_zone(ngx_http_trl_out_t *out,
     ngx_http_trl_zone_t *zone, uint64_t now_ms);
 static void ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
@@ -297,8 +299,10 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     size_t               i, n;
     uint64_t             sync[TRL_SYNC_STATS], active;
     trl_zone_stats_t     st;
-    trl_offender_t       top[NGX_HTTP_TRL_API_TOP], who;
-    trl_penalty_info_t   pen[NGX_HTTP_TRL_API_PENALTIES];
+    size_t               named, shown;
+    trl_offender_t       top[NGX_HTTP_TRL_API_TOP];
+    trl_offender_t       names[NGX_HTTP_TRL_API_PENALTIES];
+    trl_penalty_info_t   pen[2 * NGX_HTTP_TRL_API_PENALTIES];
 
     static const char  *modes[] = { "off", "async", "strict" };
 
@@ -339,20 +343,33 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
             ngx_http_trl_api_unix(top[i].last_ms, now_ms));
     }
 
-    /* penalties */
+    /*
+     * penalties: first those of keys known by name (the offender table),
+     * then the longest of the others, shown by hash
+     */
 
-    n = trl_zone_penalties(zone->zone, pen, NGX_HTTP_TRL_API_PENALTIES,
-                           now_ms, &active);
+    named = trl_zone_named_penalties(zone->zone, pen, names,
+                                     NGX_HTTP_TRL_API_PENALTIES, now_ms);
+
+    n = trl_zone_penalties(zone->zone, pen + named,
+                           NGX_HTTP_TRL_API_PENALTIES, now_ms, &active);
 
     ngx_http_trl_out_printf(out, "],\"penalties_active\":%uL,\"penalties\":[",
                             active);
 
-    for (i = 0; i < n; i++) {
-        ngx_http_trl_out_printf(out, "%s{", i ? "," : "");
+    shown = 0;
 
-        if (trl_zone_offender(zone->zone, &pen[i].key, &who)) {
-            ngx_http_trl_out_key(out, (u_char *) who.text, who.len,
-                                 who.truncated);
+    for (i = 0; i < named + n && shown < NGX_HTTP_TRL_API_PENALTIES; i++) {
+
+        if (i >= named && ngx_http_trl_api_listed(pen, named, &pen[i].key)) {
+            continue;
+        }
+
+        ngx_http_trl_out_printf(out, "%s{", shown++ ? "," : "");
+
+        if (i < named) {
+            ngx_http_trl_out_key(out, (u_char *) names[i].text,
+                                 names[i].len, names[i].truncated);
         } else {
             ngx_http_trl_out_printf(out,
                                     "\"key\":null,\"hash\":\"%016xL%016xL\"",
@@ -964,6 +981,23 @@ ngx_http_trl_api_find_zone(ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name)
     }
 
     return NULL;
+}
+
+
+/* Is key among the first n of pen? */
+
+static ngx_uint_t
+ngx_http_trl_api_listed(trl_penalty_info_t *pen, size_t n, trl_hash_t *key)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (pen[i].key.lo == key->lo && pen[i].key.hi == key->hi) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -327,6 +327,11 @@ typedef struct {
 size_t trl_zone_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
     size_t max, uint64_t now_ms, uint64_t *active);
 
+/* The keys serving a penalty that the offender table knows by name (with
+ * their names), up to max, longest first. */
+size_t trl_zone_named_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
+    trl_offender_t *names, size_t max, uint64_t now_ms);
+
 /* Forgets a key: counts, penalty, sync state.  1 if it was known. */
 int trl_zone_reset(trl_zone_t *zone, const trl_hash_t *key);
 
