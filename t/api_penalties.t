@@ -7,11 +7,13 @@
 # of the others by hash.
 #
 # - a penalty whose key has left the offender table (pushed out by keys
-#   rejected elsewhere without a penalty) is listed by hash;
+#   rejected elsewhere without a penalty) is listed by hash, and that hash
+#   names the key for GET and DELETE {loc}/zones/NAME/keys?hash=H (a
+#   malformed hash: 400, nothing changed);
 # - 30 keys penalized that the offender table keeps (rejected again and
 #   again), and 100 newer penalties (longer left) whose keys it has lost:
 #   20 listed, every one by name, longest first, each really blocked (GET
-#   .../keys says so), penalties_active 131;
+#   .../keys says so), penalties_active 130;
 # - a key reset through the API leaves the list, and a key whose penalty
 #   has ended is not listed.
 use strict;
@@ -65,6 +67,27 @@ like($p[0]{hash} // '', qr/^[0-9a-f]{32}$/, 'the hash: 32 hex digits');
 ok(!grep({ ($_->{key} // '') eq 'old' } @{$z->{top_offenders}}),
    'old is not among the top offenders');
 
+# the hash, as listed, names the key for GET and DELETE
+my $h = $p[0]{hash} // '';
+my $k = $t->get("/api/zones/p/keys?hash=$h");
+is($k->{status}, 200, 'GET keys?hash=: 200');
+my $kj = eval { decode_json($k->{body}) } || {};
+ok($kj->{known} && $kj->{blocked} && $kj->{penalty},
+   'GET keys?hash=: known, blocked, serving the penalty')
+    or diag($k->{body});
+is($kj->{hash}, $h, 'GET keys?hash=: the hash echoed');
+ok(exists $kj->{key} && !defined $kj->{key}, 'GET keys?hash=: "key":null');
+for my $bad ('abc', 'g' x 32, substr($h, 1), '') {
+    my $r = $t->get("/api/zones/p/keys?hash=$bad");
+    is($r->{status}, 400, "GET keys?hash=$bad: 400");
+}
+is(hit('/p', 'old'), 429, 'old: still blocked (a bad hash changed nothing)');
+my $d = $t->request(TRL::build_request('DELETE', "/api/zones/p/keys?hash=$h"));
+is($d->{status}, 200, 'DELETE keys?hash=: 200');
+like($d->{body}, qr/"reset":true,"known":true/, 'DELETE keys?hash=: known');
+is(hit('/p', 'old'), 200, 'old: admitted again after the reset by hash');
+is(zone('p')->{penalties_active}, 0, 'no penalty left');
+
 # 30 keys penalized and rejected again and again while blocked (they
 # stay in the offender table), then 100 newer penalties (longer left)
 # whose keys are pushed out of it by keys rejected without a penalty
@@ -85,7 +108,7 @@ for my $i (301 .. 400) {
 }
 
 $z = zone('p');
-is($z->{penalties_active}, 131, 'penalties_active counts them all');
+is($z->{penalties_active}, 130, 'penalties_active counts them all');
 @p = @{$z->{penalties} || []};
 is(scalar @p, 20, '20 penalties listed');
 my @named = grep { defined $_->{key} } @p;

@@ -180,6 +180,12 @@ sub admits_within {
     is(join(' ', map { hit($_, '/as', 'd1')->{status} } 0, 1), '429 429',
        'async: both nodes reject');
 
+    # by hash: refused in a sync zone (the other nodes hash differently,
+    # Redis names the key), and nothing reset
+    my $h = api(0, 'DELETE', '/zones/as/keys?hash=' . ('0' x 32));
+    is($h->{status}, 400, 'async: DELETE by hash refused (400)');
+    is(hit(0, '/as', 'd1')->{status}, 429, 'async: still rejected');
+
     my $r = api(0, 'DELETE', '/zones/as/keys?key=d1');
     is($r->{status}, 200, 'async: DELETE on node 0');
     ok($r->{json} && $r->{json}{cluster} && $r->{json}{known},

@@ -40,6 +40,10 @@ static ngx_int_t ngx_http_trl_api_key(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
 static ngx_int_t ngx_http_trl_api_lists(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *rest);
+static ngx_int_t ngx_http_trl_api_hash_arg(ngx_http_request_t *r,
+    trl_hash_t *hash);
+static void ngx_http_trl_api_key_or_hash(ngx_http_trl_out_t *out,
+    ngx_str_t *key, trl_hash_t *hash);
 static ngx_uint_t ngx_http_trl_api_listed(trl_penalty_info_t *pen, size_t n,
     trl_hash_t *key);
 static void ngx_http_trl_api_zone(ngx_http_trl_out_t *out,
@@ -300,6 +304,7 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     uint64_t             sync[TRL_SYNC_STATS], active;
     trl_zone_stats_t     st;
     size_t               named, shown;
+    ngx_str_t            none;
     trl_offender_t       top[NGX_HTTP_TRL_API_TOP];
     trl_offender_t       names[NGX_HTTP_TRL_API_PENALTIES];
     trl_penalty_info_t   pen[2 * NGX_HTTP_TRL_API_PENALTIES];
@@ -371,9 +376,8 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
             ngx_http_trl_out_key(out, (u_char *) names[i].text,
                                  names[i].len, names[i].truncated);
         } else {
-            ngx_http_trl_out_printf(out,
-                                    "\"key\":null,\"hash\":\"%016xL%016xL\"",
-                                    pen[i].key.hi, pen[i].key.lo);
+            ngx_str_null(&none);
+            ngx_http_trl_api_key_or_hash(out, &none, &pen[i].key);
         }
 
         ngx_http_trl_out_printf(out,
@@ -469,13 +473,37 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
                                       "zone_not_found", "no such zone");
     }
 
-    if (ngx_http_trl_api_key_arg(r, &key) != NGX_OK) {
+    /* hash=: a key known only by the hash the penalties list shows */
+
+    ngx_str_null(&key);
+
+    rc = ngx_http_trl_api_hash_arg(r, &hash);
+
+    if (rc == NGX_DECLINED) {
+        if (ngx_http_trl_api_key_arg(r, &key) != NGX_OK) {
+            return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "bad_request",
+                                          "give the key as key=..."
+                                          " (URL-encoded), key_hex=... (hex"
+                                          " bytes) or hash=... (32 hex"
+                                          " digits, as listed)");
+        }
+
+        trl_zone_hash(zone->zone, key.data, key.len, &hash);
+
+    } else if (rc != NGX_OK) {
         return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "give the key as key=... (URL-encoded)"
-                                      " or key_hex=... (hex bytes)");
+                                      "hash=... takes 32 hex digits");
+
+    } else if (r->method == NGX_HTTP_DELETE
+               && zone->sync != NGX_HTTP_TRL_SYNC_OFF)
+    {
+        /* a key's Redis entries and the other nodes' hashes need its text */
+        return ngx_http_trl_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "a sync zone resets a key by name"
+                                      " (key= or key_hex=), not by hash");
     }
 
-    trl_zone_hash(zone->zone, key.data, key.len, &hash);
     now_ms = trl_clock_ms();
 
     ngx_http_trl_out_init(&out, r);
@@ -499,7 +527,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         ngx_http_trl_out_printf(&out, "{\"zone\":");
         ngx_http_trl_out_json(&out, zone->name.data, zone->name.len);
         ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
-        ngx_http_trl_out_key(&out, key.data, key.len, 0);
+        ngx_http_trl_api_key_or_hash(&out, &key, &hash);
         ngx_http_trl_out_printf(&out, ",\"reset\":true,\"known\":%s,"
                                 "\"cluster\":%s}\n",
                                 rc == 1 ? "true" : "false",
@@ -526,7 +554,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     ngx_http_trl_out_printf(&out, "{\"zone\":");
     ngx_http_trl_out_json(&out, zone->name.data, zone->name.len);
     ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
-    ngx_http_trl_out_key(&out, key.data, key.len, 0);
+    ngx_http_trl_api_key_or_hash(&out, &key, &hash);
 
     ngx_http_trl_out_printf(&out,
         ",\"known\":%s,\"limit\":%uD,\"count\":%uD,\"remaining\":%uD,"
@@ -549,6 +577,60 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     }
 
     return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+}
+
+
+/* hash=32 hex digits (hi, then lo): NGX_DECLINED when absent */
+
+static ngx_int_t
+ngx_http_trl_api_hash_arg(ngx_http_request_t *r, trl_hash_t *hash)
+{
+    ngx_int_t   d;
+    ngx_str_t   arg;
+    ngx_uint_t  i;
+
+    if (ngx_http_trl_api_arg(r, "hash", &arg) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (arg.len != 32) {
+        return NGX_ERROR;
+    }
+
+    hash->hi = 0;
+    hash->lo = 0;
+
+    for (i = 0; i < 32; i++) {
+        d = ngx_hextoi(&arg.data[i], 1);
+
+        if (d == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (i < 16) {
+            hash->hi = hash->hi << 4 | (uint64_t) d;
+        } else {
+            hash->lo = hash->lo << 4 | (uint64_t) d;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* "key":..., or "key":null,"hash":"..." for a key given by hash */
+
+static void
+ngx_http_trl_api_key_or_hash(ngx_http_trl_out_t *out, ngx_str_t *key,
+    trl_hash_t *hash)
+{
+    if (key->data != NULL) {
+        ngx_http_trl_out_key(out, key->data, key->len, 0);
+        return;
+    }
+
+    ngx_http_trl_out_printf(out, "\"key\":null,\"hash\":\"%016xL%016xL\"",
+                            hash->hi, hash->lo);
 }
 
 
