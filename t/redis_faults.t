@@ -137,6 +137,11 @@ sleep 0.3;
         like($r->{headers}{'retry-after'} // '', qr/^[1-9]\d*$/,
              "down, fail=closed: 503 with Retry-After "
              . "($z: " . ($r->{headers}{'retry-after'} // 'none') . ')');
+        is($r->{headers}{'x-ratelimit-remaining'}, 0,
+           "down, fail=closed: $z: X-RateLimit-Remaining: 0");
+        cmp_ok($r->{headers}{'x-ratelimit-reset'} // 0, '>=', time - 1,
+               "down, fail=closed: $z: X-RateLimit-Reset is a time to come"
+               . ' (' . ($r->{headers}{'x-ratelimit-reset'} // 'none') . ')');
         cmp_ok($r->{took}, '<=', $TIMEOUT + $SLACK, "down: C's 503 is fast");
     }
     is(statuses($C, '/pl', 'c', 2), '200 200',
