@@ -76,10 +76,15 @@ bool plain(const unsigned char *k, size_t len) {
     "  redis.call('PEXPIRE', key, ttl)\n"                                    \
     "end\n"
 
+// The scripts that decide or publish answer with their integers in one
+// string, "n n n ...": one reply object for hiredis to allocate instead of
+// one per number.  (Lua formats integral numbers below 10^14 exactly.)
+#define TRL_LUA_INTS(list) "return table.concat(" list ", ' ')\n"
+
 // Async: KEYS = the keys of one zone; ARGV = W, cell, N, then per key: the
 // admissions to add (0: only read), the length of a penalty started on the
-// node (0: none), its violations and its forgive time.  Returns now, then
-// per key the total, free_in, reset_in, the penalty left (ms) and the
+// node (0: none), its violations and its forgive time.  Returns (as one
+// string) now, then per key the total, free_in, reset_in, the penalty left (ms) and the
 // violations.
 const char kPublish[] =
     TRL_LUA_COMMON
@@ -114,12 +119,12 @@ const char kPublish[] =
     "  out[#out + 1] = math.max(pu - now, 0)\n"
     "  out[#out + 1] = pv\n"
     "end\n"
-    "return out\n";
+    TRL_LUA_INTS("out");
 
 // Strict: KEYS[1], ARGV = W, cell, N, then the penalty's base, factor, max
 // and forgive (base 0: none).  Checks the penalty, then the count, and
 // counts, in one step; a rejection starts the next penalty.  Returns
-// admitted (1 or 0), the total after, free_in (the block left, if any),
+// (as one string) admitted (1 or 0), the total after, free_in (the block left, if any),
 // reset_in, the cell an admission went to (the ticket for a release), the
 // violations, and 0, 1 (serving a penalty) or 2 (a penalty started).
 const char kStrict[] =
@@ -129,13 +134,13 @@ const char kStrict[] =
     "local pmax, forgive = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
     "local live, total, newest, pu, pv = scan(key)\n"
     "if pu > now then\n"
-    "  return {0, total, pu - now, math.max(reset_in(newest), pu - now),\n"
-    "          cur, pv, 1}\n"
+    "  " TRL_LUA_INTS("{0, total, pu - now, math.max(reset_in(newest), "
+                      "pu - now), cur, pv, 1}")
     "end\n"
     "if total < N then\n"
     "  redis.call('HINCRBY', key, cur, 1)\n"
     "  keep(key, pu, forgive)\n"
-    "  return {1, total + 1, 0, reset_in(cur), cur, pv, 0}\n"
+    "  " TRL_LUA_INTS("{1, total + 1, 0, reset_in(cur), cur, pv, 0}")
     "end\n"
     "if base > 0 then\n"
     "  if pu > 0 and now - pu > forgive then pv = 0 end\n"
@@ -145,9 +150,11 @@ const char kStrict[] =
     "  pu = now + len\n"
     "  redis.call('HSET', key, 'pu', pu, 'pv', pv)\n"
     "  keep(key, pu, forgive)\n"
-    "  return {0, total, len, math.max(reset_in(newest), len), cur, pv, 2}\n"
+    "  " TRL_LUA_INTS("{0, total, len, math.max(reset_in(newest), len), "
+                      "cur, pv, 2}")
     "end\n"
-    "return {0, total, free_in(live, total), reset_in(newest), cur, pv, 0}\n";
+    TRL_LUA_INTS("{0, total, free_in(live, total), reset_in(newest), cur, "
+                 "pv, 0}");
 
 // Release: KEYS[1], ARGV[1] = the cell of the admission to give back.
 const char kRelease[] =

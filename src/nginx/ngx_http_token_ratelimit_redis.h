@@ -26,6 +26,8 @@ ngx_int_t ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
 void ngx_http_trl_redis_exit_process(void);
 ngx_uint_t ngx_http_trl_redis_ready(void);
 ngx_http_trl_redis_conf_t *ngx_http_trl_redis_conf(void);
+ngx_int_t ngx_http_trl_reply_int(u_char **pos, u_char *last,
+    int64_t *value);
 ngx_int_t ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys,
     ngx_str_t *args, ngx_uint_t nargs, ngx_msec_t timeout,
     ngx_http_trl_reply_pt handler, void *data);

@@ -616,9 +616,10 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
 {
     ngx_http_trl_chunk_t *chunk = data;
 
+    u_char               *p, *last;
+    int64_t               v[1 + 5 * NGX_HTTP_TRL_CHUNK], *k;
     uint64_t              published, lag;
     ngx_uint_t            i;
-    redisReply          **el;
     trl_limit_t           tl;
     trl_sync_read_t       read;
     ngx_http_trl_note_t  *note;
@@ -628,9 +629,9 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
 
     zone = chunk->zone;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 1 + 5 * chunk->n)
-    {
+    /* "now", then per key: total, free_in, reset_in, penalty, violations */
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, ngx_http_trl_sync_log, 0,
                           "token_ratelimit: redis refused a publish of "
@@ -643,14 +644,24 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
         return;
     }
 
-    el = reply->element;
+    p = (u_char *) reply->str;
+    last = p + reply->len;
+
+    /* read whole before any of it is applied */
 
     for (i = 0; i < 1 + 5 * chunk->n; i++) {
-        if (el[i]->type != REDIS_REPLY_INTEGER) {
-            trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
-            ngx_http_trl_batch_done(chunk->batch);
-            return;
+        if (ngx_http_trl_reply_int(&p, last, &v[i]) != NGX_OK) {
+            break;
         }
+    }
+
+    if (i != 1 + 5 * chunk->n || p != last) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_trl_sync_log, 0,
+                      "token_ratelimit: unexpected answer of redis to a "
+                      "publish of zone \"%V\"", &zone->name);
+        trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+        ngx_http_trl_batch_done(chunk->batch);
+        return;
     }
 
     ngx_memzero(&tl, sizeof(trl_limit_t));
@@ -663,12 +674,14 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
     for (i = 0; i < chunk->n; i++) {
         note = chunk->notes[i];
 
-        read.stamp_ms = (uint64_t) el[0]->integer;
-        read.total = (uint32_t) el[1 + 5 * i]->integer;
-        read.free_in_ms = (uint32_t) el[2 + 5 * i]->integer;
-        read.reset_in_ms = (uint32_t) el[3 + 5 * i]->integer;
-        read.penalty_in_ms = (uint32_t) el[4 + 5 * i]->integer;
-        read.violations = (uint32_t) el[5 + 5 * i]->integer;
+        k = &v[1 + 5 * i];
+
+        read.stamp_ms = (uint64_t) v[0];
+        read.total = (uint32_t) k[0];
+        read.free_in_ms = (uint32_t) k[1];
+        read.reset_in_ms = (uint32_t) k[2];
+        read.penalty_in_ms = (uint32_t) k[3];
+        read.violations = (uint32_t) k[4];
         read.published = (uint32_t) note->delta;
 
         (void) trl_zone_sync_apply(zone->zone, &note->hash, &tl, &read,
@@ -993,6 +1006,8 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
 {
     ngx_http_trl_ask_t *ask = data;
 
+    u_char               *p, *last;
+    int64_t               v[7];
     ngx_uint_t            i;
     ngx_http_trl_wait_t  *wait;
 
@@ -1002,22 +1017,25 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
 
     /* admitted, total, free_in, reset_in, cell, violations, penalty */
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 7) {
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        p = (u_char *) reply->str;
+        last = p + reply->len;
+
         for (i = 0; i < 7; i++) {
-            if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            if (ngx_http_trl_reply_int(&p, last, &v[i]) != NGX_OK) {
                 break;
             }
         }
 
-        if (i == 7) {
+        if (i == 7 && p == last) {
             ask->state = NGX_HTTP_TRL_ASK_ANSWERED;
-            ask->reply.admitted = reply->element[0]->integer == 1;
-            ask->reply.total = (uint32_t) reply->element[1]->integer;
-            ask->reply.free_in_ms = (uint32_t) reply->element[2]->integer;
-            ask->reply.reset_in_ms = (uint32_t) reply->element[3]->integer;
-            ask->cell = reply->element[4]->integer;
-            ask->reply.violations = (uint32_t) reply->element[5]->integer;
-            ask->reply.penalty = (uint8_t) reply->element[6]->integer;
+            ask->reply.admitted = v[0] == 1;
+            ask->reply.total = (uint32_t) v[1];
+            ask->reply.free_in_ms = (uint32_t) v[2];
+            ask->reply.reset_in_ms = (uint32_t) v[3];
+            ask->cell = v[4];
+            ask->reply.violations = (uint32_t) v[5];
+            ask->reply.penalty = (uint8_t) v[6];
         }
     }
 
