@@ -429,15 +429,8 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
     uint64_t w = limit.rate.window_ms;
     Stripe &s = stripe_of(key);
 
-    std::memset(&res, 0, sizeof(res));
-    res.limit = n;
-
     Locked lock(*this, s);
-    res.recovered = lock.recovered();
-    if (now_ms == TRL_CLOCK_NOW) {
-        now_ms = trl_clock_ms();
-    }
-    res.now_ms = now_ms;
+    now_ms = begin_result(lock, n, now_ms, res);
 
     uint32_t i = find(s, key);
     if (i == kNil) {
@@ -575,15 +568,8 @@ int Zone::peek(const trl_hash_t &key, const trl_limit_t &limit,
     uint64_t w = limit.rate.window_ms;
     Stripe &s = stripe_of(key);
 
-    std::memset(&res, 0, sizeof(res));
-    res.limit = n;
-
     Locked lock(*this, s);
-    res.recovered = lock.recovered();
-    if (now_ms == TRL_CLOCK_NOW) {
-        now_ms = trl_clock_ms();
-    }
-    res.now_ms = now_ms;
+    now_ms = begin_result(lock, n, now_ms, res);
 
     uint32_t i = find(s, key);
     if (i == kNil) {

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "offenders.hpp"
@@ -212,6 +213,8 @@ class Zone {
                        uint64_t now_ms, trl_result_t &res);
     void adopt_penalty(Entry &e, uint64_t until_ms, uint32_t violations,
                        uint64_t now_ms);
+    static uint64_t begin_result(const Locked &lock, uint32_t limit,
+                                 uint64_t now_ms, trl_result_t &res);
     SyncState *sync_of(uint32_t i) const;
     OffenderTable &offender_table() const;
     Estimate estimate(const SyncState *ss, uint32_t local,
@@ -241,6 +244,19 @@ class Zone::Locked {
     Stripe &s_;
     bool recovered_;
 };
+
+// A decision's result begun under the stripe's lock: cleared, with the
+// limit, whether the lock was recovered, and the time (TRL_CLOCK_NOW: the
+// clock, read under the lock so that one stripe's decisions are ordered),
+// which it returns.
+inline uint64_t Zone::begin_result(const Locked &lock, uint32_t limit,
+                                   uint64_t now_ms, trl_result_t &res) {
+    std::memset(&res, 0, sizeof(res));
+    res.limit = limit;
+    res.recovered = lock.recovered();
+    res.now_ms = now_ms == TRL_CLOCK_NOW ? trl_clock_ms() : now_ms;
+    return res.now_ms;
+}
 
 }  // namespace trl
 

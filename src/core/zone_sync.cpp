@@ -106,15 +106,8 @@ int Zone::strict_cached(const trl_hash_t &key, const trl_limit_t &limit,
                         uint64_t now_ms, trl_result_t &res) {
     Stripe &s = stripe_of(key);
 
-    std::memset(&res, 0, sizeof(res));
-    res.limit = limit.rate.limit;
-
     Locked lock(*this, s);
-    res.recovered = lock.recovered();
-    if (now_ms == TRL_CLOCK_NOW) {
-        now_ms = trl_clock_ms();
-    }
-    res.now_ms = now_ms;
+    now_ms = begin_result(lock, limit.rate.limit, now_ms, res);
 
     uint32_t i = find(s, key);
     SyncState *ss = i == kNil ? nullptr : sync_of(i);
@@ -152,15 +145,8 @@ int Zone::strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
     uint32_t n = limit.rate.limit;
     Stripe &s = stripe_of(key);
 
-    std::memset(&res, 0, sizeof(res));
-    res.limit = n;
-
     Locked lock(*this, s);
-    res.recovered = lock.recovered();
-    if (now_ms == TRL_CLOCK_NOW) {
-        now_ms = trl_clock_ms();
-    }
-    res.now_ms = now_ms;
+    now_ms = begin_result(lock, n, now_ms, res);
 
     uint32_t i = find(s, key);
     if (i == kNil) {
