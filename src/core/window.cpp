@@ -24,6 +24,31 @@ inline bool exact_log(uint32_t limit) {
     return limit <= static_cast<uint32_t>(kBuckets);
 }
 
+// The window's base in units of 2^shift ms.  It is kept modulo 2^32 units;
+// the caller guarantees it is within 2^31 units of now (see horizon_ms),
+// which makes it unambiguous.
+inline int64_t unwrapped_base(const Window &w, uint64_t now_ms,
+                              unsigned shift) {
+    int64_t now_u = static_cast<int64_t>(now_ms >> shift);
+    return now_u + static_cast<int32_t>(w.base - static_cast<uint32_t>(now_u));
+}
+
+// The oldest live bucket time: a bucket is live while (t << shift) + W >
+// now, i.e. t >= live_from.
+inline int64_t live_from_of(uint64_t now_ms, uint64_t window_ms,
+                            unsigned shift) {
+    return now_ms >= window_ms
+               ? static_cast<int64_t>(((now_ms - window_ms) >> shift) + 1)
+               : 0;
+}
+
+// Offsets from base below this are dead (clamped to 0 .. kEmpty).
+inline int32_t live_offset(int64_t live_from, int64_t base) {
+    int64_t first = live_from - base;
+    return first < 0 ? 0
+                     : first > kEmpty ? kEmpty : static_cast<int32_t>(first);
+}
+
 void remove_at(Span &s, int i) {
     for (int j = i + 1; j < s.size; j++) {
         s.t[j - 1] = s.t[j];
@@ -112,29 +137,16 @@ void unpack(const Window &w, unsigned stored_shift, uint64_t now_ms,
     span.size = 0;
     span.shift = shift;
 
-    // The base is kept modulo 2^32 units; the caller guarantees it is within
-    // 2^31 units of now (see horizon_ms), which makes it unambiguous.
-    int64_t now_u = static_cast<int64_t>(now_ms >> stored_shift);
-    int64_t base = now_u + static_cast<int32_t>(
-                               w.base - static_cast<uint32_t>(now_u));
-
-    // A bucket is live while (t << shift) + W > now, i.e. t >= live_from.
-    int64_t live_from = now_ms >= window_ms
-                            ? static_cast<int64_t>(
-                                  ((now_ms - window_ms) >> shift) + 1)
-                            : 0;
+    int64_t base = unwrapped_base(w, now_ms, stored_shift);
+    int64_t live_from = live_from_of(now_ms, window_ms, shift);
 
     if (stored_shift != shift) {
         unpack_rescaled(w, base, stored_shift, live_from, span);
         return;
     }
 
-    // Offsets below this are dead; live_from >= 0, so the times of the
-    // others are never negative.
-    int64_t first = live_from - base;
-    int32_t live_off = first < 0 ? 0
-                                 : first > kEmpty ? kEmpty
-                                                  : static_cast<int32_t>(first);
+    // live_from >= 0, so the times of the live buckets are never negative.
+    int32_t live_off = live_offset(live_from, base);
 
     bool sorted = true;
     int32_t prev = -1;
@@ -234,17 +246,9 @@ bool admit_in_place(Window &w, unsigned stored_shift, uint32_t limit,
         return false;
     }
 
-    int64_t now_u = static_cast<int64_t>(now_ms >> shift);
-    int64_t base = now_u + static_cast<int32_t>(
-                               w.base - static_cast<uint32_t>(now_u));
-    int64_t live_from = now_ms >= window_ms
-                            ? static_cast<int64_t>(
-                                  ((now_ms - window_ms) >> shift) + 1)
-                            : 0;
-    int64_t first = live_from - base;
-    int32_t live_off = first < 0 ? 0
-                                 : first > kEmpty ? kEmpty
-                                                  : static_cast<int32_t>(first);
+    int64_t base = unwrapped_base(w, now_ms, shift);
+    int32_t live_off = live_offset(live_from_of(now_ms, window_ms, shift),
+                                   base);
 
     // Buckets are stored oldest first: the last one is the newest.
     int newest = kBuckets - 1;
