@@ -46,6 +46,8 @@ static void ngx_http_trl_api_key_or_hash(ngx_http_trl_out_t *out,
     ngx_str_t *key, trl_hash_t *hash);
 static ngx_uint_t ngx_http_trl_api_listed(trl_penalty_info_t *pen, size_t n,
     trl_hash_t *key);
+static void ngx_http_trl_api_zone_map(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf, uint64_t now_ms);
 static void ngx_http_trl_api_zone(ngx_http_trl_out_t *out,
     ngx_http_trl_zone_t *zone, uint64_t now_ms);
 static void ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
@@ -208,10 +210,8 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_trl_api_all(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf)
 {
-    uint64_t               now_ms;
-    ngx_uint_t             i;
-    ngx_http_trl_out_t     out;
-    ngx_http_trl_zone_t  **zones;
+    uint64_t             now_ms;
+    ngx_http_trl_out_t   out;
 
     now_ms = trl_clock_ms();
 
@@ -225,21 +225,9 @@ ngx_http_trl_api_all(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf)
 
     ngx_http_trl_api_redis(&out, tmcf);
 
-    ngx_http_trl_out_printf(&out, ",\"zones\":{");
-
-    zones = tmcf->zones.elts;
-
-    for (i = 0; i < tmcf->zones.nelts; i++) {
-        if (i) {
-            ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
-        }
-
-        ngx_http_trl_out_json(&out, zones[i]->name.data, zones[i]->name.len);
-        ngx_http_trl_out_cat(&out, (u_char *) ":", 1);
-        ngx_http_trl_api_zone(&out, zones[i], now_ms);
-    }
-
-    ngx_http_trl_out_printf(&out, "},\"lists\":");
+    ngx_http_trl_out_printf(&out, ",\"zones\":");
+    ngx_http_trl_api_zone_map(&out, tmcf, now_ms);
+    ngx_http_trl_out_printf(&out, ",\"lists\":");
     ngx_http_trl_api_entries(&out, tmcf);
     ngx_http_trl_out_printf(&out, "}\n");
 
@@ -253,10 +241,9 @@ static ngx_int_t
 ngx_http_trl_api_zones(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     ngx_str_t *name)
 {
-    uint64_t               now_ms;
-    ngx_uint_t             i;
-    ngx_http_trl_out_t     out;
-    ngx_http_trl_zone_t   *zone, **zones;
+    uint64_t              now_ms;
+    ngx_http_trl_out_t    out;
+    ngx_http_trl_zone_t  *zone;
 
     now_ms = trl_clock_ms();
 
@@ -276,23 +263,37 @@ ngx_http_trl_api_zones(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
     }
 
-    ngx_http_trl_out_cat(&out, (u_char *) "{", 1);
+    ngx_http_trl_api_zone_map(&out, tmcf, now_ms);
+    ngx_http_trl_out_cat(&out, (u_char *) "\n", 1);
+
+    return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+}
+
+
+/* {"NAME":{zone},...}: every zone */
+
+static void
+ngx_http_trl_api_zone_map(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf, uint64_t now_ms)
+{
+    ngx_uint_t             i;
+    ngx_http_trl_zone_t  **zones;
+
+    ngx_http_trl_out_cat(out, (u_char *) "{", 1);
 
     zones = tmcf->zones.elts;
 
     for (i = 0; i < tmcf->zones.nelts; i++) {
         if (i) {
-            ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
+            ngx_http_trl_out_cat(out, (u_char *) ",", 1);
         }
 
-        ngx_http_trl_out_json(&out, zones[i]->name.data, zones[i]->name.len);
-        ngx_http_trl_out_cat(&out, (u_char *) ":", 1);
-        ngx_http_trl_api_zone(&out, zones[i], now_ms);
+        ngx_http_trl_out_json(out, zones[i]->name.data, zones[i]->name.len);
+        ngx_http_trl_out_cat(out, (u_char *) ":", 1);
+        ngx_http_trl_api_zone(out, zones[i], now_ms);
     }
 
-    ngx_http_trl_out_cat(&out, (u_char *) "}\n", 2);
-
-    return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+    ngx_http_trl_out_cat(out, (u_char *) "}", 1);
 }
 
 
