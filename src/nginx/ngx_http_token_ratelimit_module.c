@@ -20,9 +20,7 @@ static char *ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trl_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_trl_set_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_trl_set_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_trl_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trl_parse_warn(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_limit_t *limit);
@@ -56,6 +54,22 @@ static ngx_conf_enum_t  ngx_http_trl_count_modes[] = {
     { ngx_string("failed"), NGX_HTTP_TRL_COUNT_FAILED },
     { ngx_string("succeeded"), NGX_HTTP_TRL_COUNT_SUCCEEDED },
     { ngx_null_string, 0 }
+};
+
+
+typedef struct {
+    ngx_int_t     low;
+    ngx_int_t     high;
+    const char   *what;
+} ngx_http_trl_bounds_t;
+
+
+static ngx_http_trl_bounds_t  ngx_http_trl_status_bounds = {
+    400, 599, "a status code"
+};
+
+static ngx_http_trl_bounds_t  ngx_http_trl_ipv6_prefix_bounds = {
+    1, 128, "a prefix length"
 };
 
 
@@ -119,17 +133,17 @@ static ngx_command_t  ngx_http_trl_commands[] = {
 
     { ngx_string("token_ratelimit_ipv6_prefix"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_trl_set_prefix,
+      ngx_http_trl_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_trl_loc_conf_t, ipv6_prefix),
-      NULL },
+      &ngx_http_trl_ipv6_prefix_bounds },
 
     { ngx_string("token_ratelimit_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_trl_set_status,
+      ngx_http_trl_set_bounded,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_trl_loc_conf_t, status_code),
-      NULL },
+      &ngx_http_trl_status_bounds },
 
     { ngx_string("token_ratelimit_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -554,14 +568,20 @@ ngx_http_trl_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * A whole number within bounds (cmd->post: ngx_http_trl_bounds_t), with
+ * an error that says what it is, such as "a status code from 400 to 599".
+ */
+
 static char *
-ngx_http_trl_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_trl_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_int_t    status;
-    ngx_str_t   *value;
-    ngx_uint_t  *np;
+    ngx_int_t               n;
+    ngx_str_t              *value;
+    ngx_uint_t             *np;
+    ngx_http_trl_bounds_t  *b = cmd->post;
 
     np = (ngx_uint_t *) (p + cmd->offset);
 
@@ -571,17 +591,17 @@ ngx_http_trl_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    status = ngx_atoi(value[1].data, value[1].len);
+    n = ngx_atoi(value[1].data, value[1].len);
 
-    if (status < 400 || status > 599) {
+    if (n < b->low || n > b->high) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value \"%V\" in \"%V\" directive, "
-                           "it must be a status code from 400 to 599",
-                           &value[1], &cmd->name);
+                           "it must be %s from %i to %i",
+                           &value[1], &cmd->name, b->what, b->low, b->high);
         return NGX_CONF_ERROR;
     }
 
-    *np = (ngx_uint_t) status;
+    *np = (ngx_uint_t) n;
 
     return NGX_CONF_OK;
 }
@@ -736,39 +756,6 @@ invalid:
                        "at least 1, MAX not below BASE)",
                        value, &cmd->name);
     return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_http_trl_set_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    char  *p = conf;
-
-    ngx_int_t    n;
-    ngx_str_t   *value;
-    ngx_uint_t  *np;
-
-    np = (ngx_uint_t *) (p + cmd->offset);
-
-    if (*np != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n < 1 || n > 128) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"%V\" directive, "
-                           "it must be a prefix length from 1 to 128",
-                           &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    *np = (ngx_uint_t) n;
-
-    return NGX_CONF_OK;
 }
 
 
