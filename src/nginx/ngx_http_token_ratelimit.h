@@ -227,7 +227,7 @@ ngx_int_t ngx_http_trl_strict_finish(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 void ngx_http_trl_strict_release(ngx_http_trl_applied_t *a);
 ngx_uint_t ngx_http_trl_sync_available(void);
-ngx_uint_t ngx_http_trl_fail_closed(void);
+ngx_uint_t ngx_http_trl_fail_closed(ngx_http_trl_applied_t *a);
 ngx_int_t ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key);
 
 /* ngx_http_token_ratelimit_sync_lists.c */

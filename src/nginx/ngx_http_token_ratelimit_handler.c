@@ -343,13 +343,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     if (!ngx_http_trl_sync_available()) {
 
-        if (ngx_http_trl_fail_closed()) {
-            /* the headers say what Retry-After says: try in a second */
-            a->unavailable = 1;
-            a->rejected = 1;
-            a->retry_after = 1;
-            a->reset = ngx_time() + 1;
-            a->reset_in = 1;
+        if (ngx_http_trl_fail_closed(a)) {
             return NGX_BUSY;
         }
 

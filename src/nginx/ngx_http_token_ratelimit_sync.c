@@ -174,14 +174,30 @@ ngx_http_trl_sync_available(void)
 }
 
 
+/*
+ * Redis cannot decide for a: with fail=closed, a becomes a 503 with
+ * Retry-After: 1 (its rate-limit headers say the same) and 1 is returned;
+ * with fail=open, 0 (the node decides).
+ */
+
 ngx_uint_t
-ngx_http_trl_fail_closed(void)
+ngx_http_trl_fail_closed(ngx_http_trl_applied_t *a)
 {
     ngx_http_trl_redis_conf_t  *rc;
 
     rc = ngx_http_trl_redis_conf();
 
-    return rc && rc->fail_closed;
+    if (rc == NULL || !rc->fail_closed) {
+        return 0;
+    }
+
+    a->unavailable = 1;
+    a->rejected = 1;
+    a->retry_after = 1;
+    a->reset = ngx_time() + 1;
+    a->reset_in = 1;
+
+    return 1;
 }
 
 
@@ -1162,12 +1178,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
 
         trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
 
-        if (ngx_http_trl_fail_closed()) {
-            a->unavailable = 1;
-            a->rejected = 1;
-            a->retry_after = 1;
-            a->reset = ngx_time() + 1;
-            a->reset_in = 1;
+        if (ngx_http_trl_fail_closed(a)) {
             continue;
         }
 
