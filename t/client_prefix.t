@@ -11,7 +11,6 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use IO::Socket::IP;
-use IO::Select;
 use Time::HiRes qw(sleep time);
 use TRL;
 
@@ -122,22 +121,8 @@ sub xff {
 # A request to host:port (IPv6 capable).
 sub get_at {
     my ($host, $port, $path) = @_;
-    my $s = IO::Socket::IP->new(PeerHost => $host, PeerPort => $port,
-                                Proto => 'tcp', Timeout => 5)
-        or return { status => 0, headers => {}, error => "connect: $!" };
-    binmode $s;
-    print $s TRL::build_request('GET', $path);
-    my $resp = '';
-    my $sel = IO::Select->new($s);
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        last unless $sel->can_read($deadline - time);
-        my $n = sysread($s, my $buf, 65536);
-        last unless $n;
-        $resp .= $buf;
-    }
-    close $s;
-    return TRL::parse_response($resp);
+    return $t->request(TRL::build_request('GET', $path), host => $host,
+                       port => $port);
 }
 
 # --- IPv4 ------------------------------------------------------------------------

@@ -53,40 +53,6 @@ EOF
 $t->start_backend('BACKEND');
 $t->run;
 
-# Sends every raw request on its own connection, all at once, and returns
-# the parsed responses in the same order.
-sub parallel_raw {
-    my (@raws) = @_;
-    my $port = $t->port('PORT');
-    my (@socks, %buf);
-    for my $raw (@raws) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Proto => 'tcp', Timeout => 5)
-            or die "connect: $!";
-        binmode $s;
-        push @socks, $s;
-    }
-    for my $i (0 .. $#raws) {
-        print { $socks[$i] } $raws[$i];
-        $buf{fileno $socks[$i]} = '';
-    }
-    my $sel = IO::Select->new(@socks);
-    my $deadline = time + 20;
-    while ($sel->count && time < $deadline) {
-        for my $s ($sel->can_read($deadline - time)) {
-            my $got = sysread($s, my $chunk, 65536);
-            if ($got) {
-                $buf{fileno $s} .= $chunk;
-            } else {
-                $sel->remove($s);
-            }
-        }
-    }
-    my @r = map { TRL::parse_response($buf{fileno $_}) } @socks;
-    close $_ for @socks;
-    return @r;
-}
-
 sub req {
     my ($mode, $key, $status, $delay) = @_;
     return TRL::build_request('GET', "/$mode/?status=$status&delay=$delay",
@@ -119,7 +85,7 @@ for my $c (@cases) {
     push @raws, req($mode, "$mode-$status", $status, 1000) for 1 .. 30;
 }
 my $start = time;
-my @resp = parallel_raw(@raws);
+my @resp = $t->parallel_raw(\@raws);
 my $took = time - $start;
 cmp_ok($took, '>=', 0.9, 'admitted requests were held by the slow backend');
 

@@ -61,7 +61,7 @@ sub tally {
 }
 
 # Opens one connection per [node, raw request] and sends them all; returns
-# the sockets (read them with collect()).
+# the sockets (read them with TRL::collect_responses()).
 sub send_all {
     my (@reqs) = @_;
     my @socks;
@@ -75,26 +75,6 @@ sub send_all {
     }
     print { $_->[0] } $_->[1] for @socks;
     return map { $_->[0] } @socks;
-}
-
-sub collect {
-    my (@socks) = @_;
-    my %buf = map { fileno($_) => '' } @socks;
-    my $sel = IO::Select->new(@socks);
-    my $deadline = time + 20;
-    while ($sel->count && time < $deadline) {
-        for my $s ($sel->can_read($deadline - time)) {
-            my $got = sysread($s, my $chunk, 65536);
-            if ($got) {
-                $buf{fileno $s} .= $chunk;
-            } else {
-                $sel->remove($s);
-            }
-        }
-    }
-    my @r = map { TRL::parse_response($buf{fileno $_}) } @socks;
-    close $_ for @socks;
-    return @r;
 }
 
 sub evals {
@@ -118,7 +98,8 @@ sub evals {
 my $burst_end;
 {
     my $raw = TRL::build_request('GET', '/st', headers => { 'X-Key' => 'k' });
-    my @resp = collect(send_all(map { [$_ % $NODES, $raw] } 1 .. 90));
+    my @resp = TRL::collect_responses(
+        20, send_all(map { [$_ % $NODES, $raw] } 1 .. 90));
     $burst_end = time;
     my $ok = grep { $_->{status} == 200 } @resp;
     my $rej = grep { $_->{status} == 429 } @resp;
@@ -151,8 +132,8 @@ my $burst_end;
     my $before = evals();
     my $raw = TRL::build_request('GET', '/st', headers => { 'X-Key' => 'k' });
     my @resp;
-    push @resp, collect(send_all(map { [$_ % $NODES, $raw] } 1 .. 50))
-        for 1 .. 3;
+    push @resp, TRL::collect_responses(
+        20, send_all(map { [$_ % $NODES, $raw] } 1 .. 50)) for 1 .. 3;
     my $after = evals();
     is(scalar(grep { $_->{status} == 429 } @resp), 150,
        'a flood of 150 from the blocked key: all rejected')
@@ -175,7 +156,7 @@ my $burst_end;
     is(hit(1, '/sf/?status=401', 'sf')->{status}, 429,
        'count=failed: 3 successes in flight on node 0 hold every place; '
        . 'node 1 rejects');
-    my @resp = collect(@socks);
+    my @resp = TRL::collect_responses(20, @socks);
     is(join(' ', map { $_->{status} } @resp), '200 200 200',
        'the 3 in flight succeed');
     cmp_ok(time - $started, '>=', 0.9, '(they were held by the backend)');

@@ -201,7 +201,7 @@ sub spring {
         my @raw = map { TRL::build_request('GET', '/',
                                            headers => { 'X-Key' => $_ }) }
                   @keys;
-        my @resp = parallel_raw(@raw);
+        my @resp = $t->parallel_raw(\@raw, timeout => 10);
         if (grep { $_->{status} == 0 } @resp) {
             waitpid $gdb, 0;
             $t->wait_workers($WORKERS);
@@ -211,38 +211,6 @@ sub spring {
     untrap($gdb, $victim);
     $t->wait_workers($WORKERS);
     return;
-}
-
-sub parallel_raw {
-    my (@raws) = @_;
-    my $port = $t->port('PORT');
-    my (@socks, %buf);
-    for my $raw (@raws) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Proto => 'tcp', Timeout => 5)
-            or die "connect: $!";
-        binmode $s;
-        push @socks, $s;
-    }
-    for my $i (0 .. $#raws) {
-        print { $socks[$i] } $raws[$i];
-        $buf{fileno $socks[$i]} = '';
-    }
-    my $sel = IO::Select->new(@socks);
-    my $deadline = time + 10;
-    while ($sel->count && time < $deadline) {
-        for my $s ($sel->can_read($deadline - time)) {
-            my $got = sysread($s, my $chunk, 65536);
-            if ($got) {
-                $buf{fileno $s} .= $chunk;
-            } else {
-                $sel->remove($s);
-            }
-        }
-    }
-    my @r = map { TRL::parse_response($buf{fileno $_}) } @socks;
-    close $_ for @socks;
-    return @r;
 }
 
 sub seq_statuses {

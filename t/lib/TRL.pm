@@ -28,6 +28,7 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
+use IO::Socket::IP;
 use POSIX qw(WNOHANG);
 use Socket qw(SOL_SOCKET SO_REUSEADDR);
 use Test::More;
@@ -297,12 +298,14 @@ sub no_alerts {
 
 # Sends one request and returns { status, headers (lower-case names; repeated
 # names joined with ", "), header_list ([name, value] pairs), body, raw }.
+# Options: port, host (default 127.0.0.1; "::1" too), timeout (seconds).
 sub request {
     my ($self, $raw, %opt) = @_;
     my $port = $opt{port} || $self->port('PORT');
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                  Proto => 'tcp', Timeout => 5)
-        or return { status => 0, error => "connect: $!" };
+    my $s = IO::Socket::IP->new(PeerHost => $opt{host} || '127.0.0.1',
+                                PeerPort => $port, Proto => 'tcp',
+                                Timeout => 5)
+        or return { status => 0, headers => {}, error => "connect: $!" };
     binmode $s;
     print $s $raw;
     my $resp = '';
@@ -367,7 +370,7 @@ sub parallel {
     my ($self, $n, $path, %opt) = @_;
     my $port = $opt{port} || $self->port('PORT');
     my $raw = build_request($opt{method} || 'GET', $path, %opt);
-    my (%buf, @socks);
+    my @socks;
     for (1 .. $n) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                       Proto => 'tcp', Timeout => 5)
@@ -375,12 +378,35 @@ sub parallel {
         binmode $s;
         push @socks, $s;
     }
-    for my $s (@socks) {
-        print $s $raw;
-        $buf{fileno $s} = '';
+    print $_ $raw for @socks;
+    return collect_responses($opt{timeout} || 20, @socks);
+}
+
+# Sends every raw request (an array ref) on its own connection, all at
+# once, and returns the parsed responses in the same order.
+sub parallel_raw {
+    my ($self, $raws, %opt) = @_;
+    my $port = $opt{port} || $self->port('PORT');
+    my @socks;
+    for my $raw (@$raws) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Proto => 'tcp', Timeout => 5)
+            or die "connect: $!";
+        binmode $s;
+        push @socks, $s;
     }
+    print { $socks[$_] } $raws->[$_] for 0 .. $#socks;
+    return collect_responses($opt{timeout} || 20, @socks);
+}
+
+# Reads every socket until the server closes it (at most secs in all) and
+# returns the parsed responses in the order of the sockets, which it
+# closes.  (A function: the sockets may lead to several servers.)
+sub collect_responses {
+    my ($secs, @socks) = @_;
+    my %buf = map { fileno($_) => '' } @socks;
     my $sel = IO::Select->new(@socks);
-    my $deadline = time + ($opt{timeout} || 20);
+    my $deadline = time + $secs;
     while ($sel->count && time < $deadline) {
         for my $s ($sel->can_read($deadline - time)) {
             my $got = sysread($s, my $chunk, 65536);
