@@ -14,35 +14,9 @@ my $bad = TRL->new;
 
 my $zone = 'token_ratelimit_zone $binary_remote_addr zone=z:1m rate=5r/m;';
 
-# A server block around the given location body.
-sub srv {
-    my ($loc, $srv) = @_;
-    $srv //= '';
-    return <<"EOF";
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        $srv
-        location / {
-            $loc
-            empty_gif;
-        }
-    }
-EOF
-}
+sub srv { TRL::server_block(@_) }
 
-# fails($http_body, [qr/must match/, ...], $name, %write_config_options)
-sub fails {
-    my ($http, $res, $name, %opt) = @_;
-    my $conf = $bad->write_config($http, %opt);
-    my ($rc, $out) = $bad->test_config;
-    isnt($rc, 0, "$name: nginx -t fails");
-    like($out, qr/\[emerg\]/, "$name: an [emerg] message");
-    for my $re (@$res) {
-        like($out, $re, "$name: message matches $re");
-    }
-    like($out, qr/test failed/, "$name: nginx says the test failed");
-    return ($out, $conf);
-}
+sub fails { $bad->config_fails(@_) }
 
 my $d_zone = qr/"token_ratelimit_zone"/;
 my $d_limit = qr/"token_ratelimit"/;

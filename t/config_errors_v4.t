@@ -15,33 +15,9 @@ my $bad = TRL->new;
 
 my $zone = 'token_ratelimit_zone $arg_k zone=z:1m rate=5r/m;';
 
-sub srv {
-    my ($loc, $srv) = @_;
-    $srv //= '';
-    return <<"EOF";
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        $srv
-        location / {
-            $loc
-            empty_gif;
-        }
-    }
-EOF
-}
+sub srv { TRL::server_block(@_) }
 
-# fails($http_body, [qr/must match/, ...], $name)
-sub fails {
-    my ($http, $res, $name, %opt) = @_;
-    my $conf = $bad->write_config($http, %opt);
-    my ($rc, $out) = $bad->test_config;
-    isnt($rc, 0, "$name: nginx -t fails");
-    like($out, qr/\[emerg\]/, "$name: an [emerg] message");
-    for my $re (@$res) {
-        like($out, $re, "$name: message matches $re");
-    }
-    return ($out, $conf);
-}
+sub fails { $bad->config_fails(@_) }
 
 # --- warn= -------------------------------------------------------------------
 

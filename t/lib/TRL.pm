@@ -168,6 +168,38 @@ sub test_config {
     return ($? >> 8, $out);
 }
 
+# Writes the configuration and runs "nginx -t", which must fail with an
+# [emerg] message matching every pattern of $res (array ref); $name names
+# the case in the test output.  Returns (nginx's output, the
+# configuration written).
+sub config_fails {
+    my ($self, $http, $res, $name, %opt) = @_;
+    my $conf = $self->write_config($http, %opt);
+    my ($rc, $out) = $self->test_config;
+    isnt($rc, 0, "$name: nginx -t fails");
+    like($out, qr/\[emerg\]/, "$name: an [emerg] message");
+    like($out, $_, "$name: message matches $_") for @$res;
+    like($out, qr/test failed/, "$name: nginx says the test failed");
+    return ($out, $conf);
+}
+
+# A server block listening on %%PORT%%: $srv at server level, and
+# "location /" with $loc, served by empty_gif.
+sub server_block {
+    my ($loc, $srv) = @_;
+    $srv //= '';
+    return <<"EOF";
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $srv
+        location / {
+            $loc
+            empty_gif;
+        }
+    }
+EOF
+}
+
 sub run {
     my ($self) = @_;
     my ($rc, $out) = $self->test_config;
