@@ -17,29 +17,6 @@ my $TIERED = "$ROOT/conf.d/policies/tiered.yaml";
 
 delete @ENV{qw(TRL_ENVIRONMENT ENABLE_RATE_LIMITING)};
 
-# TRL's stop waits until the master's pid is gone; where init reaps orphans
-# slowly, the master that has already exited stays a zombie for up to 2 s.
-# A zombie master counts as stopped (its log is complete, its workers gone).
-package TRLQuick {
-    our @ISA = ('TRL');
-    sub stop {
-        my ($self) = @_;
-        return unless $self->{running};
-        my $pid = $self->master_pid;
-        if ($pid) {
-            kill 'QUIT', $pid;
-            for (1 .. 250) {
-                last unless kill 0, $pid;
-                my ($state) = $self->read_file("/proc/$pid/stat") =~ /\) (\S)/;
-                last if ($state // '') eq 'Z';
-                Time::HiRes::sleep(0.02);
-            }
-            kill 'KILL', $pid if kill 0, $pid;
-        }
-        $self->{running} = 0;
-    }
-}
-
 # policy => [N, window in seconds, count mode], per environment, as the
 # files' comments and the README document them.
 my %TABLE = (
@@ -90,7 +67,7 @@ EOF
 
 sub start {
     my (%o) = @_;
-    my $t = TRLQuick->new;
+    my $t = TRL->new;
     if ($o{copy}) {
         mkdir $t->dir . '/policies';
         for my $f ($AUTH, $TIERED) {

@@ -21,30 +21,6 @@ delete @ENV{qw(TRL_TEST_ENV TRL_TEST_RATE TRL_TEST_SWITCH TRL_TEST_UNSET TRL_TES
 
 # --- helpers -------------------------------------------------------------------
 
-# TRL's stop waits until the master's pid is gone; where init reaps orphans
-# slowly, the master that has already exited stays a zombie for up to 2 s.
-# This test starts many instances: a zombie master counts as stopped (it has
-# written its last log line, and its workers are gone).
-package TRLQuick {
-    our @ISA = ('TRL');
-    sub stop {
-        my ($self) = @_;
-        return unless $self->{running};
-        my $pid = $self->master_pid;
-        if ($pid) {
-            kill 'QUIT', $pid;
-            for (1 .. 250) {
-                last unless kill 0, $pid;
-                my ($state) = $self->read_file("/proc/$pid/stat") =~ /\) (\S)/;
-                last if ($state // '') eq 'Z';
-                Time::HiRes::sleep(0.02);
-            }
-            kill 'KILL', $pid if kill 0, $pid;
-        }
-        $self->{running} = 0;
-    }
-}
-
 # "LINE:COLUMN" (1-based) of the n-th (default first) occurrence of needle in
 # text, plus the number of characters added (offset) to the column.
 sub pos_of {
@@ -76,7 +52,7 @@ sub conf_line {
 # run => 0.  env => { VAR => value (undef: unset) } is nginx's environment.
 sub setup {
     my (%o) = @_;
-    my $t = TRLQuick->new;
+    my $t = TRL->new;
     $t->write_file($_, $o{files}{$_}) for keys %{$o{files} || {}};
     $t->write_config($o{http}, main => $o{main} || '');
     local %ENV = %ENV;
@@ -289,7 +265,7 @@ environments:
 EOF
 
 {
-    my $t = TRLQuick->new;
+    my $t = TRL->new;
     $t->write_file('fields.yaml', $FIELDS);
     $t->write_config("    token_ratelimit_policy_file fields.yaml;\n" . server(<<'EOF'),
         location /rate3     { token_ratelimit policy=rate3; empty_gif; }
@@ -1024,7 +1000,7 @@ EOF2
 }
 
 {
-    my $t = TRLQuick->new;
+    my $t = TRL->new;
     mkdir $t->dir . '/pol';
     $t->write_file('pol/a.yaml', $A);
     $t->write_file('pol/b.yaml', $B);
