@@ -39,13 +39,7 @@ $t->run;
 
 # --- a keep-alive connection with pipelined HTTP/1.1 requests -------------
 
-sub ka_connect {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port('PORT'),
-                                  Proto => 'tcp', Timeout => 5)
-        or die "connect: $!";
-    binmode $s;
-    return $s;
-}
+sub ka_connect { $t->connect_keepalive }
 
 sub ka_raw {
     my ($key, $path) = @_;
@@ -53,40 +47,7 @@ sub ka_raw {
     return "GET $path HTTP/1.1\r\nHost: localhost\r\nX-Key: $key\r\n\r\n";
 }
 
-# Sends the requests on one connection, all pipelined, and reads as many
-# responses (each framed by Content-Length).  A response missing at the
-# deadline or on EOF is returned as status 0.
-sub ka_pipeline {
-    my ($s, @raws) = @_;
-    my $out = join '', @raws;
-    while (length $out) {
-        my $n = syswrite($s, $out);
-        die "write: $!" unless defined $n;
-        substr($out, 0, $n) = '';
-    }
-    my ($buf, @resp) = ('');
-    my $deadline = time + 10;
-    while (@resp < @raws) {
-        if ($buf =~ /\r\n\r\n/) {
-            my $hlen = $+[0];
-            my ($cl) = substr($buf, 0, $hlen) =~ /\r\ncontent-length:\s*(\d+)/i;
-            $cl //= 0;
-            if (length($buf) >= $hlen + $cl) {
-                push @resp, TRL::parse_response(substr($buf, 0, $hlen + $cl,
-                                                       ''));
-                next;
-            }
-        }
-        last if time > $deadline;
-        my $sel = IO::Select->new($s);
-        next unless $sel->can_read(0.5);
-        my $n = sysread($s, my $chunk, 262144);
-        last unless $n;
-        $buf .= $chunk;
-    }
-    push @resp, { status => 0, headers => {} } while @resp < @raws;
-    return @resp;
-}
+sub ka_pipeline { TRL::pipeline(@_) }
 
 sub one {
     my ($s, $key, $path) = @_;

@@ -290,50 +290,14 @@ diag(sprintf 'time line: the latest event (%s) ran %.3f s late', $worst, $late{$
 # /ev2_nopen)
 # ==========================================================================
 
-sub ka_connect {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port('PORT'),
-                                  Proto => 'tcp', Timeout => 5)
-        or die "connect: $!";
-    binmode $s;
-    return $s;
-}
+sub ka_connect { $t->connect_keepalive }
 
 sub ka_raw {
     my ($key, $path) = @_;
     return "GET $path HTTP/1.1\r\nHost: localhost\r\nX-Key: $key\r\n\r\n";
 }
 
-# Pipelined requests on one keep-alive connection; responses framed by
-# Content-Length; a missing one is status 0.
-sub ka_pipeline {
-    my ($s, @raws) = @_;
-    my $out = join '', @raws;
-    while (length $out) {
-        my $n = syswrite($s, $out);
-        die "write: $!" unless defined $n;
-        substr($out, 0, $n) = '';
-    }
-    my ($buf, @resp) = ('');
-    my $deadline = time + 10;
-    while (@resp < @raws) {
-        if ($buf =~ /\r\n\r\n/) {
-            my $hlen = $+[0];
-            my ($cl) = substr($buf, 0, $hlen) =~ /\r\ncontent-length:\s*(\d+)/i;
-            $cl //= 0;
-            if (length($buf) >= $hlen + $cl) {
-                push @resp, TRL::parse_response(substr($buf, 0, $hlen + $cl, ''));
-                next;
-            }
-        }
-        last if time > $deadline;
-        next unless IO::Select->new($s)->can_read(0.5);
-        my $n = sysread($s, my $chunk, 262144);
-        last unless $n;
-        $buf .= $chunk;
-    }
-    push @resp, { status => 0, headers => {} } while @resp < @raws;
-    return @resp;
-}
+sub ka_pipeline { TRL::pipeline(@_) }
 
 # n fresh keys named "$prefix-$i", $per requests each (in a row), at $path;
 # returns the count of each status.

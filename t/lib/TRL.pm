@@ -454,6 +454,52 @@ sub collect_responses {
     return @responses;
 }
 
+# --- pipelined requests on one keep-alive connection -------------------
+
+# A connection to the server (or port given) for pipeline().
+sub connect_keepalive {
+    my ($self, $port) = @_;
+    $port ||= $self->port('PORT');
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Proto => 'tcp', Timeout => 5)
+        or die "connect: $!";
+    binmode $s;
+    return $s;
+}
+
+# Sends the raw requests on the connection, all pipelined, and reads as
+# many responses (each framed by Content-Length).  A response missing at
+# the deadline (10 s) or on EOF is returned as status 0.
+sub pipeline {
+    my ($s, @raws) = @_;
+    my $out = join '', @raws;
+    while (length $out) {
+        my $n = syswrite($s, $out);
+        die "write: $!" unless defined $n;
+        substr($out, 0, $n) = '';
+    }
+    my ($buf, @resp) = ('');
+    my $deadline = time + 10;
+    while (@resp < @raws) {
+        if ($buf =~ /\r\n\r\n/) {
+            my $hlen = $+[0];
+            my ($cl) = substr($buf, 0, $hlen) =~ /\r\ncontent-length:\s*(\d+)/i;
+            $cl //= 0;
+            if (length($buf) >= $hlen + $cl) {
+                push @resp, parse_response(substr($buf, 0, $hlen + $cl, ''));
+                next;
+            }
+        }
+        last if time > $deadline;
+        next unless IO::Select->new($s)->can_read(0.5);
+        my $n = sysread($s, my $chunk, 262144);
+        last unless $n;
+        $buf .= $chunk;
+    }
+    push @resp, { status => 0, headers => {} } while @resp < @raws;
+    return @resp;
+}
+
 # --- a scriptable HTTP backend -------------------------------------------
 
 # Starts a forking HTTP server on a loopback port.  It answers every request
