@@ -60,24 +60,6 @@ typedef struct {
 } unit_sync_state_t;
 
 
-static trl_zone_t *
-sync_zone(size_t size, unsigned flags)
-{
-    char         err[256];
-    void        *mem;
-    trl_zone_t  *zone;
-
-    mem = unit_shm(size);
-    memset(mem, 0xa5, size);
-
-    err[0] = '\0';
-    zone = trl_zone_create(mem, size, flags, err, sizeof(err));
-    ck_assert_msg(zone != NULL, "trl_zone_create(%zu, %#x): %s", size, flags,
-                  err);
-    return zone;
-}
-
-
 static trl_limit_t
 sync_limit(uint32_t n, uint64_t window_ms, uint32_t refresh_ms)
 {
@@ -283,8 +265,8 @@ END_TEST
 START_TEST(sync_flags_only_known)
 {
     size_t       size = 64 * 1024;
-    trl_zone_t  *a = sync_zone(size, 0xfe);
-    trl_zone_t  *b = sync_zone(size, 0xff);
+    trl_zone_t  *a = unit_zone_flags(size, 0xfe);
+    trl_zone_t  *b = unit_zone_flags(size, 0xff);
 
     ck_assert_uint_eq(trl_zone_flags(a), 0);
     ck_assert_uint_eq(unit_root(a)->sync_off, 0);
@@ -300,7 +282,7 @@ END_TEST
 START_TEST(sync_mirror_checks)
 {
     size_t              size = 64 * 1024;
-    trl_zone_t         *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t         *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t         l = sync_limit(10, MIN, 1000);
     trl_hash_t          key = unit_key(zone, "mirror"), other;
     unit_sync_state_t  *ss;
@@ -336,7 +318,7 @@ END_TEST
 START_TEST(plain_zone_ignores_sync)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, 0);
+    trl_zone_t   *zone = unit_zone_flags(size, 0);
     trl_limit_t   l = sync_limit(3, MIN, 1000), force = l;
     trl_limit_t   local = unit_limit(3, MIN);
     trl_hash_t    key = unit_key(zone, "plain"), fresh = unit_key(zone, "f");
@@ -396,7 +378,7 @@ END_TEST
 START_TEST(estimate_no_read_is_local)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(5, MIN, 1000);
     trl_hash_t    key = unit_key(zone, "local");
     trl_result_t  res;
@@ -429,7 +411,7 @@ END_TEST
 START_TEST(estimate_fresh_total)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(10, MIN, 1000);
     trl_hash_t    key = unit_key(zone, "fresh");
     trl_result_t  res;
@@ -486,7 +468,7 @@ END_TEST
 START_TEST(estimate_fresh_zero_readmits)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(3, MIN, 1000);
     trl_hash_t    key = unit_key(zone, "deleted");
     trl_result_t  res;
@@ -529,7 +511,7 @@ END_TEST
 START_TEST(estimate_stale_read_not_below_own)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(5, MIN, 1000);
     trl_hash_t    key = unit_key(zone, "stale");
     trl_result_t  res;
@@ -576,7 +558,7 @@ END_TEST
 START_TEST(estimate_stale_read_still_counts)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(5, MIN, 1000);
     trl_hash_t    key = unit_key(zone, "stale-total");
     trl_result_t  res;
@@ -598,7 +580,7 @@ END_TEST
 START_TEST(estimate_free_in_and_reset_in)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(5, MIN, 30000);      /* fresh 120 s */
     trl_hash_t    key = unit_key(zone, "free");
     trl_result_t  res;
@@ -639,7 +621,7 @@ END_TEST
 START_TEST(estimate_reset_from_read)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(10, 10 * SEC, 5000);
     trl_hash_t    key = unit_key(zone, "reset");
     trl_result_t  res;
@@ -665,7 +647,7 @@ END_TEST
 START_TEST(estimate_read_due)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(100, MIN, 1000), plain = unit_limit(100, MIN);
     trl_hash_t    key = unit_key(zone, "due");
     trl_result_t  res;
@@ -712,7 +694,7 @@ END_TEST
 START_TEST(estimate_out_of_order_reads)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(10, MIN, 1000);
     trl_hash_t    key = unit_key(zone, "order");
     trl_result_t  res;
@@ -760,7 +742,7 @@ END_TEST
 START_TEST(estimate_stamp_wraps)
 {
     size_t              size = 64 * 1024;
-    trl_zone_t         *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t         *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t         l = sync_limit(10, MIN, 1000);
     trl_hash_t          key = unit_key(zone, "wrap");
     unit_sync_state_t  *ss;
@@ -806,7 +788,7 @@ END_TEST
 START_TEST(estimate_pending_floor)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(4, MIN, 1000);
     trl_hash_t    key = unit_key(zone, "floor");
     trl_result_t  res;
@@ -835,7 +817,7 @@ END_TEST
 START_TEST(estimate_release_and_unpend)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(4, MIN, 1000);
     trl_hash_t    key = unit_key(zone, "unpend"), nobody = { 99, 98 };
     trl_result_t  res;
@@ -887,7 +869,7 @@ END_TEST
 START_TEST(estimate_force_and_dry_run)
 {
     size_t            size = 64 * 1024;
-    trl_zone_t       *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t       *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t       l = sync_limit(3, MIN, 1000), force = l, dry = l;
     trl_hash_t        key = unit_key(zone, "force");
     trl_result_t      res;
@@ -921,7 +903,7 @@ END_TEST
 START_TEST(estimate_pending_saturates)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(TRL_RATE_MAX_LIMIT, HOUR, 1000);
     trl_hash_t    key = unit_key(zone, "many");
     uint32_t      k;
@@ -943,7 +925,7 @@ END_TEST
 START_TEST(strict_cached_unknown_or_open)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = unit_limit(3, MIN);
     trl_hash_t    key = unit_key(zone, "open");
     trl_result_t  res;
@@ -977,7 +959,7 @@ END_TEST
 START_TEST(strict_block_until_free)
 {
     size_t            size = 64 * 1024;
-    trl_zone_t       *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t       *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t       l = unit_limit(3, MIN);
     trl_hash_t        key = unit_key(zone, "blocked");
     trl_result_t      res;
@@ -1048,7 +1030,7 @@ END_TEST
 START_TEST(strict_block_bounded_by_refresh)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = unit_limit(3, MIN);
     trl_hash_t    a = unit_key(zone, "a"), b = unit_key(zone, "b");
     trl_result_t  res;
@@ -1082,7 +1064,7 @@ END_TEST
 START_TEST(strict_admitted_recorded)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = unit_limit(3, MIN);
     trl_hash_t    key = unit_key(zone, "admitted");
     trl_result_t  res;
@@ -1140,8 +1122,8 @@ END_TEST
 START_TEST(sync_stats_round_trip)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
-    trl_zone_t   *plain = sync_zone(size, 0);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
+    trl_zone_t   *plain = unit_zone_flags(size, 0);
     unit_root_t  *r = unit_root(zone);
     uint64_t      st[TRL_SYNC_STATS], reserved[8];
     int           i, bad[] = { -1, -100, TRL_SYNC_STATS, TRL_SYNC_STATS + 1,
@@ -1220,7 +1202,7 @@ END_TEST
 START_TEST(evicted_entry_starts_clean)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     unit_root_t  *r = unit_root(zone);
     trl_limit_t   l = sync_limit(4, MIN, 1000);
     trl_limit_t   strict = unit_limit(4, MIN);
@@ -1284,7 +1266,7 @@ END_TEST
 START_TEST(strict_reply_takes_entry)
 {
     size_t        size = trl_zone_min_size();
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     unit_root_t  *r = unit_root(zone);
     trl_limit_t   l = unit_limit(2, MIN);
     trl_result_t  res;
@@ -1657,7 +1639,7 @@ END_TEST
 START_TEST(finding_retry_own_window_hides_cluster)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     trl_limit_t   l = sync_limit(2, MIN, 30000);      /* fresh 120 s */
     trl_hash_t    key = unit_key(zone, "retry");
     trl_result_t  res;
@@ -1685,7 +1667,7 @@ END_TEST
 START_TEST(finding_cluster_blocked_key_evicted_first)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     unit_root_t  *r = unit_root(zone);
     trl_limit_t   l = sync_limit(5, MIN, 10000);
     trl_hash_t    blocked = unit_key_in_stripe(zone, 0, 0);
@@ -1718,7 +1700,7 @@ END_TEST
 START_TEST(finding_strict_blocked_key_evicted_first)
 {
     size_t        size = 64 * 1024;
-    trl_zone_t   *zone = sync_zone(size, TRL_ZONE_SYNC);
+    trl_zone_t   *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
     unit_root_t  *r = unit_root(zone);
     trl_limit_t   l = unit_limit(5, MIN);
     trl_hash_t    blocked = unit_key_in_stripe(zone, 0, 0);

@@ -115,6 +115,8 @@ void unit_shm_free(void *mem, size_t size);
 
 /* A zone in a fresh shared mapping of size bytes (asserts success). */
 trl_zone_t *unit_zone(size_t size);
+/* The same, made with flags (TRL_ZONE_SYNC). */
+trl_zone_t *unit_zone_flags(size_t size, unsigned flags);
 /* The same, with a fixed seed: key hashes (and so stripes) reproducible. */
 trl_zone_t *unit_zone_seeded(size_t size, uint64_t seed);
 

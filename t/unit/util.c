@@ -28,6 +28,13 @@ unit_shm_free(void *mem, size_t size)
 trl_zone_t *
 unit_zone(size_t size)
 {
+    return unit_zone_flags(size, 0);
+}
+
+
+trl_zone_t *
+unit_zone_flags(size_t size, unsigned flags)
+{
     char         err[256];
     void        *mem;
     trl_zone_t  *zone;
@@ -37,8 +44,9 @@ unit_zone(size_t size)
     memset(mem, 0xa5, size);
 
     err[0] = '\0';
-    zone = trl_zone_create(mem, size, 0, err, sizeof(err));
-    ck_assert_msg(zone != NULL, "trl_zone_create(%zu): %s", size, err);
+    zone = trl_zone_create(mem, size, flags, err, sizeof(err));
+    ck_assert_msg(zone != NULL, "trl_zone_create(%zu, %#x): %s", size, flags,
+                  err);
     return zone;
 }
 
