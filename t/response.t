@@ -60,7 +60,7 @@ $t->write_config(<<'EOF' =~ s/%%DEAD%%/$dead/r);
 EOF
 $t->run;
 
-my $json_re = qr/^\{"error":"rate_limit_exceeded","message":"Rate limit exceeded\. Try again in (\d+) seconds\.","limit":(\d+),"remaining":0,"reset_at":(\d+),"retry_after":(\d+)\}\z/;
+my $json_re = qr/^\{"error":"rate_limit_exceeded","message":"Rate limit exceeded\. Try again in (\d+) seconds?\.","limit":(\d+),"remaining":0,"reset_at":(\d+),"retry_after":(\d+)\}\z/;
 
 sub count_header {
     my ($r, $name) = @_;

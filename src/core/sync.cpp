@@ -123,10 +123,12 @@ const char kPublish[] =
 
 // Strict: KEYS[1], ARGV = W, cell, N, then the penalty's base, factor, max
 // and forgive (base 0: none).  Checks the penalty, then the count, and
-// counts, in one step; a rejection starts the next penalty.  Returns
-// (as one string) admitted (1 or 0), the total after, free_in (the block left, if any),
+// counts, in one step; a rejection starts the next penalty.  Returns (as
+// one string) admitted (1 or 0), the total after, free_in (rejected: until
+// a request is admitted, the later of the block's end and a free place),
 // reset_in, the cell an admission went to (the ticket for a release), the
-// violations, and 0, 1 (serving a penalty) or 2 (a penalty started).
+// violations, 0, 1 (serving a penalty) or 2 (a penalty started), and the
+// block left (0: none).
 const char kStrict[] =
     TRL_LUA_COMMON
     "local key = KEYS[1]\n"
@@ -134,13 +136,14 @@ const char kStrict[] =
     "local pmax, forgive = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
     "local live, total, newest, pu, pv = scan(key)\n"
     "if pu > now then\n"
-    "  " TRL_LUA_INTS("{0, total, pu - now, math.max(reset_in(newest), "
-                      "pu - now), cur, pv, 1}")
+    "  " TRL_LUA_INTS("{0, total, math.max(pu - now, free_in(live, total)), "
+                      "math.max(reset_in(newest), pu - now), cur, pv, 1, "
+                      "pu - now}")
     "end\n"
     "if total < N then\n"
     "  redis.call('HINCRBY', key, cur, 1)\n"
     "  keep(key, pu, forgive)\n"
-    "  " TRL_LUA_INTS("{1, total + 1, 0, reset_in(cur), cur, pv, 0}")
+    "  " TRL_LUA_INTS("{1, total + 1, 0, reset_in(cur), cur, pv, 0, 0}")
     "end\n"
     "if base > 0 then\n"
     "  if pu > 0 and now - pu > forgive then pv = 0 end\n"
@@ -150,11 +153,11 @@ const char kStrict[] =
     "  pu = now + len\n"
     "  redis.call('HSET', key, 'pu', pu, 'pv', pv)\n"
     "  keep(key, pu, forgive)\n"
-    "  " TRL_LUA_INTS("{0, total, len, math.max(reset_in(newest), len), "
-                      "cur, pv, 2}")
+    "  " TRL_LUA_INTS("{0, total, math.max(len, free_in(live, total)), "
+                      "math.max(reset_in(newest), len), cur, pv, 2, len}")
     "end\n"
     TRL_LUA_INTS("{0, total, free_in(live, total), reset_in(newest), cur, "
-                 "pv, 0}");
+                 "pv, 0, 0}");
 
 // Release: KEYS[1], ARGV[1] = the cell of the admission to give back.
 const char kRelease[] =

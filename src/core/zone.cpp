@@ -442,6 +442,7 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
     SyncState *ss = (limit.flags & TRL_LIMIT_SYNC) ? sync_of(i) : nullptr;
 
     if (serving_penalty(e, now_ms, res)) {
+        window_wait(e, ss, limit, now_ms, res);
         note_reject(s, e, limit, res);      // not counted, not extended
         s.stat[kPenalized]++;
         e.flags |= kAtLimit;
@@ -599,6 +600,33 @@ int Zone::peek(const trl_hash_t &key, const trl_limit_t &limit,
         res.rejected = 1;
     }
     return TRL_OK;
+}
+
+// A key serving a penalty is admitted once the block is over AND its
+// window has a free place: the wait it is told (res.retry_ms, set to the
+// block left) and the reset are the later of the two, so that a client
+// that waits as told is not rejected by the window it still fills (a
+// second violation).
+void Zone::window_wait(const Entry &e, const SyncState *ss,
+                       const trl_limit_t &limit, uint64_t now_ms,
+                       trl_result_t &res) const {
+    uint32_t n = limit.rate.limit;
+    uint64_t w = limit.rate.window_ms;
+    Span span;
+    load(e, limit, now_ms, span);
+    uint32_t local = span.total();
+    Estimate est = estimate(ss, local, limit, now_ms);
+
+    if (est.count >= n) {
+        uint64_t free_at = std::max(local >= n ? retry_at(span, n, w) : 0,
+                                    est.free_at);
+        if (free_at > now_ms) {
+            res.retry_ms = std::max(res.retry_ms, free_at - now_ms);
+        }
+    }
+    res.reset_ms = std::max(res.reset_ms,
+                            std::max(span.size ? span.newest_ms() + w : 0,
+                                     est.reset_at));
 }
 
 

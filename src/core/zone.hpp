@@ -213,6 +213,11 @@ class Zone {
                        uint64_t now_ms, trl_result_t &res);
     void adopt_penalty(Entry &e, uint64_t until_ms, uint32_t violations,
                        uint64_t now_ms);
+    void strict_wait(const SyncState *ss, uint64_t now_ms,
+                     trl_result_t &res) const;
+    void window_wait(const Entry &e, const SyncState *ss,
+                     const trl_limit_t &limit, uint64_t now_ms,
+                     trl_result_t &res) const;
     static uint64_t begin_result(const Locked &lock, uint32_t limit,
                                  uint64_t now_ms, trl_result_t &res);
     SyncState *sync_of(uint32_t i) const;

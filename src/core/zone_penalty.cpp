@@ -21,9 +21,15 @@ namespace {
 
 constexpr unsigned kPenaltyShift = 4;               // 16 ms units
 
-inline uint32_t penalty_units(uint64_t ms) {
-    return static_cast<uint32_t>((ms + (1u << kPenaltyShift) - 1)
-                                 >> kPenaltyShift);
+// The end of a block, in units: rounded down (a block may end up to 15 ms
+// early, never late), so that the wait a client is told, rounded up to
+// whole seconds, is never a second longer than the block.  A block always
+// ends after now: at least the unit after now_ms.
+inline uint32_t penalty_end(uint64_t now_ms, uint64_t until_ms) {
+    uint64_t units = std::max(until_ms >> kPenaltyShift,
+                              (now_ms >> kPenaltyShift) + 1);
+    uint32_t end = static_cast<uint32_t>(units);
+    return end != 0 ? end : 1;              // 0 means "none"
 }
 
 // An entry untouched for longer than this cannot say anything about now.
@@ -61,7 +67,7 @@ bool Zone::serving_penalty(const Entry &e, uint64_t now_ms,
     res.penalized = 1;
     res.violations = v;
     res.penalty_ms = until_ms - now_ms;
-    res.retry_ms = res.penalty_ms;
+    res.retry_ms = std::max(res.retry_ms, res.penalty_ms);
     res.reset_ms = std::max(res.reset_ms, until_ms);
     return true;
 }
@@ -88,31 +94,36 @@ void Zone::start_penalty(Stripe &s, Entry &e, const trl_limit_t &limit,
     }
 
     uint64_t length = penalty_length(p, v);
-    e.penalty_until = penalty_units(now_ms + length);
-    if (e.penalty_until == 0) {
-        e.penalty_until = 1;                // 0 means "none"
-    }
+    e.penalty_until = penalty_end(now_ms, now_ms + length);
     e.violations = static_cast<uint8_t>((e.violations & ~kViolationMask) | v);
+
+    // the block really ends at the unit it was rounded down to
+    uint64_t left = ((now_ms >> kPenaltyShift)
+                     + static_cast<uint32_t>(
+                         e.penalty_until
+                         - static_cast<uint32_t>(now_ms >> kPenaltyShift)))
+                        << kPenaltyShift;
+    left = left > now_ms ? left - now_ms : 1;
 
     res.penalty_start = 1;
     res.violations = v;
     res.penalty_ms = length;
-    res.retry_ms = std::max(res.retry_ms, length);
-    res.reset_ms = std::max(res.reset_ms, now_ms + length);
+    res.retry_ms = std::max(res.retry_ms, left);
+    res.reset_ms = std::max(res.reset_ms, now_ms + left);
     s.stat[kPenalties]++;
 }
 
 // A penalty decided elsewhere (Redis, another node): the later end wins.
 void Zone::adopt_penalty(Entry &e, uint64_t until_ms, uint32_t violations,
                          uint64_t now_ms) {
-    uint32_t until = penalty_units(until_ms);
+    uint32_t until = penalty_end(now_ms, until_ms);
     uint32_t v = e.violations & kViolationMask;
     trl_result_t current;
     std::memset(&current, 0, sizeof(current));
 
     if (!serving_penalty(e, now_ms, current)
         || static_cast<int32_t>(until - e.penalty_until) > 0) {
-        e.penalty_until = until != 0 ? until : 1;
+        e.penalty_until = until;
     }
     if (violations > v) {
         v = violations < kViolationMask ? violations : kViolationMask;

@@ -117,6 +117,7 @@ int Zone::strict_cached(const trl_hash_t &key, const trl_limit_t &limit,
 
     Entry &e = entry(i);
     if (serving_penalty(e, now_ms, res)) {
+        strict_wait(ss, now_ms, res);
         lru_unlink(s, i);
         note_reject(s, e, limit, res);
         s.stat[kPenalized]++;
@@ -130,13 +131,26 @@ int Zone::strict_cached(const trl_hash_t &key, const trl_limit_t &limit,
 
     lru_unlink(s, i);
     res.retry_ms = ss->block_until_ms - now_ms;
-    res.reset_ms = std::max(ss->block_until_ms,
-                            ss->seen_ms + ss->reset_in_ms);
+    strict_wait(ss, now_ms, res);
     note_reject(s, e, limit, res);
     e.flags |= kAtLimit;
     lru_push(s, i);
     sync_add(TRL_SYNC_CACHED, 1);
     return 1;
+}
+
+// A block is trusted here for a second at most, but the wait a client is
+// told is what Redis last said: until a place is free (and the block, if
+// any, is over).
+void Zone::strict_wait(const SyncState *ss, uint64_t now_ms,
+                       trl_result_t &res) const {
+    uint64_t free_at = ss->seen_ms + ss->free_in_ms;
+    if (free_at > now_ms) {
+        res.retry_ms = std::max(res.retry_ms, free_at - now_ms);
+    }
+    res.reset_ms = std::max(res.reset_ms,
+                            std::max(ss->block_until_ms,
+                                     ss->seen_ms + ss->reset_in_ms));
 }
 
 int Zone::strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
@@ -184,13 +198,14 @@ int Zone::strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
         note_admit(s, e, limit, reply.total, res);
     } else {
         // Redis keeps the penalties of strict zones: the zone mirrors them
+        // (free_in is the later of the block's end and a free place)
         res.retry_ms = std::max<uint64_t>(reply.free_in_ms, 1);
         note_reject(s, e, limit, res);
         if (reply.penalty != 0) {
-            adopt_penalty(e, now_ms + reply.free_in_ms, reply.violations,
+            adopt_penalty(e, now_ms + reply.block_in_ms, reply.violations,
                           now_ms);
             res.violations = reply.violations;
-            res.penalty_ms = reply.free_in_ms;
+            res.penalty_ms = reply.block_in_ms;
             if (reply.penalty == TRL_STRICT_PENALTY_STARTED) {
                 res.penalty_start = 1;
                 s.stat[kPenalties]++;

@@ -121,11 +121,11 @@ ngx_http_trl_reject(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     p = ngx_sprintf(body,
                     "{\"error\":\"rate_limit_exceeded\","
                     "\"message\":\"Rate limit exceeded. "
-                    "Try again in %T seconds.\","
+                    "Try again in %T second%s.\","
                     "\"limit\":%uD,\"remaining\":0,"
                     "\"reset_at\":%T,\"retry_after\":%T}",
-                    a->retry_after, a->zone->rate.limit, a->reset,
-                    a->retry_after);
+                    a->retry_after, a->retry_after == 1 ? "" : "s",
+                    a->zone->rate.limit, a->reset, a->retry_after);
 
     return ngx_http_trl_send_json(r, status, body, p - body);
 }
@@ -139,7 +139,7 @@ ngx_http_trl_unavailable(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
     static u_char  body[] =
         "{\"error\":\"rate_limit_unavailable\","
         "\"message\":\"Rate limiting is unavailable. "
-        "Try again in 1 seconds.\",\"retry_after\":1}";
+        "Try again in 1 second.\",\"retry_after\":1}";
 
     if (ngx_http_trl_has_error_page(r, NGX_HTTP_SERVICE_UNAVAILABLE)) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;

@@ -1023,7 +1023,7 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
     ngx_http_trl_ask_t *ask = data;
 
     u_char               *p, *last;
-    int64_t               v[7];
+    int64_t               v[8];
     ngx_uint_t            i;
     ngx_http_trl_wait_t  *wait;
 
@@ -1031,19 +1031,20 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
 
     ask->state = NGX_HTTP_TRL_ASK_FAILED;
 
-    /* admitted, total, free_in, reset_in, cell, violations, penalty */
+    /* admitted, total, free_in, reset_in, cell, violations, penalty,
+     * block_in */
 
     if (reply && reply->type == REDIS_REPLY_STRING) {
         p = (u_char *) reply->str;
         last = p + reply->len;
 
-        for (i = 0; i < 7; i++) {
+        for (i = 0; i < 8; i++) {
             if (ngx_http_trl_reply_int(&p, last, &v[i]) != NGX_OK) {
                 break;
             }
         }
 
-        if (i == 7 && p == last) {
+        if (i == 8 && p == last) {
             ask->state = NGX_HTTP_TRL_ASK_ANSWERED;
             ask->reply.admitted = v[0] == 1;
             ask->reply.total = (uint32_t) v[1];
@@ -1052,6 +1053,7 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
             ask->cell = v[4];
             ask->reply.violations = (uint32_t) v[5];
             ask->reply.penalty = (uint8_t) v[6];
+            ask->reply.block_in_ms = (uint32_t) v[7];
         }
     }
 

@@ -62,6 +62,7 @@ Suite *policy_suite(void);
 Suite *sync_suite(void);
 Suite *lists_suite(void);
 Suite *events_suite(void);
+Suite *retry_suite(void);
 
 
 /*

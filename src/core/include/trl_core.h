@@ -223,12 +223,14 @@ int trl_zone_sync_unpend(trl_zone_t *zone, const trl_hash_t *key,
 
 typedef struct {
     uint8_t   admitted;
-    uint8_t   penalty;       /* 0, or TRL_STRICT_PENALTY_*: free_in_ms is
+    uint8_t   penalty;       /* 0, or TRL_STRICT_PENALTY_*: block_in_ms is
                                 then the block left */
     uint32_t  total;         /* after the decision */
-    uint32_t  free_in_ms;
+    uint32_t  free_in_ms;    /* rejected: until a request is admitted (the
+                                later of the block's end and a free place) */
     uint32_t  reset_in_ms;
     uint32_t  violations;
+    uint32_t  block_in_ms;
 } trl_strict_reply_t;
 
 int trl_zone_strict_cached(trl_zone_t *zone, const trl_hash_t *key,
