@@ -81,6 +81,13 @@ for my $rate ('abc', '0r/s', '5r/0m', '70000r/s', '5r/366d', '', '5', '5r',
                    [qr/65535/], 'rate=70000r/s: names the maximum');
     ($out) = fails("token_ratelimit_zone \$binary_remote_addr zone=r:1m rate=5r/366d;\n",
                    [qr/365d/], 'rate=5r/366d: names the maximum window');
+
+    # whatever is wrong, the message says what is accepted and the bounds
+    for my $rate ('0r/s', '5r/0m', '70000r/s', '5r/366d', 'abc', '5r/x') {
+        fails("token_ratelimit_zone \$binary_remote_addr zone=r:1m rate=$rate;\n",
+              [qr{Nr/s, Nr/m, Nr/h, Nr/d or Nr/<count><unit> .*20r/15m.*1 <= N <= 65535 and 1s <= window <= 365d}],
+              "rate=$rate: says what is accepted");
+    }
 }
 
 fails("token_ratelimit_zone \$binary_remote_addr zone=r:1m;\n",

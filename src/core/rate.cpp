@@ -4,9 +4,15 @@
 namespace trl {
 namespace {
 
+// Every refusal says what is accepted: the forms and the bounds.
 const char kAccepted[] =
-    "expected Nr/s, Nr/m, Nr/h, Nr/d or Nr/<count><unit> with unit s, m, h "
-    "or d (e.g. 10r/m, 20r/15m)";
+    "a rate must be Nr/s, Nr/m, Nr/h, Nr/d or Nr/<count><unit> with unit "
+    "s, m, h or d, such as 10r/m or 20r/15m, with 1 <= N <= 65535 and "
+    "1s <= window <= 365d";
+
+std::string refused(const char *what) {
+    return std::string(what) + "; " + kAccepted;
+}
 
 // Reads a run of decimal digits, saturating at kHuge; false on no digit.
 const uint64_t kHuge = UINT64_C(1) << 62;
@@ -44,7 +50,7 @@ bool parse_rate(const char *text, std::size_t len, trl_rate_t &rate,
     if (!read_number(p, end, limit) || end - p < 3 || p[0] != 'r'
         || p[1] != '/')
     {
-        why = kAccepted;
+        why = refused("expected a count, \"r/\" and a window");
         return false;
     }
     p += 2;
@@ -52,26 +58,28 @@ bool parse_rate(const char *text, std::size_t len, trl_rate_t &rate,
         read_number(p, end, count);
     }
     if (end - p != 1 || unit_seconds(*p) == 0) {
-        why = kAccepted;
+        why = refused("expected the window's unit s, m, h or d at its end");
         return false;
     }
     if (limit == 0) {
-        why = "the request count must be at least 1";
+        why = refused("the request count must be at least 1");
         return false;
     }
     if (limit > TRL_RATE_MAX_LIMIT) {
-        why = "the request count must be at most " +
-              std::to_string(TRL_RATE_MAX_LIMIT) + " per window";
+        why = refused("the request count must be at most 65535");
+        static_assert(TRL_RATE_MAX_LIMIT == 65535, "the message says 65535");
         return false;
     }
     if (count == 0) {
-        why = "the window must be at least 1s";
+        why = refused("the window must be at least 1s");
         return false;
     }
     uint64_t max_seconds = TRL_RATE_MAX_WINDOW_MS / 1000;
     uint64_t unit = unit_seconds(*p);
     if (count > max_seconds / unit) {
-        why = "the window must be at most 365d";
+        why = refused("the window must be at most 365d");
+        static_assert(TRL_RATE_MAX_WINDOW_MS == 365ULL * 86400 * 1000,
+                      "the message says 365d");
         return false;
     }
     rate.limit = static_cast<uint32_t>(limit);

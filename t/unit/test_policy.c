@@ -797,7 +797,8 @@ static const struct {
     { "environments:\n  e:\n    p:\n      rate: 20/15m\n      key: $k\n",
       NULL, 4, 13,
       "bad rate \"20/15m\" in policy \"p\" of environment \"e\"; expected "
-      "Nr/s, Nr/m, Nr/h, Nr/d or Nr/<count><unit>" },
+      "a count, \"r/\" and a window; a rate must be Nr/s, Nr/m, Nr/h, Nr/d "
+      "or Nr/<count><unit>" },
     { "environments:\n  e:\n    p: {rate: 0r/s, key: $k}\n", NULL, 3, 15,
       "bad rate \"0r/s\" in policy \"p\" of environment \"e\"; the request "
       "count must be at least 1" },
@@ -806,7 +807,8 @@ static const struct {
     { "environments:\n  e:\n    p:\n      rate:\n      key: $k\n", NULL, 4,
       12, "bad rate \"\" in policy \"p\"" },
     { "defaults:\n  rate: 5x\nenvironments:\n  e: {}\n", NULL, 2, 9,
-      "bad rate \"5x\" in defaults; expected Nr/s" },
+      "bad rate \"5x\" in defaults; expected a count, \"r/\" and a window; "
+      "a rate must be Nr/s" },
     { "environments:\n  e:\n    p: {" OK ", count: some}\n", NULL, 3, 37,
       "bad count \"some\" in policy \"p\" of environment \"e\"; expected all, "
       "failed or succeeded" },

@@ -126,10 +126,12 @@ START_TEST(parse_rejects)
     ck_assert_msg(strstr(err, rejected[_i].reason) != NULL,
                   "\"%s\": reason \"%s\" lacks \"%s\"", text, err,
                   rejected[_i].reason);
-    if (strcmp(rejected[_i].reason, SYNTAX) == 0) {
-        /* a syntax error shows what is accepted, with an example */
-        ck_assert_ptr_nonnull(strstr(err, "20r/15m"));
-    }
+    /* every refusal, not only a syntax error, shows what is accepted:
+     * the forms, an example and the bounds */
+    ck_assert_msg(strstr(err, SYNTAX) != NULL && strstr(err, "20r/15m")
+                  && strstr(err, "1 <= N <= 65535")
+                  && strstr(err, "1s <= window <= 365d"),
+                  "\"%s\": reason \"%s\" lacks what is accepted", text, err);
 }
 END_TEST
 
