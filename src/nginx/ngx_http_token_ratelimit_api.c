@@ -8,8 +8,9 @@
  *   GET    {loc}/zones/NAME/keys?key=K    one key (or key_hex=)
  *   DELETE {loc}/zones/NAME/keys?key=K    reset it (cluster-wide: sync)
  *   GET    {loc}/metrics                  Prometheus text (also
- *                                         {loc}/?format=prometheus, or
- *                                         a scraper's Accept at {loc}/)
+ *                                         {loc}/?format=prometheus, a
+ *                                         scraper's Accept at {loc}/, or
+ *                                         an exact location ".../metrics")
  *   GET    {loc}/dashboard                a live HTML dashboard (and its
  *                                         dashboard.js, dashboard.css)
  *   GET    {loc}/lists                    runtime allow/deny entries
@@ -78,6 +79,8 @@ static ngx_int_t ngx_http_trl_api_host_port(u_char *p, u_char *last,
     ngx_uint_t default_port, ngx_str_t *host, ngx_uint_t *port);
 static ngx_int_t ngx_http_trl_api_refuse(ngx_http_request_t *r,
     ngx_table_elt_t *h);
+static ngx_uint_t ngx_http_trl_api_exact_metrics(
+    ngx_http_core_loc_conf_t *clcf);
 
 
 char *
@@ -160,6 +163,12 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "token_ratelimit_api: cross-site check: %V passed",
                        &r->method_name);
+    }
+
+    /* "location = /x/metrics { token_ratelimit_api; }" is {loc}/metrics */
+
+    if (path.len == 0 && ngx_http_trl_api_exact_metrics(clcf)) {
+        ngx_str_set(&path, "metrics");
     }
 
     if (path.len == 0) {
@@ -1489,3 +1498,15 @@ ngx_http_trl_api_refuse(ngx_http_request_t *r, ngx_table_elt_t *h)
                                     " same-origin)");
 }
 
+
+/* "location = /x/metrics" (or "= /metrics"): the exporter's usual path */
+
+static ngx_uint_t
+ngx_http_trl_api_exact_metrics(ngx_http_core_loc_conf_t *clcf)
+{
+    return clcf->exact_match
+           && clcf->name.len >= sizeof("/metrics") - 1
+           && ngx_strncmp(clcf->name.data + clcf->name.len
+                          - (sizeof("/metrics") - 1),
+                          "/metrics", sizeof("/metrics") - 1) == 0;
+}
