@@ -210,6 +210,14 @@ refused(call('POST', $ALLOW, $H, Origin => 'http://[::1]:8080'),
 refused(call('POST', $ALLOW, undef, Origin => 'http://api.example:8080'),
         'Origin and no Host to compare it with');
 
+# a header past the first 20 (nginx keeps them in a list of parts)
+refused(call('POST', $ALLOW, $H, (map { ("X-Filler-$_" => $_) } 1 .. 25),
+             Origin => 'http://evil.example'),
+        'Origin after 25 other headers');
+accepted($H, 'a matching Origin after 25 other headers',
+         (map { ("X-Filler-$_" => $_) } 1 .. 25),
+         Origin => 'http://api.example:8080');
+
 # both headers: each is checked
 accepted($H, 'both same-origin', 'Sec-Fetch-Site' => 'same-origin',
          Origin => 'http://api.example:8080');

@@ -1277,10 +1277,6 @@ ngx_http_trl_api_cross_site(ngx_http_request_t *r)
             part = part->next;
             h = part->elts;
             i = 0;
-
-            if (part->nelts == 0) {
-                continue;
-            }
         }
 
         if (h[i].key.len == sizeof("Sec-Fetch-Site") - 1
