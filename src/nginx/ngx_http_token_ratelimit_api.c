@@ -8,8 +8,9 @@
  *   GET    {loc}/zones/NAME/keys?key=K    one key (or key_hex=)
  *   DELETE {loc}/zones/NAME/keys?key=K    reset it (cluster-wide: sync)
  *   GET    {loc}/metrics                  Prometheus text (also
- *                                         {loc}/?format=prometheus, or
- *                                         a scraper's Accept at {loc}/)
+ *                                         {loc}/?format=prometheus, a
+ *                                         scraper's Accept at {loc}/, or
+ *                                         an exact location ".../metrics")
  *   GET    {loc}/dashboard                a live HTML dashboard (and its
  *                                         dashboard.js, dashboard.css)
  *   GET    {loc}/lists                    runtime allow/deny entries
@@ -19,6 +20,12 @@
  *
  * A wrong method gets 405 (with Allow), an unknown zone, entry or path 404,
  * malformed input 400 with a JSON error, all without touching any state.
+ *
+ * Cross-site requests (SPEC 7): a request with any method but GET, HEAD
+ * and OPTIONS whose Sec-Fetch-Site is not "same-origin" or "none", or
+ * whose Origin is not the request's own scheme, host and port, gets 403
+ * with a JSON error before any route is looked at (so an unknown path or
+ * a wrong method is refused the same way: the refusal tells nothing).
  */
 
 
@@ -65,6 +72,15 @@ static ngx_int_t ngx_http_trl_api_arg(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_trl_api_wants_text(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trl_api_share_reset(ngx_http_trl_main_conf_t *tmcf,
     ngx_http_trl_zone_t *zone, ngx_str_t *key);
+static ngx_table_elt_t *ngx_http_trl_api_cross_site(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_trl_api_same_origin(ngx_http_request_t *r,
+    ngx_str_t *origin);
+static ngx_int_t ngx_http_trl_api_host_port(u_char *p, u_char *last,
+    ngx_uint_t default_port, ngx_str_t *host, ngx_uint_t *port);
+static ngx_int_t ngx_http_trl_api_refuse(ngx_http_request_t *r,
+    ngx_table_elt_t *h);
+static ngx_uint_t ngx_http_trl_api_exact_metrics(
+    ngx_http_core_loc_conf_t *clcf);
 
 
 char *
@@ -97,6 +113,7 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_str_t                  path, part, format;
+    ngx_table_elt_t           *h;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_trl_main_conf_t  *tmcf;
 
@@ -128,6 +145,30 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    /* SPEC 7: nothing a cross-site request asks for is looked at */
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS))) {
+        h = ngx_http_trl_api_cross_site(r);
+
+        if (h) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "token_ratelimit_api: cross-site check: %V "
+                           "refused by its %V", &r->method_name, &h->key);
+
+            return ngx_http_trl_api_refuse(r, h);
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit_api: cross-site check: %V passed",
+                       &r->method_name);
+    }
+
+    /* "location = /x/metrics { token_ratelimit_api; }" is {loc}/metrics */
+
+    if (path.len == 0 && ngx_http_trl_api_exact_metrics(clcf)) {
+        ngx_str_set(&path, "metrics");
     }
 
     if (path.len == 0) {
@@ -1204,4 +1245,264 @@ ngx_http_trl_api_redis_state(ngx_http_trl_main_conf_t *tmcf,
     if (tmcf->redis) {
         ngx_http_trl_redis_state(state);
     }
+}
+
+
+/*
+ * SPEC 7, the rule of Go's http.CrossOriginProtection, both headers
+ * checked: the Sec-Fetch-Site or Origin header that shows a request
+ * from another origin, or NULL.  A header that cannot be read as the
+ * request's own origin ("null", a path, a bad port, no Host to compare
+ * with) shows another origin; a request with neither header (curl,
+ * scripts) is not a browser's cross-site request and goes on.
+ */
+
+static ngx_table_elt_t *
+ngx_http_trl_api_cross_site(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Sec-Fetch-Site") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-Fetch-Site",
+                               sizeof("Sec-Fetch-Site") - 1) == 0)
+        {
+            if ((h[i].value.len == sizeof("same-origin") - 1
+                 && ngx_strncmp(h[i].value.data, "same-origin",
+                                sizeof("same-origin") - 1) == 0)
+                || (h[i].value.len == sizeof("none") - 1
+                    && ngx_strncmp(h[i].value.data, "none",
+                                   sizeof("none") - 1) == 0))
+            {
+                continue;
+            }
+
+            return &h[i];
+        }
+
+        if (h[i].key.len == sizeof("Origin") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
+                               sizeof("Origin") - 1) == 0
+            && !ngx_http_trl_api_same_origin(r, &h[i].value))
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/*
+ * Whether an Origin ("http://host[:port]", as browsers send it) is the
+ * request's own: the connection's scheme (https with TLS), the Host
+ * header's host (case-insensitive) and port, 80 or 443 where not given.
+ */
+
+static ngx_uint_t
+ngx_http_trl_api_same_origin(ngx_http_request_t *r, ngx_str_t *origin)
+{
+    u_char      *p, *last;
+    ngx_str_t    host, own_host;
+    ngx_uint_t   https, port, own_port;
+
+    p = origin->data;
+    last = p + origin->len;
+
+    if (origin->len > sizeof("http://") - 1
+        && ngx_strncasecmp(p, (u_char *) "http://", sizeof("http://") - 1)
+           == 0)
+    {
+        https = 0;
+        p += sizeof("http://") - 1;
+
+    } else if (origin->len > sizeof("https://") - 1
+               && ngx_strncasecmp(p, (u_char *) "https://",
+                                  sizeof("https://") - 1) == 0)
+    {
+        https = 1;
+        p += sizeof("https://") - 1;
+
+    } else {
+        return 0;                   /* "null", another scheme */
+    }
+
+#if (NGX_HTTP_SSL)
+    if (https != (r->connection->ssl != NULL)) {
+        return 0;
+    }
+#else
+    if (https) {
+        return 0;
+    }
+#endif
+
+    if (r->headers_in.host == NULL) {
+        return 0;
+    }
+
+    if (ngx_http_trl_api_host_port(p, last, https ? 443 : 80, &host, &port)
+        != NGX_OK
+        || ngx_http_trl_api_host_port(r->headers_in.host->value.data,
+                                      r->headers_in.host->value.data
+                                      + r->headers_in.host->value.len,
+                                      https ? 443 : 80, &own_host, &own_port)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
+    return port == own_port && host.len == own_host.len
+           && ngx_strncasecmp(host.data, own_host.data, host.len) == 0;
+}
+
+
+/*
+ * "host", "host:port", "[v6]" or "[v6]:port", nothing else (no path, no
+ * user); an empty port is the default one.
+ */
+
+static ngx_int_t
+ngx_http_trl_api_host_port(u_char *p, u_char *last, ngx_uint_t default_port,
+    ngx_str_t *host, ngx_uint_t *port)
+{
+    u_char  *end, *q;
+
+    if (p < last && *p == '[') {
+        end = ngx_strlchr(p, last, ']');
+        if (end == NULL) {
+            return NGX_ERROR;
+        }
+
+        end++;
+
+    } else {
+        end = ngx_strlchr(p, last, ':');
+        if (end == NULL) {
+            end = last;
+        }
+    }
+
+    host->data = p;
+    host->len = end - p;
+
+    if (host->len == 0) {
+        return NGX_ERROR;
+    }
+
+    for (q = p; q < end; q++) {
+        if (*q == '/' || *q == '@' || *q == '?' || *q == '#' || *q == '\\'
+            || *q <= ' ' || *q == 0x7f)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    *port = default_port;
+
+    if (end == last) {
+        return NGX_OK;
+    }
+
+    if (*end != ':' || last - end > 6) {
+        return NGX_ERROR;
+    }
+
+    if (last - end == 1) {
+        return NGX_OK;              /* "host:" */
+    }
+
+    *port = 0;
+
+    for (q = end + 1; q < last; q++) {
+        if (*q < '0' || *q > '9') {
+            return NGX_ERROR;
+        }
+
+        *port = *port * 10 + (*q - '0');
+    }
+
+    return *port <= 65535 ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * 403 for a cross-site request.  Each is logged at info (a page can send
+ * many), and at most one a minute per worker at warn, so that attempts
+ * show with the default error_log level too.
+ */
+
+static ngx_int_t
+ngx_http_trl_api_refuse(ngx_http_request_t *r, ngx_table_elt_t *h)
+{
+    ngx_str_t          value;
+    ngx_uint_t         origin;
+
+    static time_t      last_warn;
+    static ngx_uint_t  quiet;
+
+    origin = (h->key.len == sizeof("Origin") - 1);
+
+    value = h->value;
+    if (value.len > 100) {
+        value.len = 100;            /* enough to tell it */
+    }
+
+    if (ngx_time() - last_warn >= 60) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "token_ratelimit_api refused a cross-site %V request"
+                      " (%s \"%V%s\"); %ui more since the last such warning,"
+                      " logged at info", &r->method_name,
+                      origin ? "Origin" : "Sec-Fetch-Site", &value,
+                      h->value.len > value.len ? "..." : "", quiet);
+
+        last_warn = ngx_time();
+        quiet = 0;
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "token_ratelimit_api refused a cross-site %V request"
+                      " (%s \"%V%s\")", &r->method_name,
+                      origin ? "Origin" : "Sec-Fetch-Site", &value,
+                      h->value.len > value.len ? "..." : "");
+        quiet++;
+    }
+
+    return ngx_http_trl_api_error(r, NGX_HTTP_FORBIDDEN,
+                                  "cross_site_request",
+                                  origin
+                                  ? "refused: a request that changes state"
+                                    " must come from the API's own origin"
+                                    " (its Origin is another one)"
+                                  : "refused: a request that changes state"
+                                    " must come from the API's own origin"
+                                    " (its Sec-Fetch-Site is not"
+                                    " same-origin)");
+}
+
+
+/* "location = /x/metrics" (or "= /metrics"): the exporter's usual path */
+
+static ngx_uint_t
+ngx_http_trl_api_exact_metrics(ngx_http_core_loc_conf_t *clcf)
+{
+    return clcf->exact_match
+           && clcf->name.len >= sizeof("/metrics") - 1
+           && ngx_strncmp(clcf->name.data + clcf->name.len
+                          - (sizeof("/metrics") - 1),
+                          "/metrics", sizeof("/metrics") - 1) == 0;
 }

@@ -549,6 +549,77 @@ sub serve_backend {
     close $c;
 }
 
+# --- a headless browser ----------------------------------------------------
+
+# The chromium to drive: $CHROMIUM, else Debian's /usr/bin/chromium, else
+# chromium, chromium-browser or google-chrome from PATH; undef if none.
+sub chromium {
+    return -x $ENV{CHROMIUM} ? $ENV{CHROMIUM} : undef if $ENV{CHROMIUM};
+    return '/usr/bin/chromium' if -x '/usr/bin/chromium';
+    for my $name ('chromium', 'chromium-browser', 'google-chrome') {
+        for my $d (split /:/, $ENV{PATH} // '') {
+            return "$d/$name" if -x "$d/$name";
+        }
+    }
+    return undef;
+}
+
+# Loads url in headless chromium (TRL::chromium) with virtual time (timers
+# run as soon as the page idles; network time does not count) for
+# budget ms (default 3000), and returns the rendered DOM and chromium's
+# log (console messages included).  Options: name (files
+# chromium-NAME.* in the test's directory, and its own profile),
+# screenshot (a PNG path).  Fails the test if chromium renders nothing or
+# runs past 90 s.
+sub browse {
+    my ($self, $url, %opt) = @_;
+    my $chromium = chromium() or die "no chromium";
+    my $dir = $self->{dir};
+    my $name = $opt{name} // 'page';
+    my $out = "$dir/chromium-$name.html";
+    my $err = "$dir/chromium-$name.log";
+    my @cmd = ($chromium, '--headless=new', '--no-sandbox', '--disable-gpu',
+               '--disable-dev-shm-usage', '--no-first-run',
+               '--no-default-browser-check',
+               '--disable-background-networking', '--disable-extensions',
+               '--disable-sync', '--disable-component-update',
+               '--mute-audio', '--hide-scrollbars',
+               "--user-data-dir=$dir/chromium-profile-$name",
+               '--enable-logging=stderr', '--v=0',
+               '--virtual-time-budget=' . ($opt{budget} // 3000),
+               '--window-size=1280,1000');
+    push @cmd, "--screenshot=$opt{screenshot}" if $opt{screenshot};
+    push @cmd, '--dump-dom', $url;
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        POSIX::setpgid(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out or POSIX::_exit(127);
+        open STDERR, '>', $err or POSIX::_exit(127);
+        { exec @cmd }
+        POSIX::_exit(127);
+    }
+
+    my $deadline = time + 90;
+    my $done;
+    while (time < $deadline) {
+        $done = waitpid($pid, WNOHANG) and last;
+        sleep 0.05;
+    }
+    unless ($done) {
+        kill 'KILL', -$pid;
+        waitpid $pid, 0;
+        fail("chromium ($name) timed out");
+    }
+    kill 'KILL', -$pid;     # anything it left behind
+
+    my $dom = $self->read_file($out);
+    my $log = $self->read_file($err);
+    ok(length $dom, "chromium ($name) rendered $url") or diag($log);
+    return ($dom, $log);
+}
+
 sub DESTROY {
     my ($self) = @_;
     local $?;
