@@ -179,6 +179,7 @@ typedef struct {
     unsigned                    decided:1;
     unsigned                    unavailable:1;  /* answered 503 */
     unsigned                    denied:1;       /* answered 403 */
+    unsigned                    warn_header:1;  /* X-RateLimit-Warning */
 } ngx_http_trl_ctx_t;
 
 

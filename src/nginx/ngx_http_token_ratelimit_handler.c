@@ -202,13 +202,14 @@ static ngx_int_t
 ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_ctx_t *ctx)
 {
-    ngx_uint_t               i, dry, warned;
+    ngx_uint_t               i, dry, warned, enforced_warned;
     ngx_http_trl_applied_t  *a, *rejected;
 
     ctx->decided = 1;
     rejected = NULL;
     dry = 0;
     warned = 0;
+    enforced_warned = 0;
 
     for (i = 0; i < ctx->napplied; i++) {
         a = &ctx->applied[i];
@@ -219,6 +220,7 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
         dry |= a->rejected && a->dry_run;
         warned |= a->warned;
+        enforced_warned |= a->warned && !a->limit->dry_run;
     }
 
     if (rejected || (dry && tlcf->dry_run)) {
@@ -264,6 +266,14 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                       : warned ? NGX_HTTP_TRL_WARNED : NGX_HTTP_TRL_PASSED;
 
     ctx->shown = ngx_http_trl_most_restrictive(ctx);
+
+    /*
+     * The client is warned as if a limit in a dry run of its own were not
+     * there: its rejection does not hide an enforced limit's warning.
+     */
+
+    ctx->warn_header = ctx->status == NGX_HTTP_TRL_WARNED
+                       || (dry && !tlcf->dry_run && enforced_warned);
 
     /*
      * count=all keeps every place now: async zones publish it.  The other
@@ -644,18 +654,32 @@ ngx_http_trl_get_ctx(ngx_http_request_t *r)
 static ngx_http_trl_applied_t *
 ngx_http_trl_most_restrictive(ngx_http_trl_ctx_t *ctx)
 {
-    ngx_uint_t               i;
+    ngx_uint_t               i, pass;
     ngx_http_trl_applied_t  *a, *best;
 
-    best = &ctx->applied[0];
+    /*
+     * A limit in a dry run of its own changes nothing a client sees: the
+     * enforced limits are shown; the dry-run ones only where every limit
+     * that applied is one (as in "token_ratelimit_dry_run on").
+     */
 
-    for (i = 1; i < ctx->napplied; i++) {
-        a = &ctx->applied[i];
+    best = NULL;
 
-        if (a->remaining < best->remaining
-            || (a->remaining == best->remaining && a->reset > best->reset))
-        {
-            best = a;
+    for (pass = 0; pass < 2 && best == NULL; pass++) {
+
+        for (i = 0; i < ctx->napplied; i++) {
+            a = &ctx->applied[i];
+
+            if (pass == 0 && a->limit->dry_run) {
+                continue;
+            }
+
+            if (best == NULL
+                || a->remaining < best->remaining
+                || (a->remaining == best->remaining && a->reset > best->reset))
+            {
+                best = a;
+            }
         }
     }
 

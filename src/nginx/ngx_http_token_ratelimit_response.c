@@ -273,7 +273,7 @@ ngx_http_trl_header_filter(ngx_http_request_t *r)
             && ngx_http_trl_add_ietf_headers(r, ctx) != NGX_OK)
         || (ctx->status == NGX_HTTP_TRL_REJECTED
             && ngx_http_trl_add_retry_after(r, ctx) != NGX_OK)
-        || (ctx->status == NGX_HTTP_TRL_WARNED
+        || (ctx->warn_header
             && ngx_http_trl_add_warning(r, ctx) != NGX_OK))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -439,7 +439,10 @@ ngx_http_trl_add_warning(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
     for (i = 0; i < ctx->napplied; i++) {
         a = &ctx->applied[i];
 
-        if (!a->warned) {
+        /* a dry-run limit next to enforced ones is not shown */
+
+        if (!a->warned || (a->limit->dry_run && !ctx->shown->limit->dry_run))
+        {
             continue;
         }
 
