@@ -7,7 +7,8 @@
 # - zone fl (log_rate=3): the error log gets at most 3 of its lines per
 #   second touched, all workers together; the lines refused are counted,
 #   the next line written says ", N lines suppressed by log_rate", and the
-#   counts said add up to the API's log_suppressed; written + suppressed
+#   counts said add up to the API's log_suppressed (and Prometheus'
+#   token_ratelimit_log_suppressed_total); written + suppressed
 #   is every line the zone had to write (what zone ctl, log_rate=off,
 #   writes for the same traffic)
 # - zone dflt (no log_rate=): the default, 5 a second
@@ -159,6 +160,10 @@ is(sum_suppressed(@all), $api->{log_suppressed},
    'the counts the lines say add up to log_suppressed');
 is(api_zone('fl')->{log_suppressed}, $api->{log_suppressed},
    'log_suppressed unchanged by a line written');
+my ($prom) = $t->get('/trl-api/metrics')->{body}
+    =~ /^token_ratelimit_log_suppressed_total\{zone="fl"\} (\d+)$/m;
+is($prom, $api->{log_suppressed},
+   'Prometheus: token_ratelimit_log_suppressed_total{zone="fl"} the same');
 
 ok(!grep({ / 0 more requests/ } split /\n/, $t->error_log),
    'no "rejected 0 more requests" line anywhere');
