@@ -5,7 +5,8 @@
 # syslog; at most rate=N lines a second per zone over all workers, the
 # lines refused reported by a "suppressed" line with their count.
 #
-# - fields: time (ISO 8601 UTC, ms), event, zone, key or key_hex, client
+# - fields: time (ISO 8601 UTC, ms), event, zone, key or key_hex (a
+#   $binary_remote_addr zone's keys as addresses), client
 #   (after realip), method, uri, host, status (429 or
 #   token_ratelimit_status, 403), limit, window_ms, count, retry_after,
 #   reset_at, violations, penalty_s, dry_run, request_id, node
@@ -206,7 +207,7 @@ is($r->{status}, 429, 'login: third rejected');
        'no fields that do not apply');
 }
 
-# --- token_ratelimit_status, key_hex, dry run, penalty -----------------------
+# --- token_ratelimit_status, address keys, dry run, penalty -----------------------
 
 req('/custom', 'X-Key' => 'c') for 1;
 is(req('/custom', 'X-Key' => 'c')->{status}, 420, 'custom status: rejected');
@@ -220,9 +221,10 @@ req('/bin', 'X-Real-IP' => '192.0.2.7');
 is(req('/bin', 'X-Real-IP' => '192.0.2.7')->{status}, 429, 'bin: rejected');
 {
     my ($e) = lines_of('events.log');
-    is($e->{key_hex}, 'c0000207', 'key_hex: $binary_remote_addr as hex');
-    ok(!exists $e->{key}, 'key_hex: no key');
-    is($e->{client}, '192.0.2.7', 'key_hex: client');
+    is($e->{key}, '192.0.2.7', 'address key: $binary_remote_addr as an '
+                               . 'address');
+    ok(!exists $e->{key_hex}, 'address key: no key_hex');
+    is($e->{client}, '192.0.2.7', 'address key: client');
 }
 
 req('/dry', 'X-Key' => 'd');

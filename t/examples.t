@@ -222,7 +222,7 @@ for my $name (@SNIPPETS) {
     is($t->post('/login?status=401', '')->{status}, 429,
        'failed-only: still rejected');
     like($t->error_log,
-         qr/\[warn\].*limiting requests by zone "login_failed", key "\\x7f\\x00\\x00\\x01", limit 3r\/5m/,
+         qr/\[warn\].*limiting requests by zone "login_failed", key "127\.0\.0\.1", limit 3r\/5m/,
          'failed-only: rejection logged at warn');
 
     $t->stop;

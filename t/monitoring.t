@@ -288,7 +288,8 @@ is(join(' ', sort keys %exported), join(' ', sort qw(
     token_ratelimit_requests_total token_ratelimit_penalized_requests_total
     token_ratelimit_offenses_total token_ratelimit_penalties_started_total
     token_ratelimit_penalties_active token_ratelimit_evictions_total
-    token_ratelimit_lock_recoveries_total token_ratelimit_zone_keys
+    token_ratelimit_lock_recoveries_total token_ratelimit_log_suppressed_total
+    token_ratelimit_zone_keys
     token_ratelimit_zone_capacity_keys token_ratelimit_zone_size_bytes
     token_ratelimit_zone_limit token_ratelimit_zone_window_seconds
     token_ratelimit_zone_info

@@ -92,6 +92,11 @@ struct alignas(64) Stripe {
     uint64_t stat[kStats];          // written under the lock
 };
 
+struct LineBudget {
+    std::atomic<uint64_t> window;   // second << 24 | lines permitted in it
+    std::atomic<uint64_t> pending;  // refused since the last permitted one
+};
+
 struct Root {
     uint64_t magic;
     uint32_t version;
@@ -111,12 +116,14 @@ struct Root {
     std::atomic<uint64_t> sync_stats[TRL_SYNC_STATS];
     std::atomic<uint64_t> outcomes[2];  // TRL_OUTCOME_*
     uint64_t offenders_off;         // OffenderTable
-    // zone_events.cpp: the event log's budget, second << 24 | lines
-    // written in it, and the lines refused since the last one written.
-    // Zeros in zones made before them: no layout version change.
-    std::atomic<uint64_t> event_window;
-    std::atomic<uint64_t> event_suppressed;
-    uint64_t reserved[6];
+    // zone_events.cpp: the line budgets of the event log (TRL_LINES_EVENTS)
+    // and of the error log (TRL_LINES_ERRORS), each second << 24 | lines
+    // written in it, and the lines refused since the last one written;
+    // then the lines refused in all, per log.  Zeros in zones made before
+    // them (they were reserved words): no layout version change.
+    LineBudget lines[TRL_LINES_LOGS];
+    std::atomic<uint64_t> lines_refused[TRL_LINES_LOGS];
+    uint64_t reserved[2];
 };
 static_assert(sizeof(std::atomic<uint64_t>) == sizeof(uint64_t),
               "atomic words in the root");
@@ -171,9 +178,10 @@ class Zone {
     void sync_put(int stat, uint64_t value);
     void sync_stats(uint64_t out[TRL_SYNC_STATS]) const;
 
-    // zone_events.cpp: token_ratelimit_event_log's rate limit
-    bool event_permit(uint64_t now_ms, uint32_t per_second,
-                      uint64_t &suppressed);
+    // zone_events.cpp: the event log's and the error log's rate limits
+    bool line_permit(int log, uint64_t now_ms, uint32_t per_second,
+                     uint64_t &suppressed);
+    uint64_t lines_refused(int log) const;
 
   private:
     class Locked;

@@ -45,6 +45,25 @@
 #define NGX_HTTP_TRL_SYNC_ASYNC         1
 #define NGX_HTTP_TRL_SYNC_STRICT        2
 
+/* token_ratelimit_zone log_rate= (error log lines a second per zone) */
+#define NGX_HTTP_TRL_LOG_RATE           5       /* the default */
+#define NGX_HTTP_TRL_LOG_RATE_OFF       ((ngx_uint_t) -1)   /* unbounded */
+
+/* token_ratelimit_zone log_key= */
+#define NGX_HTTP_TRL_LOG_KEY_ON         0
+#define NGX_HTTP_TRL_LOG_KEY_OFF        1
+#define NGX_HTTP_TRL_LOG_KEY_HASH       2
+#define NGX_HTTP_TRL_LOG_KEY_MASK       3
+
+/* ngx_http_trl_key_shown_t.how */
+#define NGX_HTTP_TRL_SHOW_TEXT          0       /* printable: as is */
+#define NGX_HTTP_TRL_SHOW_BINARY        1       /* bytes: as hex/escaped */
+#define NGX_HTTP_TRL_SHOW_HIDDEN        2       /* log_key=off: "-" */
+#define NGX_HTTP_TRL_SHOW_HASH          3       /* log_key=hash: 32 hex */
+#define NGX_HTTP_TRL_SHOW_MASKED        4       /* log_key=mask: "abcd..." */
+
+#define NGX_HTTP_TRL_MASK_KEEP          4       /* bytes log_key=mask keeps */
+
 
 /* token_ratelimit_redis */
 typedef struct {
@@ -77,7 +96,22 @@ typedef struct {
     ngx_http_trl_redis_conf_t  *redis;          /* sync zones */
     ngx_uint_t                  held;           /* some location counts
                                                    only failed/succeeded */
+    ngx_uint_t                  log_rate;       /* log_rate=, or _OFF */
+    ngx_uint_t                  log_key;        /* log_key= */
+    ngx_uint_t                  key_addr;       /* keyed on exactly
+                                                   $binary_remote_addr */
 } ngx_http_trl_zone_t;
+
+
+/*
+ * A key as a zone shows it in logs and the API (ngx_http_trl_key_show):
+ * text points to the key itself (SHOW_TEXT, SHOW_BINARY) or into buf.
+ */
+typedef struct {
+    ngx_uint_t                  how;            /* NGX_HTTP_TRL_SHOW_* */
+    ngx_str_t                   text;
+    u_char                      buf[NGX_INET6_ADDRSTRLEN + 16];
+} ngx_http_trl_key_shown_t;
 
 
 /* One token_ratelimit directive. */
@@ -194,6 +228,8 @@ char *ngx_http_trl_check_refs(ngx_conf_t *cf,
 char *ngx_http_trl_zone_add(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf,
     ngx_http_trl_zone_t *ctx, ssize_t size, ngx_str_t *what);
 char *ngx_http_trl_zone_texts(ngx_conf_t *cf, ngx_http_trl_zone_t *ctx);
+void ngx_http_trl_key_show(ngx_http_trl_zone_t *zone, const u_char *key,
+    size_t len, const trl_hash_t *hash, ngx_http_trl_key_shown_t *ks);
 
 /* ngx_http_token_ratelimit_policy.c */
 char *ngx_http_trl_policy_file_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -269,7 +305,7 @@ char *ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_trl_event_rejected(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    trl_limit_t *tl, ngx_str_t *key, trl_result_t *res);
+    trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res);
 void ngx_http_trl_event_denied(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
     ngx_str_t *key, ngx_uint_t why);

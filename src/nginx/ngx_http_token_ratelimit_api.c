@@ -50,7 +50,9 @@ static ngx_int_t ngx_http_trl_api_lists(ngx_http_request_t *r,
 static ngx_int_t ngx_http_trl_api_hash_arg(ngx_http_request_t *r,
     trl_hash_t *hash);
 static void ngx_http_trl_api_key_or_hash(ngx_http_trl_out_t *out,
-    ngx_str_t *key, trl_hash_t *hash);
+    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash);
+static ngx_http_trl_zone_t *ngx_http_trl_api_entry_zone(
+    ngx_http_trl_main_conf_t *tmcf, trl_list_entry_t *e);
 static ngx_uint_t ngx_http_trl_api_listed(trl_penalty_info_t *pen, size_t n,
     trl_hash_t *key);
 static void ngx_http_trl_api_zone_map(ngx_http_trl_out_t *out,
@@ -352,6 +354,7 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     trl_penalty_info_t   pen[2 * NGX_HTTP_TRL_API_PENALTIES];
 
     static const char  *modes[] = { "off", "async", "strict" };
+    static const char  *log_keys[] = { "on", "off", "hash", "mask" };
 
     trl_zone_stats(zone->zone, &st);
 
@@ -365,13 +368,21 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
         "\"requests\":{\"passed\":%uL,\"warned\":%uL,\"rejected\":%uL,"
         "\"rejected_dry_run\":%uL,\"bypassed\":%uL,\"denied\":%uL,"
         "\"penalized\":%uL},"
-        "\"offenses\":%uL,\"penalties_started\":%uL,\"locks_recovered\":%uL",
+        "\"offenses\":%uL,\"penalties_started\":%uL,\"locks_recovered\":%uL,"
+        "\"log_key\":\"%s\",\"log_suppressed\":%uL,\"log_rate\":",
         &zone->rate_text, zone->rate.limit,
         (uint64_t) zone->rate.window_ms, modes[zone->sync],
         zone->shm_zone->shm.size, st.capacity, st.keys, st.evicted,
         st.passed - st.warned, st.warned, st.rejected, st.rejected_dry_run,
         st.bypassed, st.denied, st.penalized, st.offenses, st.penalties,
-        st.recovered);
+        st.recovered, log_keys[zone->log_key],
+        trl_zone_lines_suppressed(zone->zone, TRL_LINES_ERRORS));
+
+    if (zone->log_rate == NGX_HTTP_TRL_LOG_RATE_OFF) {
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+    } else {
+        ngx_http_trl_out_printf(out, "%ui", zone->log_rate);
+    }
 
     /* top offenders */
 
@@ -381,8 +392,8 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
 
     for (i = 0; i < n; i++) {
         ngx_http_trl_out_printf(out, "%s{", i ? "," : "");
-        ngx_http_trl_out_key(out, (u_char *) top[i].text, top[i].len,
-                             top[i].truncated);
+        ngx_http_trl_out_key(out, zone, (u_char *) top[i].text, top[i].len,
+                             &top[i].key, top[i].truncated);
         ngx_http_trl_out_printf(out,
             ",\"recent\":%uL,\"rejections\":%uL,\"first\":%T,\"last\":%T}",
             top[i].score, top[i].total,
@@ -415,11 +426,12 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
         ngx_http_trl_out_printf(out, "%s{", shown++ ? "," : "");
 
         if (i < named) {
-            ngx_http_trl_out_key(out, (u_char *) names[i].text,
-                                 names[i].len, names[i].truncated);
+            ngx_http_trl_out_key(out, zone, (u_char *) names[i].text,
+                                 names[i].len, &names[i].key,
+                                 names[i].truncated);
         } else {
             ngx_str_null(&none);
-            ngx_http_trl_api_key_or_hash(out, &none, &pen[i].key);
+            ngx_http_trl_api_key_or_hash(out, zone, &none, &pen[i].key);
         }
 
         ngx_http_trl_out_printf(out,
@@ -569,7 +581,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         ngx_http_trl_out_printf(&out, "{\"zone\":");
         ngx_http_trl_out_json(&out, zone->name.data, zone->name.len);
         ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
-        ngx_http_trl_api_key_or_hash(&out, &key, &hash);
+        ngx_http_trl_api_key_or_hash(&out, zone, &key, &hash);
         ngx_http_trl_out_printf(&out, ",\"reset\":true,\"known\":%s,"
                                 "\"cluster\":%s}\n",
                                 rc == 1 ? "true" : "false",
@@ -596,7 +608,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     ngx_http_trl_out_printf(&out, "{\"zone\":");
     ngx_http_trl_out_json(&out, zone->name.data, zone->name.len);
     ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
-    ngx_http_trl_api_key_or_hash(&out, &key, &hash);
+    ngx_http_trl_api_key_or_hash(&out, zone, &key, &hash);
 
     ngx_http_trl_out_printf(&out,
         ",\"known\":%s,\"limit\":%uD,\"count\":%uD,\"remaining\":%uD,"
@@ -660,14 +672,18 @@ ngx_http_trl_api_hash_arg(ngx_http_request_t *r, trl_hash_t *hash)
 }
 
 
-/* "key":..., or "key":null,"hash":"..." for a key given by hash */
+/*
+ * "key":... as the zone shows keys (a key the operator typed too: the
+ * answer may be logged or shown on a screen), or "key":null,"hash":"..."
+ * for a key given by hash
+ */
 
 static void
-ngx_http_trl_api_key_or_hash(ngx_http_trl_out_t *out, ngx_str_t *key,
-    trl_hash_t *hash)
+ngx_http_trl_api_key_or_hash(ngx_http_trl_out_t *out,
+    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash)
 {
     if (key->data != NULL) {
-        ngx_http_trl_out_key(out, key->data, key->len, 0);
+        ngx_http_trl_out_key(out, zone, key->data, key->len, hash, 0);
         return;
     }
 
@@ -1050,8 +1066,11 @@ ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
                                     ? "allow" : "deny");
 
         if (entries[i].family == 0) {
-            ngx_http_trl_out_key(out, (u_char *) entries[i].key,
-                                 entries[i].key_len, 0);
+            ngx_http_trl_out_key(out,
+                                 ngx_http_trl_api_entry_zone(tmcf,
+                                                             &entries[i]),
+                                 (u_char *) entries[i].key,
+                                 entries[i].key_len, NULL, 0);
             ngx_http_trl_out_cat(out, (u_char *) ",\"zone\":", 8);
 
             if (entries[i].zone[0]) {
@@ -1100,6 +1119,38 @@ ngx_http_trl_api_find_zone(ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name)
             && ngx_strncmp(zones[i]->name.data, name->data, name->len) == 0
             && zones[i]->zone != NULL)
         {
+            return zones[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The zone whose log_key= shows a key entry of the lists: the zone it
+ * names; for an entry of every zone, the first zone that does not show
+ * keys in full (NULL when all do: the key as entered).
+ */
+
+static ngx_http_trl_zone_t *
+ngx_http_trl_api_entry_zone(ngx_http_trl_main_conf_t *tmcf,
+    trl_list_entry_t *e)
+{
+    ngx_str_t              name;
+    ngx_uint_t             i;
+    ngx_http_trl_zone_t  **zones;
+
+    if (e->zone[0]) {
+        name.data = (u_char *) e->zone;
+        name.len = ngx_strlen(e->zone);
+        return ngx_http_trl_api_find_zone(tmcf, &name);
+    }
+
+    zones = tmcf->zones.elts;
+
+    for (i = 0; i < tmcf->zones.nelts; i++) {
+        if (zones[i]->log_key != NGX_HTTP_TRL_LOG_KEY_ON) {
             return zones[i];
         }
     }

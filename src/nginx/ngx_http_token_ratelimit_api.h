@@ -38,8 +38,9 @@ void ngx_http_trl_out_cat(ngx_http_trl_out_t *out, const u_char *data,
 void ngx_http_trl_out_printf(ngx_http_trl_out_t *out, const char *fmt, ...);
 void ngx_http_trl_out_json(ngx_http_trl_out_t *out, const u_char *s,
     size_t len);
-void ngx_http_trl_out_key(ngx_http_trl_out_t *out, const u_char *key,
-    size_t len, ngx_uint_t truncated);
+void ngx_http_trl_out_key(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
+    const u_char *key, size_t len, const trl_hash_t *hash,
+    ngx_uint_t truncated);
 ngx_int_t ngx_http_trl_out_send(ngx_http_trl_out_t *out, ngx_uint_t status,
     const char *type);
 ngx_int_t ngx_http_trl_api_error(ngx_http_request_t *r, ngx_uint_t status,

@@ -55,7 +55,7 @@ static u_char *ngx_http_trl_event_start(ngx_http_trl_event_log_t *el,
 static u_char *ngx_http_trl_event_request(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, u_char *p, u_char *last);
 static u_char *ngx_http_trl_event_key(u_char *p, u_char *last,
-    ngx_str_t *key);
+    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash);
 static u_char *ngx_http_trl_event_string(u_char *p, u_char *last,
     const char *name, u_char *data, size_t len, size_t max,
     const char *cut);
@@ -222,7 +222,7 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 void
 ngx_http_trl_event_rejected(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    trl_limit_t *tl, ngx_str_t *key, trl_result_t *res)
+    trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res)
 {
     u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
     time_t                     retry_after, reset_at;
@@ -247,7 +247,7 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
         p = ngx_http_trl_event_start(el, buf, last, wall_ms,
                                      dry ? "rejected_dry_run" : "rejected",
                                      zone);
-        p = ngx_http_trl_event_key(p, last, key);
+        p = ngx_http_trl_event_key(p, last, zone, key, hash);
         p = ngx_http_trl_event_request(r, el, p, last);
 
         if (!dry) {
@@ -282,7 +282,7 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
     }
 
     p = ngx_http_trl_event_start(el, buf, last, wall_ms, "penalty", zone);
-    p = ngx_http_trl_event_key(p, last, key);
+    p = ngx_http_trl_event_key(p, last, zone, key, hash);
     p = ngx_http_trl_event_request(r, el, p, last);
 
     p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL,"
@@ -336,7 +336,7 @@ ngx_http_trl_event_denied(ngx_http_request_t *r,
     p = ngx_http_trl_event_start(el, buf, last, wall_ms, "denied", zone);
 
     if (key) {
-        p = ngx_http_trl_event_key(p, last, key);
+        p = ngx_http_trl_event_key(p, last, zone, key, NULL);
     }
 
     p = ngx_http_trl_event_request(r, el, p, last);
@@ -369,7 +369,7 @@ ngx_http_trl_event_unavailable(ngx_http_request_t *r,
 
     p = ngx_http_trl_event_start(el, buf, last, wall_ms, "unavailable",
                                  a->zone);
-    p = ngx_http_trl_event_key(p, last, &a->key_text);
+    p = ngx_http_trl_event_key(p, last, a->zone, &a->key_text, &a->key);
     p = ngx_http_trl_event_request(r, el, p, last);
     p = ngx_slprintf(p, last, ",\"status\":503,\"retry_after\":1}");
 
@@ -495,32 +495,49 @@ ngx_http_trl_event_request(ngx_http_request_t *r,
 
 
 /*
- * ,"key":"..." when the key is printable ASCII (as the API shows it),
- * else ,"key_hex":"..." (binary keys such as $binary_remote_addr); a key
- * cut short adds "key_truncated":true.
+ * The key as the zone shows it (ngx_http_trl_key_show): ,"key":"..." when
+ * printable ASCII (an address in a $binary_remote_addr zone), else
+ * ,"key_hex":"..." (binary keys); a key cut short adds
+ * "key_truncated":true.  log_key=mask: ,"key":"abcd...","key_masked":true;
+ * hash: ,"key_hash":"<32 hex>"; off: ,"key":null,"key_hidden":true.
  */
 
 static u_char *
-ngx_http_trl_event_key(u_char *p, u_char *last, ngx_str_t *key)
+ngx_http_trl_event_key(u_char *p, u_char *last, ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, trl_hash_t *hash)
 {
-    size_t   i, len;
+    size_t                     i, len;
+    ngx_http_trl_key_shown_t   ks;
 
     static u_char  hex[] = "0123456789abcdef";
 
-    for (i = 0; i < key->len; i++) {
-        if (key->data[i] < 0x20 || key->data[i] > 0x7e) {
-            break;
-        }
-    }
+    ngx_http_trl_key_show(zone, key->data, key->len, hash, &ks);
 
-    if (i == key->len) {
-        return ngx_http_trl_event_string(p, last, "key", key->data,
-                                         key->len,
+    switch (ks.how) {
+
+    case NGX_HTTP_TRL_SHOW_TEXT:
+        return ngx_http_trl_event_string(p, last, "key", ks.text.data,
+                                         ks.text.len,
                                          NGX_HTTP_TRL_EVENT_KEY_LEN,
                                          "key_truncated");
+
+    case NGX_HTTP_TRL_SHOW_HIDDEN:
+        return ngx_slprintf(p, last, ",\"key\":null,\"key_hidden\":true");
+
+    case NGX_HTTP_TRL_SHOW_HASH:
+        return ngx_slprintf(p, last, ",\"key_hash\":\"%V\"", &ks.text);
+
+    case NGX_HTTP_TRL_SHOW_MASKED:
+        p = ngx_http_trl_event_string(p, last, "key", ks.text.data,
+                                      ks.text.len,
+                                      NGX_HTTP_TRL_EVENT_KEY_LEN, NULL);
+        return ngx_slprintf(p, last, ",\"key_masked\":true");
+
+    default: /* NGX_HTTP_TRL_SHOW_BINARY */
+        break;
     }
 
-    len = ngx_min(key->len, NGX_HTTP_TRL_EVENT_HEX_LEN);
+    len = ngx_min(ks.text.len, NGX_HTTP_TRL_EVENT_HEX_LEN);
 
     if ((size_t) (last - p) < sizeof(",\"key_hex\":\"\"") + 2 * len) {
         return p;
@@ -529,13 +546,13 @@ ngx_http_trl_event_key(u_char *p, u_char *last, ngx_str_t *key)
     p = ngx_cpymem(p, ",\"key_hex\":\"", sizeof(",\"key_hex\":\"") - 1);
 
     for (i = 0; i < len; i++) {
-        *p++ = hex[key->data[i] >> 4];
-        *p++ = hex[key->data[i] & 0xf];
+        *p++ = hex[ks.text.data[i] >> 4];
+        *p++ = hex[ks.text.data[i] & 0xf];
     }
 
     *p++ = '"';
 
-    if (key->len > len) {
+    if (ks.text.len > len) {
         p = ngx_slprintf(p, last, ",\"key_truncated\":true");
     }
 

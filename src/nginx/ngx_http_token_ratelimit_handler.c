@@ -18,6 +18,9 @@
 /* A key is logged escaped and cut to this many bytes. */
 #define NGX_HTTP_TRL_LOG_KEY_LEN   64
 
+/* Room for ", N lines suppressed by log_rate". */
+#define NGX_HTTP_TRL_LOG_NOTE_LEN  64
+
 /* At most one "zone is full" line per zone per this many ms. */
 #define NGX_HTTP_TRL_EVICT_REPORT  60000
 
@@ -37,8 +40,10 @@ static ngx_http_trl_ctx_t *ngx_http_trl_create_ctx(ngx_http_request_t *r,
 static ngx_http_trl_applied_t *ngx_http_trl_most_restrictive(
     ngx_http_trl_ctx_t *ctx);
 static void ngx_http_trl_release(ngx_http_trl_applied_t *a);
+static ngx_uint_t ngx_http_trl_log_permit(ngx_http_request_t *r,
+    ngx_http_trl_zone_t *zone, ngx_uint_t level, u_char *note, u_char **more);
 static u_char *ngx_http_trl_printable_key(u_char *buf, size_t size,
-    ngx_str_t *key);
+    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash);
 static void ngx_http_trl_cleanup(void *data);
 
 
@@ -513,12 +518,19 @@ ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
 }
 
 
+/*
+ * The error log lines of a decision.  Each takes a place in the zone's
+ * budget of log_rate= lines a second (all workers together); a line
+ * refused is counted, and the next line written says how many were.
+ */
+
 void
 ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_zone_t *zone, trl_limit_t *tl, ngx_str_t *key,
     trl_hash_t *hash, trl_result_t *res)
 {
     u_char    *last, buf[NGX_HTTP_TRL_LOG_KEY_LEN * 4 + 4];
+    u_char    *more, note[NGX_HTTP_TRL_LOG_NOTE_LEN];
     uint64_t   evicted;
 
     if (res->rejected) {
@@ -526,7 +538,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                         res->now_ms);
 
         if (tlcf->event_log) {
-            ngx_http_trl_event_rejected(r, tlcf, zone, tl, key, res);
+            ngx_http_trl_event_rejected(r, tlcf, zone, tl, key, hash, res);
         }
     }
 
@@ -555,44 +567,106 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return;
     }
 
-    last = ngx_http_trl_printable_key(buf, sizeof(buf), key);
+    last = ngx_http_trl_printable_key(buf, sizeof(buf), zone, key, hash);
 
-    if (res->warn_first) {
+    if (res->warn_first
+        && ngx_http_trl_log_permit(r, zone, NGX_LOG_NOTICE, note, &more))
+    {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "zone \"%V\": key \"%*s\" reached the warning "
-                      "threshold, %uD of limit %V taken",
+                      "threshold, %uD of limit %V taken%*s",
                       &zone->name, (size_t) (last - buf), buf,
-                      res->limit - res->remaining, &zone->rate_text);
+                      res->limit - res->remaining, &zone->rate_text,
+                      (size_t) (more - note), note);
     }
 
     if (res->penalty_start) {
-        ngx_log_error(tlcf->log_level, r->connection->log, 0,
-                      "limiting requests%s by zone \"%V\", key \"%*s\", "
-                      "limit %V, blocked for %uL.%03uLs "
-                      "(violation %uD)",
-                      (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
-                      &zone->name, (size_t) (last - buf), buf,
-                      &zone->rate_text, res->penalty_ms / 1000,
-                      res->penalty_ms % 1000, res->violations);
+        if (ngx_http_trl_log_permit(r, zone, tlcf->log_level, note, &more)) {
+            ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                          "limiting requests%s by zone \"%V\", key "
+                          "\"%*s\", limit %V, blocked for %uL.%03uLs "
+                          "(violation %uD)%*s",
+                          (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
+                          &zone->name, (size_t) (last - buf), buf,
+                          &zone->rate_text, res->penalty_ms / 1000,
+                          res->penalty_ms % 1000, res->violations,
+                          (size_t) (more - note), note);
+        }
+
         return;
     }
 
     if (res->log_first) {
-        ngx_log_error(tlcf->log_level, r->connection->log, 0,
-                      "limiting requests%s by zone \"%V\", key \"%*s\", "
-                      "limit %V%s",
-                      (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
-                      &zone->name, (size_t) (last - buf), buf,
-                      &zone->rate_text,
-                      res->penalized ? ", serving a penalty" : "");
+        if (ngx_http_trl_log_permit(r, zone, tlcf->log_level, note, &more)) {
+            ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                          "limiting requests%s by zone \"%V\", key "
+                          "\"%*s\", limit %V%s%*s",
+                          (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
+                          &zone->name, (size_t) (last - buf), buf,
+                          &zone->rate_text,
+                          res->penalized ? ", serving a penalty" : "",
+                          (size_t) (more - note), note);
+        }
+
+        return;
+    }
+
+    /* a warning alone comes here too: no "0 more" line */
+
+    if (res->suppressed == 0
+        || !ngx_http_trl_log_permit(r, zone, tlcf->log_level, note, &more))
+    {
         return;
     }
 
     ngx_log_error(tlcf->log_level, r->connection->log, 0,
                   "zone \"%V\" rejected %uD more requests of key \"%*s\" "
-                  "after the one logged, limit %V",
+                  "after the one logged, limit %V%*s",
                   &zone->name, res->suppressed, (size_t) (last - buf), buf,
-                  &zone->rate_text);
+                  &zone->rate_text, (size_t) (more - note), note);
+}
+
+
+/*
+ * Takes a place for a line at level in the zone's error log budget (a
+ * line the error log would not write takes none).  On 1, note..*more
+ * holds what the line ends with: ", N lines suppressed by log_rate" when
+ * lines were refused since the last one, else nothing.
+ */
+
+static ngx_uint_t
+ngx_http_trl_log_permit(ngx_http_request_t *r, ngx_http_trl_zone_t *zone,
+    ngx_uint_t level, u_char *note, u_char **more)
+{
+    uint64_t     suppressed;
+    ngx_time_t  *tp;
+
+    *more = note;
+
+    if (r->connection->log->log_level < level) {
+        return 0;
+    }
+
+    if (zone->log_rate == NGX_HTTP_TRL_LOG_RATE_OFF) {
+        return 1;
+    }
+
+    tp = ngx_timeofday();
+
+    if (!trl_zone_lines_permit(zone->zone, TRL_LINES_ERRORS,
+                               (uint64_t) tp->sec * 1000 + tp->msec,
+                               (uint32_t) zone->log_rate, &suppressed))
+    {
+        return 0;
+    }
+
+    if (suppressed) {
+        *more = ngx_snprintf(note, NGX_HTTP_TRL_LOG_NOTE_LEN,
+                             ", %uL lines suppressed by log_rate",
+                             suppressed);
+    }
+
+    return 1;
 }
 
 
@@ -763,22 +837,30 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
 }
 
 
-/* Escapes bytes outside printable ASCII as \xNN and cuts long keys. */
+/*
+ * A key as the zone shows it (ngx_http_trl_key_show), for the error log:
+ * bytes outside printable ASCII, '"' and '\\' as \xNN, cut to
+ * NGX_HTTP_TRL_LOG_KEY_LEN bytes with "...".
+ */
 
 static u_char *
-ngx_http_trl_printable_key(u_char *buf, size_t size, ngx_str_t *key)
+ngx_http_trl_printable_key(u_char *buf, size_t size,
+    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash)
 {
-    u_char      *p, *last, c;
-    ngx_uint_t   i, n;
+    u_char                    *p, *last, c;
+    ngx_uint_t                 i, n;
+    ngx_http_trl_key_shown_t   ks;
 
     static u_char  hex[] = "0123456789abcdef";
 
+    ngx_http_trl_key_show(zone, key->data, key->len, hash, &ks);
+
     p = buf;
     last = buf + size;
-    n = ngx_min(key->len, NGX_HTTP_TRL_LOG_KEY_LEN);
+    n = ngx_min(ks.text.len, NGX_HTTP_TRL_LOG_KEY_LEN);
 
     for (i = 0; i < n && last - p >= 4; i++) {
-        c = key->data[i];
+        c = ks.text.data[i];
 
         if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
             *p++ = '\\';
@@ -791,7 +873,7 @@ ngx_http_trl_printable_key(u_char *buf, size_t size, ngx_str_t *key)
         }
     }
 
-    if (key->len > n && last - p >= 3) {
+    if (ks.text.len > n && last - p >= 3) {
         p = ngx_cpymem(p, "...", 3);
     }
 

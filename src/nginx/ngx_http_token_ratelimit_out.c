@@ -126,43 +126,82 @@ ngx_http_trl_out_json(ngx_http_trl_out_t *out, const u_char *s, size_t len)
 
 
 /*
- * A key as the API shows it: "key":"text" when it is printable ASCII,
- * else "key":null,"key_hex":"..." (a key cut short adds "truncated":true).
+ * A key as zone shows it (ngx_http_trl_key_show; zone NULL: as
+ * log_key=on): "key":"text" when it is printable ASCII (an address in a
+ * $binary_remote_addr zone), else "key":null,"key_hex":"..." (a key cut
+ * short adds "truncated":true); log_key=mask: "key":"abcd...",
+ * "masked":true; hash: "key":null,"hash":"<32 hex>", as for keys known
+ * only by hash; off: "key":null,"hidden":true.  hash: the key's, when
+ * known (key may be a cut text), else NULL.
  */
 
 void
-ngx_http_trl_out_key(ngx_http_trl_out_t *out, const u_char *key, size_t len,
+ngx_http_trl_out_key(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
+    const u_char *key, size_t len, const trl_hash_t *hash,
     ngx_uint_t truncated)
 {
-    size_t   i, n;
-    u_char   hexbuf[2 * 128];
+    size_t                     i, n;
+    u_char                     hexbuf[2 * 128];
+    const u_char              *p;
+    ngx_http_trl_key_shown_t   ks;
 
     static u_char  hex[] = "0123456789abcdef";
 
-    for (i = 0; i < len; i++) {
-        if (key[i] < 0x20 || key[i] > 0x7e) {
-            break;
+    if (zone) {
+        ngx_http_trl_key_show(zone, key, len, hash, &ks);
+
+    } else {
+        ks.how = NGX_HTTP_TRL_SHOW_TEXT;
+        ks.text.data = (u_char *) key;
+        ks.text.len = len;
+
+        for (i = 0; i < len; i++) {
+            if (key[i] < 0x20 || key[i] > 0x7e) {
+                ks.how = NGX_HTTP_TRL_SHOW_BINARY;
+                break;
+            }
         }
     }
 
-    if (i == len) {
-        ngx_http_trl_out_cat(out, (u_char *) "\"key\":", 6);
-        ngx_http_trl_out_json(out, key, len);
+    switch (ks.how) {
 
-    } else {
+    case NGX_HTTP_TRL_SHOW_TEXT:
+        ngx_http_trl_out_cat(out, (u_char *) "\"key\":", 6);
+        ngx_http_trl_out_json(out, ks.text.data, ks.text.len);
+        break;
+
+    case NGX_HTTP_TRL_SHOW_HIDDEN:
+        ngx_http_trl_out_printf(out, "\"key\":null,\"hidden\":true");
+        return;
+
+    case NGX_HTTP_TRL_SHOW_HASH:
+        ngx_http_trl_out_printf(out, "\"key\":null,\"hash\":\"%V\"",
+                                &ks.text);
+        return;
+
+    case NGX_HTTP_TRL_SHOW_MASKED:
+        ngx_http_trl_out_cat(out, (u_char *) "\"key\":", 6);
+        ngx_http_trl_out_json(out, ks.text.data, ks.text.len);
+        ngx_http_trl_out_printf(out, ",\"masked\":true");
+        return;
+
+    default: /* NGX_HTTP_TRL_SHOW_BINARY */
         ngx_http_trl_out_cat(out, (u_char *) "\"key\":null,\"key_hex\":\"",
                              22);
+
+        p = ks.text.data;
+        len = ks.text.len;
 
         while (len) {
             n = ngx_min(len, sizeof(hexbuf) / 2);
 
             for (i = 0; i < n; i++) {
-                hexbuf[2 * i] = hex[key[i] >> 4];
-                hexbuf[2 * i + 1] = hex[key[i] & 0xf];
+                hexbuf[2 * i] = hex[p[i] >> 4];
+                hexbuf[2 * i + 1] = hex[p[i] & 0xf];
             }
 
             ngx_http_trl_out_cat(out, hexbuf, 2 * n);
-            key += n;
+            p += n;
             len -= n;
         }
 

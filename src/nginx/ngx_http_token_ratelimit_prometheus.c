@@ -34,6 +34,7 @@ enum {
     NGX_HTTP_TRL_PROM_PENALTIES_ACTIVE,
     NGX_HTTP_TRL_PROM_EVICTIONS,
     NGX_HTTP_TRL_PROM_RECOVERED,
+    NGX_HTTP_TRL_PROM_LOG_SUPPRESSED,
     NGX_HTTP_TRL_PROM_KEYS,
     NGX_HTTP_TRL_PROM_CAPACITY,
     NGX_HTTP_TRL_PROM_SIZE,
@@ -104,6 +105,11 @@ static ngx_http_trl_prom_family_t  ngx_http_trl_prom_families[] = {
     { "token_ratelimit_lock_recoveries_total", "counter",
       "Zone locks taken over from processes that died holding them.",
       NGX_HTTP_TRL_PROM_RECOVERED, 0 },
+
+    { "token_ratelimit_log_suppressed_total", "counter",
+      "Error log lines not written: the zone's log_rate= budget of lines "
+      "a second was spent.",
+      NGX_HTTP_TRL_PROM_LOG_SUPPRESSED, 0 },
 
     { "token_ratelimit_zone_keys", "gauge",
       "Entries of the zone in use: the keys it holds (when full, it "
@@ -327,6 +333,11 @@ ngx_http_trl_prom_family(ngx_http_trl_out_t *out,
 
         case NGX_HTTP_TRL_PROM_RECOVERED:
             v = st->recovered;
+            break;
+
+        case NGX_HTTP_TRL_PROM_LOG_SUPPRESSED:
+            v = trl_zone_lines_suppressed(z->zone->zone,
+                                          TRL_LINES_ERRORS);
             break;
 
         case NGX_HTTP_TRL_PROM_KEYS:

@@ -19,9 +19,20 @@ static char *ngx_http_trl_parse_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx);
 static char *ngx_http_trl_parse_sync(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx);
+static char *ngx_http_trl_parse_log_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx);
+static char *ngx_http_trl_parse_log_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx);
 
 
-/* token_ratelimit_zone key zone=name:size rate=rate [sync[=async|strict]]; */
+static ngx_str_t  ngx_http_trl_binary_remote_addr =
+    ngx_string("$binary_remote_addr");
+
+
+/*
+ * token_ratelimit_zone key zone=name:size rate=rate [sync[=async|strict]]
+ *     [log_rate=N|off] [log_key=on|off|hash|mask];
+ */
 
 char *
 ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -76,11 +87,18 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else if (ngx_strncmp(value[i].data, "sync", 4) == 0) {
             rv = ngx_http_trl_parse_sync(cf, cmd, &value[i], ctx);
 
+        } else if (ngx_strncmp(value[i].data, "log_rate=", 9) == 0) {
+            rv = ngx_http_trl_parse_log_rate(cf, cmd, &value[i], ctx);
+
+        } else if (ngx_strncmp(value[i].data, "log_key=", 8) == 0) {
+            rv = ngx_http_trl_parse_log_key(cf, cmd, &value[i], ctx);
+
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in \"%V\" "
                                "directive, expected \"zone=name:size\", "
-                               "\"rate=rate\" and optionally \"sync\"",
+                               "\"rate=rate\" and optionally \"sync\", "
+                               "\"log_rate=\" and \"log_key=\"",
                                &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
@@ -142,6 +160,17 @@ ngx_http_trl_zone_add(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf,
     ctx->shm_zone = shm_zone;
     ctx->conf_file = cf->conf_file->file.name;
     ctx->conf_line = cf->conf_file->line;
+
+    if (ctx->log_rate == 0) {
+        ctx->log_rate = NGX_HTTP_TRL_LOG_RATE;
+    }
+
+    /* keys of exactly $binary_remote_addr are shown as addresses */
+
+    ctx->key_addr = ctx->key.value.len == ngx_http_trl_binary_remote_addr.len
+                    && ngx_strncmp(ctx->key.value.data,
+                                   ngx_http_trl_binary_remote_addr.data,
+                                   ctx->key.value.len) == 0;
 
     shm_zone->init = ngx_http_trl_init_zone;
     shm_zone->data = ctx;
@@ -298,6 +327,173 @@ ngx_http_trl_parse_sync(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
                        "it must be \"sync\", \"sync=async\" or "
                        "\"sync=strict\"", value, &cmd->name);
     return NGX_CONF_ERROR;
+}
+
+
+/* log_rate=N (error log lines a second, all workers) or log_rate=off */
+
+static char *
+ngx_http_trl_parse_log_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx)
+{
+    ngx_int_t  n;
+
+    if (value->len == 12 && ngx_strncmp(value->data, "log_rate=off", 12) == 0)
+    {
+        ctx->log_rate = NGX_HTTP_TRL_LOG_RATE_OFF;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value->data + 9, value->len - 9);
+
+    if (n == NGX_ERROR || n < 1 || n > TRL_EVENT_MAX_RATE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "\"log_rate=\" takes the error log lines a "
+                           "second per zone, 1 to %d, or \"off\"",
+                           value, &cmd->name, TRL_EVENT_MAX_RATE);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx->log_rate = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* log_key=on|off|hash|mask */
+
+static char *
+ngx_http_trl_parse_log_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx)
+{
+    ngx_str_t   mode;
+    ngx_uint_t  i;
+
+    static ngx_str_t  modes[] = {
+        ngx_string("on"), ngx_string("off"), ngx_string("hash"),
+        ngx_string("mask")
+    };
+
+    mode.data = value->data + 8;
+    mode.len = value->len - 8;
+
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (mode.len == modes[i].len
+            && ngx_strncmp(mode.data, modes[i].data, mode.len) == 0)
+        {
+            ctx->log_key = i;       /* NGX_HTTP_TRL_LOG_KEY_*, in order */
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, "
+                       "\"log_key=\" must be \"on\", \"off\", \"hash\" "
+                       "or \"mask\"", value, &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * How a zone shows a key, in the error log, the event log and the API
+ * (whose renderings escape what this gives as their formats need):
+ *
+ *   log_key=on    the key (SHOW_TEXT when printable ASCII, else
+ *                 SHOW_BINARY); a zone keyed on exactly
+ *                 $binary_remote_addr shows its 4- and 16-byte keys as
+ *                 addresses (SHOW_TEXT);
+ *   log_key=off   "-" (SHOW_HIDDEN);
+ *   log_key=hash  the 32 hex digits of the key's hash in the zone, as the
+ *                 API's "hash" and keys?hash= (SHOW_HASH);
+ *   log_key=mask  the first 4 bytes of the text form (the address, the
+ *                 key, or its hex when binary; a third of it when shorter
+ *                 than 12 bytes), then "..." (SHOW_MASKED).
+ *
+ * hash: the key's hash when known (the key may be a cut text), else NULL.
+ */
+
+void
+ngx_http_trl_key_show(ngx_http_trl_zone_t *zone, const u_char *key,
+    size_t len, const trl_hash_t *hash, ngx_http_trl_key_shown_t *ks)
+{
+    u_char      *p;
+    size_t       i, keep, n;
+    trl_hash_t   h;
+    ngx_uint_t   binary;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    ks->text.data = (u_char *) key;
+    ks->text.len = len;
+
+    if (zone->log_key == NGX_HTTP_TRL_LOG_KEY_OFF) {
+        ks->how = NGX_HTTP_TRL_SHOW_HIDDEN;
+        ks->buf[0] = '-';
+        ks->text.data = ks->buf;
+        ks->text.len = 1;
+        return;
+    }
+
+    if (zone->log_key == NGX_HTTP_TRL_LOG_KEY_HASH) {
+        if (hash == NULL) {
+            trl_zone_hash(zone->zone, key, len, &h);
+            hash = &h;
+        }
+
+        ks->how = NGX_HTTP_TRL_SHOW_HASH;
+        ks->text.data = ks->buf;
+        ks->text.len = ngx_sprintf(ks->buf, "%016xL%016xL", hash->hi,
+                                   hash->lo)
+                       - ks->buf;
+        return;
+    }
+
+    binary = 0;
+
+    if (zone->key_addr && (len == 4 || len == 16)) {
+        ks->text.data = ks->buf;
+        ks->text.len = ngx_inet_ntop(len == 4 ? AF_INET : AF_INET6,
+                                     (void *) key, ks->buf,
+                                     NGX_INET6_ADDRSTRLEN);
+
+        if (ks->text.len == 0) {        /* no IPv6 support: as bytes */
+            ks->text.data = (u_char *) key;
+            ks->text.len = len;
+            binary = 1;
+        }
+
+    } else {
+        for (i = 0; i < len; i++) {
+            if (key[i] < 0x20 || key[i] > 0x7e) {
+                binary = 1;
+                break;
+            }
+        }
+    }
+
+    if (zone->log_key != NGX_HTTP_TRL_LOG_KEY_MASK) {
+        ks->how = binary ? NGX_HTTP_TRL_SHOW_BINARY : NGX_HTTP_TRL_SHOW_TEXT;
+        return;
+    }
+
+    /* the text form's first bytes: a binary key's are hex digits */
+
+    n = binary ? 2 * ks->text.len : ks->text.len;
+    keep = n >= 3 * NGX_HTTP_TRL_MASK_KEEP ? NGX_HTTP_TRL_MASK_KEEP : n / 3;
+
+    p = ks->buf;
+
+    for (i = 0; i < keep; i++) {
+        *p++ = binary ? hex[(ks->text.data[i / 2] >> (i % 2 ? 0 : 4)) & 0xf]
+                      : ks->text.data[i];
+    }
+
+    p = ngx_cpymem(p, "...", 3);
+
+    ks->how = NGX_HTTP_TRL_SHOW_MASKED;
+    ks->text.data = ks->buf;
+    ks->text.len = p - ks->buf;
 }
 
 

@@ -123,6 +123,71 @@ START_TEST(events_zero_and_cap)
 END_TEST
 
 
+
+/*
+ * The error log's budget (log_rate=) and the event log's are apart: one
+ * spent leaves the other whole; each counts its refused lines in all,
+ * across the exchanges that report them, and a zone laid out afresh
+ * starts at 0.
+ */
+
+START_TEST(events_error_log_budget)
+{
+    trl_zone_t  *zone = unit_zone(ZONE_SIZE);
+    uint64_t     s;
+    int          i;
+
+    ck_assert_uint_eq(trl_zone_lines_suppressed(zone, TRL_LINES_ERRORS), 0);
+    ck_assert_uint_eq(trl_zone_lines_suppressed(zone, TRL_LINES_EVENTS), 0);
+
+    for (i = 0; i < 5; i++) {
+        ck_assert_int_eq(trl_zone_lines_permit(zone, TRL_LINES_ERRORS,
+                                               T0 + 10, 5, &s), 1);
+        ck_assert_uint_eq(s, 0);
+    }
+
+    for (i = 0; i < 812; i++) {
+        ck_assert_int_eq(trl_zone_lines_permit(zone, TRL_LINES_ERRORS,
+                                               T0 + 20, 5, &s), 0);
+    }
+
+    /* the event log's budget of that second is untouched */
+    ck_assert_int_eq(permit(zone, T0 + 30, 1, &s), 1);
+    ck_assert_uint_eq(s, 0);
+    ck_assert_int_eq(permit(zone, T0 + 40, 1, &s), 0);
+
+    ck_assert_uint_eq(trl_zone_lines_suppressed(zone, TRL_LINES_ERRORS),
+                      812);
+    ck_assert_uint_eq(trl_zone_lines_suppressed(zone, TRL_LINES_EVENTS), 1);
+
+    /* the next second's first line reports the 812; the total stays */
+    ck_assert_int_eq(trl_zone_lines_permit(zone, TRL_LINES_ERRORS,
+                                           T0 + SEC, 5, &s), 1);
+    ck_assert_uint_eq(s, 812);
+    ck_assert_int_eq(trl_zone_lines_permit(zone, TRL_LINES_ERRORS,
+                                           T0 + SEC, 5, &s), 1);
+    ck_assert_uint_eq(s, 0);
+    ck_assert_uint_eq(trl_zone_lines_suppressed(zone, TRL_LINES_ERRORS),
+                      812);
+
+    /* a log that does not exist refuses and counts nothing */
+    ck_assert_int_eq(trl_zone_lines_permit(zone, TRL_LINES_LOGS, T0, 5, &s),
+                     0);
+    ck_assert_uint_eq(s, 0);
+    ck_assert_int_eq(trl_zone_lines_permit(zone, -1, T0, 5, &s), 0);
+    ck_assert_uint_eq(trl_zone_lines_suppressed(zone, TRL_LINES_LOGS), 0);
+    ck_assert_uint_eq(trl_zone_lines_suppressed(NULL, TRL_LINES_ERRORS), 0);
+
+    unit_shm_free(zone, ZONE_SIZE);
+
+    /* a new zone in the same memory starts over */
+    zone = unit_zone(ZONE_SIZE);
+    ck_assert_uint_eq(trl_zone_lines_suppressed(zone, TRL_LINES_ERRORS), 0);
+    unit_shm_free(zone, ZONE_SIZE);
+}
+END_TEST
+
+
 /*
  * Workers' clocks differ by a little: a second before the one counted is
  * refused (its budget may be spent); a clock set back by more than 2 s
@@ -180,12 +245,26 @@ START_TEST(events_per_zone)
     ck_assert_int_eq(permit(b, T0, 4, &s), 0);
     ck_assert_int_eq(permit(b, T0, 4, &s), 0);
 
-    /* only the first two reserved words are used */
+    /* the event log's words: its budget, and its refused total */
     ck_assert_uint_eq(ra->reserved[0], ((T0 / SEC) << 24) | 4);
     ck_assert_uint_eq(ra->reserved[1], 1);
+    ck_assert_uint_eq(ra->reserved[4], 1);
     for (i = 2; i < 8; i++) {
-        ck_assert_uint_eq(ra->reserved[i], 0);
+        if (i != 4) {
+            ck_assert_uint_eq(ra->reserved[i], 0);
+        }
     }
+
+    /* the error log's: its own budget and total */
+    ck_assert_int_eq(trl_zone_lines_permit(a, TRL_LINES_ERRORS, T0, 1, &s),
+                     1);
+    ck_assert_int_eq(trl_zone_lines_permit(a, TRL_LINES_ERRORS, T0, 1, &s),
+                     0);
+    ck_assert_uint_eq(ra->reserved[2], ((T0 / SEC) << 24) | 1);
+    ck_assert_uint_eq(ra->reserved[3], 1);
+    ck_assert_uint_eq(ra->reserved[5], 1);
+    ck_assert_uint_eq(ra->reserved[6], 0);
+    ck_assert_uint_eq(ra->reserved[7], 0);
 
     ck_assert_int_eq(permit(a, T0 + SEC, 4, &s), 1);
     ck_assert_uint_eq(s, 1);
@@ -365,6 +444,7 @@ events_suite(void)
     tcase_add_test(tc, events_zero_and_cap);
     tcase_add_test(tc, events_clock_behind);
     tcase_add_test(tc, events_per_zone);
+    tcase_add_test(tc, events_error_log_budget);
 
     tc = unit_tcase(s, "processes", 30);
     tcase_add_test(tc, events_processes_same_second);

@@ -89,8 +89,10 @@ typedef struct {
     uint64_t  sync_stats[TRL_SYNC_STATS];
     uint64_t  outcomes[2];
     uint64_t  offenders_off;
-    uint64_t  reserved[8];      /* [0], [1]: event_window and
-                                   event_suppressed (zone_events.cpp) */
+    uint64_t  reserved[8];      /* zone_events.cpp's line budgets: [0],
+                                   [1] the event log's window and pending
+                                   count, [2], [3] the error log's, [4],
+                                   [5] their refused totals */
 } unit_root_t;
 
 /*

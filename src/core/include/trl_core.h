@@ -444,9 +444,11 @@ uint64_t trl_clock_ms(void);   /* the core's monotonic clock */
 
 
 /*
- * Event log (token_ratelimit_event_log): at most per_second lines a second
- * per zone, all processes together, counted without a lock in the zone.
- * Returns 1 when a line may be written now, else 0 (the line is counted as
+ * Line budgets: at most per_second lines a second per zone and per log,
+ * all processes together, counted without a lock in the zone.  log is
+ * TRL_LINES_EVENTS (token_ratelimit_event_log) or TRL_LINES_ERRORS (the
+ * limiter's error log lines, token_ratelimit_zone log_rate=).  Returns 1
+ * when a line may be written now, else 0 (the line is counted as
  * suppressed).  On 1, *suppressed gets the number of lines refused since
  * the previous permitted one, which are then forgotten (0: none).  now_ms
  * is the caller's clock in ms (the glue passes Unix time, so that the
@@ -457,8 +459,19 @@ uint64_t trl_clock_ms(void);   /* the core's monotonic clock */
  */
 #define TRL_EVENT_MAX_RATE  100000
 
+#define TRL_LINES_EVENTS    0
+#define TRL_LINES_ERRORS    1
+#define TRL_LINES_LOGS      2
+
+int trl_zone_lines_permit(trl_zone_t *zone, int log, uint64_t now_ms,
+    uint32_t per_second, uint64_t *suppressed);
+
+/* The same for the event log: trl_zone_lines_permit(TRL_LINES_EVENTS). */
 int trl_zone_event_permit(trl_zone_t *zone, uint64_t now_ms,
     uint32_t per_second, uint64_t *suppressed);
+
+/* The lines of a log refused since the zone was made (all processes). */
+uint64_t trl_zone_lines_suppressed(const trl_zone_t *zone, int log);
 
 
 /*
