@@ -290,10 +290,13 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
                      zone->rate.limit, zone->rate.window_ms);
     p = ngx_http_trl_event_seconds(p, last, res->penalty_ms);
 
+    /* the client's wait: the block, or the window if it frees later */
+
     p = ngx_slprintf(p, last, ",\"violations\":%uD,\"retry_after\":%uL,"
                      "\"reset_at\":%uL,\"dry_run\":%s}",
-                     res->violations, (res->penalty_ms + 999) / 1000,
-                     (wall_ms + res->penalty_ms + 999) / 1000,
+                     res->violations,
+                     ngx_max((res->retry_ms + 999) / 1000, 1),
+                     (wall_ms + (res->reset_ms - res->now_ms) + 999) / 1000,
                      dry ? "true" : "false");
 
     ngx_http_trl_event_write(r, el, buf, p);
