@@ -645,13 +645,14 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
 
     zone = chunk->zone;
 
-    /* "now", then per key: total, free_in, reset_in, penalty, violations */
+    /*
+     * "now", then per key: total, free_in, reset_in, penalty, violations.
+     * An error reply is logged by redis.c, once per outage, not per call.
+     */
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, ngx_http_trl_sync_log, 0,
-                          "token_ratelimit: redis refused a publish of "
-                          "zone \"%V\": %s", &zone->name, reply->str);
+        if (reply && reply->type != REDIS_REPLY_ERROR) {
+            ngx_http_trl_redis_unexpected(TRL_SCRIPT_PUBLISH);
         }
 
         trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
@@ -672,9 +673,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
     }
 
     if (i != 1 + 5 * chunk->n || p != last) {
-        ngx_log_error(NGX_LOG_ERR, ngx_http_trl_sync_log, 0,
-                      "token_ratelimit: unexpected answer of redis to a "
-                      "publish of zone \"%V\"", &zone->name);
+        ngx_http_trl_redis_unexpected(TRL_SCRIPT_PUBLISH);
         trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
         ngx_http_trl_batch_done(chunk->batch);
         return;
@@ -1059,7 +1058,13 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
             ask->cell = v[4];
             ask->reply.violations = (uint32_t) v[5];
             ask->reply.penalty = (uint8_t) v[6];
+
+        } else {
+            ngx_http_trl_redis_unexpected(TRL_SCRIPT_STRICT);
         }
+
+    } else if (reply && reply->type != REDIS_REPLY_ERROR) {
+        ngx_http_trl_redis_unexpected(TRL_SCRIPT_STRICT);
     }
 
     wait->unanswered--;
