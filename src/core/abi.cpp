@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "rate.hpp"
+#include "sha256.hpp"
 #include "siphash.hpp"
 #include "sync.hpp"
 #include "spinlock.hpp"
@@ -234,6 +235,12 @@ uint64_t trl_redis_cell_ms(uint64_t window_ms) {
     return trl::redis_cell_ms(window_ms);
 }
 
+static_assert(TRL_REDIS_KEY_MAX == trl::kRedisKeyMax
+              && TRL_REDIS_NAME_MAX >= 3 + 2 + 2 * trl::kRedisKeyMax
+              && TRL_REDIS_NAME_MAX >= 3 + 2 + 2 * trl::kRedisKeyHexHead + 1
+                                       + trl::kRedisKeyDigits,
+              "the bound of a Redis name in trl_core.h");
+
 size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
                      size_t zone_len, const void *key, size_t key_len,
                      char *buf, size_t len) {
@@ -245,6 +252,10 @@ size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
     } catch (...) {
         return 0;
     }
+}
+
+void trl_sha256(const void *data, size_t len, uint8_t digest[32]) {
+    trl::sha256(data, len, digest);
 }
 
 const char *trl_redis_script(int script) {

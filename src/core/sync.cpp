@@ -1,6 +1,8 @@
 // sync.cpp - Redis key names and the Lua scripts of cluster-wide zones.
 #include "sync.hpp"
 
+#include "sha256.hpp"
+
 namespace trl {
 namespace {
 
@@ -14,6 +16,20 @@ bool plain(const unsigned char *k, size_t len) {
         }
     }
     return true;
+}
+
+// "x:" (unless !mark) and the lowercase hex of the bytes
+void append_hex(std::string &name, const unsigned char *k, size_t len,
+                bool mark = true) {
+    static const char hex[] = "0123456789abcdef";
+
+    if (mark) {
+        name += "x:";
+    }
+    for (size_t i = 0; i < len; i++) {
+        name += hex[k[i] >> 4];
+        name += hex[k[i] & 0xf];
+    }
 }
 
 // Shared by the scripts: the live cells of a key (dead ones are deleted on
@@ -221,25 +237,40 @@ uint64_t redis_cell_ms(uint64_t window_ms) {
 std::string redis_key(const char *prefix, size_t prefix_len,
                       const char *zone, size_t zone_len, const void *key,
                       size_t key_len) {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *k = static_cast<const unsigned char *>(key);
-    bool verbatim = plain(k, key_len);
 
     std::string name;
-    name.reserve(prefix_len + zone_len + 5 + (verbatim ? 1 : 2) * key_len);
+    name.reserve(prefix_len + zone_len + 3 + 2 + 2 * kRedisKeyMax);
     name.append(prefix, prefix_len);
     name += '{';
     name.append(zone, zone_len);
     name += ':';
-    if (verbatim) {
-        name.append(reinterpret_cast<const char *>(k), key_len);
-    } else {
-        name += "x:";
-        for (size_t i = 0; i < key_len; i++) {
-            name += hex[k[i] >> 4];
-            name += hex[k[i] & 0xf];
+
+    if (key_len <= kRedisKeyMax) {
+        if (plain(k, key_len)) {
+            name.append(reinterpret_cast<const char *>(k), key_len);
+        } else {
+            append_hex(name, k, key_len);
         }
+
+    } else {
+        // its first bytes, "~", and 32 hex digits of SHA-256 of it all
+        if (plain(k, kRedisKeyHead)) {
+            name.append(reinterpret_cast<const char *>(k), kRedisKeyHead);
+        } else {
+            size_t n = kRedisKeyHexHead;
+            for (int i = 0; i < 3 && (k[n] & 0xc0) == 0x80; i++) {
+                n--;                    // not half a UTF-8 character
+            }
+            append_hex(name, k, n);
+        }
+
+        uint8_t digest[kSha256Size];
+        sha256(k, key_len, digest);
+        name += '~';
+        append_hex(name, digest, kRedisKeyDigits / 2, false);
     }
+
     name += '}';
     return name;
 }

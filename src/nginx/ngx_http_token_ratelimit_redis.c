@@ -17,7 +17,11 @@
  *
  * Whether Redis is reachable is also kept per node, in a small shared
  * memory zone, so that an outage is logged once when it begins and once
- * when it ends, not once per worker.
+ * when it ends, not once per worker.  So is whether Redis, reachable,
+ * serves the calls: a Redis that answers them with errors (a read-only
+ * replica, a Redis Cluster node's MOVED, a script that fails), whatever
+ * they are and however often they are retried, is logged once when the
+ * refusals begin, and once when a call succeeds again after a quiet time.
  */
 
 
@@ -32,6 +36,10 @@
 
 #define NGX_HTTP_TRL_BACKOFF_MIN      100
 #define NGX_HTTP_TRL_BACKOFF_MAX      5000
+
+/* ms without a refused call before a good reply ends a refusal outage */
+#define NGX_HTTP_TRL_REFUSED_QUIET    2000
+#define NGX_HTTP_TRL_REASON_MAX       200
 
 
 struct ngx_http_trl_cmd_s {
@@ -62,6 +70,7 @@ typedef struct {
     ngx_queue_t                  cmds;
     ngx_msec_t                   last_reply;
     u_char                       sha[TRL_SCRIPTS][41];
+    ngx_uint_t                   unexpected; /* the reply being handled */
     ngx_log_t                   *log;
 } ngx_http_trl_link_t;
 
@@ -72,6 +81,10 @@ typedef struct {
     ngx_atomic_t                 down_since;
     ngx_atomic_t                 outages;
     ngx_atomic_t                 failures;
+    ngx_atomic_t                 serving;    /* 0: calls are refused */
+    ngx_atomic_t                 refused_since;  /* s */
+    ngx_atomic_t                 refused_last;   /* ngx_current_msec */
+    ngx_atomic_t                 refused;    /* calls, this refusal */
 } ngx_http_trl_redis_shared_t;
 
 
@@ -110,6 +123,9 @@ static void ngx_http_trl_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link,
     const char *why, const char *detail);
+static void ngx_http_trl_redis_refused(ngx_http_trl_link_t *link,
+    ngx_uint_t script, const char *reason, size_t len);
+static void ngx_http_trl_redis_served(ngx_http_trl_link_t *link);
 
 
 static ngx_http_trl_link_t  ngx_http_trl_link;
@@ -336,6 +352,7 @@ ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     sh->up = 1;
+    sh->serving = 1;
     shpool->data = sh;
 
     return NGX_OK;
@@ -863,6 +880,7 @@ ngx_http_trl_redis_send_eval(ngx_http_trl_link_t *link,
 static void
 ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
+    ngx_uint_t            script, error;
     redisReply           *reply = r;
     ngx_http_trl_cmd_t   *cmd = privdata;
     ngx_http_trl_link_t  *link = &ngx_http_trl_link;
@@ -883,8 +901,24 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         reply = NULL;
     }
 
+    /* refusals are logged here, once per outage: not by the handlers */
+
+    script = cmd->script;
+    error = reply && reply->type == REDIS_REPLY_ERROR;
+
+    if (error) {
+        ngx_http_trl_redis_refused(link, script, reply->str,
+                                   reply->len);
+    }
+
+    link->unexpected = 0;
+
     cmd->handler(reply, cmd->data);
     ngx_free(cmd);
+
+    if (reply && !error && !link->unexpected) {
+        ngx_http_trl_redis_served(link);
+    }
 
     /* the watchdog, if set, looks at the next command when it fires */
 }
@@ -1060,6 +1094,106 @@ ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
                   "token_ratelimit: redis %V is reachable again after %T s",
                   &link->conf->address,
                   ngx_time() - (time_t) sh->down_since);
+}
+
+
+/*
+ * A reply that a handler could not read: counted and logged as a refusal
+ * (by script: "unexpected answer").
+ */
+
+void
+ngx_http_trl_redis_unexpected(ngx_uint_t script)
+{
+    ngx_http_trl_link_t  *link = &ngx_http_trl_link;
+
+    if (link->conf == NULL) {
+        return;
+    }
+
+    link->unexpected = 1;
+
+    ngx_http_trl_redis_refused(link, script, "unexpected answer",
+                               sizeof("unexpected answer") - 1);
+}
+
+
+/*
+ * Redis answered a call with an error: the first refusal of an outage is
+ * logged, with its reason; the others are counted.
+ */
+
+static void
+ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, ngx_uint_t script,
+    const char *reason, size_t len)
+{
+    ngx_http_trl_redis_shared_t  *sh;
+
+    static const char  *names[TRL_SCRIPTS] = {
+        "publish", "strict decision", "release", "reset", "lists"
+    };
+
+    sh = ngx_http_trl_redis_shared(link);
+
+    (void) ngx_atomic_fetch_add(&sh->refused, 1);
+    sh->refused_last = (ngx_atomic_uint_t) ngx_current_msec;
+
+    if (!ngx_atomic_cmp_set(&sh->serving, 1, 0)) {
+        return;
+    }
+
+    sh->refused_since = (ngx_atomic_uint_t) ngx_time();
+
+    ngx_log_error(NGX_LOG_ERR, link->log, 0,
+                  "token_ratelimit: redis %V refuses the module's calls "
+                  "(%s: %*s); they are retried, and logged again once "
+                  "redis serves them",
+                  &link->conf->address,
+                  script < TRL_SCRIPTS ? names[script] : "call",
+                  ngx_min(len, NGX_HTTP_TRL_REASON_MAX),
+                  reason ? reason : "error");
+}
+
+
+/*
+ * A good reply.  It ends a refusal outage once no call has been refused
+ * for NGX_HTTP_TRL_REFUSED_QUIET (or two intervals): a Redis that refuses
+ * only some calls (a replica: the writes) is not served again by a read.
+ */
+
+static void
+ngx_http_trl_redis_served(ngx_http_trl_link_t *link)
+{
+    ngx_msec_t                    quiet;
+    ngx_atomic_uint_t             n;
+    ngx_http_trl_redis_shared_t  *sh;
+
+    sh = ngx_http_trl_redis_shared(link);
+
+    if (sh->serving) {
+        return;
+    }
+
+    quiet = ngx_max(NGX_HTTP_TRL_REFUSED_QUIET, 2 * link->conf->interval);
+
+    if ((ngx_msec_int_t) (ngx_current_msec - (ngx_msec_t) sh->refused_last)
+        < (ngx_msec_int_t) quiet)
+    {
+        return;
+    }
+
+    if (!ngx_atomic_cmp_set(&sh->serving, 0, 1)) {
+        return;
+    }
+
+    n = sh->refused;
+    (void) ngx_atomic_fetch_add(&sh->refused, -(ngx_atomic_int_t) n);
+
+    ngx_log_error(NGX_LOG_ERR, link->log, 0,
+                  "token_ratelimit: redis %V serves the module's calls "
+                  "again after %T s (%uA calls refused)",
+                  &link->conf->address,
+                  ngx_time() - (time_t) sh->refused_since, n);
 }
 
 

@@ -31,6 +31,7 @@ ngx_int_t ngx_http_trl_reply_int(u_char **pos, u_char *last,
 ngx_int_t ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys,
     ngx_str_t *args, ngx_uint_t nargs, ngx_msec_t timeout,
     ngx_http_trl_reply_pt handler, void *data);
+void ngx_http_trl_redis_unexpected(ngx_uint_t script);
 
 /* sync.c */
 void ngx_http_trl_sync_link_ready(void);

@@ -645,13 +645,14 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
 
     zone = chunk->zone;
 
-    /* "now", then per key: total, free_in, reset_in, penalty, violations */
+    /*
+     * "now", then per key: total, free_in, reset_in, penalty, violations.
+     * An error reply is logged by redis.c, once per outage, not per call.
+     */
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, ngx_http_trl_sync_log, 0,
-                          "token_ratelimit: redis refused a publish of "
-                          "zone \"%V\": %s", &zone->name, reply->str);
+        if (reply && reply->type != REDIS_REPLY_ERROR) {
+            ngx_http_trl_redis_unexpected(TRL_SCRIPT_PUBLISH);
         }
 
         trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
@@ -672,9 +673,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
     }
 
     if (i != 1 + 5 * chunk->n || p != last) {
-        ngx_log_error(NGX_LOG_ERR, ngx_http_trl_sync_log, 0,
-                      "token_ratelimit: unexpected answer of redis to a "
-                      "publish of zone \"%V\"", &zone->name);
+        ngx_http_trl_redis_unexpected(TRL_SCRIPT_PUBLISH);
         trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
         ngx_http_trl_batch_done(chunk->batch);
         return;
@@ -774,7 +773,12 @@ ngx_http_trl_batch_done(ngx_http_trl_batch_t *batch)
 }
 
 
-/* <prefix>{<zone>:<key>} */
+/*
+ * The key's Redis name, <prefix>{<zone>:<key>} (a long key: its beginning
+ * and a hash, see trl_redis_key), from pool, or from ngx_alloc when pool
+ * is NULL (the caller frees it).  Every Redis name of a zone key is made
+ * here.
+ */
 
 static ngx_int_t
 ngx_http_trl_redis_name(ngx_pool_t *pool, ngx_http_trl_zone_t *zone,
@@ -785,10 +789,12 @@ ngx_http_trl_redis_name(ngx_pool_t *pool, ngx_http_trl_zone_t *zone,
 
     rc = ngx_http_trl_redis_conf();
 
-    size = rc->prefix.len + zone->name.len + 2 * key->len + 8;
+    size = rc->prefix.len + zone->name.len + TRL_REDIS_NAME_MAX;
 
-    name->data = ngx_pnalloc(pool, size);
+    name->data = pool ? ngx_pnalloc(pool, size)
+                      : ngx_alloc(size, ngx_http_trl_sync_log);
     if (name->data == NULL) {
+        name->len = 0;
         return NGX_ERROR;
     }
 
@@ -797,7 +803,17 @@ ngx_http_trl_redis_name(ngx_pool_t *pool, ngx_http_trl_zone_t *zone,
                               key->data, key->len, (char *) name->data,
                               size);
 
-    return name->len <= size ? NGX_OK : NGX_ERROR;
+    if (name->len == 0 || name->len > size) {
+        if (pool == NULL) {
+            ngx_free(name->data);
+        }
+
+        name->data = NULL;
+        name->len = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -939,21 +955,11 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
 
         /* the name outlives the request: a late answer may need it */
 
-        ask->name.data = ngx_alloc(rc->prefix.len + zone->name.len
-                                   + 2 * a->key_text.len + 8,
-                                   r->connection->log);
-        if (ask->name.data == NULL) {
+        if (ngx_http_trl_redis_name(NULL, zone, &a->key_text, &ask->name)
+            != NGX_OK)
+        {
             continue;
         }
-
-        ask->name.len = trl_redis_key((char *) rc->prefix.data,
-                                      rc->prefix.len,
-                                      (char *) zone->name.data,
-                                      zone->name.len, a->key_text.data,
-                                      a->key_text.len,
-                                      (char *) ask->name.data,
-                                      rc->prefix.len + zone->name.len
-                                      + 2 * a->key_text.len + 8);
 
         args[0] = ask->name;
         penalty = &a->limit->penalty;
@@ -1054,7 +1060,13 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
             ask->reply.violations = (uint32_t) v[5];
             ask->reply.penalty = (uint8_t) v[6];
             ask->reply.block_in_ms = (uint32_t) v[7];
+
+        } else {
+            ngx_http_trl_redis_unexpected(TRL_SCRIPT_STRICT);
         }
+
+    } else if (reply && reply->type != REDIS_REPLY_ERROR) {
+        ngx_http_trl_redis_unexpected(TRL_SCRIPT_STRICT);
     }
 
     wait->unanswered--;
@@ -1206,37 +1218,18 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
 void
 ngx_http_trl_strict_release(ngx_http_trl_applied_t *a)
 {
-    u_char                      buf[512];
-    ngx_str_t                   name;
-    ngx_http_trl_redis_conf_t  *rc;
-
-    rc = ngx_http_trl_redis_conf();
+    ngx_str_t  name;
 
     a->in_redis = 0;
 
-    name.data = buf;
-    name.len = trl_redis_key((char *) rc->prefix.data, rc->prefix.len,
-                             (char *) a->zone->name.data, a->zone->name.len,
-                             a->key_text.data, a->key_text.len, (char *) buf,
-                             sizeof(buf));
-
-    if (name.len > sizeof(buf)) {
-        name.data = ngx_alloc(name.len, ngx_http_trl_sync_log);
-        if (name.data == NULL) {
-            return;
-        }
-
-        (void) trl_redis_key((char *) rc->prefix.data, rc->prefix.len,
-                             (char *) a->zone->name.data, a->zone->name.len,
-                             a->key_text.data, a->key_text.len,
-                             (char *) name.data, name.len);
-
-        ngx_http_trl_release_name(&name, a->redis_cell);
-        ngx_free(name.data);
+    if (ngx_http_trl_redis_name(NULL, a->zone, &a->key_text, &name)
+        != NGX_OK)
+    {
         return;
     }
 
     ngx_http_trl_release_name(&name, a->redis_cell);
+    ngx_free(name.data);                    /* the command keeps a copy */
 }
 
 

@@ -264,15 +264,16 @@ ngx_http_trl_lists_reply(redisReply *reply, void *data)
         return;
     }
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || ngx_http_trl_lists_take(rec, reply) != NGX_OK)
+    /*
+     * Not this time: the next reconcile tries again.  An error reply is
+     * logged by redis.c, once per outage; a link that failed, once too.
+     */
+
+    if (reply && reply->type != REDIS_REPLY_ERROR
+        && (reply->type != REDIS_REPLY_ARRAY
+            || ngx_http_trl_lists_take(rec, reply) != NGX_OK))
     {
-        ngx_log_error(NGX_LOG_INFO, ngx_http_trl_lists_log, 0,
-                      "token_ratelimit: the runtime lists could not be "
-                      "shared through redis this time%s%s",
-                      reply && reply->type == REDIS_REPLY_ERROR ? ": " : "",
-                      reply && reply->type == REDIS_REPLY_ERROR
-                      ? reply->str : "");
+        ngx_http_trl_redis_unexpected(TRL_SCRIPT_LISTS);
     }
 
     ngx_destroy_pool(rec->pool);

@@ -16,6 +16,7 @@ package TRLRedis;
 use strict;
 use warnings;
 
+use Digest::SHA ();
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -324,14 +325,31 @@ sub wait_for {
     }
 }
 
-# The Redis key of (zone, key) as documented: prefix{zone:key}, the key
-# verbatim when every byte is printable ASCII other than { and } and it
-# does not start with "x:", otherwise "x:" and its lowercase hex.
+# The Redis key of (zone, key) as documented: prefix{zone:name}.  A key of
+# up to 64 bytes: the key verbatim when every byte is printable ASCII other
+# than { and } and it does not start with "x:", otherwise "x:" and its
+# lowercase hex.  A longer key: its first 32 bytes if they are such a key,
+# otherwise "x:" and the hex of its first 16 bytes (fewer, down to 13, when
+# the 17th is a UTF-8 continuation byte), then "~" and the first 32 hex
+# digits of the SHA-256 of the whole key.
 sub key_name {
     my ($zone, $key, $prefix) = @_;
     $prefix //= 'trl:';
-    my $part = ($key =~ /^[\x21-\x7a\x7c\x7e]+\z/ && $key !~ /^x:/)
-        ? $key : 'x:' . unpack('H*', $key);
+    my $plain = sub {
+        $_[0] =~ /^[\x21-\x7a\x7c\x7e]*\z/ && $_[0] !~ /^x:/
+    };
+    my $part;
+    if (length $key <= 64) {
+        $part = $plain->($key) ? $key : 'x:' . unpack('H*', $key);
+    } else {
+        my $head = substr($key, 0, 32);
+        unless ($plain->($head)) {
+            my $n = 16;
+            $n-- while $n > 13 && (ord(substr($key, $n, 1)) & 0xc0) == 0x80;
+            $head = 'x:' . unpack('H*', substr($key, 0, $n));
+        }
+        $part = $head . '~' . substr(Digest::SHA::sha256_hex($key), 0, 32);
+    }
     return "$prefix\{$zone:$part}";
 }
 

@@ -19,6 +19,7 @@ main(void)
 
     sr = srunner_create(rate_suite());
     srunner_add_suite(sr, siphash_suite());
+    srunner_add_suite(sr, sha256_suite());
     srunner_add_suite(sr, window_suite());
     srunner_add_suite(sr, property_suite());
     srunner_add_suite(sr, zone_suite());

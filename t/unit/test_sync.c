@@ -1358,11 +1358,14 @@ START_TEST(redis_key_verbatim)
             key[k++] = (char) c;
         }
     }
-    n = redis_name("P:", "zone", key, k, buf, sizeof(buf));
-    ck_assert_uint_eq(n, 2 + 1 + 4 + 1 + k + 1);
-    ck_assert_int_eq(memcmp(buf, "P:{zone:", 8), 0);
-    ck_assert_int_eq(memcmp(buf + 8, key, k), 0);
-    ck_assert_str_eq(buf + 8 + k, "}");
+    ck_assert_uint_eq(k, 92);
+    for (c = 0; c < 92; c += 46) {          /* keys of up to 64 bytes */
+        n = redis_name("P:", "zone", key + c, 46, buf, sizeof(buf));
+        ck_assert_uint_eq(n, 2 + 1 + 4 + 1 + 46 + 1);
+        ck_assert_int_eq(memcmp(buf, "P:{zone:", 8), 0);
+        ck_assert_int_eq(memcmp(buf + 8, key + c, 46), 0);
+        ck_assert_str_eq(buf + 8 + 46, "}");
+    }
 
     /* the empty key */
     n = redis_name("trl:", "api", "", 0, buf, sizeof(buf));
@@ -1466,33 +1469,200 @@ START_TEST(redis_key_round_trip)
 END_TEST
 
 
-/* An 8 KB key, printable or not. */
+/* Checks a long key's name: <pre>{<zone>:<head>~<32 hex digits of the
+ * SHA-256 of the key>}, nothing unprintable, exactly the hash tag's braces,
+ * bounded.  head: what the name is to show. */
+static void
+check_long_name(const char *name, size_t n, const void *key, size_t klen,
+    const char *head)
+{
+    static const char  hex[] = "0123456789abcdef";
+    uint8_t            d[32];
+    char               want[256];
+    size_t             i, m, at;
+
+    trl_sha256(key, klen, d);
+    at = (size_t) snprintf(want, sizeof(want), "trl:{big:%s~", head);
+    for (i = 0; i < 16; i++) {
+        want[at++] = hex[d[i] >> 4];
+        want[at++] = hex[d[i] & 0xf];
+    }
+    want[at++] = '}';
+    want[at] = '\0';
+
+    ck_assert_msg(n == at && memcmp(name, want, n) == 0, "name %.*s, want "
+                  "%s", (int) n, name, want);
+    ck_assert_uint_le(n, 4 + 3 + TRL_REDIS_NAME_MAX);
+    for (i = 0, m = 0; i < n; i++) {
+        ck_assert(name[i] >= 0x21 && name[i] <= 0x7e);
+        m += name[i] == '{' || name[i] == '}';
+    }
+    ck_assert_uint_eq(m, 2);
+}
+
+
+/* An 8 KB key, printable or not: its first bytes and a hash of it all. */
 START_TEST(redis_key_long)
 {
     size_t          klen = 8192, blen = 2 * klen + 64, n, i;
     unsigned char  *key = malloc(klen);
-    char           *buf = malloc(blen);
+    char           *buf = malloc(blen), head[64];
 
     ck_assert_ptr_nonnull(key);
     ck_assert_ptr_nonnull(buf);
 
     memset(key, 'k', klen);
     n = trl_redis_key("trl:", 4, "big", 3, key, klen, buf, blen);
-    ck_assert_uint_eq(n, 4 + 1 + 3 + 1 + klen + 1);
-    ck_assert_int_eq(memcmp(buf, "trl:{big:", 9), 0);
-    ck_assert_int_eq(memcmp(buf + 9, key, klen), 0);
-    ck_assert_int_eq(buf[n - 1], '}');
+    memset(head, 'k', 32);
+    head[32] = '\0';
+    check_long_name(buf, n, key, klen, head);
+    ck_assert_uint_eq(n, 4 + 1 + 3 + 1 + 32 + 1 + 32 + 1);
 
     for (i = 0; i < klen; i++) {
         key[i] = (unsigned char) (i * 7);
     }
     n = trl_redis_key("trl:", 4, "big", 3, key, klen, buf, blen);
-    ck_assert_uint_eq(n, 4 + 1 + 3 + 1 + 2 + 2 * klen + 1);
-    ck_assert_int_eq(memcmp(buf, "trl:{big:x:00070e15", 19), 0);
-    ck_assert_int_eq(buf[n - 1], '}');
+    check_long_name(buf, n, key, klen, "x:00070e151c232a31383f464d545b6269");
+
+    /* the last byte counts */
+    memset(key, 'k', klen);
+    n = trl_redis_key("trl:", 4, "big", 3, key, klen, buf, blen);
+    key[klen - 1] = 'K';
+    ck_assert_uint_eq(trl_redis_key("trl:", 4, "big", 3, key, klen,
+                                    buf + n, blen - n), n);
+    ck_assert(memcmp(buf, buf + n, n) != 0);
+    ck_assert(memcmp(buf, buf + n, n - 34) == 0);
 
     free(key);
     free(buf);
+}
+END_TEST
+
+
+/* Up to 64 bytes: today's names; from 65: head and hash.  The hash is the
+ * first 32 hex digits of sha256sum's. */
+START_TEST(redis_key_length_edges)
+{
+    char    key[200], buf[400], want[200];
+    size_t  n;
+
+    memset(key, 'a', sizeof(key));
+
+    n = redis_name("p", "z", key, 64, buf, sizeof(buf));
+    ck_assert_uint_eq(n, 1 + 3 + 64 + 1);
+    ck_assert_int_eq(memcmp(buf + 4, key, 64), 0);
+
+    n = redis_name("p", "z", key, 65, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "p{z:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                          "~635361c48bb9eab14198e76ea8ab7f1a}");
+    n = redis_name("p", "z", key, 128, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "p{z:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                          "~6836cf13bac400e9105071cd6af47084}");
+
+    /* 64 bytes not plain: hex in full, as before */
+    key[10] = ' ';
+    n = redis_name("p", "z", key, 64, buf, sizeof(buf));
+    ck_assert_uint_eq(n, 1 + 3 + 2 + 128 + 1);
+    ck_assert_int_eq(memcmp(buf, "p{z:x:6161", 10), 0);
+
+    /* 65 bytes, not plain in the first 32: 16 bytes in hex */
+    n = redis_name("p", "z", key, 65, buf, sizeof(buf));
+    ck_assert_int_eq(memcmp(buf, "p{z:x:61616161616161616161206161616161~",
+                            39), 0);
+    ck_assert_uint_eq(n, 39 + 32 + 1);
+
+    /* not plain after the first 32: they are shown */
+    key[10] = 'a';
+    key[40] = '{';
+    key[41] = '\n';
+    n = redis_name("p", "z", key, 65, buf, sizeof(buf));
+    ck_assert_int_eq(memcmp(buf, "p{z:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa~",
+                            37), 0);
+
+    /* a long key beginning "x:" is shown in hex, like a short one */
+    memcpy(key, "x:", 2);
+    n = redis_name("p", "z", key, 65, buf, sizeof(buf));
+    ck_assert_int_eq(memcmp(buf, "p{z:x:783a6161616161616161616161616161~",
+                            39), 0);
+
+    /* UTF-8: no character is cut (U+00E9 is c3 a9) */
+    key[0] = 'a';
+    for (n = 1; n + 1 < 100; n += 2) {
+        memcpy(key + n, "\xc3\xa9", 2);
+    }
+    n = redis_name("p", "z", key, 99, buf, sizeof(buf));
+    strcpy(want, "p{z:x:61c3a9c3a9c3a9c3a9c3a9c3a9c3a9~");
+    ck_assert_int_eq(memcmp(buf, want, strlen(want)), 0);
+    n = redis_name("p", "z", key + 1, 98, buf, sizeof(buf));
+    strcpy(want, "p{z:x:c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9~");
+    ck_assert_int_eq(memcmp(buf, want, strlen(want)), 0);
+    /* a 4-byte character across byte 16: 13 bytes */
+    memset(key, 'a', 13);
+    memcpy(key + 13, "\xf0\x9f\x98\x80", 4);
+    n = redis_name("p", "z", key, 99, buf, sizeof(buf));
+    strcpy(want, "p{z:x:61616161616161616161616161~");
+    ck_assert_int_eq(memcmp(buf, want, strlen(want)), 0);
+}
+END_TEST
+
+
+typedef struct {
+    char           name[200];
+    unsigned char  key[80];
+    size_t         len;
+} named_key_t;
+
+
+static int
+cmp_names(const void *a, const void *b)
+{
+    return strcmp(((const named_key_t *) a)->name,
+                  ((const named_key_t *) b)->name);
+}
+
+
+/* Keys around the 64-byte line, many sharing their first 58 bytes, with
+ * and without the bytes that make a name hex: two keys share a name only
+ * when they are the same key; every name is within the bound. */
+START_TEST(redis_key_long_distinct)
+{
+    enum { KEYS = 20000 };
+    static const char  alpha[] = "ax:{ ~0123456789abcdef\x80\xc3";
+    size_t             i, j, n, same;
+    named_key_t       *k;
+    unit_rng_t         rng = { 99 };
+
+    k = calloc(KEYS, sizeof(named_key_t));
+    ck_assert_ptr_nonnull(k);
+
+    for (i = 0; i < KEYS; i++) {
+        k[i].len = 60 + unit_below(&rng, 12);
+        for (j = 0; j < k[i].len; j++) {
+            k[i].key[j] = (j < 58 && i % 3) ? 'a'
+                : (unsigned char) alpha[unit_below(&rng, sizeof(alpha) - 1)];
+        }
+        if (i % 7 == 0) {
+            memcpy(k[i].key, "x:", 2);
+        }
+        n = trl_redis_key("p", 1, "z", 1, k[i].key, k[i].len, k[i].name,
+                          sizeof(k[i].name) - 1);
+        unit_check(n <= 1 + 1 + TRL_REDIS_NAME_MAX);
+        k[i].name[n] = '\0';
+    }
+
+    qsort(k, KEYS, sizeof(named_key_t), cmp_names);
+
+    for (i = 1, same = 0; i < KEYS; i++) {
+        if (strcmp(k[i - 1].name, k[i].name) == 0) {
+            unit_check_msg(k[i - 1].len == k[i].len
+                           && memcmp(k[i - 1].key, k[i].key, k[i].len) == 0,
+                           "two keys named %s", k[i].name);
+            same++;
+        }
+    }
+
+    unit_check(same < KEYS / 2);            /* the keys mostly differ */
+    free(k);
 }
 END_TEST
 
@@ -1770,6 +1940,8 @@ sync_suite(void)
     tcase_add_test(tc, redis_key_hex);
     tcase_add_test(tc, redis_key_round_trip);
     tcase_add_test(tc, redis_key_long);
+    tcase_add_test(tc, redis_key_length_edges);
+    tcase_add_test(tc, redis_key_long_distinct);
     tcase_add_test(tc, redis_key_short_buffer);
     tcase_add_test(tc, redis_cell_width);
     tcase_add_test(tc, redis_scripts);

@@ -54,6 +54,7 @@
 /* The suites, one per file. */
 Suite *rate_suite(void);
 Suite *siphash_suite(void);
+Suite *sha256_suite(void);
 Suite *window_suite(void);
 Suite *property_suite(void);
 Suite *zone_suite(void);

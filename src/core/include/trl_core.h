@@ -259,9 +259,16 @@ void trl_zone_sync_stats(const trl_zone_t *zone,
 /* Redis side: key names and scripts (see src/core/sync.hpp). */
 uint64_t trl_redis_cell_ms(uint64_t window_ms);
 /* Writes <prefix>{<zone>:<key>} to buf; returns its length (it is
- * truncated, and the return value larger than len, when buf is short). */
+ * truncated, and the return value larger than len, when buf is short; 0:
+ * no memory).  A key longer than TRL_REDIS_KEY_MAX bytes is named by its
+ * first bytes, "~" and 32 hex digits of its SHA-256 (see sync.hpp): the
+ * name is at most prefix_len + zone_len + TRL_REDIS_NAME_MAX bytes. */
+#define TRL_REDIS_KEY_MAX   64
+#define TRL_REDIS_NAME_MAX  (3 + 2 + 2 * TRL_REDIS_KEY_MAX)
 size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
     size_t zone_len, const void *key, size_t key_len, char *buf, size_t len);
+/* SHA-256 (FIPS 180-4) of data, the hash of long keys' Redis names. */
+void trl_sha256(const void *data, size_t len, uint8_t digest[32]);
 
 #define TRL_SCRIPT_PUBLISH  0
 #define TRL_SCRIPT_STRICT   1
