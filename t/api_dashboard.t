@@ -259,7 +259,7 @@ like($r->{body}, qr{href="\.\./dashboard\.css".*src="\.\./dashboard\.js"}s,
 
 # --- the browser -----------------------------------------------------------
 
-my $chromium = find_chromium();
+my $chromium = TRL::chromium();
 
 SKIP: {
     skip 'chromium is not installed (scripts/install-deps.sh installs it;'
@@ -280,7 +280,7 @@ SKIP: {
         }
         POSIX::_exit(0);
     }
-    my ($dom, $log) = browse("$base/trl-api/dashboard?interval=1",
+    my ($dom, $log) = $t->browse("$base/trl-api/dashboard?interval=1",
                              budget => 8000, screenshot => $shot,
                              name => 'main');
     kill 'KILL', $traffic;
@@ -359,7 +359,7 @@ SKIP: {
 
     # the console check above is worth something: a page that breaks the
     # same CSP is reported there
-    my ($pdom, $plog) = browse("$base/probe.html", budget => 1000,
+    my ($pdom, $plog) = $t->browse("$base/probe.html", budget => 1000,
                                name => 'probe');
     like($pdom, qr{<title>probe</title>},
          'probe: the inline script was blocked');
@@ -368,7 +368,7 @@ SKIP: {
 
     # 2. an API that fails; the page under {loc}/dashboard/
     my $ubase = 'http://127.0.0.1:' . $u->port;
-    ($dom) = browse("$ubase/broken/dashboard/?interval=1", budget => 4000,
+    ($dom) = $t->browse("$ubase/broken/dashboard/?interval=1", budget => 4000,
                     name => 'broken');
     %b = body_attrs($dom);
     is($b{'data-state'}, 'error', 'broken: the page says so');
@@ -384,7 +384,7 @@ SKIP: {
          'broken: the stylesheet loaded from one level up');
 
     # 3. fails twice, then answers; a location with a trailing slash
-    ($dom) = browse("$ubase/flaky/dashboard?interval=1", budget => 8000,
+    ($dom) = $t->browse("$ubase/flaky/dashboard?interval=1", budget => 8000,
                     name => 'flaky');
     %b = body_attrs($dom);
     is($b{'data-errors'}, '2', 'flaky: two failed polls');
@@ -398,7 +398,7 @@ SKIP: {
 
     # 4. known counters: rates from deltas, and counters that go down;
     # polls every 2 s
-    ($dom) = browse("$ubase/steps/dashboard?interval=2", budget => 16000,
+    ($dom) = $t->browse("$ubase/steps/dashboard?interval=2", budget => 16000,
                     name => 'steps');
     %b = body_attrs($dom);
     is($b{'data-errors'}, '0', 'steps: no failed poll');
@@ -444,69 +444,6 @@ sub esc {
     my ($s) = @_;
     $s =~ s/([^\x20-\x7e])/sprintf '\\x%02x', ord $1/ge;
     return $s;
-}
-
-sub find_chromium {
-    return -x $ENV{CHROMIUM} ? $ENV{CHROMIUM} : undef if $ENV{CHROMIUM};
-    for my $name ('chromium', 'chromium-browser', 'google-chrome') {
-        for my $d (split /:/, $ENV{PATH} // '') {
-            return "$d/$name" if -x "$d/$name";
-        }
-    }
-    return undef;
-}
-
-# Loads url in headless chromium with virtual time (timers run as soon as
-# the page idles, network time does not count) for budget ms; returns the
-# rendered DOM and chromium's log (console messages included).
-sub browse {
-    my ($url, %opt) = @_;
-    my $dir = $t->dir;
-    my $name = $opt{name};
-    my $out = "$dir/chromium-$name.html";
-    my $err = "$dir/chromium-$name.log";
-    my @cmd = ($chromium, '--headless=new', '--no-sandbox', '--disable-gpu',
-               '--disable-dev-shm-usage', '--no-first-run',
-               '--no-default-browser-check',
-               '--disable-background-networking', '--disable-extensions',
-               '--disable-sync', '--disable-component-update',
-               '--mute-audio', '--hide-scrollbars',
-               "--user-data-dir=$dir/chromium-profile",
-               '--enable-logging=stderr', '--v=0',
-               "--virtual-time-budget=$opt{budget}",
-               '--window-size=1280,1000');
-    push @cmd, "--screenshot=$opt{screenshot}" if $opt{screenshot};
-    push @cmd, '--dump-dom', $url;
-
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        POSIX::setpgid(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out or POSIX::_exit(127);
-        open STDERR, '>', $err or POSIX::_exit(127);
-        { exec @cmd }
-        POSIX::_exit(127);
-    }
-
-    # generous on a slow machine; the runs take a second or two
-    my $deadline = time + 90;
-    my $done;
-    while (time < $deadline) {
-        $done = waitpid($pid, POSIX::WNOHANG()) and last;
-        sleep 0.05;
-    }
-    unless ($done) {
-        kill 'KILL', -$pid;
-        waitpid $pid, 0;
-        fail("chromium ($name) timed out");
-    }
-    kill 'KILL', -$pid;     # anything it left behind
-
-    my $dom = $t->read_file($out);
-    my $log = $t->read_file($err);
-    ok(length $dom, "chromium ($name) rendered $url")
-        or diag($log);
-    return ($dom, $log);
 }
 
 sub body_attrs {
