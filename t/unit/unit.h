@@ -64,6 +64,7 @@ Suite *sync_suite(void);
 Suite *lists_suite(void);
 Suite *events_suite(void);
 Suite *retry_suite(void);
+Suite *cluster_suite(void);
 
 
 /*
