@@ -34,7 +34,8 @@ for my $sig ('INT', 'TERM') {
     $SIG{$sig} = sub { exit 1 } unless $SIG{$sig};
 }
 
-# new(port => N, password => 'pw', unix => 1, dir => '/path')
+# new(port => N, password => 'pw', unix => 1, dir => '/path',
+#     args => [more redis-server arguments])
 sub new {
     my ($class, %opt) = @_;
 
@@ -55,6 +56,7 @@ sub new {
         port => $opt{port} || free_port(),
         password => $opt{password},
         unix => $opt{unix},
+        args => $opt{args} || [],
         pid => undef,
         paused => 0,
     }, $class;
@@ -126,6 +128,7 @@ sub start {
     }
     push @args, '--requirepass', $self->{password}
         if defined $self->{password};
+    push @args, @{$self->{args}};
 
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
