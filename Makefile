@@ -32,7 +32,7 @@ CORE_LIB    := $(BUILD)/libtrlcore.a
 NGX_BUILD   := $(BUILD)/nginx
 MODULE      := $(BUILD)/ngx_http_token_ratelimit_module.so
 GLUE_FILES  := config $(wildcard src/nginx/*.c src/nginx/*.h) \
-               src/core/include/trl_core.h
+               $(wildcard src/core/include/*.h)
 
 UNIT_SRCS   := $(wildcard t/unit/*.c)
 UNIT_BIN    := $(BUILD)/unit/core_tests
@@ -56,8 +56,10 @@ $(CORE_LIB): $(CORE_OBJS)
 	ar rcs $@ $^
 
 # A configured copy of the nginx tree: Debian's nginx-dev ships headers and
-# build scripts only, enough for "make modules".
-$(NGX_BUILD)/objs/Makefile: config Makefile $(CORE_LIB)
+# build scripts only, enough for "make modules".  The core library only has
+# to exist for configure (order-only): a core edit relinks the module, it
+# does not configure nginx again nor recompile the glue.
+$(NGX_BUILD)/objs/Makefile: config Makefile | $(CORE_LIB)
 	@test -f $(NGINX_SRC)/configure || { echo "no nginx source tree at" \
 	    "$(NGINX_SRC): run scripts/install-deps.sh or set NGINX_SRC"; \
 	    exit 1; }
@@ -72,6 +74,9 @@ $(NGX_BUILD)/objs/Makefile: config Makefile $(CORE_LIB)
 	    || { tail -20 ../nginx-configure.log; exit 1; }
 
 $(MODULE): $(CORE_LIB) $(NGX_BUILD)/objs/Makefile $(GLUE_FILES)
+	@# nginx's Makefile does not know the library: relink by hand
+	@if [ $(CORE_LIB) -nt $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so ]; \
+	    then rm -f $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so; fi
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	@! nm -u $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so \
 	    | grep -E ' (ngx_http_trl_|trl_)' \
