@@ -5,12 +5,14 @@
 #   make run        nginx in the foreground on 127.0.0.1:8080 (conf.d/)
 #   make bench      throughput and cost per request against stock nginx and
 #                   limit_req (not a test; takes a few minutes)
+#   make deb        build/libnginx-mod-http-token-ratelimit_VERSION_ARCH.deb
 #
 # NGINX_SRC is the nginx source tree to build against; the default is the
 # tree Debian's nginx-dev installs (nginx 1.22.1, --with-compat), whose
 # conf_flags are used so that the module loads into Debian's /usr/sbin/nginx.
 
 SHELL       := /bin/bash
+VERSION     := 0.9.0
 NGINX_SRC   ?= /usr/share/nginx/src
 NGINX_BIN   ?= /usr/sbin/nginx
 
@@ -39,7 +41,7 @@ UNIT_BIN    := $(BUILD)/unit/core_tests
 
 export NGINX_BIN
 
-.PHONY: all core deps unit integration test run bench clean
+.PHONY: all core deps unit integration test run bench deb clean
 
 all: $(MODULE)
 
@@ -112,6 +114,9 @@ run: deps
 bench: deps
 	$(MAKE) all
 	scripts/bench.sh
+
+deb: $(MODULE)
+	scripts/mkdeb.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -26,13 +26,8 @@ sub slurp {
 # 127.0.0.1:9000 becomes the harness backend, the listen port a free one.
 sub runnable {
     my ($t, $name) = @_;
-    my $text = slurp("$ROOT/conf.d/$name.conf");
-    my $backend = $t->start_backend;
-    my $up = ($text =~ s/127\.0\.0\.1:9000\b/127.0.0.1:$backend/g);
-    my $ls = ($text =~ s/^(\s*)listen\s+[^;]+;/${1}listen 127.0.0.1:%%PORT%%;/mg);
+    my ($up, $ls) = $t->run_snippet("$ROOT/conf.d/$name.conf");
     ok($up >= 1 && $ls == 1, "$name.conf: upstream and listen rewritten");
-    $t->write_config($text);
-    $t->run;
     return $t;
 }
 

@@ -58,6 +58,7 @@ sub new {
         ports => {},
         children => [],
         workers => $opt{workers} || 1,
+        module => $opt{module} || $MODULE,
     }, $class;
 
     diag("test prefix: $dir") if $ENV{TRL_KEEP};
@@ -95,7 +96,7 @@ sub write_config {
     my $user = $> == 0 ? "user nobody nogroup;\n" : '';
 
     my $conf = <<"EOF";
-load_module $MODULE;
+load_module $self->{module};
 $user
 worker_processes $workers;
 daemon on;
@@ -122,6 +123,22 @@ EOF
     $conf = $self->expand($conf);
     $self->write_file('nginx.conf', $conf);
     return $conf;
+}
+
+# Runs a conf.d-style snippet (http-level directives in a file) in this
+# harness: its upstream 127.0.0.1:9000 becomes the harness backend, its
+# listen a free port (%%PORT%%).  Returns how many upstream addresses and
+# listen directives were rewritten.
+sub run_snippet {
+    my ($self, $path) = @_;
+    my $text = $self->read_file($path);
+    length $text or die "$path: empty or unreadable";
+    my $backend = $self->start_backend;
+    my $up = ($text =~ s/127\.0\.0\.1:9000\b/127.0.0.1:$backend/g);
+    my $ls = ($text =~ s/^(\s*)listen\s+[^;]+;/${1}listen 127.0.0.1:%%PORT%%;/mg);
+    $self->write_config($text);
+    $self->run;
+    return ($up, $ls);
 }
 
 sub expand {
