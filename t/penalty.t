@@ -364,14 +364,15 @@ sub flood {
     is(flood($s, 'over', 7200, 3, '/ev2_nopen'), '200:14400 429:7200',
        'zone ev2: 7200 fresh keys over their limit (no penalty)');
     my $over_done = time;
-    @full = grep { /token_ratelimit zone "ev2" is full/ } split /\n/, $t->error_log;
-    ok(@full >= 1, 'zone ev2 was full: "old" keys with live counts were evicted');
-    # On a loaded machine the flood can outlast the "old" keys' counts;
-    # the eviction check below then proves nothing, and says so.
+    # On a loaded machine (or a sanitizer build) the flood can outlast the
+    # "old" keys' counts: nothing live is evicted then, and the eviction
+    # checks prove nothing; they say so.
     SKIP: {
         skip(sprintf('the flood ended %.2f s after the start, too late to '
-                     . 'prove the eviction order', $over_done - $tp), 1)
+                     . 'prove the eviction order', $over_done - $tp), 2)
             if $over_done >= $tp + 3.95;
+        @full = grep { /token_ratelimit zone "ev2" is full/ } split /\n/, $t->error_log;
+        ok(@full >= 1, 'zone ev2 was full: "old" keys with live counts were evicted');
         pass('zone ev2: the "old" keys had live counts all along (not vacuous)');
     }
     $r = (ka_pipeline($s, ka_raw('pen2', '/ev2')))[0];

@@ -130,16 +130,20 @@ my $burst_end;
         hit($i, '/st', 'k') for 1 .. 6;
     }
     my $before = evals();
+    my $t0 = time;
     my $raw = TRL::build_request('GET', '/st', headers => { 'X-Key' => 'k' });
     my @resp;
     push @resp, TRL::collect_responses(
         20, send_all(map { [$_ % $NODES, $raw] } 1 .. 50)) for 1 .. 3;
     my $after = evals();
+    # a block is trusted for a second: a flood that lasts longer (a slow
+    # or sanitizer build) may ask again once a second per node and worker
+    my $secs = int(time - $t0);
     is(scalar(grep { $_->{status} == 429 } @resp), 150,
        'a flood of 150 from the blocked key: all rejected')
         or diag(tally(@resp));
     diag("script calls during the flood: " . ($after - $before));
-    cmp_ok($after - $before, '<=', 2 * $NODES,
+    cmp_ok($after - $before, '<=', 2 * $NODES * (1 + $secs),
            'the flood sent (next to) nothing to Redis: the block is cached');
     ok($before > 0, '(scripts were called before: commandstats works)');
 }

@@ -614,6 +614,7 @@ sub browse {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $out or POSIX::_exit(127);
         open STDERR, '>', $err or POSIX::_exit(127);
+        delete $ENV{LD_PRELOAD};      # make test-asan preloads nginx's only
         { exec @cmd }
         POSIX::_exit(127);
     }

@@ -135,6 +135,7 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$self->{dir}/redis.out";
         open STDERR, '>&', \*STDOUT;
+        delete $ENV{LD_PRELOAD};    # make test-asan preloads nginx's only
         exec @args or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
@@ -228,6 +229,7 @@ sub cli_timeout {
     if ($pid == 0) {
         open STDERR, '>&', \*STDOUT;
         open STDIN, '<', '/dev/null';
+        delete $ENV{LD_PRELOAD};
         exec @cmd or POSIX::_exit(127);
     }
     local $/;
