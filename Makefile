@@ -6,6 +6,8 @@
 #   make bench      throughput and cost per request against stock nginx and
 #                   limit_req (not a test; takes a few minutes)
 #   make deb        build/libnginx-mod-http-token-ratelimit_VERSION_ARCH.deb
+#   make test-asan  the suite against a build with ASan and UBSan
+#   make fuzz       the core's parsers under libFuzzer (t/fuzz)
 #
 # NGINX_SRC is the nginx source tree to build against; the default is the
 # tree Debian's nginx-dev installs (nginx 1.22.1, --with-compat), whose
@@ -54,8 +56,8 @@ UNIT_BIN    := $(BUILD)/unit/core_tests
 
 export NGINX_BIN
 
-.PHONY: all core deps unit integration test test-asan test-asan-ci run \
-        bench deb clean
+.PHONY: all core deps unit integration test test-asan test-asan-ci fuzz \
+        run bench deb clean
 
 all: $(MODULE)
 
@@ -120,6 +122,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) fuzz FUZZ_SECONDS=5
 
 # The whole suite against the sanitized module: nginx (not instrumented)
 # runs with the ASan runtime preloaded, every report goes to a file under
@@ -152,6 +155,46 @@ test-asan: deps
 
 test-asan-ci:
 	$(MAKE) test-asan TESTS="$(ASAN_CI_TESTS)"
+
+# Fuzz targets (t/fuzz, libFuzzer): the core built by clang with the fuzzer
+# and sanitizers, each target run FUZZ_SECONDS from a copy of its corpus.
+FUZZ_CXX      ?= clang++
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 20
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_DIR      := build/fuzz
+FUZZ_TARGETS  := $(patsubst t/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard t/fuzz/*.c))
+FUZZ_OBJS     := $(CORE_SRCS:src/core/%.cpp=$(FUZZ_DIR)/core/%.o)
+
+$(FUZZ_DIR)/core/%.o: src/core/%.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -std=c++17 \
+	    -fPIC -Isrc/core/include -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%.o: t/fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+	    -Isrc/core/include -c $< -o $@
+
+# linked by the C++ driver: the core's UBSan checks need its C++ runtime
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/fuzz_%.o $(FUZZ_OBJS)
+	$(FUZZ_CXX) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_OBJS) -lyaml -o $@
+
+.SECONDARY: $(FUZZ_OBJS) $(FUZZ_TARGETS:=.o)
+
+fuzz: $(FUZZ_TARGETS)
+	@for f in $(FUZZ_TARGETS); do \
+	    name=$${f##*/fuzz_}; rm -rf $(FUZZ_DIR)/corpus-$$name; \
+	    cp -r t/fuzz/corpus/$$name $(FUZZ_DIR)/corpus-$$name; \
+	    echo "== $$f, $(FUZZ_SECONDS) s"; \
+	    (cd $(FUZZ_DIR) && ./fuzz_$$name -max_total_time=$(FUZZ_SECONDS) \
+	        -print_final_stats=1 corpus-$$name > fuzz_$$name.log 2>&1); \
+	    rc=$$?; \
+	    grep -E '^(stat::number_of_executed_units|stat::new_units_added)|ERROR|SUMMARY|deadly signal|^artifact' \
+	        $(FUZZ_DIR)/fuzz_$$name.log; \
+	    if [ $$rc -ne 0 ]; then echo "fuzz_$$name failed: $(FUZZ_DIR)/fuzz_$$name.log"; \
+	        exit 1; fi; \
+	done
 
 run: deps
 	$(MAKE) all

@@ -18,6 +18,8 @@ packages=(
     wrk valgrind                 # make bench
     prometheus                   # promtool: t/ checks metrics and alert rules
     chromium                     # t/ renders the API dashboard headless
+    clang libclang-rt-14-dev     # make fuzz (libFuzzer), run by make test
+    binutils                     # make deb (objdump)
 )
 
 missing=()
