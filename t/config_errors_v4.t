@@ -31,7 +31,8 @@ for my $w ('0', '101%', 'abc', '0%', '%', '', '-1', '1.5', '80 %', '70000',
 
 {
     my ($out) = fails($zone . srv('token_ratelimit zone=z warn=abc;'),
-                      [qr/warn=8 or warn=80%/], 'warn=abc: says what is accepted');
+                      [qr/warn=abc" in "token_ratelimit" directive: expected a percentage of the rate's N \(1% to 100%\), a number of requests \(1 to N\) or off, such as 80% or 8/],
+                      'warn=abc: says what is accepted (the words of the YAML twin)');
 }
 
 # above N: checked against the zone, also one defined further down
@@ -66,8 +67,15 @@ for my $p ('abc', '1s:0.5', '10s:2:5s', '1s:2:1h:1h:9', '', '0s', '0',
 }
 
 fails($zone . srv('token_ratelimit zone=z penalty=abc;'),
-      [qr/penalty=BASE\[:FACTOR\[:MAX\[:FORGIVE\]\]\]/],
-      'penalty=abc: says what is accepted');
+      [qr/BASE "abc": expected <N><unit> .*; a penalty is BASE\[:FACTOR\[:MAX\[:FORGIVE\]\]\] such as 30s:2:1h:24h/],
+      'penalty=abc: says what is wrong and what is accepted');
+
+# one grammar with the policy files: what one refuses, the other does
+for my $p ('30s:2.', '1w', '30s:.5', '2M') {
+    fails($zone . srv("token_ratelimit zone=z \"penalty=$p\";"),
+          [qr/invalid value "penalty=\Q$p\E" in "token_ratelimit" directive: /],
+          "penalty=$p (refused in policy files too)");
+}
 
 # A trailing ':' after the fourth part is a fifth (empty) part.
 fails($zone . srv('token_ratelimit zone=z "penalty=1s:2:1h:1h:";'),

@@ -5,6 +5,7 @@
 #include <new>
 #include <string>
 
+#include "grammar.hpp"
 #include "policy.hpp"
 #include "trl_core.h"
 
@@ -144,6 +145,39 @@ int trl_size_parse(const char *text, size_t len, uint64_t *bytes, char *err,
             return TRL_OK;
         }
         put_error(err, errlen, text == nullptr ? "no size" : why);
+    } catch (...) {
+        put_error(err, errlen, "internal error");
+    }
+    return TRL_ERROR;
+}
+
+int trl_penalty_parse(const char *text, size_t len, trl_penalty_t *penalty,
+                      char *err, size_t errlen) {
+    try {
+        std::string why;
+        trl_penalty_t p;
+        if (text != nullptr && trl::parse_penalty(text, len, p, why)) {
+            *penalty = p;
+            return TRL_OK;
+        }
+        put_error(err, errlen, text == nullptr ? "no penalty" : why);
+    } catch (...) {
+        put_error(err, errlen, "internal error");
+    }
+    return TRL_ERROR;
+}
+
+int trl_warn_parse(const char *text, size_t len, uint32_t *count,
+                   uint32_t *percent, char *err, size_t errlen) {
+    try {
+        std::string why;
+        trl::Warn w;
+        if (text != nullptr && trl::parse_warn(text, len, w, why)) {
+            *count = w.off || w.percent ? 0 : w.value;
+            *percent = w.percent ? w.value : 0;
+            return TRL_OK;
+        }
+        put_error(err, errlen, text == nullptr ? "no threshold" : why);
     } catch (...) {
         put_error(err, errlen, "internal error");
     }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "grammar.hpp"
 #include "rate.hpp"
 
 namespace trl {
@@ -99,55 +100,6 @@ bool parse_bool(const std::string &s, bool &v) {
 const char kBoolExpected[] =
     "expected true or false (also yes/no, on/off, 1/0)";
 
-// A factor: digits with an optional fraction, 1 <= f <= kMaxFactor.
-constexpr double kMaxFactor = 1000;
-
-bool parse_factor(const std::string &s, double &f, std::string &why) {
-    const char *p = s.data();
-    const char *end = p + s.size();
-    uint64_t mantissa = 0;
-    int digits = 0;
-    int fraction = 0;
-    bool whole = false;
-    bool dot = false;
-    bool big = false;
-    for (; p < end; p++) {
-        if (*p == '.' && !dot && whole) {
-            dot = true;
-            continue;
-        }
-        if (!is_digit(*p)) {
-            break;
-        }
-        whole = true;
-        if (digits < 18) {
-            mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
-            digits += mantissa != 0;
-            fraction += dot;
-        } else if (!dot) {
-            big = true;
-        }
-    }
-    if (p != end || !whole || s.back() == '.') {
-        why = "expected a number of at least 1 (e.g. 2 or 1.5)";
-        return false;
-    }
-    double v = static_cast<double>(mantissa);
-    for (int i = 0; i < fraction; i++) {
-        v /= 10;
-    }
-    if (v < 1) {
-        why = "the factor must be at least 1";
-        return false;
-    }
-    if (big || v > kMaxFactor) {
-        why = "the factor must be at most 1000";
-        return false;
-    }
-    f = v;
-    return true;
-}
-
 // ---- the partial policy: what defaults or one policy say ----------------
 
 template <typename T>
@@ -172,11 +124,6 @@ void inherit(Field<T> &f, const Field<T> &from) {
     }
 }
 
-struct Warn {
-    bool off = false;
-    bool percent = false;
-    uint32_t value = 0;
-};
 
 struct Partial {
     Field<trl_rate_t> rate;
@@ -402,32 +349,14 @@ bool Loader::partial(uint32_t id, const std::string &where, Partial &p) {
             p.zone_size.put(bytes, at, shown);
         } else if (key == "warn") {
             Warn w;
-            const char *q = s.data();
-            const char *end = q + s.size();
-            uint64_t n;
-            bool overflow;
-            bool off;
-            const char *expected =
-                "expected a percentage of the rate's N (1% to 100%), an "
-                "absolute count (1 to N) or off";
-            if (!s.empty() && s.back() == '%') {
-                if (!read_uint(q, end - 1, 1000, n, overflow) ||
-                    q != end - 1 || overflow || n < 1 || n > 100) {
-                    return bad(v, key, where, shown, expected);
+            bool on;
+            if (!parse_warn(s.data(), s.size(), w, reason)) {
+                // off is also no, false (but 0 is a count, and too low)
+                if (!s.empty() && s[0] != '0' && parse_bool(s, on) && !on) {
+                    w.off = true;           // also no, false, 0
+                } else {
+                    return bad(v, key, where, shown, reason);
                 }
-                w.percent = true;
-                w.value = static_cast<uint32_t>(n);
-            } else if (!s.empty() && is_digit(s[0])) {
-                if (!read_uint(q, end, UINT32_MAX, n, overflow) ||
-                    q != end || n < 1) {
-                    return bad(v, key, where, shown, expected);
-                }
-                // overflow: above any N, reported against the rate later
-                w.value = overflow ? UINT32_MAX : static_cast<uint32_t>(n);
-            } else if (parse_bool(s, off) && !off) {
-                w.off = true;
-            } else {
-                return bad(v, key, where, shown, expected);
             }
             p.warn.put(w, at, shown);
         } else if (key == "penalty") {
@@ -465,18 +394,15 @@ bool Loader::penalty(uint32_t id, const std::string &where, Partial &p) {
         Mark at = node(v).mark;
         if (key == "factor") {
             double f;
-            if (!parse_factor(s, f, reason)) {
+            if (!parse_factor(s.data(), s.size(), f, reason)) {
                 return bad(v, "penalty." + key, where, shown, reason);
             }
             p.factor.put(f, at, shown);
             continue;
         }
         uint64_t ms;
-        if (!parse_duration(s.data(), s.size(), ms, reason)) {
+        if (!parse_penalty_time(s.data(), s.size(), ms, reason)) {
             return bad(v, "penalty." + key, where, shown, reason);
-        }
-        if (ms == 0) {
-            return bad(v, "penalty." + key, where, shown, "expected a duration above 0");
         }
         Field<uint64_t> &f = key == "base" ? p.base
                              : key == "max" ? p.max
@@ -552,24 +478,21 @@ bool Loader::finish(const std::string &name, const Mark &at,
                         "the penalty of " + where + " has no base; "
                         "expected base: <duration> (e.g. 30s)");
         }
-        out.has_penalty = true;
-        out.penalty_base_ms = p.base.value;
-        out.penalty_factor = p.factor.set ? p.factor.value : 2.0;
-        out.penalty_max_ms = p.max.set ? p.max.value : 3600 * 1000;
-        if (out.penalty_max_ms < out.penalty_base_ms) {
-            if (p.max.set) {
-                return fail(p.max.mark,
-                            "penalty.max " + p.max.shown +
-                                " is below penalty.base " + p.base.shown +
-                                " for " + where + "; expected max >= base");
-            }
-            return fail(p.base.mark,
-                        "penalty.base " + p.base.shown + " is above the "
-                        "default penalty.max of 1h for " + where +
-                        "; expected a base of at most 1h or a max");
+        trl_penalty_t pen{p.base.value, p.max.value, p.forgive.value,
+                          p.factor.value};
+        std::string reason;
+        if (!finish_penalty(pen, p.factor.set, p.max.set, p.forgive.set,
+                            reason)) {
+            return fail(p.max.mark,
+                        "penalty.max " + p.max.shown +
+                            " is below penalty.base " + p.base.shown +
+                            " for " + where + "; expected max >= base");
         }
-        out.penalty_forgive_ms =
-            p.forgive.set ? p.forgive.value : out.penalty_max_ms;
+        out.has_penalty = true;
+        out.penalty_base_ms = pen.base_ms;
+        out.penalty_factor = pen.factor;
+        out.penalty_max_ms = pen.max_ms;
+        out.penalty_forgive_ms = pen.forgive_ms;
     }
     return true;
 }

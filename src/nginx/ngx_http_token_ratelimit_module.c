@@ -607,155 +607,57 @@ ngx_http_trl_set_bounded(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* warn=N (places taken) or warn=P% (of N, rounded up) */
+/*
+ * warn=N (places taken), warn=P% (of N, rounded up) or warn=off; the core
+ * parses it, as it does the policy files' warn:
+ */
 
 static char *
 ngx_http_trl_parse_warn(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
     ngx_http_trl_limit_t *limit)
 {
-    size_t     len;
-    ngx_int_t  n;
+    char      err[NGX_MAX_ERROR_STR];
+    uint32_t  count, percent;
 
-    len = value->len - 5;
-
-    if (len > 1 && value->data[value->len - 1] == '%') {
-        n = ngx_atoi(value->data + 5, len - 1);
-
-        if (n >= 1 && n <= 100) {
-            limit->warn_percent = (ngx_uint_t) n;
-            return NGX_CONF_OK;
-        }
-
-    } else {
-        n = ngx_atoi(value->data + 5, len);
-
-        if (n >= 1 && n <= TRL_RATE_MAX_LIMIT) {
-            limit->warn = (ngx_uint_t) n;
-            return NGX_CONF_OK;
-        }
+    if (trl_warn_parse((char *) value->data + 5, value->len - 5, &count,
+                       &percent, err, sizeof(err))
+        != TRL_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive: %s",
+                           value, &cmd->name, err);
+        return NGX_CONF_ERROR;
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, it must "
-                       "be a number of requests or a percentage of the "
-                       "limit, such as warn=8 or warn=80%%",
-                       value, &cmd->name);
-    return NGX_CONF_ERROR;
+    limit->warn = count;
+    limit->warn_percent = percent;
+
+    return NGX_CONF_OK;
 }
 
 
 /*
- * penalty=BASE[:FACTOR[:MAX[:FORGIVE]]]: times such as 30s or 5m; FACTOR a
- * number >= 1 (default 2), MAX at least BASE (default 1h, or BASE if
- * larger), FORGIVE (default MAX).
+ * penalty=BASE[:FACTOR[:MAX[:FORGIVE]]], parsed by the core, as the policy
+ * files' penalty: mapping
  */
 
 static char *
 ngx_http_trl_parse_penalty(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, trl_penalty_t *penalty)
 {
-    u_char     *p, *last, *end;
-    double      factor, scale;
-    ngx_int_t   ms;
-    ngx_str_t   part;
-    ngx_uint_t  n;
+    char  err[NGX_MAX_ERROR_STR];
 
-    penalty->factor = 2;
-    penalty->max_ms = 3600000;
-    penalty->forgive_ms = 0;
-
-    p = value->data + 8;
-    end = value->data + value->len;
-
-    for (n = 0; n < 4; n++) {
-        last = ngx_strlchr(p, end, ':');
-        if (last == NULL) {
-            last = end;
-        }
-
-        part.data = p;
-        part.len = last - p;
-
-        if (n == 1) {
-            /* FACTOR: digits, an optional fraction */
-
-            factor = 0;
-            scale = 0;
-
-            for ( /* void */ ; p < last; p++) {
-                if (*p == '.' && scale == 0) {
-                    scale = 1;
-                    continue;
-                }
-
-                if (*p < '0' || *p > '9') {
-                    goto invalid;
-                }
-
-                if (scale) {
-                    scale /= 10;
-                    factor += (*p - '0') * scale;
-
-                } else {
-                    factor = factor * 10 + (*p - '0');
-                }
-            }
-
-            if (part.len == 0 || factor < 1 || factor > 1000) {
-                goto invalid;
-            }
-
-            penalty->factor = factor;
-
-        } else {
-            ms = ngx_parse_time(&part, 0);
-            if (ms == NGX_ERROR || ms <= 0) {
-                goto invalid;
-            }
-
-            if (n == 0) {
-                penalty->base_ms = (uint64_t) ms;
-            } else if (n == 2) {
-                penalty->max_ms = (uint64_t) ms;
-            } else {
-                penalty->forgive_ms = (uint64_t) ms;
-            }
-        }
-
-        if (last == end) {
-            break;
-        }
-
-        p = last + 1;
-    }
-
-    if (n == 4) {
-        goto invalid;                       /* a fifth part, even empty */
-    }
-
-    if (penalty->max_ms < penalty->base_ms) {
-        if (n >= 2) {
-            goto invalid;
-        }
-
-        penalty->max_ms = penalty->base_ms;
-    }
-
-    if (penalty->forgive_ms == 0) {
-        penalty->forgive_ms = penalty->max_ms;
+    if (trl_penalty_parse((char *) value->data + 8, value->len - 8, penalty,
+                          err, sizeof(err))
+        != TRL_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive: %s",
+                           value, &cmd->name, err);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, it must "
-                       "be penalty=BASE[:FACTOR[:MAX[:FORGIVE]]], such as "
-                       "penalty=30s:2:1h:24h (times with a unit, a factor of "
-                       "at least 1, MAX not below BASE)",
-                       value, &cmd->name);
-    return NGX_CONF_ERROR;
 }
 
 

@@ -375,6 +375,9 @@ static const struct {
     { "{base: 1s, factor: 1000}", SEC, HOUR, HOUR, 1000 },
     { "{base: 1s, factor: 10.0}", SEC, HOUR, HOUR, 10 },
     { "{base: 1s, max: 365d, forgive: 5m}", SEC, 365 * DAY, 5 * MIN, 2 },
+    /* as penalty= in nginx.conf: max defaults to the base above 1h */
+    { "{base: 2h}", 2 * HOUR, 2 * HOUR, 2 * HOUR, 2 },
+    { "{base: 2h, forgive: 1d}", 2 * HOUR, 2 * HOUR, DAY, 2 },
 };
 
 START_TEST(penalty_values)
@@ -840,8 +843,8 @@ static const struct {
     /* warn */
     { "environments:\n  e:\n    p: {" OK ", warn: 0}\n", NULL, 3, 36,
       "bad warn \"0\" in policy \"p\" of environment \"e\"; expected a "
-      "percentage of the rate's N (1% to 100%), an absolute count (1 to N) "
-      "or off" },
+      "percentage of the rate's N (1% to 100%), a number of requests (1 to "
+      "N) or off, such as 80% or 8" },
     { "environments:\n  e:\n    p: {" OK ", warn: 0%}\n", NULL, 3, 36,
       "bad warn \"0%\"" },
     { "environments:\n  e:\n    p: {" OK ", warn: 101%}\n", NULL, 3, 36,
@@ -894,10 +897,6 @@ static const struct {
       "      penalty:\n        base: 2h\n        max: 1h\n", NULL, 8, 14,
       "penalty.max \"1h\" is below penalty.base \"2h\" for policy \"p\" of "
       "environment \"e\"; expected max >= base" },
-    { "environments:\n  e:\n    p:\n      rate: 1r/s\n      key: $k\n"
-      "      penalty:\n        base: 2h\n", NULL, 7, 15,
-      "penalty.base \"2h\" is above the default penalty.max of 1h for "
-      "policy \"p\" of environment \"e\"" },
     { "environments:\n  e:\n    p:\n      rate: 1r/s\n      key: $k\n"
       "      penalty:\n        factor: 3\n", NULL, 7, 9,
       "the penalty of policy \"p\" of environment \"e\" has no base; "

@@ -65,6 +65,7 @@ Suite *lists_suite(void);
 Suite *events_suite(void);
 Suite *retry_suite(void);
 Suite *cluster_suite(void);
+Suite *grammar_suite(void);
 
 
 /*

@@ -588,6 +588,19 @@ int trl_duration_parse(const char *text, size_t len, uint64_t *ms,
 int trl_size_parse(const char *text, size_t len, uint64_t *bytes,
     char *err, size_t errlen);
 
+/*
+ * What "token_ratelimit ... penalty=" and "warn=" take, with the grammar of
+ * their YAML twins: BASE[:FACTOR[:MAX[:FORGIVE]]] (durations as above,
+ * above 0; FACTOR 1 to 1000, default 2; MAX default 1h or BASE if larger;
+ * FORGIVE default MAX); a warning threshold P% (1..100), a count (>= 1,
+ * UINT32_MAX when beyond: the caller checks it against N) or off (both
+ * 0).  On error, err says what is wrong and what is accepted.
+ */
+int trl_penalty_parse(const char *text, size_t len, trl_penalty_t *penalty,
+    char *err, size_t errlen);
+int trl_warn_parse(const char *text, size_t len, uint32_t *count,
+    uint32_t *percent, char *err, size_t errlen);
+
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,52 @@
+// grammar.hpp - the values that nginx.conf and policy files share, parsed
+// once: a penalty's factor, a warning threshold, a penalty's parts and its
+// defaults.  The directive (token_ratelimit penalty=, warn=) and the YAML
+// loader call these, so they accept the same texts and say the same
+// things about the others.  (Rates: rate.hpp; durations and sizes:
+// policy.hpp.)
+#ifndef TRL_GRAMMAR_HPP
+#define TRL_GRAMMAR_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "trl_core.h"
+
+namespace trl {
+
+constexpr double kPenaltyFactorDefault = 2.0;
+constexpr double kPenaltyFactorMax = 1000;
+constexpr uint64_t kPenaltyMaxDefaultMs = 3600 * 1000;
+
+// A factor: digits with an optional fraction ("2", "1.5"), 1 to 1000.
+bool parse_factor(const char *text, size_t len, double &f, std::string &why);
+
+// A warning threshold: "P%" (1% to 100% of N), a count N >= 1 (checked
+// against the rate by the caller: a count above any N is kept as
+// UINT32_MAX), or "off".
+struct Warn {
+    bool off = false;
+    bool percent = false;
+    uint32_t value = 0;
+};
+
+bool parse_warn(const char *text, size_t len, Warn &w, std::string &why);
+
+// A duration of a penalty's part: parse_duration's grammar, above 0.
+bool parse_penalty_time(const char *text, size_t len, uint64_t &ms,
+                        std::string &why);
+
+// The defaults and the check of a penalty whose base (and maybe factor,
+// max, forgive) is set: factor 2, max 1h or the base if larger, forgive
+// the max.  max_given: a max below the base is then an error.
+bool finish_penalty(trl_penalty_t &p, bool factor_given, bool max_given,
+                    bool forgive_given, std::string &why);
+
+// The directive's compact form: BASE[:FACTOR[:MAX[:FORGIVE]]].
+bool parse_penalty(const char *text, size_t len, trl_penalty_t &p,
+                   std::string &why);
+
+}  // namespace trl
+
+#endif

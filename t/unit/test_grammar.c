@@ -1,0 +1,154 @@
+/*
+ * test_grammar.c - what token_ratelimit penalty= and warn= take, parsed by
+ * the same core functions as the policy files' penalty: and warn:
+ * (trl_penalty_parse, trl_warn_parse): accepted texts, defaults, and a
+ * reason naming the bad part for every refusal.
+ */
+
+#include "unit.h"
+
+#include <string.h>
+
+
+#define SEC   1000ULL
+#define MIN   (60 * SEC)
+#define HOUR  (60 * MIN)
+#define DAY   (24 * HOUR)
+
+
+static const struct {
+    const char  *text;
+    uint64_t     base, max, forgive;
+    double       factor;
+} penalties_ok[] = {
+    { "30s", 30 * SEC, HOUR, HOUR, 2 },
+    { "30s:3", 30 * SEC, HOUR, HOUR, 3 },
+    { "500ms:1.5", 500, HOUR, HOUR, 1.5 },
+    { "1m:2:1h:1d", MIN, HOUR, DAY, 2 },
+    { "2h", 2 * HOUR, 2 * HOUR, 2 * HOUR, 2 },      /* max: base above 1h */
+    { "2h:2:3h", 2 * HOUR, 3 * HOUR, 3 * HOUR, 2 },
+    { "1m30s:1000:365d:5m", 90 * SEC, 365 * DAY, 5 * MIN, 1000 },
+    { "1s:1:1s", SEC, SEC, SEC, 1 },
+};
+
+static const struct {
+    const char  *text;
+    const char  *reason;
+} penalties_bad[] = {
+    { "", "BASE is empty" },
+    { "abc", "BASE \"abc\": expected <N><unit>" },
+    { "0s", "BASE \"0s\": expected a duration above 0" },
+    { "1w", "BASE \"1w\"" },                /* ms..d, as policy files */
+    { "1s:0.5", "FACTOR \"0.5\": the factor must be at least 1" },
+    { "1s:1001", "at most 1000" },
+    { "1s:2.", "FACTOR \"2.\"" },
+    { "1s:.5", "FACTOR \".5\"" },
+    { "1s:", "FACTOR is empty" },
+    { "1s::1h", "FACTOR is empty" },
+    { "10s:2:5s", "MAX is below BASE" },
+    { "1s:2:0s", "MAX \"0s\"" },
+    { "1s:2:1h:0s", "FORGIVE \"0s\"" },
+    { "1s:2:1h:", "FORGIVE is empty" },
+    { "1s:2:1h:1h:", "too many parts" },
+    { "1s:2:1h:1h:9", "too many parts" },
+    { ":2", "BASE is empty" },
+};
+
+
+START_TEST(penalty_accepted)
+{
+    char           err[256];
+    trl_penalty_t  p;
+    const char    *t = penalties_ok[_i].text;
+
+    ck_assert_msg(trl_penalty_parse(t, strlen(t), &p, err, sizeof(err))
+                  == TRL_OK, "\"%s\" refused: %s", t, err);
+    ck_assert_uint_eq(p.base_ms, penalties_ok[_i].base);
+    ck_assert_uint_eq(p.max_ms, penalties_ok[_i].max);
+    ck_assert_uint_eq(p.forgive_ms, penalties_ok[_i].forgive);
+    ck_assert_msg(p.factor == penalties_ok[_i].factor, "\"%s\": factor %g",
+                  t, p.factor);
+}
+END_TEST
+
+
+START_TEST(penalty_refused)
+{
+    char           err[512];
+    trl_penalty_t  p;
+    const char    *t = penalties_bad[_i].text;
+
+    ck_assert_msg(trl_penalty_parse(t, strlen(t), &p, err, sizeof(err))
+                  == TRL_ERROR, "\"%s\" accepted", t);
+    ck_assert_msg(strstr(err, penalties_bad[_i].reason) != NULL,
+                  "\"%s\": \"%s\" lacks \"%s\"", t, err,
+                  penalties_bad[_i].reason);
+    /* and says what is accepted */
+    ck_assert_msg(strstr(err, "BASE[:FACTOR[:MAX[:FORGIVE]]] such as "
+                              "30s:2:1h:24h") != NULL, "\"%s\": %s", t, err);
+}
+END_TEST
+
+
+START_TEST(warn_values)
+{
+    char      err[256];
+    uint32_t  count, percent;
+
+#define W(s) s, sizeof(s) - 1
+
+    ck_assert_int_eq(trl_warn_parse(W("8"), &count, &percent, err,
+                                    sizeof(err)), TRL_OK);
+    ck_assert_uint_eq(count, 8);
+    ck_assert_uint_eq(percent, 0);
+    ck_assert_int_eq(trl_warn_parse(W("80%"), &count, &percent, err,
+                                    sizeof(err)), TRL_OK);
+    ck_assert_uint_eq(count, 0);
+    ck_assert_uint_eq(percent, 80);
+    ck_assert_int_eq(trl_warn_parse(W("100%"), &count, &percent, err,
+                                    sizeof(err)), TRL_OK);
+    ck_assert_int_eq(trl_warn_parse(W("off"), &count, &percent, err,
+                                    sizeof(err)), TRL_OK);
+    ck_assert_uint_eq(count + percent, 0);
+    /* beyond any N: kept, for the caller to say it is above its N */
+    ck_assert_int_eq(trl_warn_parse(W("99999999999"), &count, &percent, err,
+                                    sizeof(err)), TRL_OK);
+    ck_assert_uint_eq(count, UINT32_MAX);
+
+    static const char *const bad[] = {
+        "0", "0%", "101%", "8.5%", "%", "", "-1", "1.5", "80 %", "50%%",
+        "x%", "lots", "yes", "Off"
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(trl_warn_parse(bad[i], strlen(bad[i]), &count,
+                                     &percent, err, sizeof(err))
+                      == TRL_ERROR, "\"%s\" accepted", bad[i]);
+        ck_assert_msg(strstr(err, "such as 80% or 8") != NULL, "\"%s\": %s",
+                      bad[i], err);
+    }
+
+#undef W
+}
+END_TEST
+
+
+Suite *
+grammar_suite(void)
+{
+    Suite  *s;
+    TCase  *tc;
+
+    s = suite_create("grammar");
+
+    tc = unit_tcase(s, "values", 10);
+    tcase_add_loop_test(tc, penalty_accepted, 0,
+                        (int) (sizeof(penalties_ok) / sizeof(penalties_ok[0])));
+    tcase_add_loop_test(tc, penalty_refused, 0,
+                        (int) (sizeof(penalties_bad)
+                               / sizeof(penalties_bad[0])));
+    tcase_add_test(tc, warn_values);
+
+    return s;
+}
