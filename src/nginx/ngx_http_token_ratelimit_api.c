@@ -493,10 +493,22 @@ ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
                             st.failures);
 
     if (st.down_since) {
-        ngx_http_trl_out_printf(out, "%T}", st.down_since);
+        ngx_http_trl_out_printf(out, "%T", st.down_since);
     } else {
-        ngx_http_trl_out_cat(out, (u_char *) "null}", 5);
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
     }
+
+    /* why it is down: the latest failure, the first line of an error */
+
+    ngx_http_trl_out_cat(out, (u_char *) ",\"reason\":", 10);
+
+    if (!st.up && st.reason_len) {
+        ngx_http_trl_out_json(out, st.reason, st.reason_len);
+    } else {
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+    }
+
+    ngx_http_trl_out_cat(out, (u_char *) "}", 1);
 }
 
 

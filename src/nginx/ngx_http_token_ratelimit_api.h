@@ -21,6 +21,8 @@ typedef struct {
 } ngx_http_trl_out_t;
 
 
+#define NGX_HTTP_TRL_REASON_MAX         160
+
 /* the node's Redis link, as the API shows it */
 typedef struct {
     ngx_uint_t                  configured;
@@ -28,6 +30,8 @@ typedef struct {
     ngx_uint_t                  outages;
     ngx_uint_t                  failures;
     time_t                      down_since;     /* 0 while up */
+    size_t                      reason_len;     /* 0 while up */
+    u_char                      reason[NGX_HTTP_TRL_REASON_MAX];
 } ngx_http_trl_redis_state_t;
 
 

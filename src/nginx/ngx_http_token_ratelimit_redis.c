@@ -15,13 +15,20 @@
  * back with exponential backoff and jitter, and every command is answered
  * exactly once: with Redis's reply, or NULL when the link failed.
  *
+ * A Redis that answers but cannot serve the module is unreachable too
+ * (honest health): an error reply to a call (READONLY from a replica,
+ * MOVED, CLUSTERDOWN, LOADING, NOAUTH, BUSY, a script that fails; NOSCRIPT
+ * only once, it is answered with EVAL) or a reply a handler cannot read
+ * takes the link down, and it comes back through the set-up, whose last
+ * step is a write probe (DEL of a key never written), with backoff.  The
+ * backoff starts afresh only once a call is served again.
+ *
  * Whether Redis is reachable is also kept per node, in a small shared
- * memory zone, so that an outage is logged once when it begins and once
- * when it ends, not once per worker.  So is whether Redis, reachable,
- * serves the calls: a Redis that answers them with errors (a read-only
- * replica, a Redis Cluster node's MOVED, a script that fails), whatever
- * they are and however often they are retried, is logged once when the
- * refusals begin, and once when a call succeeds again after a quiet time.
+ * memory zone, with the reason of the outage, so that an outage, however
+ * it began, is logged once when it begins and once when it ends, not once
+ * per worker or per call.  After refusals the node is up again once no
+ * call has been refused for a quiet time: a Redis that refuses only some
+ * calls (the writes) is not taken for up by a read.
  */
 
 
@@ -37,9 +44,8 @@
 #define NGX_HTTP_TRL_BACKOFF_MIN      100
 #define NGX_HTTP_TRL_BACKOFF_MAX      5000
 
-/* ms without a refused call before a good reply ends a refusal outage */
+/* ms without a refused call before the node is up again after refusals */
 #define NGX_HTTP_TRL_REFUSED_QUIET    2000
-#define NGX_HTTP_TRL_REASON_MAX       200
 
 
 struct ngx_http_trl_cmd_s {
@@ -71,6 +77,10 @@ typedef struct {
     ngx_msec_t                   last_reply;
     u_char                       sha[TRL_SCRIPTS][41];
     ngx_uint_t                   unexpected; /* the reply being handled */
+    ngx_uint_t                   refused;    /* fell by a refusal, not
+                                                served since */
+    ngx_event_t                  quiet;      /* up once refusals stop */
+    ngx_str_t                    probe;      /* the key of the probe */
     ngx_log_t                   *log;
 } ngx_http_trl_link_t;
 
@@ -81,10 +91,11 @@ typedef struct {
     ngx_atomic_t                 down_since;
     ngx_atomic_t                 outages;
     ngx_atomic_t                 failures;
-    ngx_atomic_t                 serving;    /* 0: calls are refused */
-    ngx_atomic_t                 refused_since;  /* s */
     ngx_atomic_t                 refused_last;   /* ngx_current_msec */
-    ngx_atomic_t                 refused;    /* calls, this refusal */
+    ngx_atomic_t                 refused;    /* calls, this outage */
+    ngx_atomic_t                 lock;       /* of reason */
+    size_t                       reason_len;
+    u_char                       reason[NGX_HTTP_TRL_REASON_MAX];
 } ngx_http_trl_redis_shared_t;
 
 
@@ -124,8 +135,9 @@ static void ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link,
     const char *why, const char *detail);
 static void ngx_http_trl_redis_refused(ngx_http_trl_link_t *link,
-    ngx_uint_t script, const char *reason, size_t len);
+    const char *what, const char *reason, size_t len);
 static void ngx_http_trl_redis_served(ngx_http_trl_link_t *link);
+static void ngx_http_trl_redis_quiet(ngx_event_t *ev);
 
 
 static ngx_http_trl_link_t  ngx_http_trl_link;
@@ -352,7 +364,6 @@ ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     sh->up = 1;
-    sh->serving = 1;
     shpool->data = sh;
 
     return NGX_OK;
@@ -384,6 +395,14 @@ ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
 
     ngx_queue_init(&link->cmds);
 
+    link->probe.len = rc->prefix.len + sizeof("probe") - 1;
+    link->probe.data = ngx_pnalloc(cycle->pool, link->probe.len + 1);
+    if (link->probe.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(link->probe.data, "%Vprobe%Z", &rc->prefix);
+
     link->retry.handler = ngx_http_trl_redis_retry;
     link->retry.data = link;
     link->retry.log = cycle->log;
@@ -393,6 +412,11 @@ ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
     link->watchdog.data = link;
     link->watchdog.log = cycle->log;
     link->watchdog.cancelable = 1;
+
+    link->quiet.handler = ngx_http_trl_redis_quiet;
+    link->quiet.data = link;
+    link->quiet.log = cycle->log;
+    link->quiet.cancelable = 1;
 
     /*
      * The clock cached before the fork may be seconds old (large zones
@@ -424,6 +448,10 @@ ngx_http_trl_redis_exit_process(void)
         ngx_del_timer(&link->watchdog);
     }
 
+    if (link->quiet.timer_set) {
+        ngx_del_timer(&link->quiet);
+    }
+
     link->conf = NULL;                      /* no reconnect from callbacks */
 
     if (link->ac) {
@@ -450,6 +478,13 @@ ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state)
     state->outages = sh->outages;
     state->failures = sh->failures;
     state->down_since = sh->up ? 0 : (time_t) sh->down_since;
+
+    if (!state->up) {
+        ngx_spinlock(&sh->lock, ngx_pid, 1024);
+        state->reason_len = ngx_min(sh->reason_len, NGX_HTTP_TRL_REASON_MAX);
+        ngx_memcpy(state->reason, sh->reason, state->reason_len);
+        ngx_unlock(&sh->lock);
+    }
 }
 
 
@@ -564,6 +599,21 @@ ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
         link->setup_left++;
     }
 
+    /*
+     * The probe: a write of a key never written.  A replica (READONLY),
+     * a Redis Cluster node without the slot (CLUSTERDOWN, MOVED), a Redis
+     * loading its data (LOADING) or running a long script (BUSY) refuses it.
+     */
+
+    argv[0] = "DEL";
+    argvlen[0] = 3;
+    argv[1] = (char *) link->probe.data;
+    argvlen[1] = link->probe.len;
+
+    redisAsyncCommandArgv(ac, ngx_http_trl_redis_setup, NULL, 2, argv,
+                          argvlen);
+    link->setup_left++;
+
     /* the connect and the set-up must complete within the timeout */
 
     ngx_add_timer(&link->watchdog, rc->timeout);
@@ -631,7 +681,7 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_trl_redis_fail(link, "set-up failed", reply->str);
+        ngx_http_trl_redis_refused(link, "set-up", reply->str, reply->len);
         return;
     }
 
@@ -646,7 +696,10 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
 
     link->state = NGX_HTTP_TRL_LINK_READY;
     link->last_reply = ngx_current_msec;
-    link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+
+    if (!link->refused) {
+        link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+    }
 
     if (link->watchdog.timer_set) {
         ngx_del_timer(&link->watchdog);
@@ -885,6 +938,10 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     ngx_http_trl_cmd_t   *cmd = privdata;
     ngx_http_trl_link_t  *link = &ngx_http_trl_link;
 
+    static const char  *names[TRL_SCRIPTS] = {
+        "publish", "strict decision", "release", "reset", "lists"
+    };
+
     ngx_queue_remove(&cmd->queue);
     link->last_reply = ngx_current_msec;
 
@@ -901,24 +958,36 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         reply = NULL;
     }
 
-    /* refusals are logged here, once per outage: not by the handlers */
-
     script = cmd->script;
     error = reply && reply->type == REDIS_REPLY_ERROR;
-
-    if (error) {
-        ngx_http_trl_redis_refused(link, script, reply->str,
-                                   reply->len);
-    }
 
     link->unexpected = 0;
 
     cmd->handler(reply, cmd->data);
     ngx_free(cmd);
 
-    if (reply && !error && !link->unexpected) {
-        ngx_http_trl_redis_served(link);
+    /*
+     * A refusal takes the link down (the handler has had the error reply;
+     * the commands outstanding get NULL): the set-up probes Redis again.
+     */
+
+    if (reply == NULL || link->state != NGX_HTTP_TRL_LINK_READY) {
+        return;
     }
+
+    if (error) {
+        ngx_http_trl_redis_refused(link, names[script], reply->str,
+                                   reply->len);
+        return;
+    }
+
+    if (link->unexpected) {
+        ngx_http_trl_redis_refused(link, names[script], "unexpected answer",
+                                   sizeof("unexpected answer") - 1);
+        return;
+    }
+
+    ngx_http_trl_redis_served(link);
 
     /* the watchdog, if set, looks at the next command when it fires */
 }
@@ -1005,6 +1074,10 @@ ngx_http_trl_redis_fail(ngx_http_trl_link_t *link, const char *why,
         ngx_del_timer(&link->watchdog);
     }
 
+    if (link->quiet.timer_set) {
+        ngx_del_timer(&link->quiet);
+    }
+
     /*
      * Freed at once, or, from inside a hiredis callback, as soon as it
      * returns; on_disconnect is not called for a link that never connected.
@@ -1051,17 +1124,32 @@ ngx_http_trl_redis_retry(ngx_event_t *ev)
 }
 
 
-/* the node's view: only the transitions are logged */
+/*
+ * The node's view: only the transitions are logged, one line when an
+ * outage begins, whatever took the link down first, and one when it ends.
+ * The reason shown by the API is the latest.
+ */
 
 static void
 ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link, const char *why,
     const char *detail)
 {
+    u_char                       *p;
     ngx_http_trl_redis_shared_t  *sh;
 
     sh = ngx_http_trl_redis_shared(link);
 
     (void) ngx_atomic_fetch_add(&sh->failures, 1);
+
+    if (detail == NULL) {
+        detail = "error";
+    }
+
+    ngx_spinlock(&sh->lock, ngx_pid, 1024);
+    p = ngx_snprintf(sh->reason, NGX_HTTP_TRL_REASON_MAX, "%s: %s", why,
+                     detail);
+    sh->reason_len = p - sh->reason;
+    ngx_unlock(&sh->lock);
 
     if (!ngx_atomic_cmp_set(&sh->up, 1, 0)) {
         return;
@@ -1072,21 +1160,61 @@ ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link, const char *why,
 
     ngx_log_error(NGX_LOG_ERR, link->log, 0,
                   "token_ratelimit: redis %V is unreachable (%s: %s); %s",
-                  &link->conf->address, why, detail ? detail : "error",
+                  &link->conf->address, why, detail,
                   link->conf->fail_closed
                       ? "requests of sync zones get 503 (fail=closed)"
                       : "sync zones count locally (fail=open)");
 }
 
 
+/*
+ * The link is ready, or served a call: the node is up again, unless a
+ * call was refused (by any worker) less than a quiet time ago; then the
+ * quiet timer looks again.
+ */
+
 static void
 ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
 {
+    ngx_msec_t                    quiet;
+    ngx_msec_int_t                left;
+    ngx_atomic_uint_t             n;
     ngx_http_trl_redis_shared_t  *sh;
 
     sh = ngx_http_trl_redis_shared(link);
 
+    if (sh->up) {
+        return;
+    }
+
+    n = sh->refused;
+
+    if (n) {
+        quiet = ngx_max(NGX_HTTP_TRL_REFUSED_QUIET,
+                        2 * link->conf->interval);
+        left = (ngx_msec_int_t) ((ngx_msec_t) sh->refused_last + quiet
+                                 - ngx_current_msec);
+
+        if (left > 0) {
+            if (!link->quiet.timer_set) {
+                ngx_add_timer(&link->quiet, (ngx_msec_t) left);
+            }
+
+            return;
+        }
+    }
+
     if (!ngx_atomic_cmp_set(&sh->up, 0, 1)) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->refused, -(ngx_atomic_int_t) n);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_ERR, link->log, 0,
+                      "token_ratelimit: redis %V is reachable again after "
+                      "%T s (%uA calls refused)", &link->conf->address,
+                      ngx_time() - (time_t) sh->down_since, n);
         return;
     }
 
@@ -1097,9 +1225,20 @@ ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
 }
 
 
+static void
+ngx_http_trl_redis_quiet(ngx_event_t *ev)
+{
+    ngx_http_trl_link_t  *link = ev->data;
+
+    if (link->conf && link->state == NGX_HTTP_TRL_LINK_READY) {
+        ngx_http_trl_redis_link_up(link);
+    }
+}
+
+
 /*
- * A reply that a handler could not read: counted and logged as a refusal
- * (by script: "unexpected answer").
+ * A reply that a handler could not read: a refusal (by script:
+ * "unexpected answer"), once the handler returns.
  */
 
 void
@@ -1112,88 +1251,66 @@ ngx_http_trl_redis_unexpected(ngx_uint_t script)
     }
 
     link->unexpected = 1;
-
-    ngx_http_trl_redis_refused(link, script, "unexpected answer",
-                               sizeof("unexpected answer") - 1);
 }
 
 
 /*
- * Redis answered a call with an error: the first refusal of an outage is
- * logged, with its reason; the others are counted.
+ * Redis answered with an error (what: the call refused): it cannot serve
+ * the module, the link goes down as if Redis were unreachable, and the
+ * set-up with its probe tries again after the backoff.  The reason is the
+ * first line of the error, bounded.
  */
 
 static void
-ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, ngx_uint_t script,
+ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, const char *what,
     const char *reason, size_t len)
 {
+    u_char                        c, why[64];
+    u_char                        detail[NGX_HTTP_TRL_REASON_MAX];
+    size_t                        n;
     ngx_http_trl_redis_shared_t  *sh;
-
-    static const char  *names[TRL_SCRIPTS] = {
-        "publish", "strict decision", "release", "reset", "lists"
-    };
 
     sh = ngx_http_trl_redis_shared(link);
 
     (void) ngx_atomic_fetch_add(&sh->refused, 1);
     sh->refused_last = (ngx_atomic_uint_t) ngx_current_msec;
 
-    if (!ngx_atomic_cmp_set(&sh->serving, 1, 0)) {
-        return;
+    link->refused = 1;
+
+    for (n = 0; n < len && n < sizeof(detail) - 1; n++) {
+        if (reason[n] == CR || reason[n] == LF) {
+            break;
+        }
+
+        c = (u_char) reason[n];
+        detail[n] = (c < 0x20 || c == 0x7f) ? (u_char) '?' : c;
     }
 
-    sh->refused_since = (ngx_atomic_uint_t) ngx_time();
+    detail[n] = '\0';
 
-    ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                  "token_ratelimit: redis %V refuses the module's calls "
-                  "(%s: %*s); they are retried, and logged again once "
-                  "redis serves them",
-                  &link->conf->address,
-                  script < TRL_SCRIPTS ? names[script] : "call",
-                  ngx_min(len, NGX_HTTP_TRL_REASON_MAX),
-                  reason ? reason : "error");
+    ngx_sprintf(why, "%s refused%Z", what);
+
+    ngx_http_trl_redis_fail(link, (char *) why, (char *) detail);
 }
 
 
-/*
- * A good reply.  It ends a refusal outage once no call has been refused
- * for NGX_HTTP_TRL_REFUSED_QUIET (or two intervals): a Redis that refuses
- * only some calls (a replica: the writes) is not served again by a read.
- */
+/* a good reply: the backoff starts afresh; the node may be up again */
 
 static void
 ngx_http_trl_redis_served(ngx_http_trl_link_t *link)
 {
-    ngx_msec_t                    quiet;
-    ngx_atomic_uint_t             n;
     ngx_http_trl_redis_shared_t  *sh;
+
+    if (link->refused) {
+        link->refused = 0;
+        link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+    }
 
     sh = ngx_http_trl_redis_shared(link);
 
-    if (sh->serving) {
-        return;
+    if (!sh->up) {
+        ngx_http_trl_redis_link_up(link);
     }
-
-    quiet = ngx_max(NGX_HTTP_TRL_REFUSED_QUIET, 2 * link->conf->interval);
-
-    if ((ngx_msec_int_t) (ngx_current_msec - (ngx_msec_t) sh->refused_last)
-        < (ngx_msec_int_t) quiet)
-    {
-        return;
-    }
-
-    if (!ngx_atomic_cmp_set(&sh->serving, 0, 1)) {
-        return;
-    }
-
-    n = sh->refused;
-    (void) ngx_atomic_fetch_add(&sh->refused, -(ngx_atomic_int_t) n);
-
-    ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                  "token_ratelimit: redis %V serves the module's calls "
-                  "again after %T s (%uA calls refused)",
-                  &link->conf->address,
-                  ngx_time() - (time_t) sh->refused_since, n);
 }
 
 

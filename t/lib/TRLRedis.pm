@@ -34,7 +34,10 @@ for my $sig ('INT', 'TERM') {
     $SIG{$sig} = sub { exit 1 } unless $SIG{$sig};
 }
 
-# new(port => N, password => 'pw', unix => 1, dir => '/path')
+# new(port => N, password => 'pw', unix => 1, dir => '/path',
+#     args => ['--maxmemory', '1mb'], cluster => 1)
+# cluster => 1: --cluster-enabled yes (no slot assigned) on a port whose
+# cluster bus port (+10000) is free too.
 sub new {
     my ($class, %opt) = @_;
 
@@ -50,11 +53,18 @@ sub new {
     # nginx workers run as nobody: they must reach the unix socket
     chmod 0755, $dir;
 
+    my $port = $opt{port};
+    if ($opt{cluster}) {
+        $port = cluster_port();
+        $opt{args} = ['--cluster-enabled', 'yes', @{$opt{args} || []}];
+    }
+
     my $self = bless {
         dir => $dir,
-        port => $opt{port} || free_port(),
+        port => $port || free_port(),
         password => $opt{password},
         unix => $opt{unix},
+        args => $opt{args} || [],
         pid => undef,
         paused => 0,
     }, $class;
@@ -76,6 +86,22 @@ sub free_port {
         return $port;
     }
     die "no free port for redis";
+}
+
+# A free port whose port + 10000 is free too.
+sub cluster_port {
+    for (1 .. 50) {
+        my $port = free_port();
+        next if $port + 10000 > 65535;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $port + 10000,
+                                      Proto => 'tcp', Listen => 1)
+            or next;
+        close $s;
+        $used_ports{$port + 10000}++;
+        return $port;
+    }
+    die "no free port pair for a cluster node";
 }
 
 sub port { $_[0]{port} }
@@ -126,6 +152,7 @@ sub start {
     }
     push @args, '--requirepass', $self->{password}
         if defined $self->{password};
+    push @args, @{$self->{args}};
 
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
