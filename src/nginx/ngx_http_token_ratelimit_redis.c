@@ -40,9 +40,11 @@
 #define NGX_HTTP_TRL_LINK_DOWN        0
 #define NGX_HTTP_TRL_LINK_CONNECTING  1
 #define NGX_HTTP_TRL_LINK_READY       2
+#define NGX_HTTP_TRL_LINK_ASKING      3       /* the sentinels */
 
 #define NGX_HTTP_TRL_BACKOFF_MIN      100
 #define NGX_HTTP_TRL_BACKOFF_MAX      5000
+#define NGX_HTTP_TRL_BACKOFF_SENTINEL 1000    /* asking is cheap */
 
 /* ms without a refused call before the node is up again after refusals */
 #define NGX_HTTP_TRL_REFUSED_QUIET    2000
@@ -81,6 +83,9 @@ typedef struct {
                                                 served since */
     ngx_event_t                  quiet;      /* up once refusals stop */
     ngx_str_t                    probe;      /* the key of the probe */
+    u_char                      *host;       /* the server connected to */
+    ngx_int_t                    port;
+    u_char                       master[NGX_SOCKADDR_STRLEN + 1];
     ngx_log_t                   *log;
 } ngx_http_trl_link_t;
 
@@ -93,17 +98,25 @@ typedef struct {
     ngx_atomic_t                 failures;
     ngx_atomic_t                 refused_last;   /* ngx_current_msec */
     ngx_atomic_t                 refused;    /* calls, this outage */
-    ngx_atomic_t                 lock;       /* of reason */
+    ngx_atomic_t                 lock;       /* of reason, master */
     size_t                       reason_len;
     u_char                       reason[NGX_HTTP_TRL_REASON_MAX];
+    ngx_atomic_t                 failovers;  /* master changes seen */
+    size_t                       master_len; /* the sentinels' master */
+    u_char                       master[NGX_HTTP_TRL_MASTER_LEN];
 } ngx_http_trl_redis_shared_t;
 
 
 static ngx_int_t ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone,
     void *data);
+static char *ngx_http_trl_redis_parse_sentinels(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_str_t *list, ngx_http_trl_redis_conf_t *rc);
 static char *ngx_http_trl_redis_parse_address(ngx_conf_t *cf,
-    ngx_command_t *cmd, ngx_str_t *value, ngx_http_trl_redis_conf_t *rc);
+    ngx_command_t *cmd, ngx_str_t *value, ngx_str_t *host, ngx_int_t *port);
 static void ngx_http_trl_redis_connect(ngx_http_trl_link_t *link);
+static void ngx_http_trl_redis_master(u_char *host, ngx_uint_t port,
+    const char *err);
+static void ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_fail(ngx_http_trl_link_t *link,
     const char *why, const char *detail);
 static void ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link);
@@ -141,6 +154,7 @@ static void ngx_http_trl_redis_quiet(ngx_event_t *ev);
 
 
 static ngx_http_trl_link_t  ngx_http_trl_link;
+static u_char               ngx_http_trl_role;   /* the ROLE's privdata */
 
 static ngx_str_t  ngx_http_trl_redis_shm_name =
     ngx_string("token_ratelimit_redis");
@@ -149,6 +163,8 @@ static ngx_str_t  ngx_http_trl_redis_shm_name =
 /*
  * token_ratelimit_redis address [password=..] [db=N] [prefix=..]
  *     [interval=time] [timeout=time] [fail=open|closed];
+ * token_ratelimit_redis sentinel=host:port[,host:port...] master=name
+ *     [sentinel_password=..] [password=..] ...;
  */
 
 char *
@@ -156,9 +172,10 @@ ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_trl_main_conf_t  *tmcf = conf;
 
+    u_char                     *p;
     ngx_int_t                   n;
     ngx_str_t                  *value, s;
-    ngx_uint_t                  i;
+    ngx_uint_t                  i, address;
     ngx_http_trl_redis_conf_t  *rc;
 
     if (tmcf->redis) {
@@ -172,17 +189,63 @@ ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_trl_redis_parse_address(cf, cmd, &value[1], rc)
-        != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
     ngx_str_set(&rc->prefix, "trl:");
     rc->interval = 100;
     rc->timeout = 100;
+    address = 0;
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
+            if (rc->sentinels) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate \"sentinel=\" in \"%V\" "
+                                   "directive", &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            if (ngx_http_trl_redis_parse_sentinels(cf, cmd, &s, rc)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
+            rc->master.data = value[i].data + 7;
+            rc->master.len = value[i].len - 7;
+
+            if (rc->master.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid value \"%V\" in \"%V\" "
+                                   "directive, it must be \"master=\" and "
+                                   "the name the sentinels monitor",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_password=", 18) == 0) {
+            rc->sentinel_password.data = value[i].data + 18;
+            rc->sentinel_password.len = value[i].len - 18;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "cluster=", 8) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" in \"%V\" directive is not "
+                               "supported by this version; use an "
+                               "address or sentinel=", &value[i],
+                               &cmd->name);
+            return NGX_CONF_ERROR;
+        }
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rc->password.data = value[i].data + 9;
@@ -248,11 +311,84 @@ ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
+        if (i == 1) {
+            if (ngx_http_trl_redis_parse_address(cf, cmd, &value[1],
+                                                 &rc->host, &rc->port)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            rc->address = value[1];
+            address = 1;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\" directive, "
-                           "expected password=, db=, prefix=, interval=, "
-                           "timeout= or fail=", &value[i], &cmd->name);
+                           "expected sentinel=, master=, "
+                           "sentinel_password=, password=, db=, prefix=, "
+                           "interval=, timeout= or fail=",
+                           &value[i], &cmd->name);
         return NGX_CONF_ERROR;
+    }
+
+    if (address && rc->sentinels) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive has both an address (\"%V\") "
+                           "and \"sentinel=\": the sentinels find the "
+                           "address, give one or the other",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!address && rc->sentinels == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive needs an address "
+                           "(host:port or unix:/path) or "
+                           "\"sentinel=host:port,...\" as its first "
+                           "parameter", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->sentinels && rc->master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive with \"sentinel=\" needs "
+                           "\"master=\" and the name the sentinels monitor",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->sentinels == NULL
+        && (rc->master.len || rc->sentinel_password.data))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" in \"%V\" directive needs \"sentinel=\"",
+                           rc->master.len ? "master=" : "sentinel_password=",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->sentinels) {
+
+        /* the master's name, NUL-terminated; the logs name it */
+
+        p = ngx_pnalloc(cf->pool, rc->master.len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, rc->master.data, rc->master.len);
+        p[rc->master.len] = '\0';
+        rc->master.data = p;
+
+        rc->address.len = sizeof("master ") - 1 + rc->master.len;
+        rc->address.data = ngx_pnalloc(cf->pool, rc->address.len);
+        if (rc->address.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(rc->address.data, "master %V", &rc->master);
     }
 
     rc->shm = ngx_shared_memory_add(cf, &ngx_http_trl_redis_shm_name,
@@ -279,17 +415,77 @@ invalid:
 }
 
 
+/* sentinel=host:port[,host:port...] */
+
+static char *
+ngx_http_trl_redis_parse_sentinels(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *list, ngx_http_trl_redis_conf_t *rc)
+{
+    u_char                     *p, *last, *comma;
+    ngx_http_trl_redis_addr_t  *sa;
+
+    rc->sentinels = ngx_array_create(cf->pool, 3,
+                                     sizeof(ngx_http_trl_redis_addr_t));
+    if (rc->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = list->data;
+    last = p + list->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        sa = ngx_array_push(rc->sentinels);
+        if (sa == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        sa->text.data = p;
+        sa->text.len = comma - p;
+
+        if (sa->text.len == 0
+            || (sa->text.len > 5 && ngx_strncmp(p, "unix:", 5) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"sentinel=%V\" in \"%V\" "
+                               "directive, it must be a list of host:port "
+                               "separated by commas, such as "
+                               "\"sentinel=10.0.0.1:26379,10.0.0.2:26379\"",
+                               list, &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_trl_redis_parse_address(cf, cmd, &sa->text, &sa->host,
+                                             &sa->port)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        if (comma == last) {
+            break;
+        }
+
+        p = comma + 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* host:port (resolved now: workers never resolve) or unix:/path */
 
 static char *
 ngx_http_trl_redis_parse_address(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *value, ngx_http_trl_redis_conf_t *rc)
+    ngx_str_t *value, ngx_str_t *host, ngx_int_t *port)
 {
     u_char     *p;
     size_t      len;
     ngx_url_t   u;
-
-    rc->address = *value;
 
     if (value->len > 5 && ngx_strncmp(value->data, "unix:", 5) == 0) {
         len = value->len - 5;
@@ -302,9 +498,9 @@ ngx_http_trl_redis_parse_address(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_memcpy(p, value->data + 5, len);
         p[len] = '\0';
 
-        rc->host.data = p;
-        rc->host.len = len;
-        rc->port = 0;
+        host->data = p;
+        host->len = len;
+        *port = 0;
 
         return NGX_CONF_OK;
     }
@@ -338,9 +534,9 @@ ngx_http_trl_redis_parse_address(ngx_conf_t *cf, ngx_command_t *cmd,
                         NGX_SOCKADDR_STRLEN, 0);
     p[len] = '\0';
 
-    rc->host.data = p;
-    rc->host.len = len;
-    rc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+    host->data = p;
+    host->len = len;
+    *port = ngx_inet_get_port(u.addrs[0].sockaddr);
 
     return NGX_CONF_OK;
 }
@@ -454,6 +650,8 @@ ngx_http_trl_redis_exit_process(void)
 
     link->conf = NULL;                      /* no reconnect from callbacks */
 
+    ngx_http_trl_sentinel_exit();
+
     if (link->ac) {
         redisAsyncFree(link->ac);           /* answers what is outstanding */
     }
@@ -479,12 +677,19 @@ ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state)
     state->failures = sh->failures;
     state->down_since = sh->up ? 0 : (time_t) sh->down_since;
 
+    state->failovers = sh->failovers;
+
+    ngx_spinlock(&sh->lock, ngx_pid, 1024);
+
     if (!state->up) {
-        ngx_spinlock(&sh->lock, ngx_pid, 1024);
         state->reason_len = ngx_min(sh->reason_len, NGX_HTTP_TRL_REASON_MAX);
         ngx_memcpy(state->reason, sh->reason, state->reason_len);
-        ngx_unlock(&sh->lock);
     }
+
+    state->master_len = ngx_min(sh->master_len, NGX_HTTP_TRL_MASTER_LEN);
+    ngx_memcpy(state->master, sh->master, state->master_len);
+
+    ngx_unlock(&sh->lock);
 }
 
 
@@ -502,8 +707,88 @@ ngx_http_trl_redis_conf(void)
 }
 
 
+/*
+ * With sentinels, the master is asked for before every connection: a
+ * failover is followed as soon as the old master fails, refuses a write
+ * or is no master (ROLE).
+ */
+
 static void
 ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
+{
+    if (link->conf->sentinels == NULL) {
+        link->host = link->conf->host.data;
+        link->port = link->conf->port;
+
+        ngx_http_trl_redis_connect_to(link);
+        return;
+    }
+
+    link->state = NGX_HTTP_TRL_LINK_ASKING;
+
+    ngx_http_trl_sentinel_ask(link->conf, link->log,
+                              ngx_http_trl_redis_master);
+}
+
+
+/* the sentinels' answer: the master, noted for the node, or none */
+
+static void
+ngx_http_trl_redis_master(u_char *host, ngx_uint_t port, const char *err)
+{
+    u_char                        addr[NGX_HTTP_TRL_MASTER_LEN], *p;
+    size_t                        len;
+    ngx_uint_t                    changed;
+    ngx_http_trl_link_t          *link = &ngx_http_trl_link;
+    ngx_http_trl_redis_shared_t  *sh;
+
+    if (link->conf == NULL || link->state != NGX_HTTP_TRL_LINK_ASKING) {
+        return;
+    }
+
+    if (host == NULL) {
+        link->state = NGX_HTTP_TRL_LINK_DOWN;
+        ngx_http_trl_redis_link_down(link, "no master from the sentinels",
+                                     err);
+        ngx_http_trl_redis_schedule(link);
+        return;
+    }
+
+    p = ngx_snprintf(addr, sizeof(addr),
+                     ngx_strchr(host, ':') ? "[%s]:%ui" : "%s:%ui",
+                     host, port);
+    len = p - addr;
+
+    sh = ngx_http_trl_redis_shared(link);
+
+    ngx_spinlock(&sh->lock, ngx_pid, 1024);
+
+    changed = sh->master_len != len
+              || ngx_memcmp(sh->master, addr, len) != 0;
+
+    if (changed && sh->master_len) {
+        (void) ngx_atomic_fetch_add(&sh->failovers, 1);
+        ngx_log_error(NGX_LOG_WARN, link->log, 0,
+                      "token_ratelimit: redis %V is now %*s (was %*s), "
+                      "say the sentinels", &link->conf->address, len, addr,
+                      sh->master_len, sh->master);
+    }
+
+    ngx_memcpy(sh->master, addr, len);
+    sh->master_len = len;
+
+    ngx_unlock(&sh->lock);
+
+    ngx_cpystrn(link->master, host, sizeof(link->master));
+    link->host = link->master;
+    link->port = (ngx_int_t) port;
+
+    ngx_http_trl_redis_connect_to(link);
+}
+
+
+static void
+ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link)
 {
     int                         i;
     char                        db[NGX_INT_T_LEN + 1];
@@ -515,8 +800,8 @@ ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
 
     rc = link->conf;
 
-    ac = rc->port ? redisAsyncConnect((char *) rc->host.data, (int) rc->port)
-                  : redisAsyncConnectUnix((char *) rc->host.data);
+    ac = link->port ? redisAsyncConnect((char *) link->host, (int) link->port)
+                    : redisAsyncConnectUnix((char *) link->host);
 
     if (ac == NULL) {
         ngx_http_trl_redis_link_down(link, "cannot connect", "no memory");
@@ -596,6 +881,17 @@ ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
 
         redisAsyncCommandArgv(ac, ngx_http_trl_redis_setup, link->sha[i], 3,
                               argv, argvlen);
+        link->setup_left++;
+    }
+
+    /* a master the sentinels named must still be one */
+
+    if (rc->sentinels) {
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+
+        redisAsyncCommandArgv(ac, ngx_http_trl_redis_setup,
+                              &ngx_http_trl_role, 1, argv, argvlen);
         link->setup_left++;
     }
 
@@ -683,6 +979,20 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->type == REDIS_REPLY_ERROR) {
         ngx_http_trl_redis_refused(link, "set-up", reply->str, reply->len);
         return;
+    }
+
+    if (privdata == &ngx_http_trl_role) {
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+            || reply->element[0]->type != REDIS_REPLY_STRING
+            || reply->element[0]->len != 6
+            || ngx_strncmp(reply->element[0]->str, "master", 6) != 0)
+        {
+            ngx_http_trl_redis_refused(link, "ROLE", "not a master",
+                                       sizeof("not a master") - 1);
+            return;
+        }
+
+        privdata = NULL;
     }
 
     if (reply->type == REDIS_REPLY_STRING && reply->len == 40) {
@@ -1096,7 +1406,7 @@ ngx_http_trl_redis_fail(ngx_http_trl_link_t *link, const char *why,
 static void
 ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link)
 {
-    ngx_msec_t  delay;
+    ngx_msec_t  delay, cap;
 
     if (link->retry.timer_set || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -1107,7 +1417,10 @@ ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link)
     delay = link->backoff / 2 + (ngx_msec_t) ngx_random() % (link->backoff / 2
                                                               + 1);
 
-    link->backoff = ngx_min(link->backoff * 2, NGX_HTTP_TRL_BACKOFF_MAX);
+    cap = link->conf->sentinels ? NGX_HTTP_TRL_BACKOFF_SENTINEL
+                                : NGX_HTTP_TRL_BACKOFF_MAX;
+
+    link->backoff = ngx_min(link->backoff * 2, cap);
 
     ngx_add_timer(&link->retry, delay);
 }

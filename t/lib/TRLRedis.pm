@@ -65,6 +65,7 @@ sub new {
         password => $opt{password},
         unix => $opt{unix},
         args => $opt{args} || [],
+        sentinel => $opt{sentinel},
         pid => undef,
         paused => 0,
     }, $class;
@@ -104,6 +105,60 @@ sub cluster_port {
     die "no free port pair for a cluster node";
 }
 
+# A sentinel (redis-server sentinel.conf --sentinel) that monitors the
+# master on 127.0.0.1:master as name:
+#     TRLRedis->sentinel(master => $m->port, name => 'trl', quorum => 2,
+#                        down_after => 500, failover_timeout => 2000,
+#                        auth_pass => 'pw', password => 'sentinel pw');
+sub sentinel {
+    my ($class, %opt) = @_;
+    my %s = (name => 'trl', quorum => 2, down_after => 500,
+             failover_timeout => 2000);
+    $s{$_} = delete $opt{$_}
+        for grep { exists $opt{$_} }
+            qw(master name quorum down_after failover_timeout auth_pass);
+    defined $s{master} or die "sentinel: no master port";
+    return $class->new(%opt, sentinel => \%s);
+}
+
+# A sentinel's master as "127.0.0.1:port" (undef when it has none).
+sub master_addr {
+    my ($self, $name) = @_;
+    my @l = $self->cli_lines('SENTINEL', 'get-master-addr-by-name',
+                             $name // $self->{sentinel}{name});
+    return @l == 2 && $l[1] =~ /^\d+$/ ? "$l[0]:$l[1]" : undef;
+}
+
+# A sentinel's view of its master: SENTINEL master as a perl hash.
+sub sentinel_master {
+    my ($self, $name) = @_;
+    my @l = $self->cli_lines('SENTINEL', 'master',
+                             $name // $self->{sentinel}{name});
+    return () if @l % 2;
+    return @l;
+}
+
+# Waits (at most secs) until every sentinel knows the others and at least
+# replicas replicas of its master: then a failover can happen.
+sub sentinels_ready {
+    my ($secs, $replicas, @sentinels) = @_;
+    return wait_for($secs, sub {
+        for my $s (@sentinels) {
+            my %m = $s->sentinel_master;
+            return 0 unless ($m{'num-other-sentinels'} // -1)
+                            == @sentinels - 1
+                            && ($m{'num-slaves'} // 0) >= $replicas;
+        }
+        return 1;
+    });
+}
+
+# The first line of ROLE: "master", "slave" or "sentinel".
+sub role {
+    my ($self) = @_;
+    return ($self->cli_lines('ROLE'))[0] // '';
+}
+
 sub port { $_[0]{port} }
 sub dir { $_[0]{dir} }
 sub pid { $_[0]{pid} }
@@ -134,7 +189,26 @@ sub start {
     my ($self) = @_;
     return if $self->{pid};
 
-    my @args = ($SERVER,
+    my @args = ($SERVER);
+    if (my $s = $self->{sentinel}) {
+        # the sentinel rewrites its file: written once, kept by restarts
+        my $conf = "$self->{dir}/sentinel.conf";
+        unless (-e $conf) {
+            open my $fh, '>', $conf or die "$conf: $!";
+            print $fh "sentinel monitor $s->{name} 127.0.0.1 $s->{master} "
+                      . "$s->{quorum}\n"
+                      . "sentinel down-after-milliseconds $s->{name} "
+                      . "$s->{down_after}\n"
+                      . "sentinel failover-timeout $s->{name} "
+                      . "$s->{failover_timeout}\n"
+                      . "sentinel parallel-syncs $s->{name} 1\n";
+            print $fh "sentinel auth-pass $s->{name} $s->{auth_pass}\n"
+                if defined $s->{auth_pass};
+            close $fh;
+        }
+        push @args, $conf, '--sentinel';
+    }
+    push @args,
         '--port', $self->{port},
         '--bind', '127.0.0.1',
         '--save', '',
@@ -143,8 +217,8 @@ sub start {
         '--protected-mode', 'no',
         '--dir', $self->{dir},
         '--logfile', "$self->{dir}/redis.log",
-        '--databases', '16',
-        '--maxclients', '1000');
+        $self->{sentinel} ? () : ('--databases', '16'),
+        '--maxclients', '1000';
     if ($self->{unix}) {
         unlink $self->socket_path;
         push @args, '--unixsocket', $self->socket_path,
