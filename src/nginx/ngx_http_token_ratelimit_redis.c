@@ -45,6 +45,7 @@
 #define NGX_HTTP_TRL_BACKOFF_MIN      100
 #define NGX_HTTP_TRL_BACKOFF_MAX      5000
 #define NGX_HTTP_TRL_BACKOFF_SENTINEL 1000    /* asking is cheap */
+#define NGX_HTTP_TRL_RETRY_LOOK       250     /* at whether the node is up */
 
 /* ms without a refused call before the node is up again after refusals */
 #define NGX_HTTP_TRL_REFUSED_QUIET    2000
@@ -74,6 +75,7 @@ typedef struct {
     ngx_uint_t                   setup_left;
     ngx_msec_t                   backoff;
     ngx_event_t                  retry;
+    ngx_msec_t                   retry_at;
     ngx_event_t                  watchdog;
     ngx_queue_t                  cmds;
     ngx_msec_t                   last_reply;
@@ -800,6 +802,8 @@ ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link)
 
     rc = link->conf;
 
+    link->state = NGX_HTTP_TRL_LINK_DOWN;   /* until connecting */
+
     ac = link->port ? redisAsyncConnect((char *) link->host, (int) link->port)
                     : redisAsyncConnectUnix((char *) link->host);
 
@@ -1422,18 +1426,39 @@ ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link)
 
     link->backoff = ngx_min(link->backoff * 2, cap);
 
-    ngx_add_timer(&link->retry, delay);
+    link->retry_at = ngx_current_msec + delay;
+
+    ngx_add_timer(&link->retry, ngx_min(delay, NGX_HTTP_TRL_RETRY_LOOK));
 }
 
 
 static void
 ngx_http_trl_redis_retry(ngx_event_t *ev)
 {
-    ngx_http_trl_link_t  *link = ev->data;
+    ngx_msec_int_t                left;
+    ngx_http_trl_link_t          *link = ev->data;
+    ngx_http_trl_redis_shared_t  *sh;
 
-    if (link->conf && link->ac == NULL) {
-        ngx_http_trl_redis_connect(link);
+    if (link->conf == NULL || link->ac || link->state != NGX_HTTP_TRL_LINK_DOWN)
+    {
+        return;
     }
+
+    /*
+     * Once another worker of the node has Redis serving again, this one
+     * does not wait out the rest of its backoff.
+     */
+
+    sh = ngx_http_trl_redis_shared(link);
+    left = (ngx_msec_int_t) (link->retry_at - ngx_current_msec);
+
+    if (left > 0 && !sh->up) {
+        ngx_add_timer(&link->retry,
+                      ngx_min((ngx_msec_t) left, NGX_HTTP_TRL_RETRY_LOOK));
+        return;
+    }
+
+    ngx_http_trl_redis_connect(link);
 }
 
 
