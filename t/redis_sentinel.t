@@ -3,7 +3,9 @@
 #
 # Real processes: a master, a replica (--replicaof), three sentinels
 # (down-after-milliseconds 500, failover-timeout 2000), and two nginx nodes
-# whose sentinel= list starts with an address where nothing listens.
+# whose sentinel= list starts with an address where nothing listens.  The
+# master and replica want a password (password=), the sentinels another
+# (sentinel_password=).
 # - nginx -t refuses a bad sentinel= list, sentinel= without master=,
 #   master= without sentinel=, an address and sentinel= together.
 # - The nodes find the master through the sentinels: the API shows mode
@@ -28,12 +30,15 @@ use TRLRedis;
 
 my ($A, $B) = map { TRL->new(workers => 2) } 1 .. 2;
 my $T = TRL->new;                        # nginx -t only
-my $master = TRLRedis->new;
-my $replica = TRLRedis->new(args => ['--replicaof', '127.0.0.1',
-                                     $master->port]);
+my $master = TRLRedis->new(password => 'mpw',
+                           args => ['--masterauth', 'mpw']);
+my $replica = TRLRedis->new(password => 'mpw',
+                            args => ['--masterauth', 'mpw', '--replicaof',
+                                     '127.0.0.1', $master->port]);
 my @sentinels = map {
     TRLRedis->sentinel(master => $master->port, name => 'trlm', quorum => 2,
-                       down_after => 500, failover_timeout => 2000)
+                       down_after => 500, failover_timeout => 2000,
+                       auth_pass => 'mpw', password => 'spw')
 } 1 .. 3;
 my $nobody = TRLRedis::free_port();      # nothing listens there
 
@@ -80,6 +85,7 @@ for my $t ($A, $B) {
     token_ratelimit_zone \$http_x_key zone=st:1m rate=5r/m sync=strict;
     token_ratelimit_zone \$http_x_key zone=as:1m rate=30r/m sync;
     token_ratelimit_redis sentinel=$list master=trlm
+                          sentinel_password=spw password=mpw
                           interval=50ms timeout=300ms;
     server {
         listen 127.0.0.1:%%PORT%% reuseport;
