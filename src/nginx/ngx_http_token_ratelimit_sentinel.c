@@ -200,15 +200,17 @@ static void
 ngx_http_trl_sentinel_failed(ngx_http_trl_sentinel_t *q, ngx_uint_t inside,
     const char *why, const char *detail)
 {
+    u_char                     *p;
     redisAsyncContext          *ac;
     ngx_http_trl_redis_addr_t  *sa;
 
     sa = q->conf->sentinels->elts;
     sa = &sa[q->next % q->conf->sentinels->nelts];
 
-    ngx_snprintf(q->err, sizeof(q->err) - 1, "sentinel %V: %s%s%s%Z",
-                 &sa->text, why, detail ? ": " : "", detail ? detail : "");
-    q->err[sizeof(q->err) - 1] = '\0';
+    p = ngx_snprintf(q->err, sizeof(q->err) - 1, "sentinel %V: %s%s%s",
+                     &sa->text, why, detail ? ": " : "",
+                     detail ? detail : "");
+    *p = '\0';
 
     ac = q->ac;
     q->ac = NULL;
