@@ -136,6 +136,17 @@ for my $node (@nodes) {
 like((down_lines($B))[0] // '', qr/503 \(fail=closed\)/,
      'B: the line names the fail policy');
 is(redis_state($A)->{up} ? 1 : 0, 0, 'A: still down after 3 s');
+
+# the dashboard shows the state and the reason
+SKIP: {
+    skip 'no chromium', 3 unless TRL::chromium();
+    my ($dom) = $A->browse('http://127.0.0.1:' . $A->port
+                           . '/api/dashboard?interval=1', name => 'health');
+    my ($table) = $dom =~ m{(<table id="redis">.*?</table>)}s;
+    like($table // '', qr/>down</, 'dashboard: Redis down');
+    like($table // '', qr/READONLY You can't write/,
+         'dashboard: with the reason');
+}
 is($replica->hsum(TRLRedis::key_name('as', 'k')), 0,
    'nothing was written meanwhile');
 

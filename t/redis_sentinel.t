@@ -230,5 +230,15 @@ for my $node (['A', $A], ['B', $B]) {
     is($st->{failovers}, 1, "$name: still one failover");
 }
 
+SKIP: {
+    skip 'no chromium', 3 unless TRL::chromium();
+    my ($dom) = $A->browse('http://127.0.0.1:' . $A->port
+                           . '/api/dashboard?interval=1', name => 'sentinel');
+    my ($table) = $dom =~ m{(<table id="redis">.*?</table>)}s;
+    like($table // '', qr/>trlm</, 'dashboard: the master\'s name');
+    like($table // '', qr/sentinel: \Q${\ $replica->address}\E, failovers 1/,
+         'dashboard: its address, the failovers');
+}
+
 $_->no_alerts for $A, $B;
 done_testing;
