@@ -12,6 +12,10 @@
 # - A Redis started with --cluster-enabled yes and no slot assigned
 #   (CLUSTERDOWN): node C reports it, limits alone.
 # - A Redis with a password, node D with a wrong one (WRONGPASS).
+# - Two Redis Cluster nodes with half the slots each, node E given the one
+#   that serves the probe's key but not a strict zone's key (MOVED): the
+#   probe passes, the script keeps failing; still one outage, one line,
+#   "up":false, never "reachable again" while the calls are refused.
 # - NOSCRIPT stays no outage (t/redis_noscript.t).
 #
 # Before: the link stayed up, "up":true, redis_up 1, and strict zones of a
@@ -191,5 +195,42 @@ for my $node (['C', $C], ['D', $D]) {
     is(redis_state($t)->{up} ? 1 : 0, 0, "$name: still down");
 }
 
-$_->no_alerts for $A, $B, $C, $D;
+# --- MOVED: the probe passes, the calls keep failing --------------------------
+
+my $E = TRL->new(workers => 2);
+my ($c1, $c2) = map { TRLRedis->new(cluster => 1) } 1 .. 2;
+$c1->cli('CLUSTER', 'ADDSLOTSRANGE', 0, 8191);
+$c2->cli('CLUSTER', 'ADDSLOTSRANGE', 8192, 16383);
+$c1->cli('CLUSTER', 'MEET', '127.0.0.1', $c2->port);
+ok(TRLRedis::wait_for(15, sub {
+       !grep { $_->cli('CLUSTER', 'INFO') !~ /cluster_state:ok/ } $c1, $c2
+   }), 'a Redis Cluster of two nodes');
+cmp_ok($c1->cli('CLUSTER', 'KEYSLOT', 'trl:probe'), '<', 8192,
+       'the probe\'s key is served by the first node');
+my ($moved) = grep {
+    $c1->cli('CLUSTER', 'KEYSLOT', TRLRedis::key_name('st', $_)) >= 8192
+} map { "k$_" } 1 .. 50;
+like($c1->cli('SET', TRLRedis::key_name('st', $moved), 1), qr/^MOVED/,
+     "the key $moved of zone st is on the other node");
+
+$E->write_config(conf($c1->address));
+$E->run;
+my @e = map { hit($E, '/st', $moved) } 1 .. 4;
+is("@e", '200 200 200 429', 'E (MOVED, fail=open): limits alone');
+ok(TRLRedis::wait_for(5, sub { !(redis_state($E)->{up} // 1) }),
+   'E: "up":false');
+like(redis_state($E)->{reason} // '', qr/^[a-z ]+ refused: MOVED \d+ /,
+     'E: the reason (MOVED)');
+my $e0 = time;
+while (time - $e0 < 4) {
+    hit($E, '/st', $moved);
+    sleep 0.2;
+}
+is(scalar down_lines($E), 1, 'E: one line for the outage over 4 s')
+    or diag(join "\n", down_lines($E), up_lines($E));
+is(scalar up_lines($E), 0, 'E: never "reachable again"');
+is(redis_state($E)->{up} ? 1 : 0, 0, 'E: still down');
+is(metric_up($E), 0, 'E: token_ratelimit_redis_up 0');
+
+$_->no_alerts for $A, $B, $C, $D, $E;
 done_testing;

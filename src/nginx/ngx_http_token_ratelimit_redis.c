@@ -83,6 +83,7 @@ typedef struct {
     ngx_uint_t                   unexpected; /* the reply being handled */
     ngx_uint_t                   refused;    /* fell by a refusal, not
                                                 served since */
+    ngx_msec_t                   ready_at;
     ngx_event_t                  quiet;      /* up once refusals stop */
     ngx_str_t                    probe;      /* the key of the probe */
     u_char                      *host;       /* the server connected to */
@@ -1015,6 +1016,8 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
         link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
     }
 
+    link->ready_at = ngx_current_msec;
+
     if (link->watchdog.timer_set) {
         ngx_del_timer(&link->watchdog);
     }
@@ -1507,8 +1510,10 @@ ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link, const char *why,
 
 /*
  * The link is ready, or served a call: the node is up again, unless a
- * call was refused (by any worker) less than a quiet time ago; then the
- * quiet timer looks again.
+ * call was refused (by any worker) less than a quiet time ago, or this
+ * link, refused, has been ready again for less than a quiet time without
+ * serving a call (the probe passes, a script keeps failing: one outage,
+ * not one per reconnection); then the quiet timer looks again.
  */
 
 static void
@@ -1532,6 +1537,11 @@ ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
                         2 * link->conf->interval);
         left = (ngx_msec_int_t) ((ngx_msec_t) sh->refused_last + quiet
                                  - ngx_current_msec);
+
+        if (link->refused) {
+            left = ngx_max(left, (ngx_msec_int_t) (link->ready_at + quiet
+                                                   - ngx_current_msec));
+        }
 
         if (left > 0) {
             if (!link->quiet.timer_set) {
