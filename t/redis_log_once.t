@@ -1,12 +1,12 @@
 #!/usr/bin/perl
 # A Redis that answers, but refuses the module's calls (a read-only replica:
-# READONLY to every script that writes), is logged once per outage, not
-# once per call: with the calls that are retried (publishes every interval,
-# the lists' reconcile every second) and strict decisions, over 3 s the
-# error log gains the one line that names the refusal and its reason, from
-# one of the node's two workers.  Once Redis serves again (REPLICAOF NO
-# ONE), one line says so, with how long it lasted and how many calls were
-# refused.
+# READONLY to every script that writes), is an outage (t/redis_health.t)
+# logged once, not once per call: with the calls that are retried
+# (publishes every interval, the lists' reconcile every second, the link's
+# probe) and strict decisions, over 3 s the error log gains the one line
+# that names the refusal and its reason, from one of the node's two
+# workers.  Once Redis serves again (REPLICAOF NO ONE), one line says so,
+# with how long it lasted and how many calls were refused.
 #
 # Today's per-call logging wrote tens of lines a second.
 use strict;
@@ -57,8 +57,8 @@ sub redis_lines {
            split /\n/, substr($t->error_log, $from);
 }
 
-sub refused_lines { grep { /refuses/ } @_ }
-sub again_lines { grep { /serves .* again/ } @_ }
+sub refused_lines { grep { /is unreachable \(.* refused: / } @_ }
+sub again_lines { grep { /reachable again/ } @_ }
 
 # the lists' first reconcile comes right after the start
 my $log0 = 0;
@@ -85,7 +85,7 @@ push @st, hit('/st', 's7'), hit('/as', 'a7');
         or diag(join "\n", @lines[0 .. ($#lines < 9 ? $#lines : 9)]);
     my @r = refused_lines(@lines);
     is(scalar @r, 1, 'refused: the outage is logged once');
-    like($r[0] // '', qr/\[error\].*redis $raddr_re refuses .*READONLY/,
+    like($r[0] // '', qr/\[error\].*redis $raddr_re is unreachable .*refused: READONLY/,
          'refused: [error], the address, and the reason (READONLY)');
     is(scalar again_lines(@lines), 0, 'refused: no "again" line yet');
 }
@@ -114,10 +114,10 @@ for (1 .. 5) {
     my @lines = redis_lines($log1);
     my @a = again_lines(@lines);
     is(scalar @a, 1, 'served again: one line') or diag(join "\n", @a);
-    like($a[0] // '', qr/redis $raddr_re serves .* again after \d+ s \(\d+ calls refused\)/,
+    like($a[0] // '', qr/redis $raddr_re is reachable again after \d+ s \(\d+ calls refused\)/,
          'served again: the address, how long, how many calls were refused');
     my ($calls) = ($a[0] // '') =~ /\((\d+) calls refused\)/;
-    cmp_ok($calls // 0, '>=', 10,
+    cmp_ok($calls // 0, '>=', 4,
            'served again: the retried calls were counted (' . ($calls // 0)
            . ')');
     is(scalar refused_lines(@lines), 0, 'served again: no refusal since');

@@ -65,12 +65,26 @@
 #define NGX_HTTP_TRL_MASK_KEEP          4       /* bytes log_key=mask keeps */
 
 
-/* token_ratelimit_redis */
+/* a Redis server's address, resolved at configuration time */
 typedef struct {
-    ngx_str_t                   address;        /* as configured */
+    ngx_str_t                   text;           /* as configured */
     ngx_str_t                   host;           /* numeric IP or unix path,
                                                    NUL-terminated */
     ngx_int_t                   port;           /* 0: unix socket */
+} ngx_http_trl_redis_addr_t;
+
+
+/* token_ratelimit_redis */
+typedef struct {
+    ngx_str_t                   address;        /* as configured; with
+                                                   sentinels, the master's
+                                                   name for the logs */
+    ngx_str_t                   host;           /* numeric IP or unix path,
+                                                   NUL-terminated */
+    ngx_int_t                   port;           /* 0: unix socket */
+    ngx_array_t                *sentinels;      /* of ..._redis_addr_t */
+    ngx_str_t                   master;         /* master=, NUL-terminated */
+    ngx_str_t                   sentinel_password;
     ngx_str_t                   password;
     ngx_int_t                   db;
     ngx_str_t                   prefix;

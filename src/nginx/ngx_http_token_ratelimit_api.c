@@ -474,6 +474,8 @@ static void
 ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf)
 {
+    ngx_uint_t                  i;
+    ngx_http_trl_redis_addr_t  *sa;
     ngx_http_trl_redis_state_t  st;
 
     if (tmcf->redis == NULL) {
@@ -483,9 +485,41 @@ ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
 
     ngx_http_trl_redis_state(&st);
 
-    ngx_http_trl_out_printf(out, "{\"address\":");
-    ngx_http_trl_out_json(out, tmcf->redis->address.data,
-                          tmcf->redis->address.len);
+    if (tmcf->redis->sentinels == NULL) {
+        ngx_http_trl_out_printf(out, "{\"mode\":\"single\",\"address\":");
+        ngx_http_trl_out_json(out, tmcf->redis->address.data,
+                              tmcf->redis->address.len);
+
+    } else {
+
+        /* the master the sentinels named last, and who they are */
+
+        ngx_http_trl_out_printf(out, "{\"mode\":\"sentinel\","
+                                "\"master_name\":");
+        ngx_http_trl_out_json(out, tmcf->redis->master.data,
+                              tmcf->redis->master.len);
+        ngx_http_trl_out_printf(out, ",\"sentinels\":[");
+
+        sa = tmcf->redis->sentinels->elts;
+
+        for (i = 0; i < tmcf->redis->sentinels->nelts; i++) {
+            if (i) {
+                ngx_http_trl_out_cat(out, (u_char *) ",", 1);
+            }
+
+            ngx_http_trl_out_json(out, sa[i].text.data, sa[i].text.len);
+        }
+
+        ngx_http_trl_out_printf(out, "],\"failovers\":%ui,\"address\":",
+                                st.failovers);
+
+        if (st.master_len) {
+            ngx_http_trl_out_json(out, st.master, st.master_len);
+        } else {
+            ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+        }
+    }
+
     ngx_http_trl_out_printf(out,
                             ",\"up\":%s,\"outages\":%ui,\"failures\":%ui,"
                             "\"down_since\":",
@@ -493,10 +527,22 @@ ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
                             st.failures);
 
     if (st.down_since) {
-        ngx_http_trl_out_printf(out, "%T}", st.down_since);
+        ngx_http_trl_out_printf(out, "%T", st.down_since);
     } else {
-        ngx_http_trl_out_cat(out, (u_char *) "null}", 5);
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
     }
+
+    /* why it is down: the latest failure, the first line of an error */
+
+    ngx_http_trl_out_cat(out, (u_char *) ",\"reason\":", 10);
+
+    if (!st.up && st.reason_len) {
+        ngx_http_trl_out_json(out, st.reason, st.reason_len);
+    } else {
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+    }
+
+    ngx_http_trl_out_cat(out, (u_char *) "}", 1);
 }
 
 

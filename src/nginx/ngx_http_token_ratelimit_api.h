@@ -21,6 +21,9 @@ typedef struct {
 } ngx_http_trl_out_t;
 
 
+#define NGX_HTTP_TRL_REASON_MAX         160
+#define NGX_HTTP_TRL_MASTER_LEN         (NGX_SOCKADDR_STRLEN + 8)
+
 /* the node's Redis link, as the API shows it */
 typedef struct {
     ngx_uint_t                  configured;
@@ -28,6 +31,11 @@ typedef struct {
     ngx_uint_t                  outages;
     ngx_uint_t                  failures;
     time_t                      down_since;     /* 0 while up */
+    size_t                      reason_len;     /* 0 while up */
+    u_char                      reason[NGX_HTTP_TRL_REASON_MAX];
+    ngx_uint_t                  failovers;      /* sentinel= */
+    size_t                      master_len;     /* 0: none known yet */
+    u_char                      master[NGX_HTTP_TRL_MASTER_LEN];
 } ngx_http_trl_redis_state_t;
 
 

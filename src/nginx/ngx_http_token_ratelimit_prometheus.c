@@ -464,7 +464,8 @@ ngx_http_trl_prom_redis(ngx_http_trl_out_t *out,
     ngx_http_trl_api_redis_state(tmcf, &st);
 
     ngx_http_trl_prom_head(out, "token_ratelimit_redis_up", "gauge",
-                           "1 while this node's link to Redis is up.");
+                           "1 while this node's link to Redis is up and "
+                           "Redis serves it.");
     ngx_http_trl_out_printf(out, "token_ratelimit_redis_up %ui\n",
                             st.up ? 1 : 0);
 

@@ -15,13 +15,20 @@
  * back with exponential backoff and jitter, and every command is answered
  * exactly once: with Redis's reply, or NULL when the link failed.
  *
+ * A Redis that answers but cannot serve the module is unreachable too
+ * (honest health): an error reply to a call (READONLY from a replica,
+ * MOVED, CLUSTERDOWN, LOADING, NOAUTH, BUSY, a script that fails; NOSCRIPT
+ * only once, it is answered with EVAL) or a reply a handler cannot read
+ * takes the link down, and it comes back through the set-up, whose last
+ * step is a write probe (DEL of a key never written), with backoff.  The
+ * backoff starts afresh only once a call is served again.
+ *
  * Whether Redis is reachable is also kept per node, in a small shared
- * memory zone, so that an outage is logged once when it begins and once
- * when it ends, not once per worker.  So is whether Redis, reachable,
- * serves the calls: a Redis that answers them with errors (a read-only
- * replica, a Redis Cluster node's MOVED, a script that fails), whatever
- * they are and however often they are retried, is logged once when the
- * refusals begin, and once when a call succeeds again after a quiet time.
+ * memory zone, with the reason of the outage, so that an outage, however
+ * it began, is logged once when it begins and once when it ends, not once
+ * per worker or per call.  After refusals the node is up again once no
+ * call has been refused for a quiet time: a Redis that refuses only some
+ * calls (the writes) is not taken for up by a read.
  */
 
 
@@ -33,13 +40,15 @@
 #define NGX_HTTP_TRL_LINK_DOWN        0
 #define NGX_HTTP_TRL_LINK_CONNECTING  1
 #define NGX_HTTP_TRL_LINK_READY       2
+#define NGX_HTTP_TRL_LINK_ASKING      3       /* the sentinels */
 
 #define NGX_HTTP_TRL_BACKOFF_MIN      100
 #define NGX_HTTP_TRL_BACKOFF_MAX      5000
+#define NGX_HTTP_TRL_BACKOFF_SENTINEL 1000    /* asking is cheap */
+#define NGX_HTTP_TRL_RETRY_LOOK       250     /* at whether the node is up */
 
-/* ms without a refused call before a good reply ends a refusal outage */
+/* ms without a refused call before the node is up again after refusals */
 #define NGX_HTTP_TRL_REFUSED_QUIET    2000
-#define NGX_HTTP_TRL_REASON_MAX       200
 
 
 struct ngx_http_trl_cmd_s {
@@ -66,11 +75,20 @@ typedef struct {
     ngx_uint_t                   setup_left;
     ngx_msec_t                   backoff;
     ngx_event_t                  retry;
+    ngx_msec_t                   retry_at;
     ngx_event_t                  watchdog;
     ngx_queue_t                  cmds;
     ngx_msec_t                   last_reply;
     u_char                       sha[TRL_SCRIPTS][41];
     ngx_uint_t                   unexpected; /* the reply being handled */
+    ngx_uint_t                   refused;    /* fell by a refusal, not
+                                                served since */
+    ngx_msec_t                   ready_at;
+    ngx_event_t                  quiet;      /* up once refusals stop */
+    ngx_str_t                    probe;      /* the key of the probe */
+    u_char                      *host;       /* the server connected to */
+    ngx_int_t                    port;
+    u_char                       master[NGX_SOCKADDR_STRLEN + 1];
     ngx_log_t                   *log;
 } ngx_http_trl_link_t;
 
@@ -81,18 +99,27 @@ typedef struct {
     ngx_atomic_t                 down_since;
     ngx_atomic_t                 outages;
     ngx_atomic_t                 failures;
-    ngx_atomic_t                 serving;    /* 0: calls are refused */
-    ngx_atomic_t                 refused_since;  /* s */
     ngx_atomic_t                 refused_last;   /* ngx_current_msec */
-    ngx_atomic_t                 refused;    /* calls, this refusal */
+    ngx_atomic_t                 refused;    /* calls, this outage */
+    ngx_atomic_t                 lock;       /* of reason, master */
+    size_t                       reason_len;
+    u_char                       reason[NGX_HTTP_TRL_REASON_MAX];
+    ngx_atomic_t                 failovers;  /* master changes seen */
+    size_t                       master_len; /* the sentinels' master */
+    u_char                       master[NGX_HTTP_TRL_MASTER_LEN];
 } ngx_http_trl_redis_shared_t;
 
 
 static ngx_int_t ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone,
     void *data);
+static char *ngx_http_trl_redis_parse_sentinels(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_str_t *list, ngx_http_trl_redis_conf_t *rc);
 static char *ngx_http_trl_redis_parse_address(ngx_conf_t *cf,
-    ngx_command_t *cmd, ngx_str_t *value, ngx_http_trl_redis_conf_t *rc);
+    ngx_command_t *cmd, ngx_str_t *value, ngx_str_t *host, ngx_int_t *port);
 static void ngx_http_trl_redis_connect(ngx_http_trl_link_t *link);
+static void ngx_http_trl_redis_master(u_char *host, ngx_uint_t port,
+    const char *err);
+static void ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_fail(ngx_http_trl_link_t *link,
     const char *why, const char *detail);
 static void ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link);
@@ -124,11 +151,13 @@ static void ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link,
     const char *why, const char *detail);
 static void ngx_http_trl_redis_refused(ngx_http_trl_link_t *link,
-    ngx_uint_t script, const char *reason, size_t len);
+    const char *what, const char *reason, size_t len);
 static void ngx_http_trl_redis_served(ngx_http_trl_link_t *link);
+static void ngx_http_trl_redis_quiet(ngx_event_t *ev);
 
 
 static ngx_http_trl_link_t  ngx_http_trl_link;
+static u_char               ngx_http_trl_role;   /* the ROLE's privdata */
 
 static ngx_str_t  ngx_http_trl_redis_shm_name =
     ngx_string("token_ratelimit_redis");
@@ -137,6 +166,8 @@ static ngx_str_t  ngx_http_trl_redis_shm_name =
 /*
  * token_ratelimit_redis address [password=..] [db=N] [prefix=..]
  *     [interval=time] [timeout=time] [fail=open|closed];
+ * token_ratelimit_redis sentinel=host:port[,host:port...] master=name
+ *     [sentinel_password=..] [password=..] ...;
  */
 
 char *
@@ -144,9 +175,10 @@ ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_trl_main_conf_t  *tmcf = conf;
 
+    u_char                     *p;
     ngx_int_t                   n;
     ngx_str_t                  *value, s;
-    ngx_uint_t                  i;
+    ngx_uint_t                  i, address;
     ngx_http_trl_redis_conf_t  *rc;
 
     if (tmcf->redis) {
@@ -160,17 +192,63 @@ ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_trl_redis_parse_address(cf, cmd, &value[1], rc)
-        != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
     ngx_str_set(&rc->prefix, "trl:");
     rc->interval = 100;
     rc->timeout = 100;
+    address = 0;
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
+            if (rc->sentinels) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate \"sentinel=\" in \"%V\" "
+                                   "directive", &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            if (ngx_http_trl_redis_parse_sentinels(cf, cmd, &s, rc)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
+            rc->master.data = value[i].data + 7;
+            rc->master.len = value[i].len - 7;
+
+            if (rc->master.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid value \"%V\" in \"%V\" "
+                                   "directive, it must be \"master=\" and "
+                                   "the name the sentinels monitor",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_password=", 18) == 0) {
+            rc->sentinel_password.data = value[i].data + 18;
+            rc->sentinel_password.len = value[i].len - 18;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "cluster=", 8) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" in \"%V\" directive is not "
+                               "supported by this version; use an "
+                               "address or sentinel=", &value[i],
+                               &cmd->name);
+            return NGX_CONF_ERROR;
+        }
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rc->password.data = value[i].data + 9;
@@ -236,11 +314,84 @@ ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
+        if (i == 1) {
+            if (ngx_http_trl_redis_parse_address(cf, cmd, &value[1],
+                                                 &rc->host, &rc->port)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            rc->address = value[1];
+            address = 1;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\" directive, "
-                           "expected password=, db=, prefix=, interval=, "
-                           "timeout= or fail=", &value[i], &cmd->name);
+                           "expected sentinel=, master=, "
+                           "sentinel_password=, password=, db=, prefix=, "
+                           "interval=, timeout= or fail=",
+                           &value[i], &cmd->name);
         return NGX_CONF_ERROR;
+    }
+
+    if (address && rc->sentinels) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive has both an address (\"%V\") "
+                           "and \"sentinel=\": the sentinels find the "
+                           "address, give one or the other",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!address && rc->sentinels == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive needs an address "
+                           "(host:port or unix:/path) or "
+                           "\"sentinel=host:port,...\" as its first "
+                           "parameter", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->sentinels && rc->master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive with \"sentinel=\" needs "
+                           "\"master=\" and the name the sentinels monitor",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->sentinels == NULL
+        && (rc->master.len || rc->sentinel_password.data))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" in \"%V\" directive needs \"sentinel=\"",
+                           rc->master.len ? "master=" : "sentinel_password=",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->sentinels) {
+
+        /* the master's name, NUL-terminated; the logs name it */
+
+        p = ngx_pnalloc(cf->pool, rc->master.len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, rc->master.data, rc->master.len);
+        p[rc->master.len] = '\0';
+        rc->master.data = p;
+
+        rc->address.len = sizeof("master ") - 1 + rc->master.len;
+        rc->address.data = ngx_pnalloc(cf->pool, rc->address.len);
+        if (rc->address.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(rc->address.data, "master %V", &rc->master);
     }
 
     rc->shm = ngx_shared_memory_add(cf, &ngx_http_trl_redis_shm_name,
@@ -267,17 +418,77 @@ invalid:
 }
 
 
+/* sentinel=host:port[,host:port...] */
+
+static char *
+ngx_http_trl_redis_parse_sentinels(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *list, ngx_http_trl_redis_conf_t *rc)
+{
+    u_char                     *p, *last, *comma;
+    ngx_http_trl_redis_addr_t  *sa;
+
+    rc->sentinels = ngx_array_create(cf->pool, 3,
+                                     sizeof(ngx_http_trl_redis_addr_t));
+    if (rc->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = list->data;
+    last = p + list->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        sa = ngx_array_push(rc->sentinels);
+        if (sa == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        sa->text.data = p;
+        sa->text.len = comma - p;
+
+        if (sa->text.len == 0
+            || (sa->text.len > 5 && ngx_strncmp(p, "unix:", 5) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"sentinel=%V\" in \"%V\" "
+                               "directive, it must be a list of host:port "
+                               "separated by commas, such as "
+                               "\"sentinel=10.0.0.1:26379,10.0.0.2:26379\"",
+                               list, &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_trl_redis_parse_address(cf, cmd, &sa->text, &sa->host,
+                                             &sa->port)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        if (comma == last) {
+            break;
+        }
+
+        p = comma + 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* host:port (resolved now: workers never resolve) or unix:/path */
 
 static char *
 ngx_http_trl_redis_parse_address(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *value, ngx_http_trl_redis_conf_t *rc)
+    ngx_str_t *value, ngx_str_t *host, ngx_int_t *port)
 {
     u_char     *p;
     size_t      len;
     ngx_url_t   u;
-
-    rc->address = *value;
 
     if (value->len > 5 && ngx_strncmp(value->data, "unix:", 5) == 0) {
         len = value->len - 5;
@@ -290,9 +501,9 @@ ngx_http_trl_redis_parse_address(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_memcpy(p, value->data + 5, len);
         p[len] = '\0';
 
-        rc->host.data = p;
-        rc->host.len = len;
-        rc->port = 0;
+        host->data = p;
+        host->len = len;
+        *port = 0;
 
         return NGX_CONF_OK;
     }
@@ -326,9 +537,9 @@ ngx_http_trl_redis_parse_address(ngx_conf_t *cf, ngx_command_t *cmd,
                         NGX_SOCKADDR_STRLEN, 0);
     p[len] = '\0';
 
-    rc->host.data = p;
-    rc->host.len = len;
-    rc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+    host->data = p;
+    host->len = len;
+    *port = ngx_inet_get_port(u.addrs[0].sockaddr);
 
     return NGX_CONF_OK;
 }
@@ -352,7 +563,6 @@ ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     sh->up = 1;
-    sh->serving = 1;
     shpool->data = sh;
 
     return NGX_OK;
@@ -384,6 +594,14 @@ ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
 
     ngx_queue_init(&link->cmds);
 
+    link->probe.len = rc->prefix.len + sizeof("probe") - 1;
+    link->probe.data = ngx_pnalloc(cycle->pool, link->probe.len + 1);
+    if (link->probe.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(link->probe.data, "%Vprobe%Z", &rc->prefix);
+
     link->retry.handler = ngx_http_trl_redis_retry;
     link->retry.data = link;
     link->retry.log = cycle->log;
@@ -393,6 +611,11 @@ ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
     link->watchdog.data = link;
     link->watchdog.log = cycle->log;
     link->watchdog.cancelable = 1;
+
+    link->quiet.handler = ngx_http_trl_redis_quiet;
+    link->quiet.data = link;
+    link->quiet.log = cycle->log;
+    link->quiet.cancelable = 1;
 
     /*
      * The clock cached before the fork may be seconds old (large zones
@@ -424,7 +647,13 @@ ngx_http_trl_redis_exit_process(void)
         ngx_del_timer(&link->watchdog);
     }
 
+    if (link->quiet.timer_set) {
+        ngx_del_timer(&link->quiet);
+    }
+
     link->conf = NULL;                      /* no reconnect from callbacks */
+
+    ngx_http_trl_sentinel_exit();
 
     if (link->ac) {
         redisAsyncFree(link->ac);           /* answers what is outstanding */
@@ -450,6 +679,20 @@ ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state)
     state->outages = sh->outages;
     state->failures = sh->failures;
     state->down_since = sh->up ? 0 : (time_t) sh->down_since;
+
+    state->failovers = sh->failovers;
+
+    ngx_spinlock(&sh->lock, ngx_pid, 1024);
+
+    if (!state->up) {
+        state->reason_len = ngx_min(sh->reason_len, NGX_HTTP_TRL_REASON_MAX);
+        ngx_memcpy(state->reason, sh->reason, state->reason_len);
+    }
+
+    state->master_len = ngx_min(sh->master_len, NGX_HTTP_TRL_MASTER_LEN);
+    ngx_memcpy(state->master, sh->master, state->master_len);
+
+    ngx_unlock(&sh->lock);
 }
 
 
@@ -467,8 +710,88 @@ ngx_http_trl_redis_conf(void)
 }
 
 
+/*
+ * With sentinels, the master is asked for before every connection: a
+ * failover is followed as soon as the old master fails, refuses a write
+ * or is no master (ROLE).
+ */
+
 static void
 ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
+{
+    if (link->conf->sentinels == NULL) {
+        link->host = link->conf->host.data;
+        link->port = link->conf->port;
+
+        ngx_http_trl_redis_connect_to(link);
+        return;
+    }
+
+    link->state = NGX_HTTP_TRL_LINK_ASKING;
+
+    ngx_http_trl_sentinel_ask(link->conf, link->log,
+                              ngx_http_trl_redis_master);
+}
+
+
+/* the sentinels' answer: the master, noted for the node, or none */
+
+static void
+ngx_http_trl_redis_master(u_char *host, ngx_uint_t port, const char *err)
+{
+    u_char                        addr[NGX_HTTP_TRL_MASTER_LEN], *p;
+    size_t                        len;
+    ngx_uint_t                    changed;
+    ngx_http_trl_link_t          *link = &ngx_http_trl_link;
+    ngx_http_trl_redis_shared_t  *sh;
+
+    if (link->conf == NULL || link->state != NGX_HTTP_TRL_LINK_ASKING) {
+        return;
+    }
+
+    if (host == NULL) {
+        link->state = NGX_HTTP_TRL_LINK_DOWN;
+        ngx_http_trl_redis_link_down(link, "no master from the sentinels",
+                                     err);
+        ngx_http_trl_redis_schedule(link);
+        return;
+    }
+
+    p = ngx_snprintf(addr, sizeof(addr),
+                     ngx_strchr(host, ':') ? "[%s]:%ui" : "%s:%ui",
+                     host, port);
+    len = p - addr;
+
+    sh = ngx_http_trl_redis_shared(link);
+
+    ngx_spinlock(&sh->lock, ngx_pid, 1024);
+
+    changed = sh->master_len != len
+              || ngx_memcmp(sh->master, addr, len) != 0;
+
+    if (changed && sh->master_len) {
+        (void) ngx_atomic_fetch_add(&sh->failovers, 1);
+        ngx_log_error(NGX_LOG_WARN, link->log, 0,
+                      "token_ratelimit: redis %V is now %*s (was %*s), "
+                      "say the sentinels", &link->conf->address, len, addr,
+                      sh->master_len, sh->master);
+    }
+
+    ngx_memcpy(sh->master, addr, len);
+    sh->master_len = len;
+
+    ngx_unlock(&sh->lock);
+
+    ngx_cpystrn(link->master, host, sizeof(link->master));
+    link->host = link->master;
+    link->port = (ngx_int_t) port;
+
+    ngx_http_trl_redis_connect_to(link);
+}
+
+
+static void
+ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link)
 {
     int                         i;
     char                        db[NGX_INT_T_LEN + 1];
@@ -480,8 +803,10 @@ ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
 
     rc = link->conf;
 
-    ac = rc->port ? redisAsyncConnect((char *) rc->host.data, (int) rc->port)
-                  : redisAsyncConnectUnix((char *) rc->host.data);
+    link->state = NGX_HTTP_TRL_LINK_DOWN;   /* until connecting */
+
+    ac = link->port ? redisAsyncConnect((char *) link->host, (int) link->port)
+                    : redisAsyncConnectUnix((char *) link->host);
 
     if (ac == NULL) {
         ngx_http_trl_redis_link_down(link, "cannot connect", "no memory");
@@ -564,6 +889,32 @@ ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
         link->setup_left++;
     }
 
+    /* a master the sentinels named must still be one */
+
+    if (rc->sentinels) {
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+
+        redisAsyncCommandArgv(ac, ngx_http_trl_redis_setup,
+                              &ngx_http_trl_role, 1, argv, argvlen);
+        link->setup_left++;
+    }
+
+    /*
+     * The probe: a write of a key never written.  A replica (READONLY),
+     * a Redis Cluster node without the slot (CLUSTERDOWN, MOVED), a Redis
+     * loading its data (LOADING) or running a long script (BUSY) refuses it.
+     */
+
+    argv[0] = "DEL";
+    argvlen[0] = 3;
+    argv[1] = (char *) link->probe.data;
+    argvlen[1] = link->probe.len;
+
+    redisAsyncCommandArgv(ac, ngx_http_trl_redis_setup, NULL, 2, argv,
+                          argvlen);
+    link->setup_left++;
+
     /* the connect and the set-up must complete within the timeout */
 
     ngx_add_timer(&link->watchdog, rc->timeout);
@@ -631,8 +982,22 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_trl_redis_fail(link, "set-up failed", reply->str);
+        ngx_http_trl_redis_refused(link, "set-up", reply->str, reply->len);
         return;
+    }
+
+    if (privdata == &ngx_http_trl_role) {
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+            || reply->element[0]->type != REDIS_REPLY_STRING
+            || reply->element[0]->len != 6
+            || ngx_strncmp(reply->element[0]->str, "master", 6) != 0)
+        {
+            ngx_http_trl_redis_refused(link, "ROLE", "not a master",
+                                       sizeof("not a master") - 1);
+            return;
+        }
+
+        privdata = NULL;
     }
 
     if (reply->type == REDIS_REPLY_STRING && reply->len == 40) {
@@ -646,7 +1011,12 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
 
     link->state = NGX_HTTP_TRL_LINK_READY;
     link->last_reply = ngx_current_msec;
-    link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+
+    if (!link->refused) {
+        link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+    }
+
+    link->ready_at = ngx_current_msec;
 
     if (link->watchdog.timer_set) {
         ngx_del_timer(&link->watchdog);
@@ -885,6 +1255,10 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     ngx_http_trl_cmd_t   *cmd = privdata;
     ngx_http_trl_link_t  *link = &ngx_http_trl_link;
 
+    static const char  *names[TRL_SCRIPTS] = {
+        "publish", "strict decision", "release", "reset", "lists"
+    };
+
     ngx_queue_remove(&cmd->queue);
     link->last_reply = ngx_current_msec;
 
@@ -901,24 +1275,36 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         reply = NULL;
     }
 
-    /* refusals are logged here, once per outage: not by the handlers */
-
     script = cmd->script;
     error = reply && reply->type == REDIS_REPLY_ERROR;
-
-    if (error) {
-        ngx_http_trl_redis_refused(link, script, reply->str,
-                                   reply->len);
-    }
 
     link->unexpected = 0;
 
     cmd->handler(reply, cmd->data);
     ngx_free(cmd);
 
-    if (reply && !error && !link->unexpected) {
-        ngx_http_trl_redis_served(link);
+    /*
+     * A refusal takes the link down (the handler has had the error reply;
+     * the commands outstanding get NULL): the set-up probes Redis again.
+     */
+
+    if (reply == NULL || link->state != NGX_HTTP_TRL_LINK_READY) {
+        return;
     }
+
+    if (error) {
+        ngx_http_trl_redis_refused(link, names[script], reply->str,
+                                   reply->len);
+        return;
+    }
+
+    if (link->unexpected) {
+        ngx_http_trl_redis_refused(link, names[script], "unexpected answer",
+                                   sizeof("unexpected answer") - 1);
+        return;
+    }
+
+    ngx_http_trl_redis_served(link);
 
     /* the watchdog, if set, looks at the next command when it fires */
 }
@@ -1005,6 +1391,10 @@ ngx_http_trl_redis_fail(ngx_http_trl_link_t *link, const char *why,
         ngx_del_timer(&link->watchdog);
     }
 
+    if (link->quiet.timer_set) {
+        ngx_del_timer(&link->quiet);
+    }
+
     /*
      * Freed at once, or, from inside a hiredis callback, as soon as it
      * returns; on_disconnect is not called for a link that never connected.
@@ -1023,7 +1413,7 @@ ngx_http_trl_redis_fail(ngx_http_trl_link_t *link, const char *why,
 static void
 ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link)
 {
-    ngx_msec_t  delay;
+    ngx_msec_t  delay, cap;
 
     if (link->retry.timer_set || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -1034,34 +1424,73 @@ ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link)
     delay = link->backoff / 2 + (ngx_msec_t) ngx_random() % (link->backoff / 2
                                                               + 1);
 
-    link->backoff = ngx_min(link->backoff * 2, NGX_HTTP_TRL_BACKOFF_MAX);
+    cap = link->conf->sentinels ? NGX_HTTP_TRL_BACKOFF_SENTINEL
+                                : NGX_HTTP_TRL_BACKOFF_MAX;
 
-    ngx_add_timer(&link->retry, delay);
+    link->backoff = ngx_min(link->backoff * 2, cap);
+
+    link->retry_at = ngx_current_msec + delay;
+
+    ngx_add_timer(&link->retry, ngx_min(delay, NGX_HTTP_TRL_RETRY_LOOK));
 }
 
 
 static void
 ngx_http_trl_redis_retry(ngx_event_t *ev)
 {
-    ngx_http_trl_link_t  *link = ev->data;
+    ngx_msec_int_t                left;
+    ngx_http_trl_link_t          *link = ev->data;
+    ngx_http_trl_redis_shared_t  *sh;
 
-    if (link->conf && link->ac == NULL) {
-        ngx_http_trl_redis_connect(link);
+    if (link->conf == NULL || link->ac || link->state != NGX_HTTP_TRL_LINK_DOWN)
+    {
+        return;
     }
+
+    /*
+     * Once another worker of the node has Redis serving again, this one
+     * does not wait out the rest of its backoff.
+     */
+
+    sh = ngx_http_trl_redis_shared(link);
+    left = (ngx_msec_int_t) (link->retry_at - ngx_current_msec);
+
+    if (left > 0 && !sh->up) {
+        ngx_add_timer(&link->retry,
+                      ngx_min((ngx_msec_t) left, NGX_HTTP_TRL_RETRY_LOOK));
+        return;
+    }
+
+    ngx_http_trl_redis_connect(link);
 }
 
 
-/* the node's view: only the transitions are logged */
+/*
+ * The node's view: only the transitions are logged, one line when an
+ * outage begins, whatever took the link down first, and one when it ends.
+ * The reason shown by the API is the latest.
+ */
 
 static void
 ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link, const char *why,
     const char *detail)
 {
+    u_char                       *p;
     ngx_http_trl_redis_shared_t  *sh;
 
     sh = ngx_http_trl_redis_shared(link);
 
     (void) ngx_atomic_fetch_add(&sh->failures, 1);
+
+    if (detail == NULL) {
+        detail = "error";
+    }
+
+    ngx_spinlock(&sh->lock, ngx_pid, 1024);
+    p = ngx_snprintf(sh->reason, NGX_HTTP_TRL_REASON_MAX, "%s: %s", why,
+                     detail);
+    sh->reason_len = p - sh->reason;
+    ngx_unlock(&sh->lock);
 
     if (!ngx_atomic_cmp_set(&sh->up, 1, 0)) {
         return;
@@ -1072,21 +1501,68 @@ ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link, const char *why,
 
     ngx_log_error(NGX_LOG_ERR, link->log, 0,
                   "token_ratelimit: redis %V is unreachable (%s: %s); %s",
-                  &link->conf->address, why, detail ? detail : "error",
+                  &link->conf->address, why, detail,
                   link->conf->fail_closed
                       ? "requests of sync zones get 503 (fail=closed)"
                       : "sync zones count locally (fail=open)");
 }
 
 
+/*
+ * The link is ready, or served a call: the node is up again, unless a
+ * call was refused (by any worker) less than a quiet time ago, or this
+ * link, refused, has been ready again for less than a quiet time without
+ * serving a call (the probe passes, a script keeps failing: one outage,
+ * not one per reconnection); then the quiet timer looks again.
+ */
+
 static void
 ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
 {
+    ngx_msec_t                    quiet;
+    ngx_msec_int_t                left;
+    ngx_atomic_uint_t             n;
     ngx_http_trl_redis_shared_t  *sh;
 
     sh = ngx_http_trl_redis_shared(link);
 
+    if (sh->up) {
+        return;
+    }
+
+    n = sh->refused;
+
+    if (n) {
+        quiet = ngx_max(NGX_HTTP_TRL_REFUSED_QUIET,
+                        2 * link->conf->interval);
+        left = (ngx_msec_int_t) ((ngx_msec_t) sh->refused_last + quiet
+                                 - ngx_current_msec);
+
+        if (link->refused) {
+            left = ngx_max(left, (ngx_msec_int_t) (link->ready_at + quiet
+                                                   - ngx_current_msec));
+        }
+
+        if (left > 0) {
+            if (!link->quiet.timer_set) {
+                ngx_add_timer(&link->quiet, (ngx_msec_t) left);
+            }
+
+            return;
+        }
+    }
+
     if (!ngx_atomic_cmp_set(&sh->up, 0, 1)) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->refused, -(ngx_atomic_int_t) n);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_ERR, link->log, 0,
+                      "token_ratelimit: redis %V is reachable again after "
+                      "%T s (%uA calls refused)", &link->conf->address,
+                      ngx_time() - (time_t) sh->down_since, n);
         return;
     }
 
@@ -1097,9 +1573,20 @@ ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
 }
 
 
+static void
+ngx_http_trl_redis_quiet(ngx_event_t *ev)
+{
+    ngx_http_trl_link_t  *link = ev->data;
+
+    if (link->conf && link->state == NGX_HTTP_TRL_LINK_READY) {
+        ngx_http_trl_redis_link_up(link);
+    }
+}
+
+
 /*
- * A reply that a handler could not read: counted and logged as a refusal
- * (by script: "unexpected answer").
+ * A reply that a handler could not read: a refusal (by script:
+ * "unexpected answer"), once the handler returns.
  */
 
 void
@@ -1112,88 +1599,66 @@ ngx_http_trl_redis_unexpected(ngx_uint_t script)
     }
 
     link->unexpected = 1;
-
-    ngx_http_trl_redis_refused(link, script, "unexpected answer",
-                               sizeof("unexpected answer") - 1);
 }
 
 
 /*
- * Redis answered a call with an error: the first refusal of an outage is
- * logged, with its reason; the others are counted.
+ * Redis answered with an error (what: the call refused): it cannot serve
+ * the module, the link goes down as if Redis were unreachable, and the
+ * set-up with its probe tries again after the backoff.  The reason is the
+ * first line of the error, bounded.
  */
 
 static void
-ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, ngx_uint_t script,
+ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, const char *what,
     const char *reason, size_t len)
 {
+    u_char                        c, why[64];
+    u_char                        detail[NGX_HTTP_TRL_REASON_MAX];
+    size_t                        n;
     ngx_http_trl_redis_shared_t  *sh;
-
-    static const char  *names[TRL_SCRIPTS] = {
-        "publish", "strict decision", "release", "reset", "lists"
-    };
 
     sh = ngx_http_trl_redis_shared(link);
 
     (void) ngx_atomic_fetch_add(&sh->refused, 1);
     sh->refused_last = (ngx_atomic_uint_t) ngx_current_msec;
 
-    if (!ngx_atomic_cmp_set(&sh->serving, 1, 0)) {
-        return;
+    link->refused = 1;
+
+    for (n = 0; n < len && n < sizeof(detail) - 1; n++) {
+        if (reason[n] == CR || reason[n] == LF) {
+            break;
+        }
+
+        c = (u_char) reason[n];
+        detail[n] = (c < 0x20 || c == 0x7f) ? (u_char) '?' : c;
     }
 
-    sh->refused_since = (ngx_atomic_uint_t) ngx_time();
+    detail[n] = '\0';
 
-    ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                  "token_ratelimit: redis %V refuses the module's calls "
-                  "(%s: %*s); they are retried, and logged again once "
-                  "redis serves them",
-                  &link->conf->address,
-                  script < TRL_SCRIPTS ? names[script] : "call",
-                  ngx_min(len, NGX_HTTP_TRL_REASON_MAX),
-                  reason ? reason : "error");
+    ngx_sprintf(why, "%s refused%Z", what);
+
+    ngx_http_trl_redis_fail(link, (char *) why, (char *) detail);
 }
 
 
-/*
- * A good reply.  It ends a refusal outage once no call has been refused
- * for NGX_HTTP_TRL_REFUSED_QUIET (or two intervals): a Redis that refuses
- * only some calls (a replica: the writes) is not served again by a read.
- */
+/* a good reply: the backoff starts afresh; the node may be up again */
 
 static void
 ngx_http_trl_redis_served(ngx_http_trl_link_t *link)
 {
-    ngx_msec_t                    quiet;
-    ngx_atomic_uint_t             n;
     ngx_http_trl_redis_shared_t  *sh;
+
+    if (link->refused) {
+        link->refused = 0;
+        link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+    }
 
     sh = ngx_http_trl_redis_shared(link);
 
-    if (sh->serving) {
-        return;
+    if (!sh->up) {
+        ngx_http_trl_redis_link_up(link);
     }
-
-    quiet = ngx_max(NGX_HTTP_TRL_REFUSED_QUIET, 2 * link->conf->interval);
-
-    if ((ngx_msec_int_t) (ngx_current_msec - (ngx_msec_t) sh->refused_last)
-        < (ngx_msec_int_t) quiet)
-    {
-        return;
-    }
-
-    if (!ngx_atomic_cmp_set(&sh->serving, 0, 1)) {
-        return;
-    }
-
-    n = sh->refused;
-    (void) ngx_atomic_fetch_add(&sh->refused, -(ngx_atomic_int_t) n);
-
-    ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                  "token_ratelimit: redis %V serves the module's calls "
-                  "again after %T s (%uA calls refused)",
-                  &link->conf->address,
-                  ngx_time() - (time_t) sh->refused_since, n);
 }
 
 

@@ -19,6 +19,10 @@ typedef struct ngx_http_trl_cmd_s  ngx_http_trl_cmd_t;
 /* reply is NULL when the link failed or the command's deadline passed */
 typedef void (*ngx_http_trl_reply_pt)(redisReply *reply, void *data);
 
+/* host (numeric, NUL-terminated) is NULL when no sentinel told: err */
+typedef void (*ngx_http_trl_master_pt)(u_char *host, ngx_uint_t port,
+    const char *err);
+
 
 /* redis.c */
 ngx_int_t ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
@@ -32,6 +36,11 @@ ngx_int_t ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys,
     ngx_str_t *args, ngx_uint_t nargs, ngx_msec_t timeout,
     ngx_http_trl_reply_pt handler, void *data);
 void ngx_http_trl_redis_unexpected(ngx_uint_t script);
+
+/* sentinel.c */
+void ngx_http_trl_sentinel_ask(ngx_http_trl_redis_conf_t *rc, ngx_log_t *log,
+    ngx_http_trl_master_pt handler);
+void ngx_http_trl_sentinel_exit(void);
 
 /* sync.c */
 void ngx_http_trl_sync_link_ready(void);

@@ -35,7 +35,9 @@ for my $sig ('INT', 'TERM') {
 }
 
 # new(port => N, password => 'pw', unix => 1, dir => '/path',
-#     args => [more redis-server arguments])
+#     args => ['--maxmemory', '1mb'], cluster => 1)
+# args: more redis-server arguments.  cluster => 1: --cluster-enabled yes
+# (no slot assigned) on a port whose cluster bus port (+10000) is free too.
 sub new {
     my ($class, %opt) = @_;
 
@@ -51,12 +53,19 @@ sub new {
     # nginx workers run as nobody: they must reach the unix socket
     chmod 0755, $dir;
 
+    my $port = $opt{port};
+    if ($opt{cluster}) {
+        $port = cluster_port();
+        $opt{args} = ['--cluster-enabled', 'yes', @{$opt{args} || []}];
+    }
+
     my $self = bless {
         dir => $dir,
-        port => $opt{port} || free_port(),
+        port => $port || free_port(),
         password => $opt{password},
         unix => $opt{unix},
         args => $opt{args} || [],
+        sentinel => $opt{sentinel},
         pid => undef,
         paused => 0,
     }, $class;
@@ -78,6 +87,76 @@ sub free_port {
         return $port;
     }
     die "no free port for redis";
+}
+
+# A free port whose port + 10000 is free too.
+sub cluster_port {
+    for (1 .. 50) {
+        my $port = free_port();
+        next if $port + 10000 > 65535;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $port + 10000,
+                                      Proto => 'tcp', Listen => 1)
+            or next;
+        close $s;
+        $used_ports{$port + 10000}++;
+        return $port;
+    }
+    die "no free port pair for a cluster node";
+}
+
+# A sentinel (redis-server sentinel.conf --sentinel) that monitors the
+# master on 127.0.0.1:master as name:
+#     TRLRedis->sentinel(master => $m->port, name => 'trl', quorum => 2,
+#                        down_after => 500, failover_timeout => 2000,
+#                        auth_pass => 'pw', password => 'sentinel pw');
+sub sentinel {
+    my ($class, %opt) = @_;
+    my %s = (name => 'trl', quorum => 2, down_after => 500,
+             failover_timeout => 2000);
+    $s{$_} = delete $opt{$_}
+        for grep { exists $opt{$_} }
+            qw(master name quorum down_after failover_timeout auth_pass);
+    defined $s{master} or die "sentinel: no master port";
+    return $class->new(%opt, sentinel => \%s);
+}
+
+# A sentinel's master as "127.0.0.1:port" (undef when it has none).
+sub master_addr {
+    my ($self, $name) = @_;
+    my @l = $self->cli_lines('SENTINEL', 'get-master-addr-by-name',
+                             $name // $self->{sentinel}{name});
+    return @l == 2 && $l[1] =~ /^\d+$/ ? "$l[0]:$l[1]" : undef;
+}
+
+# A sentinel's view of its master: SENTINEL master as a perl hash.
+sub sentinel_master {
+    my ($self, $name) = @_;
+    my @l = $self->cli_lines('SENTINEL', 'master',
+                             $name // $self->{sentinel}{name});
+    return () if @l % 2;
+    return @l;
+}
+
+# Waits (at most secs) until every sentinel knows the others and at least
+# replicas replicas of its master: then a failover can happen.
+sub sentinels_ready {
+    my ($secs, $replicas, @sentinels) = @_;
+    return wait_for($secs, sub {
+        for my $s (@sentinels) {
+            my %m = $s->sentinel_master;
+            return 0 unless ($m{'num-other-sentinels'} // -1)
+                            == @sentinels - 1
+                            && ($m{'num-slaves'} // 0) >= $replicas;
+        }
+        return 1;
+    });
+}
+
+# The first line of ROLE: "master", "slave" or "sentinel".
+sub role {
+    my ($self) = @_;
+    return ($self->cli_lines('ROLE'))[0] // '';
 }
 
 sub port { $_[0]{port} }
@@ -110,7 +189,26 @@ sub start {
     my ($self) = @_;
     return if $self->{pid};
 
-    my @args = ($SERVER,
+    my @args = ($SERVER);
+    if (my $s = $self->{sentinel}) {
+        # the sentinel rewrites its file: written once, kept by restarts
+        my $conf = "$self->{dir}/sentinel.conf";
+        unless (-e $conf) {
+            open my $fh, '>', $conf or die "$conf: $!";
+            print $fh "sentinel monitor $s->{name} 127.0.0.1 $s->{master} "
+                      . "$s->{quorum}\n"
+                      . "sentinel down-after-milliseconds $s->{name} "
+                      . "$s->{down_after}\n"
+                      . "sentinel failover-timeout $s->{name} "
+                      . "$s->{failover_timeout}\n"
+                      . "sentinel parallel-syncs $s->{name} 1\n";
+            print $fh "sentinel auth-pass $s->{name} $s->{auth_pass}\n"
+                if defined $s->{auth_pass};
+            close $fh;
+        }
+        push @args, $conf, '--sentinel';
+    }
+    push @args,
         '--port', $self->{port},
         '--bind', '127.0.0.1',
         '--save', '',
@@ -119,8 +217,8 @@ sub start {
         '--protected-mode', 'no',
         '--dir', $self->{dir},
         '--logfile', "$self->{dir}/redis.log",
-        '--databases', '16',
-        '--maxclients', '1000');
+        $self->{sentinel} ? () : ('--databases', '16'),
+        '--maxclients', '1000';
     if ($self->{unix}) {
         unlink $self->socket_path;
         push @args, '--unixsocket', $self->socket_path,

@@ -24,8 +24,8 @@ sub new {
     my $n = $masters * (1 + $replicas);
 
     my @nodes = map {
-        TRLRedis->new(args => ['--cluster-enabled', 'yes',
-                               '--cluster-config-file', 'nodes.conf',
+        TRLRedis->new(cluster => 1,
+                      args => ['--cluster-config-file', 'nodes.conf',
                                '--cluster-node-timeout',
                                $opt{node_timeout} // 1000,
                                '--cluster-require-full-coverage', 'yes'])
