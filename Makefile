@@ -48,8 +48,9 @@ CORE_LIB    := $(BUILD)/libtrlcore.a
 
 NGX_BUILD   := $(BUILD)/nginx
 MODULE      := $(BUILD)/ngx_http_token_ratelimit_module.so
+DASHBOARD_H := src/nginx/ngx_http_token_ratelimit_dashboard_assets.h
 GLUE_FILES  := config $(wildcard src/nginx/*.c src/nginx/*.h) \
-               $(wildcard src/core/include/*.h)
+               $(wildcard src/core/include/*.h) $(DASHBOARD_H)
 
 UNIT_SRCS   := $(wildcard t/unit/*.c)
 UNIT_BIN    := $(BUILD)/unit/core_tests
@@ -101,6 +102,13 @@ $(MODULE): $(CORE_LIB) $(NGX_BUILD)/objs/Makefile $(GLUE_FILES)
 	    || { echo "the module refers to functions nobody defines"; exit 1; }
 	cp $(NGX_BUILD)/objs/ngx_http_token_ratelimit_module.so $@.tmp
 	mv -f $@.tmp $@     # a new inode: running nginx keeps its mapping
+
+# the dashboard's files, as C strings (the header is committed: nginx's
+# own configure builds the module without this Makefile)
+$(DASHBOARD_H): share/dashboard.html share/dashboard.css \
+                share/dashboard.js scripts/embed-assets.pl
+	scripts/embed-assets.pl share > $@.tmp
+	mv -f $@.tmp $@
 
 $(UNIT_BIN): $(UNIT_SRCS) t/unit/unit.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
