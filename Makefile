@@ -139,7 +139,7 @@ test: deps
 ASAN_RT      = $(shell $(CC) -print-file-name=libasan.so)
 # what .ci/run checks under the sanitizers: the functional tests (the
 # timing-bound ones measure the sanitizer's slowness, not the module)
-ASAN_CI_TESTS := t/api.t t/api_lists.t t/api_penalties.t t/config_errors.t \
+ASAN_CI_TESTS := t/api_lists.t t/api_penalties.t t/config_errors.t \
                  t/config_errors_v4.t t/policy_file.t t/keys.t \
                  t/key_address.t t/log_key.t t/response.t t/variables.t \
                  t/bypass_deny.t t/event_log.t t/redis_long_keys.t \
