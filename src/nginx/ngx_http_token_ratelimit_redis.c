@@ -1130,7 +1130,8 @@ ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, ngx_uint_t script,
     ngx_http_trl_redis_shared_t  *sh;
 
     static const char  *names[TRL_SCRIPTS] = {
-        "publish", "strict decision", "release", "reset", "lists"
+        "publish", "strict decision", "release", "reset", "lists",
+        "async decision"
     };
 
     sh = ngx_http_trl_redis_shared(link);

@@ -40,6 +40,7 @@ typedef struct {
     trl_hash_t                   hash;
     ngx_str_t                    name;       /* the Redis key */
     ngx_uint_t                   delta;      /* admissions to publish */
+    ngx_uint_t                   leased;     /* ... taken from the lease */
     ngx_msec_t                   since;      /* the oldest of them */
     uint64_t                     penalty_ms; /* a penalty started here */
     uint64_t                     forgive_ms;
@@ -69,12 +70,14 @@ typedef struct {
 } ngx_http_trl_chunk_t;
 
 
-/* one strict zone's question to Redis */
+/* one strict zone's question to Redis, or an async zone's (async) */
 typedef struct {
     ngx_http_trl_wait_t         *wait;
     ngx_uint_t                   state;
     ngx_uint_t                   abandoned;  /* decided without the answer */
+    ngx_uint_t                   async;
     trl_strict_reply_t           reply;
+    trl_ask_reply_t              answer;     /* async */
     int64_t                      cell;
     ngx_str_t                    name;
 } ngx_http_trl_ask_t;
@@ -121,6 +124,12 @@ static ngx_str_t *ngx_http_trl_number(ngx_pool_t *pool, ngx_str_t *s,
     uint64_t n);
 static ngx_str_t *ngx_http_trl_factor(ngx_pool_t *pool, ngx_str_t *s,
     double factor);
+static ngx_int_t ngx_http_trl_ask_send(ngx_http_request_t *r,
+    ngx_http_trl_applied_t *a, ngx_http_trl_ask_t *ask);
+static void ngx_http_trl_ask_parse(redisReply *reply,
+    ngx_http_trl_ask_t *ask);
+static ngx_str_t *ngx_http_trl_own_field(ngx_http_trl_zone_t *zone,
+    ngx_str_t *s, u_char *buf);
 
 
 static ngx_http_trl_outbox_t  *ngx_http_trl_outbox;
@@ -257,6 +266,10 @@ ngx_http_trl_sync_note(ngx_http_trl_zone_t *zone, ngx_http_trl_applied_t *a,
 
     note->delta += delta;
 
+    if (a->leased) {
+        note->leased += delta;
+    }
+
     if (a->penalty_ms) {
         ngx_http_trl_note_penalty(note, a->penalty_ms, a->violations,
                                   a->forgive_ms);
@@ -346,6 +359,7 @@ ngx_http_trl_outbox_add(ngx_http_trl_zone_t *zone, trl_hash_t *hash,
     note->zone = zone;
     note->hash = *hash;
     note->delta = delta;
+    note->leased = 0;
     note->since = delta ? since : 0;
     note->penalty_ms = 0;
     note->forgive_ms = 0;
@@ -555,6 +569,7 @@ ngx_http_trl_flush(void)
 static ngx_int_t
 ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
 {
+    u_char                      own[2 + 16];
     ngx_str_t                  *args, *a;
     ngx_uint_t                  i, n;
     ngx_pool_t                 *pool;
@@ -567,23 +582,26 @@ ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
     rc = ngx_http_trl_redis_conf();
     n = chunk->n;
 
-    /* keys, then W, cell, N, then per key: delta, penalty, violations,
-     * forgive */
+    /* keys, then W, cell, N, the node's reservation field, then per key:
+     * delta, leased, penalty, violations, forgive */
 
-    args = ngx_palloc(pool, (5 * n + 3) * sizeof(ngx_str_t));
+    args = ngx_palloc(pool, (6 * n + 4) * sizeof(ngx_str_t));
     if (args == NULL) {
         goto failed;
     }
 
+    (void) ngx_http_trl_own_field(zone, &args[n + 3], own);
+
     for (i = 0; i < n; i++) {
         note = chunk->notes[i];
         args[i] = note->name;
-        a = &args[n + 3 + 4 * i];
+        a = &args[n + 4 + 5 * i];
 
         if (ngx_http_trl_number(pool, &a[0], note->delta) == NULL
-            || ngx_http_trl_number(pool, &a[1], note->penalty_ms) == NULL
-            || ngx_http_trl_number(pool, &a[2], note->violations) == NULL
-            || ngx_http_trl_number(pool, &a[3], note->forgive_ms) == NULL)
+            || ngx_http_trl_number(pool, &a[1], note->leased) == NULL
+            || ngx_http_trl_number(pool, &a[2], note->penalty_ms) == NULL
+            || ngx_http_trl_number(pool, &a[3], note->violations) == NULL
+            || ngx_http_trl_number(pool, &a[4], note->forgive_ms) == NULL)
         {
             goto failed;
         }
@@ -600,7 +618,7 @@ ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
 
     /* a publish is not a request's wait: give it at least an interval */
 
-    if (ngx_http_trl_redis_eval(TRL_SCRIPT_PUBLISH, n, args, 5 * n + 3,
+    if (ngx_http_trl_redis_eval(TRL_SCRIPT_PUBLISH, n, args, 6 * n + 4,
                                 ngx_max(rc->timeout, rc->interval),
                                 ngx_http_trl_chunk_reply, chunk)
         != NGX_OK)
@@ -697,7 +715,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
         read.reset_in_ms = (uint32_t) k[2];
         read.penalty_in_ms = (uint32_t) k[3];
         read.violations = (uint32_t) k[4];
-        read.published = (uint32_t) note->delta;
+        read.published = (uint32_t) (note->delta - note->leased);
 
         (void) trl_zone_sync_apply(zone->zone, &note->hash, &tl, &read,
                                    TRL_CLOCK_NOW);
@@ -746,6 +764,7 @@ ngx_http_trl_requeue(ngx_http_trl_chunk_t *chunk)
             again->since = again->delta ? ngx_min(again->since, note->since)
                                         : note->since;
             again->delta += note->delta;
+            again->leased += note->leased;
 
         } else {
             again = ngx_http_trl_outbox_add(note->zone, &note->hash,
@@ -754,6 +773,8 @@ ngx_http_trl_requeue(ngx_http_trl_chunk_t *chunk)
             if (again == NULL) {
                 continue;
             }
+
+            again->leased = note->leased;
         }
 
         if (note->penalty_ms) {
@@ -952,12 +973,24 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
 
         zone = a->zone;
         ask->state = NGX_HTTP_TRL_ASK_FAILED;
+        ask->async = a->ask;
 
         /* the name outlives the request: a late answer may need it */
 
         if (ngx_http_trl_redis_name(NULL, zone, &a->key_text, &ask->name)
             != NGX_OK)
         {
+            continue;
+        }
+
+        if (ask->async) {
+            if (ngx_http_trl_ask_send(r, a, ask) != NGX_OK) {
+                continue;
+            }
+
+            ask->state = NGX_HTTP_TRL_ASK_SENT;
+            wait->unanswered++;
+            wait->refs++;
             continue;
         }
 
@@ -1040,7 +1073,10 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
     /* admitted, total, free_in, reset_in, cell, violations, penalty,
      * block_in */
 
-    if (reply && reply->type == REDIS_REPLY_STRING) {
+    if (ask->async) {
+        ngx_http_trl_ask_parse(reply, ask);
+
+    } else if (reply && reply->type == REDIS_REPLY_STRING) {
         p = (u_char *) reply->str;
         last = p + reply->len;
 
@@ -1074,7 +1110,8 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
     /* Redis counted a place that nobody will use: give it back */
 
     if ((wait->request == NULL || ask->abandoned)
-        && ask->state == NGX_HTTP_TRL_ASK_ANSWERED && ask->reply.admitted)
+        && ask->state == NGX_HTTP_TRL_ASK_ANSWERED
+        && (ask->async ? ask->answer.admitted : ask->reply.admitted))
     {
         ngx_http_trl_release_name(&ask->name, ask->cell);
     }
@@ -1166,6 +1203,37 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         zone = a->zone;
         tl = ngx_http_trl_limit(zone, a->limit, tlcf);
 
+        if (ask->state == NGX_HTTP_TRL_ASK_ANSWERED && ask->async) {
+            a->ask = 0;
+            tl.flags |= TRL_LIMIT_LEASE;
+            ask->answer.lease_ms = trl_lease_ms(zone->rate.window_ms);
+
+            if (trl_zone_async_apply(zone->zone, &a->key, &tl, &ask->answer,
+                                     TRL_CLOCK_NOW, &res)
+                == TRL_OK)
+            {
+                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
+                                        &a->key, &res);
+                ngx_http_trl_set_result(a, &tl, &res);
+                trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK,
+                                  trl_clock_ms());
+
+                trl_zone_sync_add(zone->zone, TRL_SYNC_READS, 1);
+
+                if (ask->answer.admitted) {
+                    a->in_redis = 1;        /* counted there already */
+                    a->redis_cell = ask->cell;
+                    trl_zone_sync_add(zone->zone, TRL_SYNC_PUBLISHED, 1);
+                }
+
+                if (a->penalty_ms) {
+                    ngx_http_trl_sync_note(zone, a, 0);
+                }
+            }
+
+            continue;
+        }
+
         if (ask->state == NGX_HTTP_TRL_ASK_ANSWERED) {
             if (trl_zone_strict_apply(zone->zone, &a->key, &tl, &ask->reply,
                                       TRL_CLOCK_NOW, &res)
@@ -1199,6 +1267,8 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
 
         a->publish = 1;                     /* once Redis is back */
+        a->ask = 0;
+        tl.flags &= ~(TRL_LIMIT_SYNC | TRL_LIMIT_LEASE);
 
         if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
             == TRL_OK)
@@ -1292,4 +1362,112 @@ ngx_http_trl_wait_unref(ngx_http_trl_wait_t *wait)
     }
 
     ngx_free(wait);
+}
+
+
+/* --- async: a request that the node cannot decide asks Redis ----------- */
+
+/* "l:" and the node's id in hex: its reservations' field in a key. */
+
+static ngx_str_t *
+ngx_http_trl_own_field(ngx_http_trl_zone_t *zone, ngx_str_t *s, u_char *buf)
+{
+    s->data = buf;
+    s->len = ngx_sprintf(buf, "l:%016xL", trl_zone_node_id(zone->zone))
+             - buf;
+
+    return s;
+}
+
+
+static ngx_int_t
+ngx_http_trl_ask_send(ngx_http_request_t *r, ngx_http_trl_applied_t *a,
+    ngx_http_trl_ask_t *ask)
+{
+    u_char                      own[2 + 16];
+    uint64_t                    n;
+    ngx_str_t                   args[8];
+    ngx_http_trl_zone_t        *zone;
+    ngx_http_trl_redis_conf_t  *rc;
+
+    rc = ngx_http_trl_redis_conf();
+    zone = a->zone;
+    n = zone->rate.limit;
+
+    /* key; W, cell, N, own field, lease, hold, largest share */
+
+    args[0] = ask->name;
+    (void) ngx_http_trl_own_field(zone, &args[4], own);
+
+    if (ngx_http_trl_number(r->pool, &args[1], zone->rate.window_ms) == NULL
+        || ngx_http_trl_number(r->pool, &args[2],
+                               trl_redis_cell_ms(zone->rate.window_ms))
+           == NULL
+        || ngx_http_trl_number(r->pool, &args[3], n) == NULL
+        || ngx_http_trl_number(r->pool, &args[5],
+                               trl_lease_ms(zone->rate.window_ms))
+           == NULL
+        || ngx_http_trl_number(r->pool, &args[6],
+                               2 * rc->interval + rc->timeout)
+           == NULL
+        || ngx_http_trl_number(r->pool, &args[7], (n + 9) / 10) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_trl_redis_eval(TRL_SCRIPT_ASK, 1, args, 8, rc->timeout,
+                                ngx_http_trl_strict_reply, ask)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    trl_zone_sync_add(zone->zone, TRL_SYNC_STRICT, 1);   /* Redis decides */
+
+    return NGX_OK;
+}
+
+
+/* now; admitted, total, free_in, reset_in, penalty, violations, cell,
+ * share */
+
+static void
+ngx_http_trl_ask_parse(redisReply *reply, ngx_http_trl_ask_t *ask)
+{
+    u_char      *p, *last;
+    int64_t      v[9];
+    ngx_uint_t   i;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        if (reply && reply->type != REDIS_REPLY_ERROR) {
+            ngx_http_trl_redis_unexpected(TRL_SCRIPT_ASK);
+        }
+
+        return;
+    }
+
+    p = (u_char *) reply->str;
+    last = p + reply->len;
+
+    for (i = 0; i < 9; i++) {
+        if (ngx_http_trl_reply_int(&p, last, &v[i]) != NGX_OK) {
+            break;
+        }
+    }
+
+    if (i != 9 || p != last) {
+        ngx_http_trl_redis_unexpected(TRL_SCRIPT_ASK);
+        return;
+    }
+
+    ask->state = NGX_HTTP_TRL_ASK_ANSWERED;
+    ask->answer.stamp_ms = (uint64_t) v[0];
+    ask->answer.admitted = v[1] == 1;
+    ask->answer.total = (uint32_t) v[2];
+    ask->answer.free_in_ms = (uint32_t) v[3];
+    ask->answer.reset_in_ms = (uint32_t) v[4];
+    ask->answer.penalty_in_ms = (uint32_t) v[5];
+    ask->answer.violations = (uint32_t) v[6];
+    ask->cell = v[7];
+    ask->answer.lease = (uint32_t) v[8];
 }
