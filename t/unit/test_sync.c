@@ -43,7 +43,7 @@ typedef struct {
     uint8_t   violations;
     uint8_t   flags;
     uint16_t  suppressed;
-    uint32_t  sync_remote;
+    uint32_t  sync_lease;
 } unit_entry_t;
 
 #define UNIT_ENTRY_IN_USE  0x20
