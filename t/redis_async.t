@@ -213,7 +213,7 @@ my $sum_time;
     ok($pttl =~ /^\d+$/ && $pttl > 0 && $pttl <= ($W + $CELL) * 1000,
        "it has a TTL of at most W + one cell (PTTL $pttl)");
 
-    # time cells, and the places a node reserved (l:<node> = n:end)
+    # time cells, and the places a node reserved (l:<node>:<end> = n)
     my %h = $redis->hgetall($sum_key);
     my $now_ms = $redis->time_ms;
     my $now_cell = $now_ms / ($CELL * 1000);
@@ -225,10 +225,10 @@ my $sum_time;
                         join(' ', sort keys %h));
     my @vals = grep { !/^\d+$/ || $_ < 1 } values %h;
     ok(!@vals, 'the values are positive counts') or diag("@vals");
-    my @lbad = grep { !/^l:[0-9a-f]{16}$/
-                      || $lease{$_} !~ /^(\d+):(\d+)$/ || $1 < 1
-                      || $2 > $now_ms + 2000 } keys %lease;
-    ok(!@lbad, 'reservations are l:<node> = places:end (Redis ms)')
+    my @lbad = grep { !/^l:[0-9a-f]{16}:(\d+)$/ || $1 > $now_ms + 2000
+                      || $lease{$_} !~ /^\d+$/ || $lease{$_} < 1 }
+               keys %lease;
+    ok(!@lbad, 'reservations are l:<node>:<end, Redis ms> = places')
         or diag(join ' ', map { "$_=$lease{$_}" } sort keys %lease);
 
     my $lpttl = $redis->cli('PTTL', TRLRedis::key_name('load', 'load'));

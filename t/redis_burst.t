@@ -13,6 +13,9 @@
 # - The measured cases: 30 keep-alive requests to node 0, 2 s later 30 to
 #   node 1 (30r/m): node 1 admits at most 3; a key node 0 has just
 #   penalised is admitted by no other node.
+# (timeout=1s: a decision Redis does not answer in time falls back on the
+# node's own count, fail=open, which the bound does not cover; on this
+# 2-core box a loaded Redis may stall for half a second)
 # - DEL is a reset: a used-up key (30r/m), redis-cli DEL: every node admits
 #   it again within 1 s + two intervals, the first admission says
 #   X-RateLimit-Remaining: 29, and no node holds its old admissions against
@@ -46,7 +49,7 @@ for my $t (@t) {
     token_ratelimit_zone \$http_x_key zone=n30:1m rate=30r/${W}s sync;
     token_ratelimit_zone \$http_x_key zone=m30:1m rate=30r/m sync;
     token_ratelimit_zone \$http_x_key zone=pen:1m rate=5r/m sync;
-    token_ratelimit_redis $raddr interval=50ms timeout=500ms;
+    token_ratelimit_redis $raddr interval=50ms timeout=1s;
     server {
         listen 127.0.0.1:%%PORT%% reuseport;
         location /n1 { token_ratelimit zone=n1; empty_gif; }
@@ -269,6 +272,7 @@ my @trials;
             next unless $r->{status} == 200;
             $took{$i} = time - $t0;
             $first //= $r;
+            $r->{node} = $i;
         }
         sleep 0.01;
     }
@@ -282,12 +286,14 @@ my @trials;
            "DEL: node $i admits again within 1 s + two intervals");
     }
     is($first && $first->{headers}{'x-ratelimit-remaining'}, 29,
-       'DEL: the first admission after it says X-RateLimit-Remaining: 29');
+       'DEL: the first admission after it says X-RateLimit-Remaining: 29')
+        or diag("node $first->{node}: $first->{raw}");
 
     # no node holds its old admissions against the key: once what the
-    # polls reserved has expired (1 s + the hold), a burst on one node gets
-    # all that is left of 30 after the 3 admissions of the polls
-    sleep 2;
+    # polls reserved has expired (the lease, 1 s, + the hold, two intervals
+    # + timeout), a burst on one node gets all that is left of 30 after the
+    # 3 admissions of the polls
+    sleep 1 + 2 * $INTERVAL + 1 + 0.5;
     my @b = burst(2, '/m30', $key, 30);
     is(admitted(@b), 27, 'DEL: then a burst on node 2 admits 27 of 30');
 }

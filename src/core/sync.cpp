@@ -34,11 +34,11 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
 
 // Shared by the scripts: the live places of a key (dead ones are deleted
 // on the way): the cells' admissions and the nodes' reservations (fields
-// "l:<node>" = "<places>:<end, Redis ms>", see kAsk), each as {end, n},
-// the time a place comes back; their total, the latest end, the key's
-// penalty (field pu: end of the block, Redis ms; pv: violations in a
-// row), and the reservation of the node named own (places, end, index in
-// live).  free_in: when the count drops below N, reset_in: when it is
+// "l:<node>:<end, Redis ms>" = places, one per grant, see kAsk), each as
+// {end, n}, the time a place comes back; their total, the latest end, the
+// key's penalty (field pu: end of the block, Redis ms; pv: violations in
+// a row), and the reservations of the node named own, oldest first
+// ({field, places, index in live}).  free_in: when the count drops below N, reset_in: when it is
 // back to zero, in ms from now; keep(), the TTL that covers the places
 // and a penalty with its memory (forgive), never shortened while a
 // penalty is remembered (a node that started none sends forgive 0).
@@ -52,19 +52,20 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
     "local function scan(key, own)\n"                                        \
     "  local f = redis.call('HGETALL', key)\n"                               \
     "  local live, total, last, pu, pv = {}, 0, 0, 0, 0\n"                   \
-    "  local oc, oe, oi = 0, 0, nil\n"                                       \
+    "  local mine = {}\n"                                                    \
     "  for i = 1, #f, 2 do\n"                                                \
     "    local name, v = f[i], f[i + 1]\n"                                   \
     "    if name == 'pu' then pu = tonumber(v) or 0\n"                       \
     "    elseif name == 'pv' then pv = tonumber(v) or 0\n"                   \
     "    elseif string.sub(name, 1, 2) == 'l:' then\n"                       \
-    "      local c, e = string.match(v, '^(%d+):(%d+)$')\n"                  \
-    "      c, e = tonumber(c), tonumber(e)\n"                                \
+    "      local c, e = tonumber(v), tonumber(string.match(name, ':(%d+)$'))\n" \
     "      if c and e and c > 0 and e > now then\n"                          \
     "        live[#live + 1] = {e, c}\n"                                     \
     "        total = total + c\n"                                            \
     "        if e > last then last = e end\n"                                \
-    "        if name == own then oc, oe, oi = c, e, #live end\n"             \
+    "        if own and string.sub(name, 1, #own + 1) == own .. ':' then\n"  \
+    "          mine[#mine + 1] = {name, c, #live, e}\n"                      \
+    "        end\n"                                                          \
     "      else\n"                                                           \
     "        redis.call('HDEL', key, name)\n"                                \
     "      end\n"                                                            \
@@ -81,7 +82,8 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
     "      end\n"                                                            \
     "    end\n"                                                              \
     "  end\n"                                                                \
-    "  return live, total, last, pu, pv, oc, oe, oi\n"                       \
+    "  table.sort(mine, function(a, b) return a[4] < b[4] end)\n"            \
+    "  return live, total, last, pu, pv, mine\n"                             \
     "end\n"                                                                  \
     "local function free_in(live, total)\n"                                  \
     "  if total < N then return 0 end\n"                                     \
@@ -113,9 +115,9 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
 #define TRL_LUA_INTS(list) "return table.concat(" list ", ' ')\n"
 
 // Async: KEYS = the keys of one zone; ARGV = W, cell, N, the node's
-// reservation field ("l:<node>"), then per key: the admissions to add (0:
-// only read), how many of them the node took from its reservation (which
-// shrinks by as many: they are counted in a cell now), the length of a
+// name ("l:<node>"), then per key: the admissions to add (0: only read),
+// how many of them the node took from its reservations (which shrink by
+// as many, oldest first: they are counted in a cell now), the length of a
 // penalty started on the node (0: none), its violations and its forgive
 // time.  A penalty is taken only onto a key that holds places or a
 // penalty: one that arrives after the key was deleted (a reset) is not
@@ -130,7 +132,7 @@ const char kPublish[] =
     "  local d, leased = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
     "  local plen, v = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])\n"
     "  local forgive = tonumber(ARGV[a + 5])\n"
-    "  local live, total, last, pu, pv, oc, oe, oi = scan(key, own)\n"
+    "  local live, total, last, pu, pv, mine = scan(key, own)\n"
     "  local write = false\n"
     "  if d > 0 then\n"
     "    redis.call('HINCRBY', key, cur, d)\n"
@@ -139,15 +141,17 @@ const char kPublish[] =
     "    last = math.max(last, cell_end(cur))\n"
     "    write = true\n"
     "  end\n"
-    "  if leased > 0 and oi then\n"
-    "    local left = math.max(oc - leased, 0)\n"
-    "    if left > 0 then\n"
-    "      redis.call('HSET', key, own, left .. ':' .. oe)\n"
+    "  for _, r in ipairs(mine) do\n"
+    "    if leased == 0 then break end\n"
+    "    local take = math.min(r[2], leased)\n"
+    "    leased = leased - take\n"
+    "    if take < r[2] then\n"
+    "      redis.call('HINCRBY', key, r[1], -take)\n"
     "    else\n"
-    "      redis.call('HDEL', key, own)\n"
+    "      redis.call('HDEL', key, r[1])\n"
     "    end\n"
-    "    live[oi][2] = left\n"
-    "    total = total - oc + left\n"
+    "    live[r[3]][2] = r[2] - take\n"
+    "    total = total - take\n"
     "  end\n"
     "  local held = total > 0 or pu > 0\n"
     "  if held and plen > 0 and now + plen > pu then\n"
@@ -170,23 +174,26 @@ const char kPublish[] =
     TRL_LUA_INTS("out");
 
 // Async, a node that must ask (no lease left, no recent "full"): KEYS =
-// keys of one zone, one request each; ARGV = W, cell, N, the node's
-// reservation field, the lease's length and how much longer Redis holds
-// it (for the node's admissions from it to be published), the largest
-// share.  Per key: a key serving a penalty or at N is refused; else the
-// request is counted and the node is given a share of what remains,
-// min(largest, floor((N - total) / 8)) places counted as taken until the
-// lease's end plus the hold (its earlier reservation, if any, is renewed
-// with it).  Returns (as one string) now, then per key admitted (1 or 0),
-// the total after, free_in, reset_in, the penalty left, the violations,
-// the cell of the admission (the ticket for a release) and the share.
+// keys of one zone, one request each; ARGV = W, cell, N, the node's name
+// ("l:<node>"), the lease's length and how much longer Redis holds it (for
+// the node's admissions from it to be published), the largest share.  Per
+// key: a key serving a penalty or at N is refused; else the request is
+// counted and the node is given a share of what remains,
+// min(largest, floor((N - total) / 8)) places (once per key in a call:
+// the requests of one node asking together share one grant), in a field
+// of their own,
+// "l:<node>:<end>", counted as taken until the lease's end plus the hold
+// (places of it the node does not use come back then).  Returns (as one
+// string) now, then per key admitted (1 or 0), the total after, free_in,
+// reset_in, the penalty left, the violations, the cell of the admission
+// (the ticket for a release) and the share.
 const char kAsk[] =
     TRL_LUA_COMMON
     "local own, L, hold = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])\n"
     "local cap = tonumber(ARGV[7])\n"
-    "local out = {now}\n"
+    "local out, given = {now}, {}\n"
     "for _, key in ipairs(KEYS) do\n"
-    "  local live, total, last, pu, pv, oc, oe, oi = scan(key, own)\n"
+    "  local live, total, last, pu, pv = scan(key)\n"
     "  local ok, share = 0, 0\n"
     "  if pu <= now and total < N then\n"
     "    ok = 1\n"
@@ -194,12 +201,14 @@ const char kAsk[] =
     "    live[#live + 1] = {cell_end(cur), 1}\n"
     "    total = total + 1\n"
     "    last = math.max(last, cell_end(cur))\n"
-    "    share = math.min(cap, math.floor((N - total) / 8))\n"
+    "    if not given[key] then\n"
+    "      share = math.min(cap, math.floor((N - total) / 8))\n"
+    "    end\n"
     "    if share > 0 then\n"
+    "      given[key] = true\n"
     "      local e = now + L + hold\n"
-    "      redis.call('HSET', key, own, (oc + share) .. ':' .. e)\n"
-    "      if oi then live[oi] = {e, oc + share}\n"
-    "      else live[#live + 1] = {e, share} end\n"
+    "      redis.call('HINCRBY', key, own .. ':' .. e, share)\n"
+    "      live[#live + 1] = {e, share}\n"
     "      total = total + share\n"
     "      last = math.max(last, e)\n"
     "    end\n"

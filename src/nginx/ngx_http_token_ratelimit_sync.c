@@ -78,6 +78,8 @@ typedef struct {
     ngx_uint_t                   async;
     trl_strict_reply_t           reply;
     trl_ask_reply_t              answer;     /* async */
+    ngx_http_trl_zone_t         *zone;       /* async: queued to be sent */
+    void                        *next;
     int64_t                      cell;
     ngx_str_t                    name;
 } ngx_http_trl_ask_t;
@@ -124,10 +126,12 @@ static ngx_str_t *ngx_http_trl_number(ngx_pool_t *pool, ngx_str_t *s,
     uint64_t n);
 static ngx_str_t *ngx_http_trl_factor(ngx_pool_t *pool, ngx_str_t *s,
     double factor);
-static ngx_int_t ngx_http_trl_ask_send(ngx_http_request_t *r,
-    ngx_http_trl_applied_t *a, ngx_http_trl_ask_t *ask);
-static void ngx_http_trl_ask_parse(redisReply *reply,
+static ngx_int_t ngx_http_trl_ask_send(ngx_http_trl_applied_t *a,
     ngx_http_trl_ask_t *ask);
+static void ngx_http_trl_asks_handler(ngx_event_t *ev);
+static void ngx_http_trl_asks_send(ngx_http_trl_ask_t **asks, ngx_uint_t n);
+static void ngx_http_trl_asks_reply(redisReply *reply, void *data);
+static void ngx_http_trl_ask_done(ngx_http_trl_ask_t *ask);
 static ngx_str_t *ngx_http_trl_own_field(ngx_http_trl_zone_t *zone,
     ngx_str_t *s, u_char *buf);
 
@@ -139,6 +143,8 @@ static ngx_uint_t              ngx_http_trl_exiting;
 static ngx_msec_t              ngx_http_trl_exit_start;
 static ngx_uint_t              ngx_http_trl_dropped_logged;
 static ngx_log_t              *ngx_http_trl_sync_log;
+static ngx_http_trl_ask_t     *ngx_http_trl_asks;     /* to be sent */
+static ngx_event_t             ngx_http_trl_asks_ev;
 
 
 ngx_int_t
@@ -149,6 +155,9 @@ ngx_http_trl_sync_init_process(ngx_cycle_t *cycle)
     ngx_http_trl_flush_ev.handler = ngx_http_trl_flush_handler;
     ngx_http_trl_flush_ev.log = cycle->log;
     ngx_http_trl_flush_ev.cancelable = 1;
+
+    ngx_http_trl_asks_ev.handler = ngx_http_trl_asks_handler;
+    ngx_http_trl_asks_ev.log = cycle->log;
 
     ngx_add_timer(&ngx_http_trl_flush_ev, ngx_http_trl_redis_conf()->interval);
 
@@ -984,7 +993,7 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
         }
 
         if (ask->async) {
-            if (ngx_http_trl_ask_send(r, a, ask) != NGX_OK) {
+            if (ngx_http_trl_ask_send(a, ask) != NGX_OK) {
                 continue;
             }
 
@@ -1061,22 +1070,16 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
 {
     ngx_http_trl_ask_t *ask = data;
 
-    u_char               *p, *last;
-    int64_t               v[8];
-    ngx_uint_t            i;
-    ngx_http_trl_wait_t  *wait;
-
-    wait = ask->wait;
+    u_char      *p, *last;
+    int64_t      v[8];
+    ngx_uint_t   i;
 
     ask->state = NGX_HTTP_TRL_ASK_FAILED;
 
     /* admitted, total, free_in, reset_in, cell, violations, penalty,
      * block_in */
 
-    if (ask->async) {
-        ngx_http_trl_ask_parse(reply, ask);
-
-    } else if (reply && reply->type == REDIS_REPLY_STRING) {
+    if (reply && reply->type == REDIS_REPLY_STRING) {
         p = (u_char *) reply->str;
         last = p + reply->len;
 
@@ -1104,6 +1107,19 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
     } else if (reply && reply->type != REDIS_REPLY_ERROR) {
         ngx_http_trl_redis_unexpected(TRL_SCRIPT_STRICT);
     }
+
+    ngx_http_trl_ask_done(ask);
+}
+
+
+/* An answer is in (or failed): the wait goes on once all are. */
+
+static void
+ngx_http_trl_ask_done(ngx_http_trl_ask_t *ask)
+{
+    ngx_http_trl_wait_t  *wait;
+
+    wait = ask->wait;
 
     wait->unanswered--;
 
@@ -1380,94 +1396,207 @@ ngx_http_trl_own_field(ngx_http_trl_zone_t *zone, ngx_str_t *s, u_char *buf)
 }
 
 
+/*
+ * The asks of a worker wait for the end of the current round of events:
+ * those of one zone go to Redis together, up to NGX_HTTP_TRL_CHUNK keys per
+ * script.
+ */
+
 static ngx_int_t
-ngx_http_trl_ask_send(ngx_http_request_t *r, ngx_http_trl_applied_t *a,
-    ngx_http_trl_ask_t *ask)
+ngx_http_trl_ask_send(ngx_http_trl_applied_t *a, ngx_http_trl_ask_t *ask)
 {
-    u_char                      own[2 + 16];
-    uint64_t                    n;
-    ngx_str_t                   args[8];
-    ngx_http_trl_zone_t        *zone;
-    ngx_http_trl_redis_conf_t  *rc;
+    ask->zone = a->zone;
+    ask->next = ngx_http_trl_asks;
+    ngx_http_trl_asks = ask;
 
-    rc = ngx_http_trl_redis_conf();
-    zone = a->zone;
-    n = zone->rate.limit;
-
-    /* key; W, cell, N, own field, lease, hold, largest share */
-
-    args[0] = ask->name;
-    (void) ngx_http_trl_own_field(zone, &args[4], own);
-
-    if (ngx_http_trl_number(r->pool, &args[1], zone->rate.window_ms) == NULL
-        || ngx_http_trl_number(r->pool, &args[2],
-                               trl_redis_cell_ms(zone->rate.window_ms))
-           == NULL
-        || ngx_http_trl_number(r->pool, &args[3], n) == NULL
-        || ngx_http_trl_number(r->pool, &args[5],
-                               trl_lease_ms(zone->rate.window_ms))
-           == NULL
-        || ngx_http_trl_number(r->pool, &args[6],
-                               2 * rc->interval + rc->timeout)
-           == NULL
-        || ngx_http_trl_number(r->pool, &args[7], (n + 9) / 10) == NULL)
-    {
-        return NGX_ERROR;
+    if (!ngx_http_trl_asks_ev.posted) {
+        ngx_post_event(&ngx_http_trl_asks_ev, &ngx_posted_events);
     }
 
-    if (ngx_http_trl_redis_eval(TRL_SCRIPT_ASK, 1, args, 8, rc->timeout,
-                                ngx_http_trl_strict_reply, ask)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    trl_zone_sync_add(zone->zone, TRL_SYNC_STRICT, 1);   /* Redis decides */
+    trl_zone_sync_add(a->zone->zone, TRL_SYNC_STRICT, 1);  /* Redis decides */
 
     return NGX_OK;
 }
 
 
-/* now; admitted, total, free_in, reset_in, penalty, violations, cell,
- * share */
+static void
+ngx_http_trl_asks_handler(ngx_event_t *ev)
+{
+    ngx_uint_t           n;
+    ngx_http_trl_ask_t  *ask, *next, *rest, *batch[NGX_HTTP_TRL_CHUNK];
+
+    rest = ngx_http_trl_asks;
+    ngx_http_trl_asks = NULL;
+
+    while (rest) {
+
+        /* the asks of the first one's zone, a chunk at most */
+
+        ask = rest;
+        rest = NULL;
+        n = 0;
+
+        for ( /* void */ ; ask; ask = next) {
+            next = ask->next;
+
+            if (n == 0
+                || (n < NGX_HTTP_TRL_CHUNK && ask->zone == batch[0]->zone))
+            {
+                batch[n++] = ask;
+
+            } else {
+                ask->next = rest;
+                rest = ask;
+            }
+        }
+
+        ngx_http_trl_asks_send(batch, n);
+    }
+}
+
 
 static void
-ngx_http_trl_ask_parse(redisReply *reply, ngx_http_trl_ask_t *ask)
+ngx_http_trl_asks_send(ngx_http_trl_ask_t **asks, ngx_uint_t n)
 {
-    u_char      *p, *last;
-    int64_t      v[9];
-    ngx_uint_t   i;
+    u_char                      own[2 + 16], num[6][NGX_INT64_LEN];
+    uint64_t                    limit, v[6];
+    ngx_str_t                  *args;
+    ngx_uint_t                  i;
+    ngx_http_trl_ask_t        **batch;
+    ngx_http_trl_zone_t        *zone;
+    ngx_http_trl_redis_conf_t  *rc;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        if (reply && reply->type != REDIS_REPLY_ERROR) {
+    rc = ngx_http_trl_redis_conf();
+    zone = asks[0]->zone;
+    limit = zone->rate.limit;
+
+    /* keys; W, cell, N, own field, lease, hold, largest share */
+
+    args = ngx_alloc((n + 7) * sizeof(ngx_str_t), ngx_http_trl_sync_log);
+    batch = ngx_alloc((n + 1) * sizeof(ngx_http_trl_ask_t *),
+                      ngx_http_trl_sync_log);
+
+    if (args == NULL || batch == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        args[i] = asks[i]->name;
+        batch[i] = asks[i];
+    }
+
+    batch[n] = NULL;
+
+    v[0] = zone->rate.window_ms;
+    v[1] = trl_redis_cell_ms(zone->rate.window_ms);
+    v[2] = limit;
+    v[3] = trl_lease_ms(zone->rate.window_ms);
+    v[4] = 2 * rc->interval + rc->timeout;
+    v[5] = (limit + 9) / 10;
+
+    for (i = 0; i < 6; i++) {
+        args[n + (i < 3 ? i : i + 1)].data = num[i];
+        args[n + (i < 3 ? i : i + 1)].len = ngx_sprintf(num[i], "%uL", v[i])
+                                            - num[i];
+    }
+
+    (void) ngx_http_trl_own_field(zone, &args[n + 3], own);
+
+    if (ngx_http_trl_redis_eval(TRL_SCRIPT_ASK, n, args, n + 7, rc->timeout,
+                                ngx_http_trl_asks_reply, batch)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_free(args);                         /* the command keeps a copy */
+
+    return;
+
+failed:
+
+    if (args) {
+        ngx_free(args);
+    }
+
+    if (batch) {
+        ngx_free(batch);
+    }
+
+    for (i = 0; i < n; i++) {
+        asks[i]->state = NGX_HTTP_TRL_ASK_FAILED;
+        ngx_http_trl_ask_done(asks[i]);
+    }
+}
+
+
+/* now; per key: admitted, total, free_in, reset_in, penalty, violations,
+ * cell, share */
+
+static void
+ngx_http_trl_asks_reply(redisReply *reply, void *data)
+{
+    ngx_http_trl_ask_t **batch = data;
+
+    u_char               *p, *last;
+    int64_t               now, v[8];
+    ngx_uint_t            i, k, n, ok;
+    ngx_http_trl_ask_t   *ask;
+
+    for (n = 0; batch[n]; n++) { /* void */ }
+
+    ok = 0;
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        p = (u_char *) reply->str;
+        last = p + reply->len;
+        ok = ngx_http_trl_reply_int(&p, last, &now) == NGX_OK;
+
+        /* read whole before any of it is taken */
+
+        for (i = 0; ok && i < 8 * n; i++) {
+            ok = ngx_http_trl_reply_int(&p, last, &v[0]) == NGX_OK;
+        }
+
+        ok = ok && p == last;
+
+        if (!ok) {
             ngx_http_trl_redis_unexpected(TRL_SCRIPT_ASK);
         }
 
-        return;
-    }
-
-    p = (u_char *) reply->str;
-    last = p + reply->len;
-
-    for (i = 0; i < 9; i++) {
-        if (ngx_http_trl_reply_int(&p, last, &v[i]) != NGX_OK) {
-            break;
-        }
-    }
-
-    if (i != 9 || p != last) {
+    } else if (reply && reply->type != REDIS_REPLY_ERROR) {
         ngx_http_trl_redis_unexpected(TRL_SCRIPT_ASK);
-        return;
     }
 
-    ask->state = NGX_HTTP_TRL_ASK_ANSWERED;
-    ask->answer.stamp_ms = (uint64_t) v[0];
-    ask->answer.admitted = v[1] == 1;
-    ask->answer.total = (uint32_t) v[2];
-    ask->answer.free_in_ms = (uint32_t) v[3];
-    ask->answer.reset_in_ms = (uint32_t) v[4];
-    ask->answer.penalty_in_ms = (uint32_t) v[5];
-    ask->answer.violations = (uint32_t) v[6];
-    ask->cell = v[7];
-    ask->answer.lease = (uint32_t) v[8];
+    if (ok) {
+        p = (u_char *) reply->str;
+        last = p + reply->len;
+        (void) ngx_http_trl_reply_int(&p, last, &now);
+    }
+
+    for (i = 0; i < n; i++) {
+        ask = batch[i];
+        ask->state = NGX_HTTP_TRL_ASK_FAILED;
+
+        if (ok) {
+            for (k = 0; k < 8; k++) {
+                (void) ngx_http_trl_reply_int(&p, last, &v[k]);
+            }
+
+            ask->state = NGX_HTTP_TRL_ASK_ANSWERED;
+            ask->answer.stamp_ms = (uint64_t) now;
+            ask->answer.admitted = v[0] == 1;
+            ask->answer.total = (uint32_t) v[1];
+            ask->answer.free_in_ms = (uint32_t) v[2];
+            ask->answer.reset_in_ms = (uint32_t) v[3];
+            ask->answer.penalty_in_ms = (uint32_t) v[4];
+            ask->answer.violations = (uint32_t) v[5];
+            ask->cell = v[6];
+            ask->answer.lease = (uint32_t) v[7];
+        }
+
+        ngx_http_trl_ask_done(ask);
+    }
+
+    ngx_free(batch);
 }

@@ -350,7 +350,7 @@ START_TEST(lease_ask_script)
     ck_assert_ptr_nonnull(strstr(s, "for _, key in ipairs(KEYS)"));
     ck_assert_ptr_nonnull(strstr(s, "math.floor((N - total) / 8)"));
     ck_assert_ptr_nonnull(strstr(s, "pu <= now and total < N"));
-    ck_assert_ptr_nonnull(strstr(s, "'HSET', key, own"));
+    ck_assert_ptr_nonnull(strstr(s, "'HINCRBY', key, own .. ':' .. e, share"));
     /* reservations count in every script's total and expire on their own */
     ck_assert_ptr_nonnull(strstr(p, "string.sub(name, 1, 2) == 'l:'"));
     ck_assert_ptr_nonnull(strstr(p, "e > now"));
