@@ -2,14 +2,18 @@
 /*
  * ngx_http_token_ratelimit_sync.c - cluster-wide zones over the Redis link.
  *
- * Async zones: a worker decides at once (in the zone, on max(own count,
- * cluster total last read + own admissions not yet in it)), and notes the
- * key in its outbox: admissions to publish, or just a total to read.  Every
- * interval the outbox goes to Redis as pipelined publish scripts (a chunk
- * of keys each); the replies carry the cluster totals back into the zone.
- * Each worker publishes exactly the admissions it made, so a node publishes
- * each admission once.  While Redis is unreachable the outbox keeps the
- * admissions (up to a bound) and publishes them afterwards.
+ * Async zones: a worker decides at once from the places Redis reserved
+ * for the node (its lease) or from a recent read that said "full", and
+ * else asks Redis, the request waiting as a strict one does (the asks of
+ * one round of events go together, one script per zone); see
+ * trl_zone_async_apply.  The outbox holds what is to be published: the
+ * admissions made from leases (and, after an outage, on the node's own
+ * count), penalties started here, and the keys rejected here (a read).
+ * Every interval the outbox goes to Redis as pipelined publish scripts (a
+ * chunk of keys each); the replies carry the cluster totals back into the
+ * zone.  Each worker publishes exactly the admissions it made, so a node
+ * publishes each admission once.  While Redis is unreachable the outbox
+ * keeps the admissions (up to a bound) and publishes them afterwards.
  *
  * Strict zones: Redis decides each request in one script; the request
  * waits for it without blocking the worker (the handler returns NGX_AGAIN
