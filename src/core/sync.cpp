@@ -38,10 +38,11 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
 // {end, n}, the time a place comes back; their total, the latest end, the
 // key's penalty (field pu: end of the block, Redis ms; pv: violations in
 // a row), and the reservations of the node named own, oldest first
-// ({field, places, index in live}).  free_in: when the count drops below N, reset_in: when it is
-// back to zero, in ms from now; keep(), the TTL that covers the places
-// and a penalty with its memory (forgive), never shortened while a
-// penalty is remembered (a node that started none sends forgive 0).
+// ({field, places, index in live}).  free_in: when the count drops below
+// N, reset_in: when it is back to zero, in ms from now; keep(), the TTL
+// that covers the places and a penalty with its memory (forgive), never
+// shortened while a penalty is remembered (a node that started none sends
+// forgive 0).
 #define TRL_LUA_COMMON                                                       \
     "local t = redis.call('TIME')\n"                                         \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
@@ -58,7 +59,8 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
     "    if name == 'pu' then pu = tonumber(v) or 0\n"                       \
     "    elseif name == 'pv' then pv = tonumber(v) or 0\n"                   \
     "    elseif string.sub(name, 1, 2) == 'l:' then\n"                       \
-    "      local c, e = tonumber(v), tonumber(string.match(name, ':(%d+)$'))\n" \
+    "      local c = tonumber(v)\n"                                          \
+    "      local e = tonumber(string.match(name, ':(%d+)$'))\n"              \
     "      if c and e and c > 0 and e > now then\n"                          \
     "        live[#live + 1] = {e, c}\n"                                     \
     "        total = total + c\n"                                            \
@@ -121,8 +123,8 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
 // penalty started on the node (0: none), its violations and its forgive
 // time.  A penalty is taken only onto a key that holds places or a
 // penalty: one that arrives after the key was deleted (a reset) is not
-// brought back to life.  Returns (as one string) now, then per key the total, free_in,
-// reset_in, the penalty left (ms) and the violations.
+// brought back to life.  Returns (as one string) now, then per key the
+// total, free_in, reset_in, the penalty left (ms) and the violations.
 const char kPublish[] =
     TRL_LUA_COMMON
     "local own = ARGV[4]\n"
