@@ -177,6 +177,29 @@ int trl_zone_sync_apply(trl_zone_t *zone, const trl_hash_t *key,
     }
 }
 
+int trl_zone_async_apply(trl_zone_t *zone, const trl_hash_t *key,
+                         const trl_limit_t *limit,
+                         const trl_ask_reply_t *reply, uint64_t now_ms,
+                         trl_result_t *res) {
+    try {
+        if (!valid(limit)) {
+            return TRL_ERROR;
+        }
+        return zone_of(zone).async_apply(*key, *limit, *reply, now_ms, *res);
+    } catch (...) {
+        return TRL_ERROR;
+    }
+}
+
+uint64_t trl_zone_node_id(const trl_zone_t *zone) {
+    return zone_of(zone).node_id();
+}
+
+uint32_t trl_lease_ms(uint64_t window_ms) {
+    return static_cast<uint32_t>(std::min<uint64_t>(TRL_LEASE_MS,
+                                                    window_ms / 4));
+}
+
 int trl_zone_sync_unpend(trl_zone_t *zone, const trl_hash_t *key,
                          uint32_t n) {
     try {

@@ -32,11 +32,15 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
     }
 }
 
-// Shared by the scripts: the live cells of a key (dead ones are deleted on
-// the way), their total, the newest cell, the key's penalty (field pu: end
-// of the block, Redis ms; pv: violations in a row), when the count drops
-// below N and when it is back to zero, in ms from now; and keep(), the TTL
-// that covers the cells and a penalty with its memory (forgive), never
+// Shared by the scripts: the live places of a key (dead ones are deleted
+// on the way): the cells' admissions and the nodes' reservations (fields
+// "l:<node>:<end, Redis ms>" = places, one per grant, see kAsk), each as
+// {end, n}, the time a place comes back; their total, the latest end, the
+// key's penalty (field pu: end of the block, Redis ms; pv: violations in
+// a row), and the reservations of the node named own, oldest first
+// ({field, places, index in live}).  free_in: when the count drops below
+// N, reset_in: when it is back to zero, in ms from now; keep(), the TTL
+// that covers the places and a penalty with its memory (forgive), never
 // shortened while a penalty is remembered (a node that started none sends
 // forgive 0).
 #define TRL_LUA_COMMON                                                       \
@@ -45,27 +49,43 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
     "local W, cell, N = tonumber(ARGV[1]), tonumber(ARGV[2]), "              \
     "tonumber(ARGV[3])\n"                                                    \
     "local cur = math.floor(now / cell)\n"                                   \
-    "local function scan(key)\n"                                             \
+    "local function cell_end(c) return (c + 1) * cell + W end\n"             \
+    "local function scan(key, own)\n"                                        \
     "  local f = redis.call('HGETALL', key)\n"                               \
-    "  local live, total, newest, pu, pv = {}, 0, -1, 0, 0\n"                \
+    "  local live, total, last, pu, pv = {}, 0, 0, 0, 0\n"                   \
+    "  local mine = {}\n"                                                    \
     "  for i = 1, #f, 2 do\n"                                                \
-    "    local name, n = f[i], tonumber(f[i + 1])\n"                         \
-    "    if name == 'pu' then pu = n or 0\n"                                 \
-    "    elseif name == 'pv' then pv = n or 0\n"                             \
+    "    local name, v = f[i], f[i + 1]\n"                                   \
+    "    if name == 'pu' then pu = tonumber(v) or 0\n"                       \
+    "    elseif name == 'pv' then pv = tonumber(v) or 0\n"                   \
+    "    elseif string.sub(name, 1, 2) == 'l:' then\n"                       \
+    "      local c = tonumber(v)\n"                                          \
+    "      local e = tonumber(string.match(name, ':(%d+)$'))\n"              \
+    "      if c and e and c > 0 and e > now then\n"                          \
+    "        live[#live + 1] = {e, c}\n"                                     \
+    "        total = total + c\n"                                            \
+    "        if e > last then last = e end\n"                                \
+    "        if own and string.sub(name, 1, #own + 1) == own .. ':' then\n"  \
+    "          mine[#mine + 1] = {name, c, #live, e}\n"                      \
+    "        end\n"                                                          \
+    "      else\n"                                                           \
+    "        redis.call('HDEL', key, name)\n"                                \
+    "      end\n"                                                            \
     "    else\n"                                                             \
-    "      local c = tonumber(name)\n"                                       \
-    "      if c and n and (c + 1) * cell + W > now then\n"                   \
+    "      local c, n = tonumber(name), tonumber(v)\n"                       \
+    "      if c and n and cell_end(c) > now then\n"                          \
     "        if n > 0 then\n"                                                \
-    "          live[#live + 1] = {c, n}\n"                                   \
+    "          live[#live + 1] = {cell_end(c), n}\n"                         \
     "          total = total + n\n"                                          \
-    "          if c > newest then newest = c end\n"                          \
+    "          if cell_end(c) > last then last = cell_end(c) end\n"          \
     "        end\n"                                                          \
     "      else\n"                                                           \
     "        redis.call('HDEL', key, name)\n"                                \
     "      end\n"                                                            \
     "    end\n"                                                              \
     "  end\n"                                                                \
-    "  return live, total, newest, pu, pv\n"                                 \
+    "  table.sort(mine, function(a, b) return a[4] < b[4] end)\n"            \
+    "  return live, total, last, pu, pv, mine\n"                             \
     "end\n"                                                                  \
     "local function free_in(live, total)\n"                                  \
     "  if total < N then return 0 end\n"                                     \
@@ -73,16 +93,15 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
     "  local need, left = total - N + 1, 0\n"                                \
     "  for _, e in ipairs(live) do\n"                                        \
     "    left = left + e[2]\n"                                               \
-    "    if left >= need then return (e[1] + 1) * cell + W - now end\n"      \
+    "    if left >= need then return e[1] - now end\n"                       \
     "  end\n"                                                                \
     "  return W\n"                                                           \
     "end\n"                                                                  \
-    "local function reset_in(newest)\n"                                      \
-    "  if newest < 0 then return 0 end\n"                                    \
-    "  return (newest + 1) * cell + W - now\n"                               \
+    "local function reset_in(last)\n"                                        \
+    "  return math.max(last - now, 0)\n"                                     \
     "end\n"                                                                  \
-    "local function keep(key, pu, forgive)\n"                                \
-    "  local ttl = W + cell\n"                                               \
+    "local function keep(key, pu, forgive, last)\n"                          \
+    "  local ttl = math.max(W + cell, last - now)\n"                         \
     "  if pu > 0 then\n"                                                     \
     "    if pu + forgive > now then\n"                                       \
     "      ttl = math.max(ttl, pu - now + forgive)\n"                        \
@@ -97,43 +116,114 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
 // one per number.  (Lua formats integral numbers below 10^14 exactly.)
 #define TRL_LUA_INTS(list) "return table.concat(" list ", ' ')\n"
 
-// Async: KEYS = the keys of one zone; ARGV = W, cell, N, then per key: the
-// admissions to add (0: only read), the length of a penalty started on the
-// node (0: none), its violations and its forgive time.  Returns (as one
-// string) now, then per key the total, free_in, reset_in, the penalty left (ms) and the
-// violations.
+// Async: KEYS = the keys of one zone; ARGV = W, cell, N, the node's
+// name ("l:<node>"), then per key: the admissions to add (0: only read),
+// how many of them the node took from its reservations (which shrink by
+// as many, oldest first: they are counted in a cell now), the length of a
+// penalty started on the node (0: none), its violations and its forgive
+// time.  A penalty is taken only onto a key that holds places or a
+// penalty: one that arrives after the key was deleted (a reset) is not
+// brought back to life.  Returns (as one string) now, then per key the
+// total, free_in, reset_in, the penalty left (ms) and the violations.
 const char kPublish[] =
     TRL_LUA_COMMON
+    "local own = ARGV[4]\n"
     "local out = {now}\n"
     "for i, key in ipairs(KEYS) do\n"
-    "  local a = 3 + (i - 1) * 4\n"
-    "  local d, plen = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
-    "  local v, forgive = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])\n"
-    "  local live, total, newest, pu, pv = scan(key)\n"
+    "  local a = 4 + (i - 1) * 5\n"
+    "  local d, leased = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
+    "  local plen, v = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])\n"
+    "  local forgive = tonumber(ARGV[a + 5])\n"
+    "  local live, total, last, pu, pv, mine = scan(key, own)\n"
     "  local write = false\n"
     "  if d > 0 then\n"
     "    redis.call('HINCRBY', key, cur, d)\n"
-    "    live[#live + 1] = {cur, d}\n"
+    "    live[#live + 1] = {cell_end(cur), d}\n"
     "    total = total + d\n"
-    "    if cur > newest then newest = cur end\n"
+    "    last = math.max(last, cell_end(cur))\n"
     "    write = true\n"
     "  end\n"
-    "  if plen > 0 and now + plen > pu then\n"
+    "  for _, r in ipairs(mine) do\n"
+    "    if leased == 0 then break end\n"
+    "    local take = math.min(r[2], leased)\n"
+    "    leased = leased - take\n"
+    "    if take < r[2] then\n"
+    "      redis.call('HINCRBY', key, r[1], -take)\n"
+    "    else\n"
+    "      redis.call('HDEL', key, r[1])\n"
+    "    end\n"
+    "    live[r[3]][2] = r[2] - take\n"
+    "    total = total - take\n"
+    "  end\n"
+    "  local held = total > 0 or pu > 0\n"
+    "  if held and plen > 0 and now + plen > pu then\n"
     "    pu = now + plen\n"
     "    redis.call('HSET', key, 'pu', pu)\n"
     "    write = true\n"
     "  end\n"
-    "  if v > pv then\n"
+    "  if held and v > pv then\n"
     "    pv = v\n"
     "    redis.call('HSET', key, 'pv', pv)\n"
     "    write = true\n"
     "  end\n"
-    "  if write then keep(key, pu, forgive) end\n"
+    "  if write then keep(key, pu, forgive, last) end\n"
     "  out[#out + 1] = total\n"
     "  out[#out + 1] = free_in(live, total)\n"
-    "  out[#out + 1] = reset_in(newest)\n"
+    "  out[#out + 1] = reset_in(last)\n"
     "  out[#out + 1] = math.max(pu - now, 0)\n"
     "  out[#out + 1] = pv\n"
+    "end\n"
+    TRL_LUA_INTS("out");
+
+// Async, a node that must ask (no lease left, no recent "full"): KEYS =
+// keys of one zone, one request each; ARGV = W, cell, N, the node's name
+// ("l:<node>"), the lease's length and how much longer Redis holds it (for
+// the node's admissions from it to be published), the largest share.  Per
+// key: a key serving a penalty or at N is refused; else the request is
+// counted and the node is given a share of what remains,
+// min(largest, floor((N - total) / 8)) places (once per key in a call:
+// the requests of one node asking together share one grant), in a field
+// of their own,
+// "l:<node>:<end>", counted as taken until the lease's end plus the hold
+// (places of it the node does not use come back then).  Returns (as one
+// string) now, then per key admitted (1 or 0), the total after, free_in,
+// reset_in, the penalty left, the violations, the cell of the admission
+// (the ticket for a release) and the share.
+const char kAsk[] =
+    TRL_LUA_COMMON
+    "local own, L, hold = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+    "local cap = tonumber(ARGV[7])\n"
+    "local out, given = {now}, {}\n"
+    "for _, key in ipairs(KEYS) do\n"
+    "  local live, total, last, pu, pv = scan(key)\n"
+    "  local ok, share = 0, 0\n"
+    "  if pu <= now and total < N then\n"
+    "    ok = 1\n"
+    "    redis.call('HINCRBY', key, cur, 1)\n"
+    "    live[#live + 1] = {cell_end(cur), 1}\n"
+    "    total = total + 1\n"
+    "    last = math.max(last, cell_end(cur))\n"
+    "    if not given[key] then\n"
+    "      share = math.min(cap, math.floor((N - total) / 8))\n"
+    "    end\n"
+    "    if share > 0 then\n"
+    "      given[key] = true\n"
+    "      local e = now + L + hold\n"
+    "      redis.call('HINCRBY', key, own .. ':' .. e, share)\n"
+    "      live[#live + 1] = {e, share}\n"
+    "      total = total + share\n"
+    "      last = math.max(last, e)\n"
+    "    end\n"
+    "    keep(key, pu, 0, last)\n"
+    "  end\n"
+    "  out[#out + 1] = ok\n"
+    "  out[#out + 1] = total\n"
+    "  out[#out + 1] = math.max(free_in(live, total), pu - now)\n"
+    "  out[#out + 1] = math.max(reset_in(last), pu - now)\n"
+    "  out[#out + 1] = math.max(pu - now, 0)\n"
+    "  out[#out + 1] = pv\n"
+    "  out[#out + 1] = cur\n"
+    "  out[#out + 1] = share\n"
     "end\n"
     TRL_LUA_INTS("out");
 
@@ -150,16 +240,17 @@ const char kStrict[] =
     "local key = KEYS[1]\n"
     "local base, factor = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local pmax, forgive = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
-    "local live, total, newest, pu, pv = scan(key)\n"
+    "local live, total, last, pu, pv = scan(key)\n"
     "if pu > now then\n"
     "  " TRL_LUA_INTS("{0, total, math.max(pu - now, free_in(live, total)), "
-                      "math.max(reset_in(newest), pu - now), cur, pv, 1, "
+                      "math.max(reset_in(last), pu - now), cur, pv, 1, "
                       "pu - now}")
     "end\n"
     "if total < N then\n"
     "  redis.call('HINCRBY', key, cur, 1)\n"
-    "  keep(key, pu, forgive)\n"
-    "  " TRL_LUA_INTS("{1, total + 1, 0, reset_in(cur), cur, pv, 0, 0}")
+    "  last = math.max(last, cell_end(cur))\n"
+    "  keep(key, pu, forgive, last)\n"
+    "  " TRL_LUA_INTS("{1, total + 1, 0, reset_in(last), cur, pv, 0, 0}")
     "end\n"
     "if base > 0 then\n"
     "  if pu > 0 and now - pu > forgive then pv = 0 end\n"
@@ -168,11 +259,11 @@ const char kStrict[] =
     "                                  math.max(pmax, base)))\n"
     "  pu = now + len\n"
     "  redis.call('HSET', key, 'pu', pu, 'pv', pv)\n"
-    "  keep(key, pu, forgive)\n"
+    "  keep(key, pu, forgive, last)\n"
     "  " TRL_LUA_INTS("{0, total, math.max(len, free_in(live, total)), "
-                      "math.max(reset_in(newest), len), cur, pv, 2, len}")
+                      "math.max(reset_in(last), len), cur, pv, 2, len}")
     "end\n"
-    TRL_LUA_INTS("{0, total, free_in(live, total), reset_in(newest), cur, "
+    TRL_LUA_INTS("{0, total, free_in(live, total), reset_in(last), cur, "
                  "pv, 0, 0}");
 
 // Release: KEYS[1], ARGV[1] = the cell of the admission to give back.
@@ -282,6 +373,7 @@ const char *script_text(Script s) {
     case kScriptRelease: return kRelease;
     case kScriptReset: return kReset;
     case kScriptLists: return kLists;
+    case kScriptAsk: return kAsk;
     default: return "";
     }
 }

@@ -4,7 +4,9 @@
 // A zone key lives in one Redis HASH, <prefix>{<zone>:<key>} (the braces
 // are a Redis Cluster hash tag; a long key is named by its beginning and a
 // hash, see redis_key), whose fields are time cells of Redis's
-// own clock (ms / cell width) and whose values are admissions.  The cell
+// own clock (ms / cell width) and whose values are admissions (and, for
+// async zones, "l:<node>:<end>" fields: places reserved for a node until
+// end, see kAsk; a key serving a penalty: pu and pv).  The cell
 // width is ceil(W / kRedisCells); an admission's place comes back at the
 // end of its cell plus W at the latest, so the count read there is never
 // below the true count.  Every write renews the key's TTL (W + one cell):
@@ -46,7 +48,7 @@ std::string redis_key(const char *prefix, size_t prefix_len,
 
 // The scripts, by use (see sync.cpp for their arguments and replies).
 enum Script { kScriptPublish, kScriptStrict, kScriptRelease, kScriptReset,
-              kScriptLists, kScripts };
+              kScriptLists, kScriptAsk, kScripts };
 
 const char *script_text(Script s);
 

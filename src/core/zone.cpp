@@ -303,7 +303,8 @@ bool Zone::at_limit(const Entry &e, const trl_limit_t &limit,
     uint32_t local = span.total();
 
     const SyncState *ss = sync_of(static_cast<uint32_t>(&e - &entry(0)));
-    if (ss != nullptr && (ss->block_until_ms > now_ms
+    bool strict = !(limit.flags & TRL_LIMIT_SYNC);
+    if (ss != nullptr && ((strict && ss->block_until_ms > now_ms)
                           || estimate(ss, local, limit, now_ms).count
                                  >= limit.rate.limit)) {
         return true;
@@ -390,7 +391,7 @@ uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
     e.penalty_until = 0;
     e.violations = 0;
     e.suppressed = 0;
-    e.sync_remote = 0;
+    e.sync_lease = 0;
     if (SyncState *ss = sync_of(i)) {
         std::memset(ss, 0, sizeof(*ss));
     }
@@ -446,6 +447,12 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
         note_reject(s, e, limit, res);      // not counted, not extended
         s.stat[kPenalized]++;
         e.flags |= kAtLimit;
+        lru_push(s, i);
+        return TRL_OK;
+    }
+
+    if (ss != nullptr && (limit.flags & TRL_LIMIT_LEASE)) {
+        res.ask = !lease_decide(s, i, limit, now_ms, res);
         lru_push(s, i);
         return TRL_OK;
     }
@@ -547,7 +554,11 @@ int Zone::release(const trl_hash_t &key, const trl_limit_t &limit,
     }
     Entry &e = entry(i);
     SyncState *ss = (limit.flags & TRL_LIMIT_SYNC) ? sync_of(i) : nullptr;
-    if (ss != nullptr && ss->pending > 0) {
+    if (ss != nullptr && (limit.flags & TRL_LIMIT_LEASE)) {
+        if (now_ms < ss->lease_until_ms && e.sync_lease < 0xffff) {
+            e.sync_lease++;                 // back into the node's lease
+        }
+    } else if (ss != nullptr && ss->pending > 0) {
         ss->pending--;                      // it will not be published
     }
     Span span;

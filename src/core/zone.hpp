@@ -51,7 +51,8 @@ struct Entry {                  // 80 bytes per key
     uint8_t violations;         // penalty violations in a row; kWarnedFlag
     uint8_t flags;
     uint16_t suppressed;        // rejections not logged in this episode
-    uint32_t sync_remote;       // reserved: cluster-wide sync
+    uint32_t sync_lease;        // async: places Redis reserved for this
+                                // node, not used yet (see lease_until_ms)
 };
 static_assert(sizeof(Entry) == 80, "entry layout");
 
@@ -59,7 +60,10 @@ static_assert(sizeof(Entry) == 80, "entry layout");
 // entries, same index): the cluster side of the key.
 struct SyncState {                  // 32 bytes per key
     uint64_t seen_ms;               // when the cluster total was read; 0: never
-    uint64_t block_until_ms;        // strict: known blocked until then
+    union {
+        uint64_t block_until_ms;    // strict: known blocked until then
+        uint64_t lease_until_ms;    // async: Entry::sync_lease holds until
+    };
     uint32_t stamp;                 // Redis's clock (ms, low bits) at the read
     uint32_t free_in_ms;            // the total drops below N this long after
     uint32_t reset_in_ms;           // ... and is back to 0 this long after
@@ -157,6 +161,10 @@ class Zone {
     int sync_apply(const trl_hash_t &key, const trl_limit_t &limit,
                    const trl_sync_read_t &read, uint64_t now_ms);
     int sync_unpend(const trl_hash_t &key, uint32_t n);
+    int async_apply(const trl_hash_t &key, const trl_limit_t &limit,
+                    const trl_ask_reply_t &reply, uint64_t now_ms,
+                    trl_result_t &res);
+    uint64_t node_id() const;
     int strict_cached(const trl_hash_t &key, const trl_limit_t &limit,
                       uint64_t now_ms, trl_result_t &res);
     int strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
@@ -232,6 +240,11 @@ class Zone {
     OffenderTable &offender_table() const;
     Estimate estimate(const SyncState *ss, uint32_t local,
                       const trl_limit_t &limit, uint64_t now_ms) const;
+    uint32_t lease_left(const SyncState *ss, uint64_t now_ms) const;
+    bool lease_decide(Stripe &s, uint32_t i, const trl_limit_t &limit,
+                      uint64_t now_ms, trl_result_t &res);
+    void sync_settle(Entry &e, SyncState *ss, const trl_limit_t &limit,
+                     uint32_t total, uint64_t now_ms);
 
     Root *r_;
 };

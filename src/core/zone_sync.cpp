@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "siphash.hpp"
 #include "zone.hpp"
 
 namespace trl {
@@ -14,6 +15,12 @@ namespace {
 constexpr uint64_t kFreshReads = 4;
 
 }  // namespace
+
+// Places of the node's lease still to use (0 once it ran out).
+uint32_t Zone::lease_left(const SyncState *ss, uint64_t now_ms) const {
+    uint32_t i = static_cast<uint32_t>(ss - sync_of(0));
+    return now_ms < ss->lease_until_ms ? entry(i).sync_lease : 0;
+}
 
 SyncState *Zone::sync_of(uint32_t i) const {
     if (r_->sync_off == 0) {
@@ -38,7 +45,9 @@ Estimate Zone::estimate(const SyncState *ss, uint32_t local,
 
     uint32_t remote = 0;
     if (ss->seen_ms != 0 && now_ms < ss->seen_ms + ss->reset_in_ms) {
-        remote = ss->remote;
+        // places reserved for this node and not used yet are no one's
+        uint32_t lease = lease_left(ss, now_ms);
+        remote = ss->remote - std::min<uint32_t>(ss->remote, lease);
         est.free_at = ss->seen_ms + ss->free_in_ms;
         est.reset_at = ss->seen_ms + ss->reset_in_ms;
         if (now_ms >= est.free_at && remote >= limit.rate.limit) {
@@ -56,7 +65,6 @@ Estimate Zone::estimate(const SyncState *ss, uint32_t local,
 
 int Zone::sync_apply(const trl_hash_t &key, const trl_limit_t &limit,
                      const trl_sync_read_t &read, uint64_t now_ms) {
-    (void) limit;
     Stripe &s = stripe_of(key);
     Locked lock(*this, s);
     if (now_ms == TRL_CLOCK_NOW) {
@@ -86,6 +94,7 @@ int Zone::sync_apply(const trl_hash_t &key, const trl_limit_t &limit,
                                                               0xffff));
         ss->free_in_ms = read.free_in_ms;
         ss->reset_in_ms = read.reset_in_ms;
+        sync_settle(entry(i), ss, limit, read.total, now_ms);
     }
     return TRL_OK;
 }
@@ -234,6 +243,162 @@ void Zone::sync_stats(uint64_t out[TRL_SYNC_STATS]) const {
     for (int i = 0; i < TRL_SYNC_STATS; i++) {
         out[i] = r_->sync_stats[i].load(std::memory_order_relaxed);
     }
+}
+
+}  // namespace trl
+
+namespace trl {
+
+// An async zone with Redis at hand (TRL_LIMIT_LEASE).  A node never admits
+// on its own count: it admits from the places Redis reserved for it (its
+// lease, TRL_LEASE_MS at most), rejects while a read younger than
+// TRL_LEASE_MS says the key is full, and else asks Redis (returns false:
+// nothing is recorded).  Penalties are checked by the caller.
+bool Zone::lease_decide(Stripe &s, uint32_t i, const trl_limit_t &limit,
+                        uint64_t now_ms, trl_result_t &res) {
+    uint32_t n = limit.rate.limit;
+    uint64_t w = limit.rate.window_ms;
+    Entry &e = entry(i);
+    SyncState *ss = sync_of(i);
+
+    uint32_t remote = 0;
+    uint64_t free_at = 0, reset_at = 0;
+    if (ss->seen_ms != 0 && now_ms < ss->seen_ms + ss->reset_in_ms) {
+        remote = ss->remote;
+        free_at = ss->seen_ms + ss->free_in_ms;
+        reset_at = ss->seen_ms + ss->reset_in_ms;
+    }
+
+    uint32_t lease = lease_left(ss, now_ms);
+    if (lease > 0) {
+        Span span;
+        load(e, limit, now_ms, span);
+        if (span.total() >= n) {
+            span.size = 0;                  // stale: Redis holds the count
+        }
+        e.sync_lease = lease - 1;
+        res.ticket = admit(span, n, w, now_ms);
+        res.leased = 1;
+        uint32_t used = remote - std::min(remote, lease - 1) + ss->pending;
+        res.remaining = used >= n ? 0 : n - used;
+        res.reset_ms = std::max(span.newest_ms() + w, reset_at);
+        note_admit(s, e, limit, used, res);
+        store(e, span, now_ms);
+        e.flags = res.remaining == 0 ? (e.flags | kAtLimit)
+                                     : (e.flags & ~kAtLimit);
+        return true;
+    }
+
+    bool recent = ss->seen_ms != 0 && now_ms < ss->seen_ms + TRL_LEASE_MS;
+    if (recent && remote + ss->pending >= n && now_ms < free_at) {
+        res.retry_ms = free_at - now_ms;
+        res.reset_ms = std::max(reset_at, free_at);
+        note_reject(s, e, limit, res);
+        if (limit.penalty.base_ms != 0 && !(limit.flags & TRL_LIMIT_DRY_RUN)) {
+            start_penalty(s, e, limit, now_ms, res);
+        }
+        e.flags |= kAtLimit;
+        return true;
+    }
+    return false;
+}
+
+// What Redis answered (a read or an ask) tells of the node's own count: a
+// total below what the node counted and published means the key was reset
+// in Redis (DEL): the node's window goes too, so that it never holds the
+// node's old admissions against the fresh total.
+void Zone::sync_settle(Entry &e, SyncState *ss, const trl_limit_t &limit,
+                       uint32_t total, uint64_t now_ms) {
+    Span span;
+    load(e, limit, now_ms, span);
+    uint32_t local = span.total();
+    if (local > ss->pending && total < local - ss->pending) {
+        clear(e.win);
+    }
+}
+
+int Zone::async_apply(const trl_hash_t &key, const trl_limit_t &limit,
+                      const trl_ask_reply_t &reply, uint64_t now_ms,
+                      trl_result_t &res) {
+    uint32_t n = limit.rate.limit;
+    uint64_t w = limit.rate.window_ms;
+    Stripe &s = stripe_of(key);
+
+    Locked lock(*this, s);
+    now_ms = begin_result(lock, n, now_ms, res);
+
+    uint32_t i = find(s, key);
+    if (i == kNil) {
+        i = take(s, key, limit, now_ms, res.evicted);
+    }
+    Entry &e = entry(i);
+    SyncState *ss = sync_of(i);
+    if (ss == nullptr) {
+        return TRL_ERROR;
+    }
+    lru_unlink(s, i);
+
+    ss->stamp = static_cast<uint32_t>(reply.stamp_ms);
+    ss->seen_ms = now_ms;
+    ss->remote = static_cast<uint16_t>(std::min<uint32_t>(reply.total,
+                                                          0xffff));
+    ss->free_in_ms = reply.free_in_ms;
+    ss->reset_in_ms = reply.reset_in_ms;
+    if (reply.lease > 0) {
+        uint32_t left = lease_left(ss, now_ms);
+        e.sync_lease = std::min<uint32_t>(left + reply.lease, 0xffff);
+        ss->lease_until_ms = now_ms + reply.lease_ms;
+    }
+    if (reply.penalty_in_ms > 0) {
+        adopt_penalty(e, now_ms + reply.penalty_in_ms, reply.violations,
+                      now_ms);
+    }
+
+    uint32_t before = reply.total;
+    if (reply.admitted) {
+        before -= std::min(before, 1 + reply.lease);
+    }
+    sync_settle(e, ss, limit, before, now_ms);
+
+    if (reply.admitted) {
+        Span span;
+        load(e, limit, now_ms, span);
+        if (span.total() >= n) {
+            span.size = 0;                  // stale: Redis holds the count
+        }
+        res.ticket = admit(span, n, w, now_ms);
+        uint32_t used = reply.total - std::min(reply.total,
+                                               lease_left(ss, now_ms))
+                        + ss->pending;
+        res.remaining = used >= n ? 0 : n - used;
+        res.reset_ms = std::max(span.newest_ms() + w,
+                                now_ms + reply.reset_in_ms);
+        note_admit(s, e, limit, used, res);
+        store(e, span, now_ms);
+    } else if (serving_penalty(e, now_ms, res)) {
+        res.retry_ms = std::max<uint64_t>(res.retry_ms, reply.free_in_ms);
+        res.reset_ms = std::max(res.reset_ms, now_ms + reply.reset_in_ms);
+        note_reject(s, e, limit, res);
+        s.stat[kPenalized]++;
+    } else {
+        res.retry_ms = std::max<uint64_t>(reply.free_in_ms, 1);
+        res.reset_ms = now_ms + std::max(reply.reset_in_ms,
+                                         reply.free_in_ms);
+        note_reject(s, e, limit, res);
+        if (limit.penalty.base_ms != 0 && !(limit.flags & TRL_LIMIT_DRY_RUN)) {
+            start_penalty(s, e, limit, now_ms, res);
+        }
+    }
+
+    e.flags = res.remaining == 0 ? (e.flags | kAtLimit)
+                                 : (e.flags & ~kAtLimit);
+    lru_push(s, i);
+    return TRL_OK;
+}
+
+uint64_t Zone::node_id() const {
+    static const char what[] = "trl node";
+    return siphash128(r_->seed, what, sizeof(what) - 1).lo;
 }
 
 }  // namespace trl

@@ -208,6 +208,9 @@ typedef struct {
     uint64_t                    forgive_ms;
     uint32_t                    violations;
     unsigned                    strict:1;       /* Redis decides */
+    unsigned                    ask:1;          /* ... for an async zone */
+    unsigned                    leased:1;       /* admitted from the node's
+                                                   lease (async) */
     unsigned                    in_redis:1;     /* holds a place in Redis */
     unsigned                    unavailable:1;  /* fail=closed, Redis down */
     unsigned                    denied:1;       /* a runtime deny entry */

@@ -388,9 +388,46 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return NGX_OK;
     }
 
-    a->publish = 1;
+    /*
+     * Async: admitted from the node's lease, rejected on a recent "full",
+     * or else Redis is asked (the request waits as a strict one does).
+     */
 
-    return ngx_http_trl_apply_local(r, tlcf, a, &tl);
+    tl.flags |= TRL_LIMIT_LEASE;
+
+    if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
+        != TRL_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "token_ratelimit zone \"%V\" failed to decide; "
+                      "the request is passed", &zone->name);
+        return NGX_DECLINED;
+    }
+
+    if (res.ask) {
+        a->strict = 1;
+        a->ask = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key, &res);
+    ngx_http_trl_set_result(a, &tl, &res);
+
+    if (res.leased) {
+        a->leased = 1;
+        a->publish = 1;                     /* moves it into a cell */
+    }
+
+    /*
+     * A key rejected here is read every interval while it is asked for: a
+     * penalty another node started, or a reset, is seen within one.
+     */
+
+    if (a->rejected) {
+        ngx_http_trl_sync_note(zone, a, 0);
+    }
+
+    return a->rejected ? NGX_BUSY : NGX_OK;
 }
 
 
@@ -774,7 +811,13 @@ ngx_http_trl_release(ngx_http_trl_applied_t *a)
 
     ngx_memzero(&tl, sizeof(trl_limit_t));
     tl.rate = a->zone->rate;
-    tl.flags = a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC ? TRL_LIMIT_SYNC : 0;
+    tl.flags = a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC && !a->in_redis
+               ? TRL_LIMIT_SYNC : 0;
+
+    if (a->leased) {
+        tl.flags |= TRL_LIMIT_LEASE;        /* back into the lease */
+        a->publish = 0;
+    }
 
     (void) trl_zone_release(a->zone->zone, &a->key, &tl, a->ticket,
                             TRL_CLOCK_NOW);

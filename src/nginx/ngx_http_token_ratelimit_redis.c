@@ -1256,7 +1256,8 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     ngx_http_trl_link_t  *link = &ngx_http_trl_link;
 
     static const char  *names[TRL_SCRIPTS] = {
-        "publish", "strict decision", "release", "reset", "lists"
+        "publish", "strict decision", "release", "reset", "lists",
+        "async decision"
     };
 
     ngx_queue_remove(&cmd->queue);

@@ -2,14 +2,18 @@
 /*
  * ngx_http_token_ratelimit_sync.c - cluster-wide zones over the Redis link.
  *
- * Async zones: a worker decides at once (in the zone, on max(own count,
- * cluster total last read + own admissions not yet in it)), and notes the
- * key in its outbox: admissions to publish, or just a total to read.  Every
- * interval the outbox goes to Redis as pipelined publish scripts (a chunk
- * of keys each); the replies carry the cluster totals back into the zone.
- * Each worker publishes exactly the admissions it made, so a node publishes
- * each admission once.  While Redis is unreachable the outbox keeps the
- * admissions (up to a bound) and publishes them afterwards.
+ * Async zones: a worker decides at once from the places Redis reserved
+ * for the node (its lease) or from a recent read that said "full", and
+ * else asks Redis, the request waiting as a strict one does (the asks of
+ * one round of events go together, one script per zone); see
+ * trl_zone_async_apply.  The outbox holds what is to be published: the
+ * admissions made from leases (and, after an outage, on the node's own
+ * count), penalties started here, and the keys rejected here (a read).
+ * Every interval the outbox goes to Redis as pipelined publish scripts (a
+ * chunk of keys each); the replies carry the cluster totals back into the
+ * zone.  Each worker publishes exactly the admissions it made, so a node
+ * publishes each admission once.  While Redis is unreachable the outbox
+ * keeps the admissions (up to a bound) and publishes them afterwards.
  *
  * Strict zones: Redis decides each request in one script; the request
  * waits for it without blocking the worker (the handler returns NGX_AGAIN
@@ -40,6 +44,7 @@ typedef struct {
     trl_hash_t                   hash;
     ngx_str_t                    name;       /* the Redis key */
     ngx_uint_t                   delta;      /* admissions to publish */
+    ngx_uint_t                   leased;     /* ... taken from the lease */
     ngx_msec_t                   since;      /* the oldest of them */
     uint64_t                     penalty_ms; /* a penalty started here */
     uint64_t                     forgive_ms;
@@ -69,12 +74,16 @@ typedef struct {
 } ngx_http_trl_chunk_t;
 
 
-/* one strict zone's question to Redis */
+/* one strict zone's question to Redis, or an async zone's (async) */
 typedef struct {
     ngx_http_trl_wait_t         *wait;
     ngx_uint_t                   state;
     ngx_uint_t                   abandoned;  /* decided without the answer */
+    ngx_uint_t                   async;
     trl_strict_reply_t           reply;
+    trl_ask_reply_t              answer;     /* async */
+    ngx_http_trl_zone_t         *zone;       /* async: queued to be sent */
+    void                        *next;
     int64_t                      cell;
     ngx_str_t                    name;
 } ngx_http_trl_ask_t;
@@ -121,6 +130,14 @@ static ngx_str_t *ngx_http_trl_number(ngx_pool_t *pool, ngx_str_t *s,
     uint64_t n);
 static ngx_str_t *ngx_http_trl_factor(ngx_pool_t *pool, ngx_str_t *s,
     double factor);
+static ngx_int_t ngx_http_trl_ask_send(ngx_http_trl_applied_t *a,
+    ngx_http_trl_ask_t *ask);
+static void ngx_http_trl_asks_handler(ngx_event_t *ev);
+static void ngx_http_trl_asks_send(ngx_http_trl_ask_t **asks, ngx_uint_t n);
+static void ngx_http_trl_asks_reply(redisReply *reply, void *data);
+static void ngx_http_trl_ask_done(ngx_http_trl_ask_t *ask);
+static ngx_str_t *ngx_http_trl_own_field(ngx_http_trl_zone_t *zone,
+    ngx_str_t *s, u_char *buf);
 
 
 static ngx_http_trl_outbox_t  *ngx_http_trl_outbox;
@@ -130,6 +147,8 @@ static ngx_uint_t              ngx_http_trl_exiting;
 static ngx_msec_t              ngx_http_trl_exit_start;
 static ngx_uint_t              ngx_http_trl_dropped_logged;
 static ngx_log_t              *ngx_http_trl_sync_log;
+static ngx_http_trl_ask_t     *ngx_http_trl_asks;     /* to be sent */
+static ngx_event_t             ngx_http_trl_asks_ev;
 
 
 ngx_int_t
@@ -140,6 +159,9 @@ ngx_http_trl_sync_init_process(ngx_cycle_t *cycle)
     ngx_http_trl_flush_ev.handler = ngx_http_trl_flush_handler;
     ngx_http_trl_flush_ev.log = cycle->log;
     ngx_http_trl_flush_ev.cancelable = 1;
+
+    ngx_http_trl_asks_ev.handler = ngx_http_trl_asks_handler;
+    ngx_http_trl_asks_ev.log = cycle->log;
 
     ngx_add_timer(&ngx_http_trl_flush_ev, ngx_http_trl_redis_conf()->interval);
 
@@ -257,6 +279,10 @@ ngx_http_trl_sync_note(ngx_http_trl_zone_t *zone, ngx_http_trl_applied_t *a,
 
     note->delta += delta;
 
+    if (a->leased) {
+        note->leased += delta;
+    }
+
     if (a->penalty_ms) {
         ngx_http_trl_note_penalty(note, a->penalty_ms, a->violations,
                                   a->forgive_ms);
@@ -346,6 +372,7 @@ ngx_http_trl_outbox_add(ngx_http_trl_zone_t *zone, trl_hash_t *hash,
     note->zone = zone;
     note->hash = *hash;
     note->delta = delta;
+    note->leased = 0;
     note->since = delta ? since : 0;
     note->penalty_ms = 0;
     note->forgive_ms = 0;
@@ -555,6 +582,7 @@ ngx_http_trl_flush(void)
 static ngx_int_t
 ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
 {
+    u_char                      own[2 + 16];
     ngx_str_t                  *args, *a;
     ngx_uint_t                  i, n;
     ngx_pool_t                 *pool;
@@ -567,23 +595,26 @@ ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
     rc = ngx_http_trl_redis_conf();
     n = chunk->n;
 
-    /* keys, then W, cell, N, then per key: delta, penalty, violations,
-     * forgive */
+    /* keys, then W, cell, N, the node's reservation field, then per key:
+     * delta, leased, penalty, violations, forgive */
 
-    args = ngx_palloc(pool, (5 * n + 3) * sizeof(ngx_str_t));
+    args = ngx_palloc(pool, (6 * n + 4) * sizeof(ngx_str_t));
     if (args == NULL) {
         goto failed;
     }
 
+    (void) ngx_http_trl_own_field(zone, &args[n + 3], own);
+
     for (i = 0; i < n; i++) {
         note = chunk->notes[i];
         args[i] = note->name;
-        a = &args[n + 3 + 4 * i];
+        a = &args[n + 4 + 5 * i];
 
         if (ngx_http_trl_number(pool, &a[0], note->delta) == NULL
-            || ngx_http_trl_number(pool, &a[1], note->penalty_ms) == NULL
-            || ngx_http_trl_number(pool, &a[2], note->violations) == NULL
-            || ngx_http_trl_number(pool, &a[3], note->forgive_ms) == NULL)
+            || ngx_http_trl_number(pool, &a[1], note->leased) == NULL
+            || ngx_http_trl_number(pool, &a[2], note->penalty_ms) == NULL
+            || ngx_http_trl_number(pool, &a[3], note->violations) == NULL
+            || ngx_http_trl_number(pool, &a[4], note->forgive_ms) == NULL)
         {
             goto failed;
         }
@@ -600,7 +631,7 @@ ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
 
     /* a publish is not a request's wait: give it at least an interval */
 
-    if (ngx_http_trl_redis_eval(TRL_SCRIPT_PUBLISH, n, args, 5 * n + 3,
+    if (ngx_http_trl_redis_eval(TRL_SCRIPT_PUBLISH, n, args, 6 * n + 4,
                                 ngx_max(rc->timeout, rc->interval),
                                 ngx_http_trl_chunk_reply, chunk)
         != NGX_OK)
@@ -697,7 +728,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
         read.reset_in_ms = (uint32_t) k[2];
         read.penalty_in_ms = (uint32_t) k[3];
         read.violations = (uint32_t) k[4];
-        read.published = (uint32_t) note->delta;
+        read.published = (uint32_t) (note->delta - note->leased);
 
         (void) trl_zone_sync_apply(zone->zone, &note->hash, &tl, &read,
                                    TRL_CLOCK_NOW);
@@ -746,6 +777,7 @@ ngx_http_trl_requeue(ngx_http_trl_chunk_t *chunk)
             again->since = again->delta ? ngx_min(again->since, note->since)
                                         : note->since;
             again->delta += note->delta;
+            again->leased += note->leased;
 
         } else {
             again = ngx_http_trl_outbox_add(note->zone, &note->hash,
@@ -754,6 +786,8 @@ ngx_http_trl_requeue(ngx_http_trl_chunk_t *chunk)
             if (again == NULL) {
                 continue;
             }
+
+            again->leased = note->leased;
         }
 
         if (note->penalty_ms) {
@@ -952,12 +986,24 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
 
         zone = a->zone;
         ask->state = NGX_HTTP_TRL_ASK_FAILED;
+        ask->async = a->ask;
 
         /* the name outlives the request: a late answer may need it */
 
         if (ngx_http_trl_redis_name(NULL, zone, &a->key_text, &ask->name)
             != NGX_OK)
         {
+            continue;
+        }
+
+        if (ask->async) {
+            if (ngx_http_trl_ask_send(a, ask) != NGX_OK) {
+                continue;
+            }
+
+            ask->state = NGX_HTTP_TRL_ASK_SENT;
+            wait->unanswered++;
+            wait->refs++;
             continue;
         }
 
@@ -1028,12 +1074,9 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
 {
     ngx_http_trl_ask_t *ask = data;
 
-    u_char               *p, *last;
-    int64_t               v[8];
-    ngx_uint_t            i;
-    ngx_http_trl_wait_t  *wait;
-
-    wait = ask->wait;
+    u_char      *p, *last;
+    int64_t      v[8];
+    ngx_uint_t   i;
 
     ask->state = NGX_HTTP_TRL_ASK_FAILED;
 
@@ -1069,12 +1112,26 @@ ngx_http_trl_strict_reply(redisReply *reply, void *data)
         ngx_http_trl_redis_unexpected(TRL_SCRIPT_STRICT);
     }
 
+    ngx_http_trl_ask_done(ask);
+}
+
+
+/* An answer is in (or failed): the wait goes on once all are. */
+
+static void
+ngx_http_trl_ask_done(ngx_http_trl_ask_t *ask)
+{
+    ngx_http_trl_wait_t  *wait;
+
+    wait = ask->wait;
+
     wait->unanswered--;
 
     /* Redis counted a place that nobody will use: give it back */
 
     if ((wait->request == NULL || ask->abandoned)
-        && ask->state == NGX_HTTP_TRL_ASK_ANSWERED && ask->reply.admitted)
+        && ask->state == NGX_HTTP_TRL_ASK_ANSWERED
+        && (ask->async ? ask->answer.admitted : ask->reply.admitted))
     {
         ngx_http_trl_release_name(&ask->name, ask->cell);
     }
@@ -1166,6 +1223,37 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         zone = a->zone;
         tl = ngx_http_trl_limit(zone, a->limit, tlcf);
 
+        if (ask->state == NGX_HTTP_TRL_ASK_ANSWERED && ask->async) {
+            a->ask = 0;
+            tl.flags |= TRL_LIMIT_LEASE;
+            ask->answer.lease_ms = trl_lease_ms(zone->rate.window_ms);
+
+            if (trl_zone_async_apply(zone->zone, &a->key, &tl, &ask->answer,
+                                     TRL_CLOCK_NOW, &res)
+                == TRL_OK)
+            {
+                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
+                                        &a->key, &res);
+                ngx_http_trl_set_result(a, &tl, &res);
+                trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK,
+                                  trl_clock_ms());
+
+                trl_zone_sync_add(zone->zone, TRL_SYNC_READS, 1);
+
+                if (ask->answer.admitted) {
+                    a->in_redis = 1;        /* counted there already */
+                    a->redis_cell = ask->cell;
+                    trl_zone_sync_add(zone->zone, TRL_SYNC_PUBLISHED, 1);
+                }
+
+                if (a->penalty_ms) {
+                    ngx_http_trl_sync_note(zone, a, 0);
+                }
+            }
+
+            continue;
+        }
+
         if (ask->state == NGX_HTTP_TRL_ASK_ANSWERED) {
             if (trl_zone_strict_apply(zone->zone, &a->key, &tl, &ask->reply,
                                       TRL_CLOCK_NOW, &res)
@@ -1199,6 +1287,8 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
 
         a->publish = 1;                     /* once Redis is back */
+        a->ask = 0;
+        tl.flags &= ~(TRL_LIMIT_SYNC | TRL_LIMIT_LEASE);
 
         if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
             == TRL_OK)
@@ -1292,4 +1382,225 @@ ngx_http_trl_wait_unref(ngx_http_trl_wait_t *wait)
     }
 
     ngx_free(wait);
+}
+
+
+/* --- async: a request that the node cannot decide asks Redis ----------- */
+
+/* "l:" and the node's id in hex: its reservations' field in a key. */
+
+static ngx_str_t *
+ngx_http_trl_own_field(ngx_http_trl_zone_t *zone, ngx_str_t *s, u_char *buf)
+{
+    s->data = buf;
+    s->len = ngx_sprintf(buf, "l:%016xL", trl_zone_node_id(zone->zone))
+             - buf;
+
+    return s;
+}
+
+
+/*
+ * The asks of a worker wait for the end of the current round of events:
+ * those of one zone go to Redis together, up to NGX_HTTP_TRL_CHUNK keys per
+ * script.
+ */
+
+static ngx_int_t
+ngx_http_trl_ask_send(ngx_http_trl_applied_t *a, ngx_http_trl_ask_t *ask)
+{
+    ask->zone = a->zone;
+    ask->next = ngx_http_trl_asks;
+    ngx_http_trl_asks = ask;
+
+    if (!ngx_http_trl_asks_ev.posted) {
+        ngx_post_event(&ngx_http_trl_asks_ev, &ngx_posted_events);
+    }
+
+    trl_zone_sync_add(a->zone->zone, TRL_SYNC_STRICT, 1);  /* Redis decides */
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_trl_asks_handler(ngx_event_t *ev)
+{
+    ngx_uint_t           n;
+    ngx_http_trl_ask_t  *ask, *next, *rest, *batch[NGX_HTTP_TRL_CHUNK];
+
+    rest = ngx_http_trl_asks;
+    ngx_http_trl_asks = NULL;
+
+    while (rest) {
+
+        /* the asks of the first one's zone, a chunk at most */
+
+        ask = rest;
+        rest = NULL;
+        n = 0;
+
+        for ( /* void */ ; ask; ask = next) {
+            next = ask->next;
+
+            if (n == 0
+                || (n < NGX_HTTP_TRL_CHUNK && ask->zone == batch[0]->zone))
+            {
+                batch[n++] = ask;
+
+            } else {
+                ask->next = rest;
+                rest = ask;
+            }
+        }
+
+        ngx_http_trl_asks_send(batch, n);
+    }
+}
+
+
+static void
+ngx_http_trl_asks_send(ngx_http_trl_ask_t **asks, ngx_uint_t n)
+{
+    u_char                      own[2 + 16], num[6][NGX_INT64_LEN];
+    uint64_t                    limit, v[6];
+    ngx_str_t                  *args;
+    ngx_uint_t                  i;
+    ngx_http_trl_ask_t        **batch;
+    ngx_http_trl_zone_t        *zone;
+    ngx_http_trl_redis_conf_t  *rc;
+
+    rc = ngx_http_trl_redis_conf();
+    zone = asks[0]->zone;
+    limit = zone->rate.limit;
+
+    /* keys; W, cell, N, own field, lease, hold, largest share */
+
+    args = ngx_alloc((n + 7) * sizeof(ngx_str_t), ngx_http_trl_sync_log);
+    batch = ngx_alloc((n + 1) * sizeof(ngx_http_trl_ask_t *),
+                      ngx_http_trl_sync_log);
+
+    if (args == NULL || batch == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        args[i] = asks[i]->name;
+        batch[i] = asks[i];
+    }
+
+    batch[n] = NULL;
+
+    v[0] = zone->rate.window_ms;
+    v[1] = trl_redis_cell_ms(zone->rate.window_ms);
+    v[2] = limit;
+    v[3] = trl_lease_ms(zone->rate.window_ms);
+    v[4] = 2 * rc->interval + rc->timeout;
+    v[5] = (limit + 9) / 10;
+
+    for (i = 0; i < 6; i++) {
+        args[n + (i < 3 ? i : i + 1)].data = num[i];
+        args[n + (i < 3 ? i : i + 1)].len = ngx_sprintf(num[i], "%uL", v[i])
+                                            - num[i];
+    }
+
+    (void) ngx_http_trl_own_field(zone, &args[n + 3], own);
+
+    if (ngx_http_trl_redis_eval(TRL_SCRIPT_ASK, n, args, n + 7, rc->timeout,
+                                ngx_http_trl_asks_reply, batch)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_free(args);                         /* the command keeps a copy */
+
+    return;
+
+failed:
+
+    if (args) {
+        ngx_free(args);
+    }
+
+    if (batch) {
+        ngx_free(batch);
+    }
+
+    for (i = 0; i < n; i++) {
+        asks[i]->state = NGX_HTTP_TRL_ASK_FAILED;
+        ngx_http_trl_ask_done(asks[i]);
+    }
+}
+
+
+/* now; per key: admitted, total, free_in, reset_in, penalty, violations,
+ * cell, share */
+
+static void
+ngx_http_trl_asks_reply(redisReply *reply, void *data)
+{
+    ngx_http_trl_ask_t **batch = data;
+
+    u_char               *p, *last;
+    int64_t               now, v[8];
+    ngx_uint_t            i, k, n, ok;
+    ngx_http_trl_ask_t   *ask;
+
+    for (n = 0; batch[n]; n++) { /* void */ }
+
+    ok = 0;
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        p = (u_char *) reply->str;
+        last = p + reply->len;
+        ok = ngx_http_trl_reply_int(&p, last, &now) == NGX_OK;
+
+        /* read whole before any of it is taken */
+
+        for (i = 0; ok && i < 8 * n; i++) {
+            ok = ngx_http_trl_reply_int(&p, last, &v[0]) == NGX_OK;
+        }
+
+        ok = ok && p == last;
+
+        if (!ok) {
+            ngx_http_trl_redis_unexpected(TRL_SCRIPT_ASK);
+        }
+
+    } else if (reply && reply->type != REDIS_REPLY_ERROR) {
+        ngx_http_trl_redis_unexpected(TRL_SCRIPT_ASK);
+    }
+
+    if (ok) {
+        p = (u_char *) reply->str;
+        last = p + reply->len;
+        (void) ngx_http_trl_reply_int(&p, last, &now);
+    }
+
+    for (i = 0; i < n; i++) {
+        ask = batch[i];
+        ask->state = NGX_HTTP_TRL_ASK_FAILED;
+
+        if (ok) {
+            for (k = 0; k < 8; k++) {
+                (void) ngx_http_trl_reply_int(&p, last, &v[k]);
+            }
+
+            ask->state = NGX_HTTP_TRL_ASK_ANSWERED;
+            ask->answer.stamp_ms = (uint64_t) now;
+            ask->answer.admitted = v[0] == 1;
+            ask->answer.total = (uint32_t) v[1];
+            ask->answer.free_in_ms = (uint32_t) v[2];
+            ask->answer.reset_in_ms = (uint32_t) v[3];
+            ask->answer.penalty_in_ms = (uint32_t) v[4];
+            ask->answer.violations = (uint32_t) v[5];
+            ask->cell = v[6];
+            ask->answer.lease = (uint32_t) v[7];
+        }
+
+        ngx_http_trl_ask_done(ask);
+    }
+
+    ngx_free(batch);
 }

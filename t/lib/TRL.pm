@@ -517,6 +517,58 @@ sub pipeline {
     return @resp;
 }
 
+# Pipelined bursts on several keep-alive connections at once (each job:
+# [socket, raw request, ...]): every burst is written before any response
+# is read.  Returns, per job, an array ref of its responses in order, each
+# with {time} (Time::HiRes) when it was read; a response missing at the
+# deadline (secs, default 10) or on EOF has status 0.
+sub pipelines {
+    my ($jobs, $secs) = @_;
+    for my $j (@$jobs) {
+        my ($s, @raws) = @$j;
+        my $out = join '', @raws;
+        while (length $out) {
+            my $n = syswrite($s, $out);
+            die "write: $!" unless defined $n;
+            substr($out, 0, $n) = '';
+        }
+    }
+    my @want = map { scalar(@$_) - 1 } @$jobs;
+    my @buf = ('') x @$jobs;
+    my @resp = map { [] } @$jobs;
+    my %job = map { fileno($jobs->[$_][0]) => $_ } 0 .. $#$jobs;
+    my $sel = IO::Select->new(map { $_->[0] } @$jobs);
+    my $deadline = Time::HiRes::time() + ($secs || 10);
+    while ($sel->count && Time::HiRes::time() < $deadline) {
+        for my $s ($sel->can_read(0.2)) {
+            my $i = $job{fileno $s};
+            my $n = sysread($s, my $chunk, 262144);
+            if (!$n) {
+                $sel->remove($s);
+                next;
+            }
+            $buf[$i] .= $chunk;
+            my $now = Time::HiRes::time();
+            while ($buf[$i] =~ /\r\n\r\n/) {
+                my $hlen = $+[0];
+                my ($cl) = substr($buf[$i], 0, $hlen)
+                           =~ /\r\ncontent-length:\s*(\d+)/i;
+                $cl //= 0;
+                last if length($buf[$i]) < $hlen + $cl;
+                my $r = parse_response(substr($buf[$i], 0, $hlen + $cl, ''));
+                $r->{time} = $now;
+                push @{$resp[$i]}, $r;
+            }
+            $sel->remove($s) if @{$resp[$i]} >= $want[$i];
+        }
+    }
+    for my $i (0 .. $#$jobs) {
+        push @{$resp[$i]}, { status => 0, headers => {} }
+            while @{$resp[$i]} < $want[$i];
+    }
+    return @resp;
+}
+
 # --- a scriptable HTTP backend -------------------------------------------
 
 # Starts a forking HTTP server on a loopback port.  It answers every request

@@ -359,12 +359,15 @@ sub hgetall {
     return @l;
 }
 
-# The sum of the values of a hash (0 when there is none).
+# The admissions a key's hash counts: the sum of its time cells (0 when
+# there is none).
 sub hsum {
     my ($self, $key, $db) = @_;
     my %h = $self->hgetall($key, $db);
     my $sum = 0;
-    $sum += $_ for grep { /^-?\d+$/ } values %h;
+    # the time cells (numeric names): not pu, pv, nor a node's reserved
+    # places (l:<node>:<end>)
+    $sum += $h{$_} for grep { /^\d+$/ && $h{$_} =~ /^-?\d+$/ } keys %h;
     return $sum;
 }
 

@@ -26,6 +26,7 @@ main(void)
     srunner_add_suite(sr, recovery_suite());
     srunner_add_suite(sr, policy_suite());
     srunner_add_suite(sr, sync_suite());
+    srunner_add_suite(sr, lease_suite());
     srunner_add_suite(sr, lists_suite());
     srunner_add_suite(sr, events_suite());
     srunner_add_suite(sr, retry_suite());

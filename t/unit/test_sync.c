@@ -43,7 +43,7 @@ typedef struct {
     uint8_t   violations;
     uint8_t   flags;
     uint16_t  suppressed;
-    uint32_t  sync_remote;
+    uint32_t  sync_lease;
 } unit_entry_t;
 
 #define UNIT_ENTRY_IN_USE  0x20
@@ -493,21 +493,29 @@ START_TEST(estimate_fresh_zero_readmits)
     ck_assert(!unit_acquire(zone, &key, &l, t1 + 10, &res));
     ck_assert_uint_eq(res.log_first, 1);
 
-    /* once the read is stale the node's own 6 count again */
+    /* SPEC 8: the node's old count is gone with the key (a read below
+     * what the node published drops its window): once the read is stale
+     * the node's own count is what it admitted since */
     sync_read(zone, &key, &l, 6, 0, 0, 0, 3, t1 + 100);
+    ck_assert_uint_eq(pending_of(zone, &key), 0);
     ck_assert(unit_acquire(zone, &key, &l, t1 + 101, NULL));
-    ck_assert(!unit_acquire(zone, &key, &l, t1 + 100 + FRESH_READS * 1000,
+    ck_assert(unit_acquire(zone, &key, &l, t1 + 100 + FRESH_READS * 1000,
+                           &res));
+    ck_assert_uint_eq(res.remaining, 1);
+    ck_assert(unit_acquire(zone, &key, &l, t1 + 101 + FRESH_READS * 1000,
+                           NULL));
+    ck_assert(!unit_acquire(zone, &key, &l, t1 + 102 + FRESH_READS * 1000,
                             &res));
-    /* 7 own admissions; the 5th oldest (t1 + 2) has to leave */
-    ck_assert_uint_eq(res.retry_ms,
-                      t1 + 2 + MIN - (t1 + 100 + FRESH_READS * 1000));
+    ck_assert_uint_eq(res.retry_ms, MIN + 101 - (102 + FRESH_READS * 1000));
     unit_shm_free(zone, size);
 }
 END_TEST
 
 
-/* A read older than 4 R is never taken for less than the node's own
- * count; younger, it is the truth. */
+/* A read younger than 4 R is the truth; a read of 0 after the node
+ * published its admissions (a DEL) drops the node's own count, so that
+ * not even a stale read is held against the node's old admissions
+ * (SPEC 8: a reset is a reset). */
 START_TEST(estimate_stale_read_not_below_own)
 {
     size_t        size = 64 * 1024;
@@ -531,10 +539,10 @@ START_TEST(estimate_stale_read_not_below_own)
                            &res));
     ck_assert_uint_eq(res.remaining, 3);
     ck_assert_uint_eq(res.sync_read, 1);
-    /* stale: own 7 */
-    ck_assert(!unit_acquire(zone, &key, &l, t1 + FRESH_READS * 1000, &res));
+    /* stale: own 2, the 5 before the reset are gone */
+    ck_assert(unit_acquire(zone, &key, &l, t1 + FRESH_READS * 1000, &res));
     ck_assert_uint_eq(res.sync_read, 1);
-    ck_assert_uint_eq(res.retry_ms, T0 + MIN - (t1 + FRESH_READS * 1000));
+    ck_assert_uint_eq(res.remaining, 2);
 
     /* refresh_ms = 0: a read is never fresh, always due */
     {
@@ -545,8 +553,9 @@ START_TEST(estimate_stale_read_not_below_own)
             ck_assert(unit_acquire(zone, &k2, &z, T0, &res));
         }
         sync_read(zone, &k2, &z, 1000, 0, 0, 0, 5, t1);
-        ck_assert(!unit_acquire(zone, &k2, &z, t1, &res));
+        ck_assert(unit_acquire(zone, &k2, &z, t1, &res));
         ck_assert_uint_eq(res.sync_read, 1);
+        ck_assert_uint_eq(res.remaining, 4);
     }
     unit_shm_free(zone, size);
 }
@@ -1731,7 +1740,7 @@ END_TEST
 START_TEST(redis_scripts)
 {
     const char  *names[] = { "publish", "strict", "release", "reset",
-                             "lists" };
+                             "lists", "ask" };
     int          i, bad[] = { -1, TRL_SCRIPTS, TRL_SCRIPTS + 1, 1000,
                               INT_MIN };
 
@@ -1740,7 +1749,8 @@ START_TEST(redis_scripts)
     ck_assert_int_eq(TRL_SCRIPT_RELEASE, 2);
     ck_assert_int_eq(TRL_SCRIPT_RESET, 3);
     ck_assert_int_eq(TRL_SCRIPT_LISTS, 4);
-    ck_assert_int_eq(TRL_SCRIPTS, 5);
+    ck_assert_int_eq(TRL_SCRIPT_ASK, 5);
+    ck_assert_int_eq(TRL_SCRIPTS, 6);
 
     for (i = 0; i < TRL_SCRIPTS; i++) {
         const char  *s = trl_redis_script(i);

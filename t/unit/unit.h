@@ -61,6 +61,7 @@ Suite *zone_suite(void);
 Suite *recovery_suite(void);
 Suite *policy_suite(void);
 Suite *sync_suite(void);
+Suite *lease_suite(void);
 Suite *lists_suite(void);
 Suite *events_suite(void);
 Suite *retry_suite(void);

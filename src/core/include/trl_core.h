@@ -110,6 +110,13 @@ void trl_set_pid(int pid);
                                      created with TRL_ZONE_SYNC) */
 #define TRL_LIMIT_FORCE    0x04   /* record the admission whatever the local
                                      count (strict: Redis admitted it) */
+#define TRL_LIMIT_LEASE    0x08   /* with TRL_LIMIT_SYNC, Redis at hand:
+                                     admit only from the node's lease,
+                                     reject on a recent "full" read, else
+                                     res.ask (see trl_zone_async_apply) */
+
+/* The longest a lease is used, or a read saying "full" trusted (ms). */
+#define TRL_LEASE_MS       1000
 
 /* Progressive penalty: the v-th violation (a rejection) in a row blocks the
  * key for min(base * factor^(v-1), max); violations are forgotten once the
@@ -155,6 +162,10 @@ typedef struct {
     uint8_t   penalty_start; /* this rejection started a penalty */
     uint32_t  violations;    /* the key's violations in a row */
     uint64_t  penalty_ms;    /* the penalty started, or left to serve */
+    uint8_t   ask;           /* TRL_LIMIT_LEASE: nothing decided, Redis is
+                                to be asked (trl_zone_async_apply) */
+    uint8_t   leased;        /* admitted from the node's lease: Redis
+                                counts it already (as a reservation) */
 } trl_result_t;
 
 /*
@@ -204,6 +215,40 @@ typedef struct {
 
 int trl_zone_sync_apply(trl_zone_t *zone, const trl_hash_t *key,
     const trl_limit_t *limit, const trl_sync_read_t *read, uint64_t now_ms);
+
+/*
+ * Async zones with Redis at hand (TRL_LIMIT_LEASE): a request the node
+ * cannot decide (res.ask) is decided by Redis in one script, which admits
+ * it and reserves a share of what remains for the node (the lease, places
+ * the node admits from without asking for lease_ms), or rejects it.
+ * trl_zone_async_apply() takes that answer: the read, the lease, a
+ * penalty Redis knows, and the decision (a rejection may start the key's
+ * next penalty here, published as usual).  A Redis total below the node's
+ * own published count (a DEL) drops the node's window.
+ */
+typedef struct {
+    uint64_t  stamp_ms;      /* Redis's clock */
+    uint8_t   admitted;
+    uint32_t  total;         /* after the decision, reservations included */
+    uint32_t  lease;         /* admitted: places reserved for the node */
+    uint32_t  lease_ms;      /* ... to be used within this long */
+    uint32_t  free_in_ms;    /* until the total drops below N (0: it is) */
+    uint32_t  reset_in_ms;   /* until it is back to 0 */
+    uint32_t  penalty_in_ms; /* the key's penalty left, cluster-wide */
+    uint32_t  violations;
+} trl_ask_reply_t;
+
+int trl_zone_async_apply(trl_zone_t *zone, const trl_hash_t *key,
+    const trl_limit_t *limit, const trl_ask_reply_t *reply, uint64_t now_ms,
+    trl_result_t *res);
+
+/* Names this node's reservations in Redis: the same for every process of
+ * the zone, and across reloads; another node's zone has another. */
+uint64_t trl_zone_node_id(const trl_zone_t *zone);
+
+/* How long a lease of a window this long lasts: TRL_LEASE_MS, at most a
+ * quarter of the window. */
+uint32_t trl_lease_ms(uint64_t window_ms);
 
 /* Own admissions that will never be published (their outcome did not
  * count, or they were lost): no longer pending. */
@@ -275,7 +320,8 @@ void trl_sha256(const void *data, size_t len, uint8_t digest[32]);
 #define TRL_SCRIPT_RELEASE  2
 #define TRL_SCRIPT_RESET    3
 #define TRL_SCRIPT_LISTS    4
-#define TRL_SCRIPTS         5
+#define TRL_SCRIPT_ASK      5
+#define TRL_SCRIPTS         6
 
 const char *trl_redis_script(int script);
 
