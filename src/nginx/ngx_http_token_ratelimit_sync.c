@@ -1550,6 +1550,8 @@ ngx_http_trl_asks_reply(redisReply *reply, void *data)
     for (n = 0; batch[n]; n++) { /* void */ }
 
     ok = 0;
+    p = NULL;
+    last = NULL;
 
     if (reply && reply->type == REDIS_REPLY_STRING) {
         p = (u_char *) reply->str;
