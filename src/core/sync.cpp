@@ -119,7 +119,9 @@ void append_hex(std::string &name, const unsigned char *k, size_t len,
 // Async: KEYS = the keys of one zone; ARGV = W, cell, N, the node's
 // name ("l:<node>"), then per key: the admissions to add (0: only read),
 // how many of them the node took from its reservations (which shrink by
-// as many, oldest first: they are counted in a cell now), the length of a
+// as many, oldest first: they are counted in a cell now; those whose
+// reservation is gone, deleted with the key, are not counted again), the
+// length of a
 // penalty started on the node (0: none), its violations and its forgive
 // time.  A penalty is taken only onto a key that holds places or a
 // penalty: one that arrives after the key was deleted (a reset) is not
@@ -136,13 +138,6 @@ const char kPublish[] =
     "  local forgive = tonumber(ARGV[a + 5])\n"
     "  local live, total, last, pu, pv, mine = scan(key, own)\n"
     "  local write = false\n"
-    "  if d > 0 then\n"
-    "    redis.call('HINCRBY', key, cur, d)\n"
-    "    live[#live + 1] = {cell_end(cur), d}\n"
-    "    total = total + d\n"
-    "    last = math.max(last, cell_end(cur))\n"
-    "    write = true\n"
-    "  end\n"
     "  for _, r in ipairs(mine) do\n"
     "    if leased == 0 then break end\n"
     "    local take = math.min(r[2], leased)\n"
@@ -154,6 +149,16 @@ const char kPublish[] =
     "    end\n"
     "    live[r[3]][2] = r[2] - take\n"
     "    total = total - take\n"
+    "  end\n"
+    // leased admissions whose reservation is gone (a DEL) were reset with
+    // it: they are not counted again
+    "  d = d - leased\n"
+    "  if d > 0 then\n"
+    "    redis.call('HINCRBY', key, cur, d)\n"
+    "    live[#live + 1] = {cell_end(cur), d}\n"
+    "    total = total + d\n"
+    "    last = math.max(last, cell_end(cur))\n"
+    "    write = true\n"
     "  end\n"
     "  local held = total > 0 or pu > 0\n"
     "  if held and plen > 0 and now + plen > pu then\n"
