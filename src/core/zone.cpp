@@ -433,10 +433,7 @@ int Zone::acquire(const trl_hash_t &key, const trl_limit_t &limit,
     Locked lock(*this, s);
     now_ms = begin_result(lock, n, now_ms, res);
 
-    uint32_t i = find(s, key);
-    if (i == kNil) {
-        i = take(s, key, limit, now_ms, res.evicted);
-    }
+    uint32_t i = find_or_take(s, key, limit, now_ms, res);
     Entry &e = entry(i);
     lru_unlink(s, i);
 

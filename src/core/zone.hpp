@@ -205,6 +205,13 @@ class Zone {
     uint32_t find(Stripe &s, const trl_hash_t &key) const;
     uint32_t take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
                   uint64_t now_ms, uint32_t &evicted);
+    // The key's entry, a new one (counted in res.evicted) if it has none.
+    uint32_t find_or_take(Stripe &s, const trl_hash_t &key,
+                          const trl_limit_t &limit, uint64_t now_ms,
+                          trl_result_t &res) {
+        uint32_t i = find(s, key);
+        return i != kNil ? i : take(s, key, limit, now_ms, res.evicted);
+    }
     uint32_t victim(Stripe &s, const trl_limit_t &limit, uint64_t now_ms);
     bool at_limit(const Entry &e, const trl_limit_t &limit,
                   uint64_t now_ms) const;

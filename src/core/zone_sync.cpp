@@ -171,10 +171,7 @@ int Zone::strict_apply(const trl_hash_t &key, const trl_limit_t &limit,
     Locked lock(*this, s);
     now_ms = begin_result(lock, n, now_ms, res);
 
-    uint32_t i = find(s, key);
-    if (i == kNil) {
-        i = take(s, key, limit, now_ms, res.evicted);
-    }
+    uint32_t i = find_or_take(s, key, limit, now_ms, res);
     Entry &e = entry(i);
     lru_unlink(s, i);
 
@@ -327,10 +324,7 @@ int Zone::async_apply(const trl_hash_t &key, const trl_limit_t &limit,
     Locked lock(*this, s);
     now_ms = begin_result(lock, n, now_ms, res);
 
-    uint32_t i = find(s, key);
-    if (i == kNil) {
-        i = take(s, key, limit, now_ms, res.evicted);
-    }
+    uint32_t i = find_or_take(s, key, limit, now_ms, res);
     Entry &e = entry(i);
     SyncState *ss = sync_of(i);
     if (ss == nullptr) {
