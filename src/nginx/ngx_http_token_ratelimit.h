@@ -83,6 +83,8 @@ typedef struct {
                                                    NUL-terminated */
     ngx_int_t                   port;           /* 0: unix socket */
     ngx_array_t                *sentinels;      /* of ..._redis_addr_t */
+    ngx_array_t                *cluster;        /* the seeds, of
+                                                   ..._redis_addr_t */
     ngx_str_t                   master;         /* master=, NUL-terminated */
     ngx_str_t                   sentinel_password;
     ngx_str_t                   password;

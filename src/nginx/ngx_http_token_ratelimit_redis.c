@@ -710,6 +710,19 @@ ngx_http_trl_redis_conf(void)
 }
 
 
+ngx_int_t
+ngx_http_trl_redis_slot(ngx_str_t *key)
+{
+    if (ngx_http_trl_link.conf == NULL
+        || ngx_http_trl_link.conf->cluster == NULL)
+    {
+        return -1;
+    }
+
+    return (ngx_int_t) trl_cluster_slot(key->data, key->len);
+}
+
+
 /*
  * With sentinels, the master is asked for before every connection: a
  * failover is followed as soon as the old master fails, refuses a write

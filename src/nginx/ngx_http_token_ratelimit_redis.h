@@ -11,6 +11,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "trl_cluster.h"
+
 #include "ngx_http_token_ratelimit.h"
 
 
@@ -36,6 +38,12 @@ ngx_int_t ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys,
     ngx_str_t *args, ngx_uint_t nargs, ngx_msec_t timeout,
     ngx_http_trl_reply_pt handler, void *data);
 void ngx_http_trl_redis_unexpected(ngx_uint_t script);
+
+/*
+ * cluster=: the hash slot of a Redis key, -1 when not clustered.  All the
+ * keys of one script must be in one slot (the caller groups them).
+ */
+ngx_int_t ngx_http_trl_redis_slot(ngx_str_t *key);
 
 /* sentinel.c */
 void ngx_http_trl_sentinel_ask(ngx_http_trl_redis_conf_t *rc, ngx_log_t *log,
