@@ -156,8 +156,9 @@ static void ngx_http_trl_redis_served(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_quiet(ngx_event_t *ev);
 
 
-static ngx_http_trl_link_t  ngx_http_trl_link;
-static u_char               ngx_http_trl_role;   /* the ROLE's privdata */
+static ngx_http_trl_link_t    ngx_http_trl_link;
+static u_char                 ngx_http_trl_role;   /* the ROLE's privdata */
+static ngx_http_trl_ready_pt  ngx_http_trl_ready_handler;
 
 static ngx_str_t  ngx_http_trl_redis_shm_name =
     ngx_string("token_ratelimit_redis");
@@ -710,6 +711,13 @@ ngx_http_trl_redis_conf(void)
 }
 
 
+void
+ngx_http_trl_redis_on_ready(ngx_http_trl_ready_pt handler)
+{
+    ngx_http_trl_ready_handler = handler;
+}
+
+
 ngx_int_t
 ngx_http_trl_redis_slot(ngx_str_t *key)
 {
@@ -1036,7 +1044,10 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     ngx_http_trl_redis_link_up(link);
-    ngx_http_trl_sync_link_ready();
+
+    if (ngx_http_trl_ready_handler) {
+        ngx_http_trl_ready_handler();
+    }
 }
 
 

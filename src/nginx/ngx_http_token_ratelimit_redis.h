@@ -21,6 +21,9 @@ typedef struct ngx_http_trl_cmd_s  ngx_http_trl_cmd_t;
 /* reply is NULL when the link failed or the command's deadline passed */
 typedef void (*ngx_http_trl_reply_pt)(redisReply *reply, void *data);
 
+/* the link is (back) up: what waited for it may go now */
+typedef void (*ngx_http_trl_ready_pt)(void);
+
 /* host (numeric, NUL-terminated) is NULL when no sentinel told: err */
 typedef void (*ngx_http_trl_master_pt)(u_char *host, ngx_uint_t port,
     const char *err);
@@ -32,6 +35,7 @@ ngx_int_t ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
 void ngx_http_trl_redis_exit_process(void);
 ngx_uint_t ngx_http_trl_redis_ready(void);
 ngx_http_trl_redis_conf_t *ngx_http_trl_redis_conf(void);
+void ngx_http_trl_redis_on_ready(ngx_http_trl_ready_pt handler);
 ngx_int_t ngx_http_trl_reply_int(u_char **pos, u_char *last,
     int64_t *value);
 ngx_int_t ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys,
@@ -49,9 +53,6 @@ ngx_int_t ngx_http_trl_redis_slot(ngx_str_t *key);
 void ngx_http_trl_sentinel_ask(ngx_http_trl_redis_conf_t *rc, ngx_log_t *log,
     ngx_http_trl_master_pt handler);
 void ngx_http_trl_sentinel_exit(void);
-
-/* sync.c */
-void ngx_http_trl_sync_link_ready(void);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_REDIS_H_INCLUDED_ */

@@ -111,6 +111,7 @@ static ngx_http_trl_note_t *ngx_http_trl_outbox_add(ngx_http_trl_zone_t *zone,
     ngx_msec_t since);
 static void ngx_http_trl_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_trl_sync_link_ready(void);
 static void ngx_http_trl_flush_handler(ngx_event_t *ev);
 static void ngx_http_trl_flush(void);
 static ngx_int_t ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk);
@@ -166,6 +167,8 @@ ngx_http_trl_sync_init_process(ngx_cycle_t *cycle)
     ngx_add_timer(&ngx_http_trl_flush_ev, ngx_http_trl_redis_conf()->interval);
 
     ngx_http_trl_lists_sync_init(cycle);
+
+    ngx_http_trl_redis_on_ready(ngx_http_trl_sync_link_ready);
 
     return NGX_OK;
 }
@@ -225,7 +228,7 @@ ngx_http_trl_fail_closed(ngx_http_trl_applied_t *a)
 
 /* The link is (back) up: what waited for it goes now. */
 
-void
+static void
 ngx_http_trl_sync_link_ready(void)
 {
     ngx_http_trl_dropped_logged = 0;
