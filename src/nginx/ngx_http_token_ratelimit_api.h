@@ -24,6 +24,16 @@ typedef struct {
 #define NGX_HTTP_TRL_REASON_MAX         160
 #define NGX_HTTP_TRL_MASTER_LEN         (NGX_SOCKADDR_STRLEN + 8)
 
+#define NGX_HTTP_TRL_MASTERS_SHOWN      16
+
+/* cluster=: a master of the slot map, as the node saw it last */
+typedef struct {
+    u_char                      addr[NGX_HTTP_TRL_MASTER_LEN];
+    size_t                      addr_len;
+    ngx_uint_t                  slots;
+    ngx_uint_t                  up;
+} ngx_http_trl_redis_master_t;
+
 /* the node's Redis link, as the API shows it */
 typedef struct {
     ngx_uint_t                  configured;
@@ -36,6 +46,11 @@ typedef struct {
     ngx_uint_t                  failovers;      /* sentinel= */
     size_t                      master_len;     /* 0: none known yet */
     u_char                      master[NGX_HTTP_TRL_MASTER_LEN];
+    ngx_uint_t                  maps;           /* cluster=: installed */
+    ngx_uint_t                  slots_moved;
+    ngx_uint_t                  unserved;
+    ngx_uint_t                  nmasters;
+    ngx_http_trl_redis_master_t masters[NGX_HTTP_TRL_MASTERS_SHOWN];
 } ngx_http_trl_redis_state_t;
 
 

@@ -1,127 +1,35 @@
 
 /*
- * ngx_http_token_ratelimit_redis.c - token_ratelimit_redis and the link to
- * Redis: one hiredis async connection per worker, driven by nginx's own
- * event loop.
+ * ngx_http_token_ratelimit_redis.c - the link to Redis: a worker's hiredis
+ * async connection to one server, driven by nginx's own event loop, and
+ * the scripts sent over it.  With an address or sentinel= a worker has one
+ * link; with cluster= one per master, chosen by the slot of a script's
+ * keys (redis_cluster.c).
  *
  * hiredis 0.14 has no timeouts and resolves names with a blocking call, so
- * the address is resolved at configuration time, and every command carries
- * a deadline that an nginx timer watches: a connect that does not complete
+ * addresses are numeric (resolved at configuration time, or as the
+ * sentinels and the cluster name them), and every command carries a
+ * deadline that an nginx timer watches: a connect that does not complete
  * in time, or a command left unanswered past its deadline while Redis has
  * answered nothing for as long, takes the link down.  (A deep pipeline that
  * Redis works through is slow, not dead: requests never wait on it beyond
  * their own timers.)
- * The link is set up (AUTH, SELECT, SCRIPT LOAD) before it serves, comes
- * back with exponential backoff and jitter, and every command is answered
- * exactly once: with Redis's reply, or NULL when the link failed.
- *
- * A Redis that answers but cannot serve the module is unreachable too
- * (honest health): an error reply to a call (READONLY from a replica,
- * MOVED, CLUSTERDOWN, LOADING, NOAUTH, BUSY, a script that fails; NOSCRIPT
- * only once, it is answered with EVAL) or a reply a handler cannot read
- * takes the link down, and it comes back through the set-up, whose last
- * step is a write probe (DEL of a key never written), with backoff.  The
- * backoff starts afresh only once a call is served again.
- *
- * Whether Redis is reachable is also kept per node, in a small shared
- * memory zone, with the reason of the outage, so that an outage, however
- * it began, is logged once when it begins and once when it ends, not once
- * per worker or per call.  After refusals the node is up again once no
- * call has been refused for a quiet time: a Redis that refuses only some
- * calls (the writes) is not taken for up by a read.
+ * The link is set up (AUTH, SELECT, SCRIPT LOAD, with sentinels ROLE, and
+ * a write probe) before it serves, comes back with exponential backoff and
+ * jitter, and every command is answered exactly once: with Redis's reply,
+ * or NULL when the link failed.  An error reply takes the link down
+ * (redis_health.c), except NOSCRIPT (answered with EVAL once) and, with
+ * cluster=, the redirections MOVED and ASK, which are followed.
  */
 
 
-#include "ngx_http_token_ratelimit.h"
-#include "ngx_http_token_ratelimit_redis.h"
-#include "ngx_http_token_ratelimit_api.h"
+#include "ngx_http_token_ratelimit_redis_link.h"
 
 
-#define NGX_HTTP_TRL_LINK_DOWN        0
-#define NGX_HTTP_TRL_LINK_CONNECTING  1
-#define NGX_HTTP_TRL_LINK_READY       2
-#define NGX_HTTP_TRL_LINK_ASKING      3       /* the sentinels */
-
-#define NGX_HTTP_TRL_BACKOFF_MIN      100
-#define NGX_HTTP_TRL_BACKOFF_MAX      5000
-#define NGX_HTTP_TRL_BACKOFF_SENTINEL 1000    /* asking is cheap */
-#define NGX_HTTP_TRL_RETRY_LOOK       250     /* at whether the node is up */
-
-/* ms without a refused call before the node is up again after refusals */
-#define NGX_HTTP_TRL_REFUSED_QUIET    2000
-
-
-struct ngx_http_trl_cmd_s {
-    ngx_queue_t                  queue;      /* outstanding, oldest first */
-    ngx_msec_t                   deadline;
-    ngx_msec_t                   timeout;
-    ngx_http_trl_reply_pt        handler;
-    void                        *data;
-    ngx_uint_t                   script;
-    ngx_uint_t                   argc;
-    u_char                      *resp;       /* EVALSHA, in RESP */
-    size_t                       resp_len;
-    u_char                      *tail;       /* of resp: numkeys, args */
-    size_t                       tail_len;   /* (kept for an EVAL retry) */
-    unsigned                     retried:1;
-};
-
-
-typedef struct {
-    ngx_http_trl_redis_conf_t   *conf;
-    redisAsyncContext           *ac;
-    ngx_connection_t            *conn;
-    ngx_uint_t                   state;
-    ngx_uint_t                   setup_left;
-    ngx_msec_t                   backoff;
-    ngx_event_t                  retry;
-    ngx_msec_t                   retry_at;
-    ngx_event_t                  watchdog;
-    ngx_queue_t                  cmds;
-    ngx_msec_t                   last_reply;
-    u_char                       sha[TRL_SCRIPTS][41];
-    ngx_uint_t                   unexpected; /* the reply being handled */
-    ngx_uint_t                   refused;    /* fell by a refusal, not
-                                                served since */
-    ngx_msec_t                   ready_at;
-    ngx_event_t                  quiet;      /* up once refusals stop */
-    ngx_str_t                    probe;      /* the key of the probe */
-    u_char                      *host;       /* the server connected to */
-    ngx_int_t                    port;
-    u_char                       master[NGX_SOCKADDR_STRLEN + 1];
-    ngx_log_t                   *log;
-} ngx_http_trl_link_t;
-
-
-/* the node's view, in shared memory */
-typedef struct {
-    ngx_atomic_t                 up;
-    ngx_atomic_t                 down_since;
-    ngx_atomic_t                 outages;
-    ngx_atomic_t                 failures;
-    ngx_atomic_t                 refused_last;   /* ngx_current_msec */
-    ngx_atomic_t                 refused;    /* calls, this outage */
-    ngx_atomic_t                 lock;       /* of reason, master */
-    size_t                       reason_len;
-    u_char                       reason[NGX_HTTP_TRL_REASON_MAX];
-    ngx_atomic_t                 failovers;  /* master changes seen */
-    size_t                       master_len; /* the sentinels' master */
-    u_char                       master[NGX_HTTP_TRL_MASTER_LEN];
-} ngx_http_trl_redis_shared_t;
-
-
-static ngx_int_t ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone,
-    void *data);
-static char *ngx_http_trl_redis_parse_sentinels(ngx_conf_t *cf,
-    ngx_command_t *cmd, ngx_str_t *list, ngx_http_trl_redis_conf_t *rc);
-static char *ngx_http_trl_redis_parse_address(ngx_conf_t *cf,
-    ngx_command_t *cmd, ngx_str_t *value, ngx_str_t *host, ngx_int_t *port);
 static void ngx_http_trl_redis_connect(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_master(u_char *host, ngx_uint_t port,
     const char *err);
 static void ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link);
-static void ngx_http_trl_redis_fail(ngx_http_trl_link_t *link,
-    const char *why, const char *detail);
 static void ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_retry(ngx_event_t *ev);
 static void ngx_http_trl_redis_watchdog(ngx_event_t *ev);
@@ -147,437 +55,79 @@ static void ngx_http_trl_redis_del_write(void *privdata);
 static void ngx_http_trl_redis_cleanup(void *privdata);
 static void ngx_http_trl_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_trl_redis_write_handler(ngx_event_t *ev);
-static void ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link);
-static void ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link,
-    const char *why, const char *detail);
-static void ngx_http_trl_redis_refused(ngx_http_trl_link_t *link,
-    const char *what, const char *reason, size_t len);
-static void ngx_http_trl_redis_served(ngx_http_trl_link_t *link);
-static void ngx_http_trl_redis_quiet(ngx_event_t *ev);
 
 
-static ngx_http_trl_link_t    ngx_http_trl_link;
-static u_char                 ngx_http_trl_role;   /* the ROLE's privdata */
-static ngx_http_trl_ready_pt  ngx_http_trl_ready_handler;
+static ngx_http_trl_redis_conf_t  *ngx_http_trl_redis_cf;  /* NULL: none,
+                                                               or exiting */
+static ngx_http_trl_link_t        *ngx_http_trl_single;    /* not cluster= */
+static ngx_http_trl_link_t        *ngx_http_trl_replying;  /* its handler
+                                                               runs */
+static ngx_http_trl_ready_pt       ngx_http_trl_ready_handler;
+static u_char                      ngx_http_trl_role;  /* ROLE's privdata */
 
-static ngx_str_t  ngx_http_trl_redis_shm_name =
-    ngx_string("token_ratelimit_redis");
 
 
-/*
- * token_ratelimit_redis address [password=..] [db=N] [prefix=..]
- *     [interval=time] [timeout=time] [fail=open|closed];
- * token_ratelimit_redis sentinel=host:port[,host:port...] master=name
- *     [sentinel_password=..] [password=..] ...;
- */
+/* a link to host:port (port 0: a unix socket), not connected yet */
 
-char *
-ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_trl_link_t *
+ngx_http_trl_link_create(ngx_http_trl_redis_conf_t *rc, ngx_log_t *log,
+    u_char *host, ngx_int_t port)
 {
-    ngx_http_trl_main_conf_t  *tmcf = conf;
+    u_char               *p;
+    ngx_http_trl_link_t  *link;
 
-    u_char                     *p;
-    ngx_int_t                   n;
-    ngx_str_t                  *value, s;
-    ngx_uint_t                  i, address;
-    ngx_http_trl_redis_conf_t  *rc;
-
-    if (tmcf->redis) {
-        return "is duplicate";
+    link = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_http_trl_link_t));
+    if (link == NULL) {
+        return NULL;
     }
 
-    rc = ngx_pcalloc(cf->pool, sizeof(ngx_http_trl_redis_conf_t));
-    if (rc == NULL) {
-        return NGX_CONF_ERROR;
+    link->conf = rc;
+    link->log = log;
+    link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+
+    ngx_queue_init(&link->cmds);
+
+    if (host) {
+        ngx_cpystrn(link->master, host, sizeof(link->master));
+        link->host = link->master;
+        link->port = port;
+
+        p = ngx_snprintf(link->name_buf, sizeof(link->name_buf),
+                         port == 0 ? "unix:%s"
+                         : ngx_strchr(host, ':') ? "[%s]:%i" : "%s:%i",
+                         link->master, port);
+        link->name.data = link->name_buf;
+        link->name.len = p - link->name_buf;
     }
 
-    value = cf->args->elts;
+    /* the probe's key: cluster= picks one in the node's slots */
 
-    ngx_str_set(&rc->prefix, "trl:");
-    rc->interval = 100;
-    rc->timeout = 100;
-    address = 0;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
-            if (rc->sentinels) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "duplicate \"sentinel=\" in \"%V\" "
-                                   "directive", &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-            if (ngx_http_trl_redis_parse_sentinels(cf, cmd, &s, rc)
-                != NGX_CONF_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
-            rc->master.data = value[i].data + 7;
-            rc->master.len = value[i].len - 7;
-
-            if (rc->master.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\" in \"%V\" "
-                                   "directive, it must be \"master=\" and "
-                                   "the name the sentinels monitor",
-                                   &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "sentinel_password=", 18) == 0) {
-            rc->sentinel_password.data = value[i].data + 18;
-            rc->sentinel_password.len = value[i].len - 18;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "cluster=", 8) == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" in \"%V\" directive is not "
-                               "supported by this version; use an "
-                               "address or sentinel=", &value[i],
-                               &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            rc->password.data = value[i].data + 9;
-            rc->password.len = value[i].len - 9;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (n == NGX_ERROR || n > 65535) {
-                goto invalid;
-            }
-            rc->db = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            rc->prefix.data = value[i].data + 7;
-            rc->prefix.len = value[i].len - 7;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "interval=", 9) == 0
-            || ngx_strncmp(value[i].data, "timeout=", 8) == 0)
-        {
-            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n < 1 || n > 60000) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\" in \"%V\" "
-                                   "directive, it must be a time from 1ms "
-                                   "to 60s, such as 100ms",
-                                   &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            if (value[i].data[0] == 'i') {
-                rc->interval = (ngx_msec_t) n;
-            } else {
-                rc->timeout = (ngx_msec_t) n;
-            }
-
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "fail=open") == 0) {
-            rc->fail_closed = 0;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "fail=closed") == 0) {
-            rc->fail_closed = 1;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "fail=", 5) == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\" directive, "
-                               "it must be \"fail=open\" or \"fail=closed\"",
-                               &value[i], &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (i == 1) {
-            if (ngx_http_trl_redis_parse_address(cf, cmd, &value[1],
-                                                 &rc->host, &rc->port)
-                != NGX_CONF_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            rc->address = value[1];
-            address = 1;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\" directive, "
-                           "expected sentinel=, master=, "
-                           "sentinel_password=, password=, db=, prefix=, "
-                           "interval=, timeout= or fail=",
-                           &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
+    link->probe.data = ngx_pnalloc(ngx_cycle->pool,
+                                   rc->prefix.len + sizeof("probe{}") - 1
+                                   + NGX_INT_T_LEN + 1);
+    if (link->probe.data == NULL) {
+        return NULL;
     }
 
-    if (address && rc->sentinels) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" directive has both an address (\"%V\") "
-                           "and \"sentinel=\": the sentinels find the "
-                           "address, give one or the other",
-                           &cmd->name, &value[1]);
-        return NGX_CONF_ERROR;
-    }
+    link->probe.len = ngx_sprintf(link->probe.data, "%Vprobe%Z", &rc->prefix)
+                      - link->probe.data - 1;
 
-    if (!address && rc->sentinels == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" directive needs an address "
-                           "(host:port or unix:/path) or "
-                           "\"sentinel=host:port,...\" as its first "
-                           "parameter", &cmd->name);
-        return NGX_CONF_ERROR;
-    }
+    link->retry.handler = ngx_http_trl_redis_retry;
+    link->retry.data = link;
+    link->retry.log = log;
+    link->retry.cancelable = 1;
 
-    if (rc->sentinels && rc->master.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" directive with \"sentinel=\" needs "
-                           "\"master=\" and the name the sentinels monitor",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
+    link->watchdog.handler = ngx_http_trl_redis_watchdog;
+    link->watchdog.data = link;
+    link->watchdog.log = log;
+    link->watchdog.cancelable = 1;
 
-    if (rc->sentinels == NULL
-        && (rc->master.len || rc->sentinel_password.data))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" in \"%V\" directive needs \"sentinel=\"",
-                           rc->master.len ? "master=" : "sentinel_password=",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
+    link->quiet.handler = ngx_http_trl_redis_quiet;
+    link->quiet.data = link;
+    link->quiet.log = log;
+    link->quiet.cancelable = 1;
 
-    if (rc->sentinels) {
-
-        /* the master's name, NUL-terminated; the logs name it */
-
-        p = ngx_pnalloc(cf->pool, rc->master.len + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(p, rc->master.data, rc->master.len);
-        p[rc->master.len] = '\0';
-        rc->master.data = p;
-
-        rc->address.len = sizeof("master ") - 1 + rc->master.len;
-        rc->address.data = ngx_pnalloc(cf->pool, rc->address.len);
-        if (rc->address.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_sprintf(rc->address.data, "master %V", &rc->master);
-    }
-
-    rc->shm = ngx_shared_memory_add(cf, &ngx_http_trl_redis_shm_name,
-                                    8 * ngx_pagesize,
-                                    &ngx_http_token_ratelimit_module);
-    if (rc->shm == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    rc->shm->init = ngx_http_trl_redis_init_shm;
-    rc->shm->data = rc;
-
-    tmcf->redis = rc;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, "
-                       "it must be \"db=\" and a number from 0 to 65535",
-                       &value[i], &cmd->name);
-    return NGX_CONF_ERROR;
-}
-
-
-/* sentinel=host:port[,host:port...] */
-
-static char *
-ngx_http_trl_redis_parse_sentinels(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *list, ngx_http_trl_redis_conf_t *rc)
-{
-    u_char                     *p, *last, *comma;
-    ngx_http_trl_redis_addr_t  *sa;
-
-    rc->sentinels = ngx_array_create(cf->pool, 3,
-                                     sizeof(ngx_http_trl_redis_addr_t));
-    if (rc->sentinels == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = list->data;
-    last = p + list->len;
-
-    for ( ;; ) {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        sa = ngx_array_push(rc->sentinels);
-        if (sa == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        sa->text.data = p;
-        sa->text.len = comma - p;
-
-        if (sa->text.len == 0
-            || (sa->text.len > 5 && ngx_strncmp(p, "unix:", 5) == 0))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"sentinel=%V\" in \"%V\" "
-                               "directive, it must be a list of host:port "
-                               "separated by commas, such as "
-                               "\"sentinel=10.0.0.1:26379,10.0.0.2:26379\"",
-                               list, &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_http_trl_redis_parse_address(cf, cmd, &sa->text, &sa->host,
-                                             &sa->port)
-            != NGX_CONF_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        if (comma == last) {
-            break;
-        }
-
-        p = comma + 1;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* host:port (resolved now: workers never resolve) or unix:/path */
-
-static char *
-ngx_http_trl_redis_parse_address(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *value, ngx_str_t *host, ngx_int_t *port)
-{
-    u_char     *p;
-    size_t      len;
-    ngx_url_t   u;
-
-    if (value->len > 5 && ngx_strncmp(value->data, "unix:", 5) == 0) {
-        len = value->len - 5;
-
-        p = ngx_pnalloc(cf->pool, len + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(p, value->data + 5, len);
-        p[len] = '\0';
-
-        host->data = p;
-        host->len = len;
-        *port = 0;
-
-        return NGX_CONF_OK;
-    }
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url = *value;
-    u.default_port = 6379;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid address \"%V\" in \"%V\" directive: %s",
-                           value, &cmd->name,
-                           u.err ? u.err : "host not found");
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.no_port && value->len && value->data[value->len - 1] == ':') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid address \"%V\" in \"%V\" directive: "
-                           "no port", value, &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
-                        NGX_SOCKADDR_STRLEN, 0);
-    p[len] = '\0';
-
-    host->data = p;
-    host->len = len;
-    *port = ngx_inet_get_port(u.addrs[0].sockaddr);
-
-    return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_slab_pool_t              *shpool;
-    ngx_http_trl_redis_shared_t  *sh;
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (data || shm_zone->shm.exists) {
-        return NGX_OK;                      /* kept across reloads */
-    }
-
-    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_trl_redis_shared_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    sh->up = 1;
-    shpool->data = sh;
-
-    return NGX_OK;
-}
-
-
-static ngx_http_trl_redis_shared_t *
-ngx_http_trl_redis_shared(ngx_http_trl_link_t *link)
-{
-    ngx_slab_pool_t  *shpool;
-
-    shpool = (ngx_slab_pool_t *) link->conf->shm->shm.addr;
-
-    return shpool->data;
+    return link;
 }
 
 
@@ -585,38 +135,9 @@ ngx_int_t
 ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_trl_redis_conf_t *rc)
 {
-    ngx_http_trl_link_t  *link = &ngx_http_trl_link;
+    ngx_http_trl_link_t  *link;
 
-    ngx_memzero(link, sizeof(ngx_http_trl_link_t));
-
-    link->conf = rc;
-    link->log = cycle->log;
-    link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
-
-    ngx_queue_init(&link->cmds);
-
-    link->probe.len = rc->prefix.len + sizeof("probe") - 1;
-    link->probe.data = ngx_pnalloc(cycle->pool, link->probe.len + 1);
-    if (link->probe.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(link->probe.data, "%Vprobe%Z", &rc->prefix);
-
-    link->retry.handler = ngx_http_trl_redis_retry;
-    link->retry.data = link;
-    link->retry.log = cycle->log;
-    link->retry.cancelable = 1;
-
-    link->watchdog.handler = ngx_http_trl_redis_watchdog;
-    link->watchdog.data = link;
-    link->watchdog.log = cycle->log;
-    link->watchdog.cancelable = 1;
-
-    link->quiet.handler = ngx_http_trl_redis_quiet;
-    link->quiet.data = link;
-    link->quiet.log = cycle->log;
-    link->quiet.cancelable = 1;
+    ngx_http_trl_redis_cf = rc;
 
     /*
      * The clock cached before the fork may be seconds old (large zones
@@ -625,20 +146,53 @@ ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
 
     ngx_time_update();
 
+    if (rc->cluster) {
+        return ngx_http_trl_cluster_init(cycle, rc);
+    }
+
+    link = ngx_http_trl_link_create(rc, cycle->log,
+                                    rc->sentinels ? NULL : rc->host.data,
+                                    rc->port);
+    if (link == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_trl_single = link;
+
     ngx_http_trl_redis_connect(link);
 
     return NGX_OK;
 }
 
 
-void
-ngx_http_trl_redis_exit_process(void)
-{
-    ngx_http_trl_link_t  *link = &ngx_http_trl_link;
+/* (re)starts a link: connects now, the backoff afresh */
 
-    if (link->conf == NULL) {
-        return;
+void
+ngx_http_trl_link_start(ngx_http_trl_link_t *link)
+{
+    link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+    link->state = NGX_HTTP_TRL_LINK_DOWN;
+
+    if (link->retry.timer_set) {
+        ngx_del_timer(&link->retry);
     }
+
+    ngx_http_trl_redis_connect(link);
+}
+
+
+/*
+ * Closes a link for good (the worker exits, or the node serves no slot
+ * any more): what is outstanding is answered with NULL, nothing
+ * reconnects.
+ */
+
+void
+ngx_http_trl_link_close(ngx_http_trl_link_t *link)
+{
+    redisAsyncContext  *ac;
+
+    link->state = NGX_HTTP_TRL_LINK_RETIRED;
 
     if (link->retry.timer_set) {
         ngx_del_timer(&link->retry);
@@ -652,62 +206,52 @@ ngx_http_trl_redis_exit_process(void)
         ngx_del_timer(&link->quiet);
     }
 
-    link->conf = NULL;                      /* no reconnect from callbacks */
+    ac = link->ac;
+    link->ac = NULL;
 
-    ngx_http_trl_sentinel_exit();
-
-    if (link->ac) {
-        redisAsyncFree(link->ac);           /* answers what is outstanding */
+    if (ac) {
+        redisAsyncFree(ac);         /* answers what is outstanding */
     }
 }
+
 
 
 void
-ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state)
+ngx_http_trl_redis_exit_process(void)
 {
-    ngx_http_trl_redis_shared_t  *sh;
-
-    ngx_memzero(state, sizeof(ngx_http_trl_redis_state_t));
-
-    if (ngx_http_trl_link.conf == NULL) {
+    if (ngx_http_trl_redis_cf == NULL) {
         return;
     }
 
-    sh = ngx_http_trl_redis_shared(&ngx_http_trl_link);
+    ngx_http_trl_redis_cf = NULL;       /* no reconnect from callbacks */
 
-    state->configured = 1;
-    state->up = sh->up;
-    state->outages = sh->outages;
-    state->failures = sh->failures;
-    state->down_since = sh->up ? 0 : (time_t) sh->down_since;
-
-    state->failovers = sh->failovers;
-
-    ngx_spinlock(&sh->lock, ngx_pid, 1024);
-
-    if (!state->up) {
-        state->reason_len = ngx_min(sh->reason_len, NGX_HTTP_TRL_REASON_MAX);
-        ngx_memcpy(state->reason, sh->reason, state->reason_len);
+    if (ngx_http_trl_single) {
+        ngx_http_trl_sentinel_exit();
+        ngx_http_trl_link_close(ngx_http_trl_single);
+        return;
     }
 
-    state->master_len = ngx_min(sh->master_len, NGX_HTTP_TRL_MASTER_LEN);
-    ngx_memcpy(state->master, sh->master, state->master_len);
-
-    ngx_unlock(&sh->lock);
+    ngx_http_trl_cluster_exit();
 }
+
 
 
 ngx_uint_t
 ngx_http_trl_redis_ready(void)
 {
-    return ngx_http_trl_link.state == NGX_HTTP_TRL_LINK_READY;
+    if (ngx_http_trl_single) {
+        return ngx_http_trl_single->state == NGX_HTTP_TRL_LINK_READY;
+    }
+
+    return ngx_http_trl_redis_cf && ngx_http_trl_cluster_ready();
 }
+
 
 
 ngx_http_trl_redis_conf_t *
 ngx_http_trl_redis_conf(void)
 {
-    return ngx_http_trl_link.conf;
+    return ngx_http_trl_redis_cf;
 }
 
 
@@ -721,8 +265,8 @@ ngx_http_trl_redis_on_ready(ngx_http_trl_ready_pt handler)
 ngx_int_t
 ngx_http_trl_redis_slot(ngx_str_t *key)
 {
-    if (ngx_http_trl_link.conf == NULL
-        || ngx_http_trl_link.conf->cluster == NULL)
+    if (ngx_http_trl_redis_cf == NULL
+        || ngx_http_trl_redis_cf->cluster == NULL)
     {
         return -1;
     }
@@ -741,9 +285,6 @@ static void
 ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
 {
     if (link->conf->sentinels == NULL) {
-        link->host = link->conf->host.data;
-        link->port = link->conf->port;
-
         ngx_http_trl_redis_connect_to(link);
         return;
     }
@@ -763,10 +304,12 @@ ngx_http_trl_redis_master(u_char *host, ngx_uint_t port, const char *err)
     u_char                        addr[NGX_HTTP_TRL_MASTER_LEN], *p;
     size_t                        len;
     ngx_uint_t                    changed;
-    ngx_http_trl_link_t          *link = &ngx_http_trl_link;
+    ngx_http_trl_link_t          *link = ngx_http_trl_single;
     ngx_http_trl_redis_shared_t  *sh;
 
-    if (link->conf == NULL || link->state != NGX_HTTP_TRL_LINK_ASKING) {
+    if (ngx_http_trl_redis_cf == NULL || link == NULL
+        || link->state != NGX_HTTP_TRL_LINK_ASKING)
+    {
         return;
     }
 
@@ -783,7 +326,7 @@ ngx_http_trl_redis_master(u_char *host, ngx_uint_t port, const char *err)
                      host, port);
     len = p - addr;
 
-    sh = ngx_http_trl_redis_shared(link);
+    sh = ngx_http_trl_redis_shared(link->conf);
 
     ngx_spinlock(&sh->lock, ngx_pid, 1024);
 
@@ -807,6 +350,11 @@ ngx_http_trl_redis_master(u_char *host, ngx_uint_t port, const char *err)
     link->host = link->master;
     link->port = (ngx_int_t) port;
 
+    p = ngx_snprintf(link->name_buf, sizeof(link->name_buf), "%*s", len,
+                     addr);
+    link->name.data = link->name_buf;
+    link->name.len = p - link->name_buf;
+
     ngx_http_trl_redis_connect_to(link);
 }
 
@@ -825,6 +373,12 @@ ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link)
     rc = link->conf;
 
     link->state = NGX_HTTP_TRL_LINK_DOWN;   /* until connecting */
+
+    if (rc->cluster && ngx_http_trl_cluster_probe(link) != NGX_OK) {
+        ngx_http_trl_redis_link_down(link, "cannot connect", "no memory");
+        ngx_http_trl_redis_schedule(link);
+        return;
+    }
 
     ac = link->port ? redisAsyncConnect((char *) link->host, (int) link->port)
                     : redisAsyncConnectUnix((char *) link->host);
@@ -951,6 +505,11 @@ ngx_http_trl_redis_on_connect(const redisAsyncContext *ac, int status)
         return;                             /* set-up replies follow */
     }
 
+    if (link->state == NGX_HTTP_TRL_LINK_RETIRED) {
+        link->ac = NULL;
+        return;
+    }
+
     /* hiredis frees the context once this returns */
 
     ngx_http_trl_redis_link_down(link, "cannot connect", ac->errstr);
@@ -962,7 +521,7 @@ ngx_http_trl_redis_on_connect(const redisAsyncContext *ac, int status)
         ngx_del_timer(&link->watchdog);
     }
 
-    if (link->conf) {
+    if (ngx_http_trl_redis_cf) {
         ngx_http_trl_redis_schedule(link);
     }
 }
@@ -972,6 +531,11 @@ static void
 ngx_http_trl_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
     ngx_http_trl_link_t  *link = ac->ev.data;
+
+    if (link->state == NGX_HTTP_TRL_LINK_RETIRED) {
+        link->ac = NULL;
+        return;
+    }
 
     if (status != REDIS_OK) {
         ngx_http_trl_redis_link_down(link, "connection lost", ac->errstr);
@@ -984,7 +548,7 @@ ngx_http_trl_redis_on_disconnect(const redisAsyncContext *ac, int status)
         ngx_del_timer(&link->watchdog);
     }
 
-    if (link->conf) {
+    if (ngx_http_trl_redis_cf) {
         ngx_http_trl_redis_schedule(link);
     }
 }
@@ -1045,7 +609,7 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
 
     ngx_http_trl_redis_link_up(link);
 
-    if (ngx_http_trl_ready_handler) {
+    if (ngx_http_trl_ready_handler && ngx_http_trl_redis_cf) {
         ngx_http_trl_ready_handler();
     }
 }
@@ -1056,7 +620,8 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
  * (NOSCRIPT, after a restart or SCRIPT FLUSH).  args are the keys, then
  * the other arguments.  The handler is called exactly once: with the
  * reply (an error reply included), or with NULL when the link failed or
- * the deadline passed.  Returns NGX_DECLINED when the link is not ready.
+ * the deadline passed.  Returns NGX_DECLINED when the link is not ready
+ * (with cluster=, the link to the master of the first key's slot).
  */
 
 ngx_int_t
@@ -1068,9 +633,12 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
     size_t                size, head, numlen;
     ngx_uint_t            i;
     ngx_http_trl_cmd_t   *cmd;
-    ngx_http_trl_link_t  *link = &ngx_http_trl_link;
+    ngx_http_trl_link_t  *link;
 
-    if (link->state != NGX_HTTP_TRL_LINK_READY) {
+    link = ngx_http_trl_single ? ngx_http_trl_single
+                               : ngx_http_trl_cluster_route(&args[0]);
+
+    if (link == NULL || link->state != NGX_HTTP_TRL_LINK_READY) {
         return NGX_DECLINED;
     }
 
@@ -1103,6 +671,7 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
     cmd->data = data;
     cmd->script = script;
     cmd->retried = 0;
+    cmd->redirects = 0;
     cmd->argc = nargs + 3;
 
     p = (u_char *) (cmd + 1);
@@ -1271,13 +840,38 @@ ngx_http_trl_redis_send_eval(ngx_http_trl_link_t *link,
 }
 
 
+/*
+ * Sends a command that another link gave up (a redirection): ASK wants
+ * ASKING right before it.  NOSCRIPT may come again from this node.
+ */
+
+ngx_int_t
+ngx_http_trl_link_send(ngx_http_trl_link_t *link, ngx_http_trl_cmd_t *cmd,
+    ngx_uint_t asking)
+{
+    if (link->state != NGX_HTTP_TRL_LINK_READY) {
+        return NGX_DECLINED;
+    }
+
+    if (asking
+        && redisAsyncCommand(link->ac, NULL, NULL, "ASKING") != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cmd->retried = 0;
+
+    return ngx_http_trl_redis_send(link, cmd, cmd->resp, cmd->resp_len);
+}
+
+
 static void
 ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     ngx_uint_t            script, error;
     redisReply           *reply = r;
     ngx_http_trl_cmd_t   *cmd = privdata;
-    ngx_http_trl_link_t  *link = &ngx_http_trl_link;
+    ngx_http_trl_link_t  *link = ac->ev.data;
 
     static const char  *names[TRL_SCRIPTS] = {
         "publish", "strict decision", "release", "reset", "lists",
@@ -1300,13 +894,25 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         reply = NULL;
     }
 
+    /* cluster=: MOVED and ASK are followed, TRYAGAIN answered with NULL */
+
+    if (reply && reply->type == REDIS_REPLY_ERROR && link->conf->cluster
+        && link->state == NGX_HTTP_TRL_LINK_READY
+        && ngx_http_trl_cluster_redirect(link, cmd, reply))
+    {
+        return;
+    }
+
     script = cmd->script;
     error = reply && reply->type == REDIS_REPLY_ERROR;
 
     link->unexpected = 0;
+    ngx_http_trl_replying = link;
 
     cmd->handler(reply, cmd->data);
     ngx_free(cmd);
+
+    ngx_http_trl_replying = NULL;
 
     /*
      * A refusal takes the link down (the handler has had the error reply;
@@ -1367,7 +973,7 @@ ngx_http_trl_redis_watchdog(ngx_event_t *ev)
     ngx_http_trl_link_t  *link = ev->data;
 
     if (link->state == NGX_HTTP_TRL_LINK_CONNECTING) {
-        ngx_http_trl_redis_fail(link, "cannot connect", "timed out");
+        ngx_http_trl_link_fail(link, "cannot connect", "timed out");
         return;
     }
 
@@ -1393,14 +999,14 @@ ngx_http_trl_redis_watchdog(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_trl_redis_fail(link, "no answer", "timed out");
+    ngx_http_trl_link_fail(link, "no answer", "timed out");
 }
 
 
 /* Takes the link down: outstanding commands are answered with NULL. */
 
-static void
-ngx_http_trl_redis_fail(ngx_http_trl_link_t *link, const char *why,
+void
+ngx_http_trl_link_fail(ngx_http_trl_link_t *link, const char *why,
     const char *detail)
 {
     redisAsyncContext  *ac;
@@ -1429,7 +1035,7 @@ ngx_http_trl_redis_fail(ngx_http_trl_link_t *link, const char *why,
         redisAsyncFree(ac);
     }
 
-    if (link->conf) {
+    if (ngx_http_trl_redis_cf) {
         ngx_http_trl_redis_schedule(link);
     }
 }
@@ -1440,8 +1046,14 @@ ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link)
 {
     ngx_msec_t  delay, cap;
 
-    if (link->retry.timer_set || ngx_exiting || ngx_quit || ngx_terminate) {
+    if (link->retry.timer_set || link->state == NGX_HTTP_TRL_LINK_RETIRED
+        || ngx_exiting || ngx_quit || ngx_terminate)
+    {
         return;
+    }
+
+    if (link->conf->cluster) {
+        ngx_http_trl_cluster_link_down(link);    /* the map may be stale */
     }
 
     /* half to all of the backoff, which doubles up to its cap */
@@ -1449,8 +1061,8 @@ ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link)
     delay = link->backoff / 2 + (ngx_msec_t) ngx_random() % (link->backoff / 2
                                                               + 1);
 
-    cap = link->conf->sentinels ? NGX_HTTP_TRL_BACKOFF_SENTINEL
-                                : NGX_HTTP_TRL_BACKOFF_MAX;
+    cap = (link->conf->sentinels || link->conf->cluster)
+          ? NGX_HTTP_TRL_BACKOFF_ASK : NGX_HTTP_TRL_BACKOFF_MAX;
 
     link->backoff = ngx_min(link->backoff * 2, cap);
 
@@ -1467,7 +1079,8 @@ ngx_http_trl_redis_retry(ngx_event_t *ev)
     ngx_http_trl_link_t          *link = ev->data;
     ngx_http_trl_redis_shared_t  *sh;
 
-    if (link->conf == NULL || link->ac || link->state != NGX_HTTP_TRL_LINK_DOWN)
+    if (ngx_http_trl_redis_cf == NULL || link->ac
+        || link->state != NGX_HTTP_TRL_LINK_DOWN)
     {
         return;
     }
@@ -1477,7 +1090,7 @@ ngx_http_trl_redis_retry(ngx_event_t *ev)
      * does not wait out the rest of its backoff.
      */
 
-    sh = ngx_http_trl_redis_shared(link);
+    sh = ngx_http_trl_redis_shared(link->conf);
     left = (ngx_msec_int_t) (link->retry_at - ngx_current_msec);
 
     if (left > 0 && !sh->up) {
@@ -1491,125 +1104,6 @@ ngx_http_trl_redis_retry(ngx_event_t *ev)
 
 
 /*
- * The node's view: only the transitions are logged, one line when an
- * outage begins, whatever took the link down first, and one when it ends.
- * The reason shown by the API is the latest.
- */
-
-static void
-ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link, const char *why,
-    const char *detail)
-{
-    u_char                       *p;
-    ngx_http_trl_redis_shared_t  *sh;
-
-    sh = ngx_http_trl_redis_shared(link);
-
-    (void) ngx_atomic_fetch_add(&sh->failures, 1);
-
-    if (detail == NULL) {
-        detail = "error";
-    }
-
-    ngx_spinlock(&sh->lock, ngx_pid, 1024);
-    p = ngx_snprintf(sh->reason, NGX_HTTP_TRL_REASON_MAX, "%s: %s", why,
-                     detail);
-    sh->reason_len = p - sh->reason;
-    ngx_unlock(&sh->lock);
-
-    if (!ngx_atomic_cmp_set(&sh->up, 1, 0)) {
-        return;
-    }
-
-    sh->down_since = (ngx_atomic_uint_t) ngx_time();
-    (void) ngx_atomic_fetch_add(&sh->outages, 1);
-
-    ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                  "token_ratelimit: redis %V is unreachable (%s: %s); %s",
-                  &link->conf->address, why, detail,
-                  link->conf->fail_closed
-                      ? "requests of sync zones get 503 (fail=closed)"
-                      : "sync zones count locally (fail=open)");
-}
-
-
-/*
- * The link is ready, or served a call: the node is up again, unless a
- * call was refused (by any worker) less than a quiet time ago, or this
- * link, refused, has been ready again for less than a quiet time without
- * serving a call (the probe passes, a script keeps failing: one outage,
- * not one per reconnection); then the quiet timer looks again.
- */
-
-static void
-ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
-{
-    ngx_msec_t                    quiet;
-    ngx_msec_int_t                left;
-    ngx_atomic_uint_t             n;
-    ngx_http_trl_redis_shared_t  *sh;
-
-    sh = ngx_http_trl_redis_shared(link);
-
-    if (sh->up) {
-        return;
-    }
-
-    n = sh->refused;
-
-    if (n) {
-        quiet = ngx_max(NGX_HTTP_TRL_REFUSED_QUIET,
-                        2 * link->conf->interval);
-        left = (ngx_msec_int_t) ((ngx_msec_t) sh->refused_last + quiet
-                                 - ngx_current_msec);
-
-        if (link->refused) {
-            left = ngx_max(left, (ngx_msec_int_t) (link->ready_at + quiet
-                                                   - ngx_current_msec));
-        }
-
-        if (left > 0) {
-            if (!link->quiet.timer_set) {
-                ngx_add_timer(&link->quiet, (ngx_msec_t) left);
-            }
-
-            return;
-        }
-    }
-
-    if (!ngx_atomic_cmp_set(&sh->up, 0, 1)) {
-        return;
-    }
-
-    (void) ngx_atomic_fetch_add(&sh->refused, -(ngx_atomic_int_t) n);
-
-    if (n) {
-        ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                      "token_ratelimit: redis %V is reachable again after "
-                      "%T s (%uA calls refused)", &link->conf->address,
-                      ngx_time() - (time_t) sh->down_since, n);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, link->log, 0,
-                  "token_ratelimit: redis %V is reachable again after %T s",
-                  &link->conf->address,
-                  ngx_time() - (time_t) sh->down_since);
-}
-
-
-static void
-ngx_http_trl_redis_quiet(ngx_event_t *ev)
-{
-    ngx_http_trl_link_t  *link = ev->data;
-
-    if (link->conf && link->state == NGX_HTTP_TRL_LINK_READY) {
-        ngx_http_trl_redis_link_up(link);
-    }
-}
-
-
-/*
  * A reply that a handler could not read: a refusal (by script:
  * "unexpected answer"), once the handler returns.
  */
@@ -1617,72 +1111,8 @@ ngx_http_trl_redis_quiet(ngx_event_t *ev)
 void
 ngx_http_trl_redis_unexpected(ngx_uint_t script)
 {
-    ngx_http_trl_link_t  *link = &ngx_http_trl_link;
-
-    if (link->conf == NULL) {
-        return;
-    }
-
-    link->unexpected = 1;
-}
-
-
-/*
- * Redis answered with an error (what: the call refused): it cannot serve
- * the module, the link goes down as if Redis were unreachable, and the
- * set-up with its probe tries again after the backoff.  The reason is the
- * first line of the error, bounded.
- */
-
-static void
-ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, const char *what,
-    const char *reason, size_t len)
-{
-    u_char                        c, why[64];
-    u_char                        detail[NGX_HTTP_TRL_REASON_MAX];
-    size_t                        n;
-    ngx_http_trl_redis_shared_t  *sh;
-
-    sh = ngx_http_trl_redis_shared(link);
-
-    (void) ngx_atomic_fetch_add(&sh->refused, 1);
-    sh->refused_last = (ngx_atomic_uint_t) ngx_current_msec;
-
-    link->refused = 1;
-
-    for (n = 0; n < len && n < sizeof(detail) - 1; n++) {
-        if (reason[n] == CR || reason[n] == LF) {
-            break;
-        }
-
-        c = (u_char) reason[n];
-        detail[n] = (c < 0x20 || c == 0x7f) ? (u_char) '?' : c;
-    }
-
-    detail[n] = '\0';
-
-    ngx_sprintf(why, "%s refused%Z", what);
-
-    ngx_http_trl_redis_fail(link, (char *) why, (char *) detail);
-}
-
-
-/* a good reply: the backoff starts afresh; the node may be up again */
-
-static void
-ngx_http_trl_redis_served(ngx_http_trl_link_t *link)
-{
-    ngx_http_trl_redis_shared_t  *sh;
-
-    if (link->refused) {
-        link->refused = 0;
-        link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
-    }
-
-    sh = ngx_http_trl_redis_shared(link);
-
-    if (!sh->up) {
-        ngx_http_trl_redis_link_up(link);
+    if (ngx_http_trl_replying) {
+        ngx_http_trl_replying->unexpected = 1;
     }
 }
 
