@@ -327,7 +327,14 @@
       '#Failures'], r ? [[r.mode === 'sentinel' ?
           zoneCell(String(r.master_name), 'sentinel: ' +
             (r.address ? String(r.address) : 'no master yet') +
-            ', failovers ' + n(r.failovers)) : String(r.address),
+            ', failovers ' + n(r.failovers)) :
+          r.mode === 'cluster' ?
+          zoneCell('cluster', (r.masters || []).map(function (m) {
+              return String(m.address) + ' (' + n(m.slots) + ' slots, ' +
+                (m.up ? 'up' : 'down') + ')';
+            }).join(', ') + ', failovers ' + n(r.failovers) +
+            (n(r.slots_unserved) ? ', unserved slots ' +
+              n(r.slots_unserved) : '')) : String(r.address),
         r.up ? pill('up', 'ok') : zoneCell(pill('down', 'bad'),
           r.reason ? String(r.reason) : ''),
         r.down_since ? clock(n(r.down_since)) + ' (' +

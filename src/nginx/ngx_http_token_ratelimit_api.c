@@ -59,6 +59,8 @@ static void ngx_http_trl_api_zone_map(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf, uint64_t now_ms);
 static void ngx_http_trl_api_zone(ngx_http_trl_out_t *out,
     ngx_http_trl_zone_t *zone, uint64_t now_ms);
+static void ngx_http_trl_api_redis_cluster(ngx_http_trl_out_t *out,
+    ngx_http_trl_redis_conf_t *rc, ngx_http_trl_redis_state_t *st);
 static void ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf);
 static void ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
@@ -470,6 +472,49 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
 }
 
 
+/*
+ * cluster=: the seeds, and the masters of the slot map the node installed
+ * last, each with its slots and whether its link is up.
+ */
+
+static void
+ngx_http_trl_api_redis_cluster(ngx_http_trl_out_t *out,
+    ngx_http_trl_redis_conf_t *rc, ngx_http_trl_redis_state_t *st)
+{
+    ngx_uint_t                   i;
+    ngx_http_trl_redis_addr_t   *sa;
+    ngx_http_trl_redis_master_t *m;
+
+    ngx_http_trl_out_printf(out, "{\"mode\":\"cluster\",\"seeds\":[");
+
+    sa = rc->cluster->elts;
+
+    for (i = 0; i < rc->cluster->nelts; i++) {
+        if (i) {
+            ngx_http_trl_out_cat(out, (u_char *) ",", 1);
+        }
+
+        ngx_http_trl_out_json(out, sa[i].text.data, sa[i].text.len);
+    }
+
+    ngx_http_trl_out_printf(out, "],\"masters\":[");
+
+    for (i = 0; i < st->nmasters; i++) {
+        m = &st->masters[i];
+
+        ngx_http_trl_out_printf(out, "%s{\"address\":", i ? "," : "");
+        ngx_http_trl_out_json(out, m->addr, m->addr_len);
+        ngx_http_trl_out_printf(out, ",\"slots\":%ui,\"up\":%s}", m->slots,
+                                m->up ? "true" : "false");
+    }
+
+    ngx_http_trl_out_printf(out, "],\"slots_unserved\":%ui,\"maps\":%ui,"
+                            "\"slots_moved\":%ui,\"failovers\":%ui,"
+                            "\"address\":null", st->unserved, st->maps,
+                            st->slots_moved, st->failovers);
+}
+
+
 static void
 ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf)
@@ -485,7 +530,10 @@ ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
 
     ngx_http_trl_redis_state(&st);
 
-    if (tmcf->redis->sentinels == NULL) {
+    if (tmcf->redis->cluster) {
+        ngx_http_trl_api_redis_cluster(out, tmcf->redis, &st);
+
+    } else if (tmcf->redis->sentinels == NULL) {
         ngx_http_trl_out_printf(out, "{\"mode\":\"single\",\"address\":");
         ngx_http_trl_out_json(out, tmcf->redis->address.data,
                               tmcf->redis->address.len);

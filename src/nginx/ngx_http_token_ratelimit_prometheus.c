@@ -455,6 +455,7 @@ static void
 ngx_http_trl_prom_redis(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf)
 {
+    ngx_uint_t                  i;
     ngx_http_trl_redis_state_t  st;
 
     if (tmcf->redis == NULL) {
@@ -480,6 +481,51 @@ ngx_http_trl_prom_redis(ngx_http_trl_out_t *out,
                            "all zones together.");
     ngx_http_trl_out_printf(out, "token_ratelimit_redis_failures_total %ui\n",
                             st.failures);
+
+    if (tmcf->redis->sentinels || tmcf->redis->cluster) {
+        ngx_http_trl_prom_head(out, "token_ratelimit_redis_failovers_total",
+                               "counter",
+                               "Masters replaced, as the sentinels or the "
+                               "cluster's slot map said.");
+        ngx_http_trl_out_printf(out,
+                                "token_ratelimit_redis_failovers_total %ui\n",
+                                st.failovers);
+    }
+
+    if (tmcf->redis->cluster == NULL) {
+        return;
+    }
+
+    /* one series per master: at most NGX_HTTP_TRL_MASTERS_SHOWN */
+
+    ngx_http_trl_prom_head(out, "token_ratelimit_redis_master_up", "gauge",
+                           "1 while the link to this master of the Redis "
+                           "Cluster is up.");
+
+    for (i = 0; i < st.nmasters; i++) {
+        ngx_http_trl_out_printf(out,
+                                "token_ratelimit_redis_master_up"
+                                "{address=\"%*s\"} %ui\n",
+                                st.masters[i].addr_len, st.masters[i].addr,
+                                st.masters[i].up ? 1 : 0);
+    }
+
+    ngx_http_trl_prom_head(out, "token_ratelimit_redis_master_slots", "gauge",
+                           "Hash slots this master serves, by the slot map "
+                           "this node read last.");
+
+    for (i = 0; i < st.nmasters; i++) {
+        ngx_http_trl_out_printf(out,
+                                "token_ratelimit_redis_master_slots"
+                                "{address=\"%*s\"} %ui\n",
+                                st.masters[i].addr_len, st.masters[i].addr,
+                                st.masters[i].slots);
+    }
+
+    ngx_http_trl_prom_head(out, "token_ratelimit_redis_slots_unserved",
+                           "gauge", "Hash slots without a master.");
+    ngx_http_trl_out_printf(out, "token_ratelimit_redis_slots_unserved %ui\n",
+                            st.unserved);
 }
 
 

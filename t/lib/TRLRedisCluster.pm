@@ -83,6 +83,31 @@ sub slot {
     return $any->cli('CLUSTER', 'KEYSLOT', $key);
 }
 
+# The slot of a Redis key, computed here (CRC16-XMODEM of the key or of its
+# hash tag, modulo 16384, as the Redis Cluster specification says): for
+# searching keys by slot without a redis-cli call per candidate.
+sub keyslot {
+    my ($key) = @_;
+    if ($key =~ /\{([^}]+)\}/) {
+        $key = $1;
+    }
+    my $crc = 0;
+    for my $byte (unpack 'C*', $key) {
+        $crc ^= $byte << 8;
+        for (1 .. 8) {
+            $crc = $crc & 0x8000 ? (($crc << 1) ^ 0x1021) & 0xffff
+                                 : ($crc << 1) & 0xffff;
+        }
+    }
+    return $crc % 16384;
+}
+
+# The node's cluster id.
+sub id_of {
+    my ($self, $node) = @_;
+    return $node->cli('CLUSTER', 'MYID');
+}
+
 # The node (TRLRedis) that serves a Redis key now.
 sub node_of {
     my ($self, $key) = @_;
