@@ -172,6 +172,26 @@ for my $m (0 .. 2) {
     cmp_ok($admitted, '<=', 11, "async: master $m within N + 1");
 }
 
+# --- DEL is a reset, on any master; scripts flushed are loaded again ------------
+
+{
+    my $akey = key_on($masters[1], 'as', 'del-');
+    hit($_ % 2 ? $B : $A, '/as', $akey) for 1 .. 12;
+    is(hit($A, '/as', $akey), 429, 'async: a key used up');
+    $C->cli('DEL', TRLRedis::key_name('as', $akey));
+    my $t0 = time;
+    my $back = TRLRedis::wait_for(2, sub {
+        hit($A, '/as', $akey) == 200 && hit($B, '/as', $akey) == 200
+    });
+    ok($back, 'async: DEL gives the key back on both nodes');
+    cmp_ok(time - $t0, '<=', 1.2, 'within 1 s + 2 intervals');
+
+    $_->cli('SCRIPT', 'FLUSH') for @masters;
+    my $key = key_on($masters[2], 'st', 'flush-');
+    is(exact($key), '200 200 200 200 200 429 429',
+       'strict: exact after SCRIPT FLUSH on every master (NOSCRIPT, EVAL)');
+}
+
 # --- a slot migrated by hand: ASK, then MOVED -----------------------------------
 
 my ($src, $dst) = @masters[0, 1];

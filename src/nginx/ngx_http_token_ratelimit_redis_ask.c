@@ -22,13 +22,6 @@ static void ngx_http_trl_asker_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_trl_asker_reply(redisAsyncContext *ac, void *r,
     void *privdata);
-static void ngx_http_trl_asker_add_read(void *privdata);
-static void ngx_http_trl_asker_del_read(void *privdata);
-static void ngx_http_trl_asker_add_write(void *privdata);
-static void ngx_http_trl_asker_del_write(void *privdata);
-static void ngx_http_trl_asker_cleanup(void *privdata);
-static void ngx_http_trl_asker_read_handler(ngx_event_t *ev);
-static void ngx_http_trl_asker_write_handler(ngx_event_t *ev);
 
 
 static u_char  ngx_http_trl_asker_auth;     /* AUTH's privdata */
@@ -75,7 +68,6 @@ ngx_http_trl_asker_try(ngx_http_trl_asker_t *q)
 {
     const char                 *argv[2];
     size_t                      argvlen[2];
-    ngx_connection_t           *c;
     redisAsyncContext          *ac;
     ngx_http_trl_redis_addr_t  *sa;
 
@@ -99,29 +91,14 @@ ngx_http_trl_asker_try(ngx_http_trl_asker_t *q)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, q->log);
-    if (c == NULL) {
+    if (ngx_http_trl_redis_attach(ac, q->log) != NGX_OK) {
         redisAsyncFree(ac);
         ngx_http_trl_asker_failed(q, 0, "no free connection", NULL);
         return;
     }
 
-    c->data = ac;
-    c->log = q->log;
-    c->read->log = q->log;
-    c->write->log = q->log;
-    c->read->handler = ngx_http_trl_asker_read_handler;
-    c->write->handler = ngx_http_trl_asker_write_handler;
-
-    q->ac = ac;
-
     ac->data = q;
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_trl_asker_add_read;
-    ac->ev.delRead = ngx_http_trl_asker_del_read;
-    ac->ev.addWrite = ngx_http_trl_asker_add_write;
-    ac->ev.delWrite = ngx_http_trl_asker_del_write;
-    ac->ev.cleanup = ngx_http_trl_asker_cleanup;
+    q->ac = ac;
 
     redisAsyncSetConnectCallback(ac, ngx_http_trl_asker_on_connect);
     redisAsyncSetDisconnectCallback(ac, ngx_http_trl_asker_on_disconnect);
@@ -275,90 +252,4 @@ ngx_http_trl_asker_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     q->busy = 0;
     q->done(q, NULL);
-}
-
-
-/* hiredis' event hooks, on nginx events; privdata is the connection */
-
-static void
-ngx_http_trl_asker_add_read(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    if (!c->read->active) {
-        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_trl_asker_del_read(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_trl_asker_add_write(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    if (!c->write->active) {
-        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_trl_asker_del_write(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_trl_asker_cleanup(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    ngx_http_trl_asker_del_read(c);
-    ngx_http_trl_asker_del_write(c);
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-
-    c->fd = (ngx_socket_t) -1;              /* hiredis closes it */
-}
-
-
-static void
-ngx_http_trl_asker_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    redisAsyncHandleRead(c->data);
-}
-
-
-static void
-ngx_http_trl_asker_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    redisAsyncHandleWrite(c->data);
 }

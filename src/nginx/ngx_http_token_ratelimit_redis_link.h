@@ -4,7 +4,8 @@
  * by its files only: a connection and its commands (redis.c), the node's
  * view of Redis' health (redis_health.c), the topology behind the link
  * (redis_cluster.c for cluster=, sentinel.c for sentinel=), and the asker
- * that puts one question to a list of servers in turn (redis_ask.c).
+ * that puts one question to a list of servers in turn (redis_ask.c), all
+ * on nginx's event loop (redis_event.c).
  */
 
 #ifndef _NGX_HTTP_TOKEN_RATELIMIT_REDIS_LINK_H_INCLUDED_
@@ -52,7 +53,6 @@ typedef struct ngx_http_trl_link_s  ngx_http_trl_link_t;
 struct ngx_http_trl_link_s {
     ngx_http_trl_redis_conf_t   *conf;
     redisAsyncContext           *ac;
-    ngx_connection_t            *conn;
     ngx_uint_t                   state;
     ngx_uint_t                   setup_left;
     ngx_msec_t                   backoff;
@@ -154,10 +154,14 @@ ngx_http_trl_link_t *ngx_http_trl_link_create(ngx_http_trl_redis_conf_t *rc,
     ngx_log_t *log, u_char *host, ngx_int_t port);
 void ngx_http_trl_link_start(ngx_http_trl_link_t *link);
 void ngx_http_trl_link_close(ngx_http_trl_link_t *link);
-ngx_int_t ngx_http_trl_link_send(ngx_http_trl_link_t *link,
-    ngx_http_trl_cmd_t *cmd, ngx_uint_t asking);
 void ngx_http_trl_link_fail(ngx_http_trl_link_t *link, const char *why,
     const char *detail);
+ngx_http_trl_link_t *ngx_http_trl_link_single(void);
+
+/* redis_cmd.c */
+void ngx_http_trl_redis_watchdog(ngx_event_t *ev);
+ngx_int_t ngx_http_trl_link_send(ngx_http_trl_link_t *link,
+    ngx_http_trl_cmd_t *cmd, ngx_uint_t asking);
 
 /* redis_health.c */
 ngx_int_t ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone, void *data);
@@ -185,6 +189,9 @@ ngx_uint_t ngx_http_trl_cluster_redirect(ngx_http_trl_link_t *link,
 void ngx_http_trl_cluster_link_down(ngx_http_trl_link_t *link);
 ngx_int_t ngx_http_trl_cluster_probe(ngx_http_trl_link_t *link);
 void ngx_http_trl_cluster_link_up(ngx_http_trl_link_t *link);
+
+/* redis_event.c */
+ngx_int_t ngx_http_trl_redis_attach(redisAsyncContext *ac, ngx_log_t *log);
 
 /* redis_ask.c */
 void ngx_http_trl_asker_start(ngx_http_trl_asker_t *q);
