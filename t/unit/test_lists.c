@@ -372,6 +372,44 @@ START_TEST(lists_full_then_expired_slots_reused)
 END_TEST
 
 
+/* The request path's copy (made outside the lists' lock, in room reserved
+ * before it) holds every entry of lists full to the last slot, and skips
+ * removals Redis is still to be told of. */
+START_TEST(lists_view_of_full_lists)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
+    trl_list_entry_t   e;
+    uint8_t            a[4];
+    uint32_t           i, cap = trl_lists_capacity(l);
+    uint64_t           gone = 0;
+
+    for (i = 0; i < cap; i++) {
+        a[0] = 10; a[1] = (uint8_t) (i >> 16); a[2] = (uint8_t) (i >> 8);
+        a[3] = (uint8_t) i;
+        e = addr_entry(i == cap - 1 ? TRL_LIST_ALLOW : TRL_LIST_DENY, 4, a,
+                       4, 32);
+        ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+        if (i == 5) {
+            gone = e.id;
+        }
+    }
+    ck_assert_int_eq(trl_lists_remove(l, gone, 1), 1);     /* a tombstone */
+
+    for (i = 0; i < cap; i++) {
+        a[0] = 10; a[1] = (uint8_t) (i >> 16); a[2] = (uint8_t) (i >> 8);
+        a[3] = (uint8_t) i;
+        ck_assert_int_eq(trl_lists_match_addr(l, 4, a, NOW),
+                         i == 5 ? 0
+                         : i == cap - 1 ? TRL_LIST_ALLOW : TRL_LIST_DENY);
+    }
+    a[0] = 11;
+    ck_assert_int_eq(trl_lists_match_addr(l, 4, a, NOW), 0);
+    free(mem);
+}
+END_TEST
+
+
 START_TEST(lists_encode_decode)
 {
     trl_list_entry_t  e, d;
@@ -588,6 +626,7 @@ lists_suite(void)
 
     tc = unit_tcase(s, "entries", 10);
     tcase_add_test(tc, lists_create_attach);
+    tcase_add_test(tc, lists_view_of_full_lists);
     tcase_add_test(tc, lists_ids_unique_and_js_safe);
     tcase_add_test(tc, lists_match_addresses);
     tcase_add_test(tc, lists_match_keys_expire_remove);
