@@ -1,13 +1,15 @@
-// abi_policy.cpp - the extern "C" entry points of policy files, durations
-// and sizes; like abi.cpp, every one catches.
+// abi_policy.cpp - the extern "C" entry points of policy files and of the
+// grammar shared with nginx.conf; like abi.cpp, every one runs in guard().
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
 
 #include "grammar.hpp"
+#include "guard.hpp"
 #include "policy.hpp"
 #include "trl_core.h"
+#include "trl_test.h"
 
 struct trl_policy_set_s {
     trl::PolicySet set;
@@ -15,13 +17,29 @@ struct trl_policy_set_s {
 
 namespace {
 
-void put_error(char *err, size_t errlen, const std::string &why) {
-    if (err == nullptr || errlen == 0) {
-        return;
-    }
-    size_t n = why.size() < errlen - 1 ? why.size() : errlen - 1;
-    std::memcpy(err, why.data(), n);
-    err[n] = '\0';
+using trl::ErrorOut;
+using trl::guard;
+using trl::put_error;
+
+// A parser of the grammar behind its C entry point: the value to out on
+// success, else the reason to err ("no <what>" for a null text).
+template <typename T, typename Parse>
+int parse_entry(const char *text, size_t len, T *out, const char *what,
+                char *err, size_t errlen, Parse &&parse) noexcept {
+    return guard(TRL_ERROR, ErrorOut{err, errlen}, [&] {
+        std::string why;
+        T v{};
+        if (text == nullptr) {
+            put_error(err, errlen, std::string("no ") + what);
+            return TRL_ERROR;
+        }
+        if (!parse(text, len, v, why)) {
+            put_error(err, errlen, why);
+            return TRL_ERROR;
+        }
+        *out = v;
+        return TRL_OK;
+    });
 }
 
 void fill(const trl::Policy &p, trl_policy_t *out) {
@@ -37,11 +55,7 @@ void fill(const trl::Policy &p, trl_policy_t *out) {
     out->warn = p.warn;
     out->sync = p.sync;
     out->dry_run = p.dry_run ? 1 : 0;
-    out->has_penalty = p.has_penalty ? 1 : 0;
-    out->penalty_base_ms = p.penalty_base_ms;
-    out->penalty_max_ms = p.penalty_max_ms;
-    out->penalty_forgive_ms = p.penalty_forgive_ms;
-    out->penalty_factor = p.penalty_factor;
+    out->penalty = p.penalty;
     out->line = p.line;
 }
 
@@ -51,11 +65,12 @@ extern "C" {
 
 trl_policy_set_t *trl_policy_load(const char *path, const char *environment,
                                   trl_env_lookup_pt lookup, void *lookup_ctx,
-                                  char *err, size_t errlen) {
-    try {
+                                  char *err, size_t errlen) noexcept {
+    ErrorOut out{err, errlen, "loading the policy file"};
+    return guard<trl_policy_set_t *>(nullptr, out, [&] {
         if (path == nullptr) {
             put_error(err, errlen, "no policy file given");
-            return nullptr;
+            return static_cast<trl_policy_set_t *>(nullptr);
         }
         trl::EnvLookup env;
         env.fn = lookup;
@@ -64,46 +79,43 @@ trl_policy_set_t *trl_policy_load(const char *path, const char *environment,
         std::string why;
         if (!trl::load_policies(path, environment, env, set->set, why)) {
             put_error(err, errlen, why);
-            return nullptr;
+            return static_cast<trl_policy_set_t *>(nullptr);
         }
         return set.release();
-    } catch (const std::bad_alloc &) {
-        put_error(err, errlen, std::string(path) +
-                                   ": out of memory loading the policy file");
-    } catch (...) {
-        put_error(err, errlen, "internal error loading a policy file");
-    }
-    return nullptr;
+    });
 }
 
-void trl_policy_free(trl_policy_set_t *set) {
-    delete set;
+void trl_policy_free(trl_policy_set_t *set) noexcept {
+    delete set;                     // destructors do not throw
 }
 
-int trl_policy_enabled(const trl_policy_set_t *set) {
+int trl_policy_enabled(const trl_policy_set_t *set) noexcept {
     return set != nullptr && set->set.enabled ? 1 : 0;
 }
 
-const char *trl_policy_environment(const trl_policy_set_t *set) {
+const char *trl_policy_environment(const trl_policy_set_t *set) noexcept {
     return set != nullptr ? set->set.environment.c_str() : "";
 }
 
-size_t trl_policy_count(const trl_policy_set_t *set) {
+size_t trl_policy_count(const trl_policy_set_t *set) noexcept {
     return set != nullptr ? set->set.policies.size() : 0;
 }
 
 int trl_policy_get(const trl_policy_set_t *set, size_t i,
-                   trl_policy_t *out) {
-    if (set == nullptr || out == nullptr || i >= set->set.policies.size()) {
-        return TRL_ERROR;
-    }
-    fill(set->set.policies[i], out);
-    return TRL_OK;
+                   trl_policy_t *out) noexcept {
+    return guard(TRL_ERROR, [&] {
+        if (set == nullptr || out == nullptr
+            || i >= set->set.policies.size()) {
+            return TRL_ERROR;
+        }
+        fill(set->set.policies[i], out);
+        return TRL_OK;
+    });
 }
 
 int trl_policy_find(const trl_policy_set_t *set, const char *name,
-                    size_t len, trl_policy_t *out) {
-    try {
+                    size_t len, trl_policy_t *out) noexcept {
+    return guard(TRL_ERROR, [&] {
         if (set == nullptr || out == nullptr || (name == nullptr && len)) {
             return TRL_ERROR;
         }
@@ -114,74 +126,49 @@ int trl_policy_find(const trl_policy_set_t *set, const char *name,
         }
         fill(*p, out);
         return TRL_OK;
-    } catch (...) {
-        return TRL_ERROR;
-    }
+    });
 }
 
 int trl_duration_parse(const char *text, size_t len, uint64_t *ms, char *err,
-                       size_t errlen) {
-    try {
-        std::string why;
-        uint64_t v = 0;
-        if (text != nullptr && trl::parse_duration(text, len, v, why)) {
-            *ms = v;
-            return TRL_OK;
-        }
-        put_error(err, errlen, text == nullptr ? "no duration" : why);
-    } catch (...) {
-        put_error(err, errlen, "internal error");
-    }
-    return TRL_ERROR;
+                       size_t errlen) noexcept {
+    return parse_entry(text, len, ms, "duration", err, errlen,
+                       trl::parse_duration);
 }
 
 int trl_size_parse(const char *text, size_t len, uint64_t *bytes, char *err,
-                   size_t errlen) {
-    try {
-        std::string why;
-        uint64_t v = 0;
-        if (text != nullptr && trl::parse_size(text, len, v, why)) {
-            *bytes = v;
-            return TRL_OK;
-        }
-        put_error(err, errlen, text == nullptr ? "no size" : why);
-    } catch (...) {
-        put_error(err, errlen, "internal error");
-    }
-    return TRL_ERROR;
+                   size_t errlen) noexcept {
+    return parse_entry(text, len, bytes, "size", err, errlen,
+                       trl::parse_size);
 }
 
 int trl_penalty_parse(const char *text, size_t len, trl_penalty_t *penalty,
-                      char *err, size_t errlen) {
-    try {
-        std::string why;
-        trl_penalty_t p;
-        if (text != nullptr && trl::parse_penalty(text, len, p, why)) {
-            *penalty = p;
-            return TRL_OK;
-        }
-        put_error(err, errlen, text == nullptr ? "no penalty" : why);
-    } catch (...) {
-        put_error(err, errlen, "internal error");
-    }
-    return TRL_ERROR;
+                      char *err, size_t errlen) noexcept {
+    return parse_entry(text, len, penalty, "penalty", err, errlen,
+                       trl::parse_penalty);
 }
 
 int trl_warn_parse(const char *text, size_t len, uint32_t *count,
-                   uint32_t *percent, char *err, size_t errlen) {
-    try {
-        std::string why;
-        trl::Warn w;
-        if (text != nullptr && trl::parse_warn(text, len, w, why)) {
-            *count = w.off || w.percent ? 0 : w.value;
-            *percent = w.percent ? w.value : 0;
-            return TRL_OK;
-        }
-        put_error(err, errlen, text == nullptr ? "no threshold" : why);
-    } catch (...) {
-        put_error(err, errlen, "internal error");
+                   uint32_t *percent, char *err, size_t errlen) noexcept {
+    trl::Warn w;
+    int rc = parse_entry(text, len, &w, "threshold", err, errlen,
+                         trl::parse_warn);
+    if (rc == TRL_OK) {
+        *count = w.off || w.percent ? 0 : w.value;
+        *percent = w.percent ? w.value : 0;
     }
-    return TRL_ERROR;
+    return rc;
+}
+
+int trl_count_parse(const char *text, size_t len, uint32_t *mode, char *err,
+                    size_t errlen) noexcept {
+    return parse_entry(text, len, mode, "count mode", err, errlen,
+                       trl::parse_count);
+}
+
+int trl_sync_parse(const char *text, size_t len, uint32_t *mode, char *err,
+                   size_t errlen) noexcept {
+    return parse_entry(text, len, mode, "sync mode", err, errlen,
+                       trl::parse_sync);
 }
 
 }  // extern "C"

@@ -4,6 +4,7 @@
 #include <new>
 #include <vector>
 
+#include "guard.hpp"
 #include "trl_cluster.h"
 
 namespace {
@@ -87,7 +88,7 @@ struct trl_slot_map_s {
 
 extern "C" {
 
-unsigned trl_cluster_slot(const void *key, size_t len) {
+unsigned trl_cluster_slot(const void *key, size_t len) noexcept {
     const unsigned char *k = static_cast<const unsigned char *>(key);
     const void *open = len ? std::memchr(k, '{', len) : nullptr;
     if (open != nullptr) {
@@ -107,7 +108,8 @@ unsigned trl_cluster_slot(const void *key, size_t len) {
 }
 
 int trl_cluster_redirect(const char *text, size_t len, unsigned *slot,
-                         char host[TRL_CLUSTER_HOST_MAX], unsigned *port) {
+                         char host[TRL_CLUSTER_HOST_MAX],
+                         unsigned *port) noexcept {
     const char *p = text;
     const char *end = text + len;
     int kind;
@@ -156,7 +158,7 @@ int trl_cluster_redirect(const char *text, size_t len, unsigned *slot,
     return kind;
 }
 
-trl_slot_map_t *trl_slot_map_create(void) {
+trl_slot_map_t *trl_slot_map_create(void) noexcept {
     trl_slot_map_t *map = new (std::nothrow) trl_slot_map_t;
     if (map != nullptr) {
         std::memset(map->slot, kNone, sizeof(map->slot));
@@ -164,13 +166,14 @@ trl_slot_map_t *trl_slot_map_create(void) {
     return map;
 }
 
-void trl_slot_map_destroy(trl_slot_map_t *map) {
+void trl_slot_map_destroy(trl_slot_map_t *map) noexcept {
     delete map;
 }
 
 int trl_slot_map_add(trl_slot_map_t *map, unsigned start, unsigned end,
-                     const char *host, size_t host_len, unsigned port) {
-    try {
+                     const char *host, size_t host_len,
+                     unsigned port) noexcept {
+    return trl::guard(-1, [&] {
         if (start > end || end >= TRL_CLUSTER_SLOTS) {
             return -1;
         }
@@ -180,29 +183,27 @@ int trl_slot_map_add(trl_slot_map_t *map, unsigned start, unsigned end,
         }
         std::memset(map->slot + start, n, end - start + 1);
         return n;
-    } catch (...) {
-        return -1;
-    }
+    });
 }
 
 int trl_slot_map_move(trl_slot_map_t *map, unsigned slot, const char *host,
-                      size_t host_len, unsigned port) {
+                      size_t host_len, unsigned port) noexcept {
     return trl_slot_map_add(map, slot, slot, host, host_len, port);
 }
 
-int trl_slot_map_node(const trl_slot_map_t *map, unsigned slot) {
+int trl_slot_map_node(const trl_slot_map_t *map, unsigned slot) noexcept {
     if (slot >= TRL_CLUSTER_SLOTS || map->slot[slot] == kNone) {
         return -1;
     }
     return map->slot[slot];
 }
 
-unsigned trl_slot_map_nodes(const trl_slot_map_t *map) {
+unsigned trl_slot_map_nodes(const trl_slot_map_t *map) noexcept {
     return static_cast<unsigned>(map->nodes.size());
 }
 
 const char *trl_slot_map_host(const trl_slot_map_t *map, unsigned node,
-                              unsigned *port) {
+                              unsigned *port) noexcept {
     if (node >= map->nodes.size()) {
         return nullptr;
     }
@@ -210,7 +211,7 @@ const char *trl_slot_map_host(const trl_slot_map_t *map, unsigned node,
     return map->nodes[node].host;
 }
 
-unsigned trl_slot_map_unserved(const trl_slot_map_t *map) {
+unsigned trl_slot_map_unserved(const trl_slot_map_t *map) noexcept {
     unsigned n = 0;
     for (unsigned i = 0; i < TRL_CLUSTER_SLOTS; i++) {
         n += map->slot[i] == kNone;

@@ -2,6 +2,9 @@
 // grammar.hpp).
 #include "grammar.hpp"
 
+#include <cctype>
+#include <cstring>
+
 #include "policy.hpp"
 
 namespace trl {
@@ -14,7 +17,50 @@ const char kPenaltyForm[] =
     "with times of unit ms, s, m, h or d above 0, a factor of 1 to 1000 "
     "(e.g. 2 or 1.5), MAX not below BASE";
 
+struct Keyword {
+    const char *word;
+    uint32_t value;
+};
+
+// One of words, in any case (nginx's own enums compare so).
+template <size_t N>
+bool parse_keyword(const char *text, size_t len, const Keyword (&words)[N],
+                   uint32_t &value, const char *expected, std::string &why) {
+    for (const Keyword &k : words) {
+        size_t n = std::strlen(k.word);
+        bool same = n == len;
+        for (size_t i = 0; same && i < n; i++) {
+            same = std::tolower(static_cast<unsigned char>(text[i]))
+                   == k.word[i];
+        }
+        if (same) {
+            value = k.value;
+            return true;
+        }
+    }
+    why = expected;
+    return false;
+}
+
 }  // namespace
+
+bool parse_count(const char *text, size_t len, uint32_t &mode,
+                 std::string &why) {
+    static const Keyword kModes[] = {{"all", TRL_COUNT_ALL},
+                                     {"failed", TRL_COUNT_FAILED},
+                                     {"succeeded", TRL_COUNT_SUCCEEDED}};
+    return parse_keyword(text, len, kModes, mode,
+                         "expected all, failed or succeeded", why);
+}
+
+bool parse_sync(const char *text, size_t len, uint32_t &mode,
+                std::string &why) {
+    static const Keyword kModes[] = {{"off", TRL_SYNC_MODE_OFF},
+                                     {"async", TRL_SYNC_MODE_ASYNC},
+                                     {"strict", TRL_SYNC_MODE_STRICT}};
+    return parse_keyword(text, len, kModes, mode,
+                         "expected off, async or strict", why);
+}
 
 bool parse_factor(const char *text, size_t len, double &f,
                   std::string &why) {

@@ -1,8 +1,9 @@
 // grammar.hpp - the values that nginx.conf and policy files share, parsed
 // once: a penalty's factor, a warning threshold, a penalty's parts and its
-// defaults.  The directive (token_ratelimit penalty=, warn=) and the YAML
-// loader call these, so they accept the same texts and say the same
-// things about the others.  (Rates: rate.hpp; durations and sizes:
+// defaults, the count and sync modes.  The directives (token_ratelimit
+// penalty=, warn=, count=; token_ratelimit_zone sync=) and the YAML loader
+// call these, so they accept the same texts and say the same things about
+// the others.  (Rates: rate.hpp; durations and sizes:
 // policy.hpp.)
 #ifndef TRL_GRAMMAR_HPP
 #define TRL_GRAMMAR_HPP
@@ -46,6 +47,13 @@ bool finish_penalty(trl_penalty_t &p, bool factor_given, bool max_given,
 // The directive's compact form: BASE[:FACTOR[:MAX[:FORGIVE]]].
 bool parse_penalty(const char *text, size_t len, trl_penalty_t &p,
                    std::string &why);
+
+// The keywords of the modes, any case: all, failed or succeeded
+// (TRL_COUNT_*); off, async or strict (TRL_SYNC_MODE_*).
+bool parse_count(const char *text, size_t len, uint32_t &mode,
+                 std::string &why);
+bool parse_sync(const char *text, size_t len, uint32_t &mode,
+                std::string &why);
 
 }  // namespace trl
 

@@ -38,8 +38,12 @@ ListsHeld::ListsHeld(ListsRoot &l) : l_(l) { (void) lock_owned(l_.lock); }
 
 ListsHeld::~ListsHeld() { unlock_owned(l_.lock); }
 
-ListsRoot *lists_create(void *mem, size_t size) {
+ListsRoot *lists_create(void *mem, size_t size, std::string &why) {
     if (mem == nullptr || size < sizeof(ListsRoot) + sizeof(trl_list_entry_t)) {
+        why = "the block of the lists is too small: " + std::to_string(size)
+              + " bytes, at least "
+              + std::to_string(sizeof(ListsRoot) + sizeof(trl_list_entry_t))
+              + " needed";
         return nullptr;
     }
     std::memset(mem, 0, size);
@@ -64,11 +68,20 @@ ListsRoot *lists_create(void *mem, size_t size) {
 }
 
 // size 0: the block is known to be the lists' (a reload adopts it).
-ListsRoot *lists_attach(void *mem, size_t size) {
+ListsRoot *lists_attach(void *mem, size_t size, std::string &why) {
     ListsRoot *l = static_cast<ListsRoot *>(mem);
-    if (mem == nullptr || (size != 0 && size < sizeof(ListsRoot))
-        || __atomic_load_n(&l->magic, __ATOMIC_ACQUIRE) != kListsMagic
-        || l->version != kListsVersion) {
+    if (mem == nullptr || (size != 0 && size < sizeof(ListsRoot))) {
+        why = "the block of the lists is missing or too small";
+        return nullptr;
+    }
+    if (__atomic_load_n(&l->magic, __ATOMIC_ACQUIRE) != kListsMagic) {
+        why = "the block holds no lists";
+        return nullptr;
+    }
+    if (l->version != kListsVersion) {
+        why = "the lists were laid out by another version of the module "
+              "(layout " + std::to_string(l->version) + ", this one reads "
+              + std::to_string(kListsVersion) + ")";
         return nullptr;
     }
     return l;

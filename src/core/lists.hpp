@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "trl_core.h"
 
@@ -34,8 +35,10 @@ struct ListsRoot {
     // removal Redis is still to be told of)
 };
 
-ListsRoot *lists_create(void *mem, size_t size);
-ListsRoot *lists_attach(void *mem, size_t size);
+// Null with why set when the block is too small, or holds no lists of
+// this version.
+ListsRoot *lists_create(void *mem, size_t size, std::string &why);
+ListsRoot *lists_attach(void *mem, size_t size, std::string &why);
 
 int lists_add(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms);
 int lists_remove(ListsRoot &l, uint64_t id, bool tombstone);

@@ -13,13 +13,19 @@ namespace trl {
 namespace {
 
 // The slots of the lists, sorted by id, for lookups during a reconcile.
+// Made in two steps so that nothing is allocated under the lists' lock:
+// the room for every slot is reserved first (the capacity never changes),
+// then the slots are collected and sorted with the lock held.
 class ById {
   public:
-    explicit ById(ListsRoot &l) {
+    explicit ById(const ListsRoot &l) { slots_.reserve(l.capacity); }
+
+    // Under the lock.
+    void collect(ListsRoot &l) {
         trl_list_entry_t *s = list_slots(l);
         for (uint32_t i = 0; i < l.capacity; i++) {
             if (s[i].id != 0) {
-                slots_.push_back(&s[i]);
+                slots_.push_back(&s[i]);    // within the reserve
             }
         }
         std::sort(slots_.begin(), slots_.end(),
@@ -134,9 +140,11 @@ void lists_incoming(ListsRoot &l, uint64_t epoch,
         remote_ids.push_back(remote[i].id);
     }
     std::sort(remote_ids.begin(), remote_ids.end());
-
-    ListsHeld held(l);
     ById local(l);
+
+    // nothing below allocates: the lock is held only for the slots' time
+    ListsHeld held(l);
+    local.collect(l);
     bool rebuilt = epoch != l.epoch;     // a new hash: nothing was removed
     l.epoch = epoch;
 

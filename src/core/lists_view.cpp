@@ -52,23 +52,50 @@ bool ListsView::refresh(ListsRoot &l) {
 
 // Writers bump the change counter under the lock, after their writes: the
 // counter read here names exactly the entries copied.
+//
+// Nothing is allocated under the lock, which every worker's requests may
+// wait on: the entries in force are copied into room made before, then
+// the sorted copy is built from them with the lock released.
 void ListsView::rebuild(ListsRoot &l) {
     root_ = nullptr;
     groups_.clear();
     keys_.clear();
 
-    ListsHeld held(l);
-    const trl_list_entry_t *s = list_slots(l);
-    uint64_t changes = l.changes.load(std::memory_order_relaxed);
-
-    for (uint32_t i = 0; i < l.capacity; i++) {
-        const trl_list_entry_t &e = s[i];
-        // expired entries are copied too: lookups check the time, so the
-        // copy stays right as time passes (expires_ms 0: never)
-        if (e.id == 0
-            || (e.action != TRL_LIST_ALLOW && e.action != TRL_LIST_DENY)) {
-            continue;
+    std::vector<trl_list_entry_t> in_force;
+    uint64_t changes = 0;
+    // the slots in use are l.count; should it grow between the reserve and
+    // the lock, make room again (at last for every slot: always enough)
+    size_t room = l.count.load(std::memory_order_relaxed);
+    for (int tries = 0;; tries++) {
+        in_force.clear();
+        in_force.reserve(room);
+        bool short_of_room = false;
+        {
+            ListsHeld held(l);
+            const trl_list_entry_t *s = list_slots(l);
+            for (uint32_t i = 0; i < l.capacity; i++) {
+                // expired entries are copied too: lookups check the time,
+                // so the copy stays right as time passes
+                if (s[i].id == 0 || (s[i].action != TRL_LIST_ALLOW
+                                     && s[i].action != TRL_LIST_DENY)) {
+                    continue;
+                }
+                if (in_force.size() == in_force.capacity()) {
+                    short_of_room = true;
+                    break;
+                }
+                in_force.push_back(s[i]);       // within the reserve
+            }
+            changes = l.changes.load(std::memory_order_relaxed);
         }
+        if (!short_of_room) {
+            break;
+        }
+        room = tries < 2 ? l.count.load(std::memory_order_relaxed) + 16
+                         : l.capacity;
+    }
+
+    for (const trl_list_entry_t &e : in_force) {
         Rule rule{e.action, e.expires_ms};
         if (e.family == 0) {
             size_t zl = strnlen(e.zone, sizeof(e.zone));

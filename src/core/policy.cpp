@@ -309,27 +309,14 @@ bool Loader::partial(uint32_t id, const std::string &where, Partial &p) {
             p.key.put(s, at, shown);
         } else if (key == "count") {
             uint32_t c;
-            if (iequals(s, "all")) {
-                c = kCountAll;
-            } else if (iequals(s, "failed")) {
-                c = kCountFailed;
-            } else if (iequals(s, "succeeded")) {
-                c = kCountSucceeded;
-            } else {
-                return bad(v, key, where, shown, "expected all, failed or "
-                                           "succeeded");
+            if (!parse_count(s.data(), s.size(), c, reason)) {
+                return bad(v, key, where, shown, reason);
             }
             p.count.put(c, at, shown);
         } else if (key == "sync") {
             uint32_t c;
-            if (iequals(s, "off")) {
-                c = kSyncOff;
-            } else if (iequals(s, "async")) {
-                c = kSyncAsync;
-            } else if (iequals(s, "strict")) {
-                c = kSyncStrict;
-            } else {
-                return bad(v, key, where, shown, "expected off, async or strict");
+            if (!parse_sync(s.data(), s.size(), c, reason)) {
+                return bad(v, key, where, shown, reason);
             }
             p.sync.put(c, at, shown);
         } else if (key == "dry_run") {
@@ -451,8 +438,8 @@ bool Loader::finish(const std::string &name, const Mark &at,
     out.rate = p.rate.value;
     out.key = p.key.value;
     out.zone_size = p.zone_size.set ? p.zone_size.value : kPolicyZoneSize;
-    out.count = p.count.set ? p.count.value : kCountAll;
-    out.sync = p.sync.set ? p.sync.value : kSyncOff;
+    out.count = p.count.set ? p.count.value : TRL_COUNT_ALL;
+    out.sync = p.sync.set ? p.sync.value : TRL_SYNC_MODE_OFF;
     out.dry_run = p.dry_run.set && p.dry_run.value;
 
     uint32_t n = out.rate.limit;
@@ -488,11 +475,7 @@ bool Loader::finish(const std::string &name, const Mark &at,
                             " is below penalty.base " + p.base.shown +
                             " for " + where + "; expected max >= base");
         }
-        out.has_penalty = true;
-        out.penalty_base_ms = pen.base_ms;
-        out.penalty_factor = pen.factor;
-        out.penalty_max_ms = pen.max_ms;
-        out.penalty_forgive_ms = pen.forgive_ms;
+        out.penalty = pen;
     }
     return true;
 }

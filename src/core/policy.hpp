@@ -59,24 +59,16 @@ bool parse_yaml_file(const std::string &path, Document &doc,
 
 // ---- the model ----------------------------------------------------------
 
-enum PolicyCount : uint32_t { kCountAll = 0, kCountFailed = 1,
-                              kCountSucceeded = 2 };
-enum PolicySync : uint32_t { kSyncOff = 0, kSyncAsync = 1, kSyncStrict = 2 };
-
 struct Policy {
     std::string name;
     std::string key;
     trl_rate_t rate{};
     uint64_t zone_size = 0;
-    uint32_t count = kCountAll;
+    uint32_t count = TRL_COUNT_ALL;
     uint32_t warn = 0;                 // absolute count, 0: none
-    uint32_t sync = kSyncOff;
+    uint32_t sync = TRL_SYNC_MODE_OFF;
     bool dry_run = false;
-    bool has_penalty = false;
-    uint64_t penalty_base_ms = 0;
-    uint64_t penalty_max_ms = 0;
-    uint64_t penalty_forgive_ms = 0;
-    double penalty_factor = 0;
+    trl_penalty_t penalty{};           // base_ms 0: none
     uint32_t line = 0;
 };
 

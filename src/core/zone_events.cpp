@@ -12,6 +12,7 @@
 #include <cstddef>
 
 #include "trl_core.h"
+#include "guard.hpp"
 #include "zone.hpp"
 
 namespace trl {
@@ -80,40 +81,40 @@ uint64_t Zone::lines_refused(int log) const {
 
 extern "C" int trl_zone_lines_permit(trl_zone_t *zone, int log,
                                      uint64_t now_ms, uint32_t per_second,
-                                     uint64_t *suppressed) {
+                                     uint64_t *suppressed) noexcept {
     uint64_t ignored = 0;
 
-    try {
-        if (suppressed) {
-            *suppressed = 0;
-        }
+    if (suppressed) {
+        *suppressed = 0;
+    }
+    return trl::guard(0, [&] {
         if (zone == nullptr || log < 0 || log >= TRL_LINES_LOGS) {
             return 0;
         }
-        if (per_second > TRL_EVENT_MAX_RATE) {
-            per_second = TRL_EVENT_MAX_RATE;
-        }
+        uint32_t rate = per_second > TRL_EVENT_MAX_RATE ? TRL_EVENT_MAX_RATE
+                                                        : per_second;
         trl::Zone z(reinterpret_cast<trl::Root *>(zone));
-        bool ok = z.line_permit(log, now_ms, per_second,
+        bool ok = z.line_permit(log, now_ms, rate,
                                 suppressed ? *suppressed : ignored);
         return ok ? 1 : 0;
-    } catch (...) {
-        return 0;
-    }
+    });
 }
 
 extern "C" int trl_zone_event_permit(trl_zone_t *zone, uint64_t now_ms,
                                      uint32_t per_second,
-                                     uint64_t *suppressed) {
+                                     uint64_t *suppressed) noexcept {
     return trl_zone_lines_permit(zone, TRL_LINES_EVENTS, now_ms, per_second,
                                  suppressed);
 }
 
 extern "C" uint64_t trl_zone_lines_suppressed(const trl_zone_t *zone,
-                                              int log) {
-    if (zone == nullptr || log < 0 || log >= TRL_LINES_LOGS) {
-        return 0;
-    }
-    trl::Zone z(reinterpret_cast<trl::Root *>(const_cast<trl_zone_t *>(zone)));
-    return z.lines_refused(log);
+                                              int log) noexcept {
+    return trl::guard(uint64_t{0}, [&] {
+        if (zone == nullptr || log < 0 || log >= TRL_LINES_LOGS) {
+            return uint64_t{0};
+        }
+        trl::Zone z(reinterpret_cast<trl::Root *>(
+            const_cast<trl_zone_t *>(zone)));
+        return z.lines_refused(log);
+    });
 }

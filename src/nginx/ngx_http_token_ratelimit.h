@@ -26,24 +26,23 @@
 #define NGX_HTTP_TRL_REJECTED_DRY_RUN   4
 #define NGX_HTTP_TRL_REJECTED           5
 
-/* count= */
-#define NGX_HTTP_TRL_COUNT_ALL          0
-#define NGX_HTTP_TRL_COUNT_FAILED       1
-#define NGX_HTTP_TRL_COUNT_SUCCEEDED    2
-
 /* token_ratelimit_headers */
 #define NGX_HTTP_TRL_HEADERS_X          0x01
 #define NGX_HTTP_TRL_HEADERS_IETF       0x02
 
-/* sync= */
-#define NGX_HTTP_TRL_SYNC_OFF           0
+/*
+ * count= and sync= are the core's TRL_COUNT_* and TRL_SYNC_MODE_*
+ * (trl_grammar.h).  The old names of the sync modes stay for the files
+ * not moved over yet (api.c, sync_lists.c).
+ */
+#define NGX_HTTP_TRL_SYNC_OFF           TRL_SYNC_MODE_OFF
+#define NGX_HTTP_TRL_SYNC_ASYNC         TRL_SYNC_MODE_ASYNC
+#define NGX_HTTP_TRL_SYNC_STRICT        TRL_SYNC_MODE_STRICT
+
 #define NGX_HTTP_TRL_ZONE_NAME_MAX      63      /* trl_list_entry_t.zone */
 #define NGX_HTTP_TRL_STRICT_CACHE       1000    /* ms a strict block is
                                                    trusted locally */
 #define NGX_HTTP_TRL_RESET_KEPT         60000   /* ms a reset is shared */
-
-#define NGX_HTTP_TRL_SYNC_ASYNC         1
-#define NGX_HTTP_TRL_SYNC_STRICT        2
 
 /* token_ratelimit_zone log_rate= (error log lines a second per zone) */
 #define NGX_HTTP_TRL_LOG_RATE           5       /* the default */

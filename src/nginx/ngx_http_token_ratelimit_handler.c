@@ -288,7 +288,7 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     for (i = 0; i < ctx->napplied; i++) {
         a = &ctx->applied[i];
 
-        if (a->admitted && a->limit->count == NGX_HTTP_TRL_COUNT_ALL) {
+        if (a->admitted && a->limit->count == TRL_COUNT_ALL) {
             a->admitted = 0;
 
             if (a->publish) {
@@ -352,7 +352,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     tl = ngx_http_trl_limit(zone, limit, tlcf);
 
-    if (zone->sync == NGX_HTTP_TRL_SYNC_OFF) {
+    if (zone->sync == TRL_SYNC_MODE_OFF) {
         return ngx_http_trl_apply_local(r, tlcf, a, &tl);
     }
 
@@ -370,7 +370,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return ngx_http_trl_apply_local(r, tlcf, a, &tl);
     }
 
-    if (zone->sync == NGX_HTTP_TRL_SYNC_STRICT) {
+    if (zone->sync == TRL_SYNC_MODE_STRICT) {
 
         /* a key Redis rejected is answered here until its unblock time */
 
@@ -489,11 +489,11 @@ ngx_http_trl_limit(ngx_http_trl_zone_t *zone, ngx_http_trl_limit_t *limit,
 
     rc = zone->redis;
 
-    if (zone->sync == NGX_HTTP_TRL_SYNC_ASYNC) {
+    if (zone->sync == TRL_SYNC_MODE_ASYNC) {
         tl.flags |= TRL_LIMIT_SYNC;
         tl.refresh_ms = (uint32_t) rc->interval;
 
-    } else if (zone->sync == NGX_HTTP_TRL_SYNC_STRICT) {
+    } else if (zone->sync == TRL_SYNC_MODE_STRICT) {
         /*
          * How long a block Redis answered is trusted here: a second, so
          * that a reset through the API reaches every node within one; an
@@ -811,7 +811,7 @@ ngx_http_trl_release(ngx_http_trl_applied_t *a)
 
     ngx_memzero(&tl, sizeof(trl_limit_t));
     tl.rate = a->zone->rate;
-    tl.flags = a->zone->sync == NGX_HTTP_TRL_SYNC_ASYNC && !a->in_redis
+    tl.flags = a->zone->sync == TRL_SYNC_MODE_ASYNC && !a->in_redis
                ? TRL_LIMIT_SYNC : 0;
 
     if (a->leased) {
@@ -861,8 +861,8 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
             continue;
         }
 
-        if ((a->limit->count == NGX_HTTP_TRL_COUNT_FAILED && failed)
-            || (a->limit->count == NGX_HTTP_TRL_COUNT_SUCCEEDED && !failed))
+        if ((a->limit->count == TRL_COUNT_FAILED && failed)
+            || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed))
         {
             a->admitted = 0;                /* it counts: keep its place */
 

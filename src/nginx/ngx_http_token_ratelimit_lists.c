@@ -51,17 +51,20 @@ ngx_http_trl_lists_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_trl_main_conf_t  *otmcf = data;
 
+    char                       err[128];
     size_t                     bytes;
     u_char                    *block;
     ngx_slab_pool_t           *shpool;
     ngx_http_trl_main_conf_t  *tmcf;
+
+    ngx_cpystrn((u_char *) err, (u_char *) "no room for them", sizeof(err));
 
     tmcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (otmcf || shm_zone->shm.exists) {
         block = shpool->data;
-        tmcf->lists = trl_lists_attach(block, 0);
+        tmcf->lists = trl_lists_attach(block, 0, err, sizeof(err));
 
     } else {
         bytes = (shpool->pfree > 1 ? shpool->pfree - 1 : 0) * ngx_pagesize;
@@ -69,14 +72,14 @@ ngx_http_trl_lists_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         if (block) {
             shpool->data = block;
-            tmcf->lists = trl_lists_create(block, bytes);
+            tmcf->lists = trl_lists_create(block, bytes, err, sizeof(err));
         }
     }
 
     if (tmcf->lists == NULL) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit: the shared memory of the runtime "
-                      "lists is unusable; restart nginx");
+                      "lists is unusable (%s); restart nginx", err);
         return NGX_ERROR;
     }
 

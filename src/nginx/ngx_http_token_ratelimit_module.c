@@ -49,14 +49,6 @@ static ngx_conf_enum_t  ngx_http_trl_headers[] = {
 };
 
 
-static ngx_conf_enum_t  ngx_http_trl_count_modes[] = {
-    { ngx_string("all"), NGX_HTTP_TRL_COUNT_ALL },
-    { ngx_string("failed"), NGX_HTTP_TRL_COUNT_FAILED },
-    { ngx_string("succeeded"), NGX_HTTP_TRL_COUNT_SUCCEEDED },
-    { ngx_null_string, 0 }
-};
-
-
 typedef struct {
     ngx_int_t     low;
     ngx_int_t     high;
@@ -252,7 +244,7 @@ ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf)
     zones = tmcf->zones.elts;
 
     for (i = 0; i < tmcf->zones.nelts; i++) {
-        if (zones[i]->sync == NGX_HTTP_TRL_SYNC_OFF) {
+        if (zones[i]->sync == TRL_SYNC_MODE_OFF) {
             continue;
         }
 
@@ -337,10 +329,11 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_trl_loc_conf_t  *tlcf = conf;
 
-    ngx_str_t                  *value, name, mode;
+    char                        err[128];
+    uint32_t                    mode;
+    ngx_str_t                  *value, name;
     ngx_uint_t                  i, j, skip, policy;
     ngx_shm_zone_t             *shm_zone;
-    ngx_conf_enum_t            *e;
     ngx_http_trl_ref_t         *ref;
     ngx_http_trl_limit_t        parsed, *limit, *limits;
     ngx_http_trl_main_conf_t   *tmcf;
@@ -351,7 +344,7 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     skip = 0;
     policy = 0;
     ngx_memzero(&parsed, sizeof(ngx_http_trl_limit_t));
-    parsed.count = NGX_HTTP_TRL_COUNT_ALL;
+    parsed.count = TRL_COUNT_ALL;
 
     /* policy=NAME: everything comes from the policy file */
 
@@ -400,27 +393,18 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strncmp(value[i].data, "count=", 6) == 0) {
 
-            mode.data = value[i].data + 6;
-            mode.len = value[i].len - 6;
-
-            for (e = ngx_http_trl_count_modes; e->name.len; e++) {
-                if (e->name.len == mode.len
-                    && ngx_strncmp(e->name.data, mode.data, mode.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (e->name.len == 0) {
+            if (trl_count_parse((char *) value[i].data + 6, value[i].len - 6,
+                                &mode, err, sizeof(err))
+                != TRL_OK)
+            {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid count mode \"%V\" in \"%V\" "
-                                   "directive, it must be \"count=all\", "
-                                   "\"count=failed\" or \"count=succeeded\"",
-                                   &value[i], &cmd->name);
+                                   "invalid value \"%V\" in \"%V\" "
+                                   "directive: %s", &value[i], &cmd->name,
+                                   err);
                 return NGX_CONF_ERROR;
             }
 
-            parsed.count = e->value;
+            parsed.count = mode;
             continue;
         }
 

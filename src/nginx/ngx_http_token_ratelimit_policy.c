@@ -225,12 +225,7 @@ ngx_http_trl_policy_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     limit->warn = policy.warn;
     limit->dry_run = policy.dry_run;
 
-    if (policy.has_penalty) {
-        limit->penalty.base_ms = policy.penalty_base_ms;
-        limit->penalty.max_ms = policy.penalty_max_ms;
-        limit->penalty.forgive_ms = policy.penalty_forgive_ms;
-        limit->penalty.factor = policy.penalty_factor;
-    }
+    limit->penalty = policy.penalty;
 
     return NGX_CONF_OK;
 }

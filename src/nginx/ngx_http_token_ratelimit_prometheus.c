@@ -203,7 +203,7 @@ ngx_http_trl_api_prometheus(ngx_http_request_t *r,
         (void) trl_zone_penalties(zones[i]->zone, NULL, 0, now_ms,
                                   &pz[n].active);
 
-        if (zones[i]->sync != NGX_HTTP_TRL_SYNC_OFF) {
+        if (zones[i]->sync != TRL_SYNC_MODE_OFF) {
             trl_zone_sync_stats(zones[i]->zone, pz[n].sync);
         }
 
@@ -300,7 +300,7 @@ ngx_http_trl_prom_family(ngx_http_trl_out_t *out,
         z = &zones[i];
         st = &z->st;
 
-        if (f->sync_only && z->zone->sync == NGX_HTTP_TRL_SYNC_OFF) {
+        if (f->sync_only && z->zone->sync == TRL_SYNC_MODE_OFF) {
             continue;
         }
 

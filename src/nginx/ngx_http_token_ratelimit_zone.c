@@ -190,9 +190,11 @@ static char *
 ngx_http_trl_parse_zone(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size)
 {
-    u_char     *p, *q;
-    ngx_str_t   s;
+    char       err[128];
+    u_char    *p, *q;
+    uint64_t   bytes;
 
+    bytes = 0;
     name->data = value->data + 5;
 
     p = (u_char *) ngx_strlchr(name->data, value->data + value->len, ':');
@@ -228,18 +230,22 @@ ngx_http_trl_parse_zone(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
         }
     }
 
-    s.data = p + 1;
-    s.len = value->data + value->len - s.data;
+    p++;
 
-    *size = ngx_parse_size(&s);
-
-    if (*size == NGX_ERROR) {
+    if (trl_size_parse((char *) p, value->data + value->len - p, &bytes,
+                       err, sizeof(err))
+        != TRL_OK
+        || bytes > NGX_MAX_OFF_T_VALUE)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\" in \"%V\" directive, "
-                           "it must be a size such as 10m or 512k",
-                           value, &cmd->name);
+                           "invalid zone size \"%V\" in \"%V\" directive: "
+                           "%s", value, &cmd->name,
+                           bytes > NGX_MAX_OFF_T_VALUE ? "the size is too large"
+                                                       : err);
         return NGX_CONF_ERROR;
     }
+
+    *size = (ssize_t) bytes;
 
     if (*size < (ssize_t) (8 * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -304,29 +310,35 @@ ngx_http_trl_zone_texts(ngx_conf_t *cf, ngx_http_trl_zone_t *ctx)
 }
 
 
+/* sync alone is sync=async; the modes are the core's (trl_sync_parse) */
+
 static char *
 ngx_http_trl_parse_sync(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
     ngx_http_trl_zone_t *ctx)
 {
-    if (value->len == 4
-        || (value->len == 10 && ngx_strncmp(value->data, "sync=async", 10)
-                                == 0))
-    {
-        ctx->sync = NGX_HTTP_TRL_SYNC_ASYNC;
+    char      err[128];
+    uint32_t  mode;
+
+    if (value->len == 4) {
+        ctx->sync = TRL_SYNC_MODE_ASYNC;
         return NGX_CONF_OK;
     }
 
-    if (value->len == 11 && ngx_strncmp(value->data, "sync=strict", 11) == 0)
+    if (value->data[4] != '='
+        || trl_sync_parse((char *) value->data + 5, value->len - 5, &mode,
+                          err, sizeof(err))
+           != TRL_OK)
     {
-        ctx->sync = NGX_HTTP_TRL_SYNC_STRICT;
-        return NGX_CONF_OK;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive: %s",
+                           value, &cmd->name,
+                           value->data[4] != '='
+                           ? "expected sync or sync=off|async|strict" : err);
+        return NGX_CONF_ERROR;
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid sync mode \"%V\" in \"%V\" directive, "
-                       "it must be \"sync\", \"sync=async\" or "
-                       "\"sync=strict\"", value, &cmd->name);
-    return NGX_CONF_ERROR;
+    ctx->sync = mode;
+    return NGX_CONF_OK;
 }
 
 
@@ -515,7 +527,7 @@ ngx_http_trl_check_refs(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
     for (i = 0; i < tmcf->refs.nelts; i++) {
         zone = refs[i].shm_zone->data;
 
-        if (zone && refs[i].count != NGX_HTTP_TRL_COUNT_ALL) {
+        if (zone && refs[i].count != TRL_COUNT_ALL) {
             zone->held = 1;
         }
 
@@ -605,7 +617,7 @@ ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     if (trl_zone_create(block, bytes,
-                        ctx->sync != NGX_HTTP_TRL_SYNC_OFF ? TRL_ZONE_SYNC : 0,
+                        ctx->sync != TRL_SYNC_MODE_OFF ? TRL_ZONE_SYNC : 0,
                         err, sizeof(err))
         == NULL)
     {
@@ -639,7 +651,7 @@ attach:
     }
 
     if (((trl_zone_flags(ctx->zone) & TRL_ZONE_SYNC) != 0)
-        != (ctx->sync != NGX_HTTP_TRL_SYNC_OFF))
+        != (ctx->sync != TRL_SYNC_MODE_OFF))
     {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit_zone \"%V\" changed between local "

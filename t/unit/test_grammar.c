@@ -1,8 +1,10 @@
 /*
- * test_grammar.c - what token_ratelimit penalty= and warn= take, parsed by
- * the same core functions as the policy files' penalty: and warn:
- * (trl_penalty_parse, trl_warn_parse): accepted texts, defaults, and a
- * reason naming the bad part for every refusal.
+ * test_grammar.c - what token_ratelimit penalty=, warn= and count=, and
+ * token_ratelimit_zone sync= and its size take, parsed by the same core
+ * functions as the policy files' penalty:, warn:, count:, sync: and
+ * zone_size: (trl_penalty_parse, trl_warn_parse, trl_count_parse,
+ * trl_sync_parse, trl_size_parse): accepted texts, defaults, and a reason
+ * naming what is accepted for every refusal.
  */
 
 #include "unit.h"
@@ -53,6 +55,141 @@ static const struct {
     { "1s:2:1h:1h:9", "too many parts" },
     { ":2", "BASE is empty" },
 };
+
+
+/* the modes' keywords, in any case; bad: NULL */
+static const struct {
+    int          sync;          /* 0: count, 1: sync */
+    const char  *text;
+    uint32_t     mode;
+    const char  *bad;
+} modes[] = {
+    { 0, "all", TRL_COUNT_ALL, NULL },
+    { 0, "failed", TRL_COUNT_FAILED, NULL },
+    { 0, "succeeded", TRL_COUNT_SUCCEEDED, NULL },
+    { 0, "FAILED", TRL_COUNT_FAILED, NULL },
+    { 0, "Succeeded", TRL_COUNT_SUCCEEDED, NULL },
+    { 0, "", 0, "expected all, failed or succeeded" },
+    { 0, "al", 0, "expected all, failed or succeeded" },
+    { 0, "all ", 0, "expected all, failed or succeeded" },
+    { 0, "failedx", 0, "expected all, failed or succeeded" },
+    { 0, "off", 0, "expected all, failed or succeeded" },
+    { 1, "off", TRL_SYNC_MODE_OFF, NULL },
+    { 1, "async", TRL_SYNC_MODE_ASYNC, NULL },
+    { 1, "strict", TRL_SYNC_MODE_STRICT, NULL },
+    { 1, "STRICT", TRL_SYNC_MODE_STRICT, NULL },
+    { 1, "Async", TRL_SYNC_MODE_ASYNC, NULL },
+    { 1, "", 0, "expected off, async or strict" },
+    { 1, "on", 0, "expected off, async or strict" },
+    { 1, "sync", 0, "expected off, async or strict" },
+    { 1, "strictly", 0, "expected off, async or strict" },
+    { 1, "all", 0, "expected off, async or strict" },
+};
+
+
+START_TEST(mode_keywords)
+{
+    int        rc;
+    char       err[128];
+    uint32_t   mode = 99;
+    const char  *t = modes[_i].text;
+
+    err[0] = '\0';
+    rc = modes[_i].sync
+         ? trl_sync_parse(t, strlen(t), &mode, err, sizeof(err))
+         : trl_count_parse(t, strlen(t), &mode, err, sizeof(err));
+
+    if (modes[_i].bad == NULL) {
+        ck_assert_msg(rc == TRL_OK, "\"%s\" refused: %s", t, err);
+        ck_assert_uint_eq(mode, modes[_i].mode);
+    } else {
+        ck_assert_msg(rc == TRL_ERROR, "\"%s\" accepted", t);
+        ck_assert_str_eq(err, modes[_i].bad);
+        ck_assert_uint_eq(mode, 99);            /* untouched */
+    }
+}
+END_TEST
+
+
+/* sizes: the zone's (token_ratelimit_zone zone=name:SIZE, zone_size:) */
+static const struct {
+    const char  *text;
+    uint64_t     bytes;         /* 0: refused */
+    const char  *bad;
+} sizes[] = {
+    { "512", 512, NULL },
+    { "32k", 32 * 1024, NULL },
+    { "32K", 32 * 1024, NULL },
+    { "10m", 10 * 1024 * 1024, NULL },
+    { "10M", 10 * 1024 * 1024, NULL },
+    { "1g", 1024ULL * 1024 * 1024, NULL },
+    { "", 0, "expected a size in bytes or with a k, m or g suffix" },
+    { "10mb", 0, "expected a size in bytes or with a k, m or g suffix" },
+    { "1.5m", 0, "expected a size in bytes or with a k, m or g suffix" },
+    { "m", 0, "expected a size in bytes or with a k, m or g suffix" },
+    { "-1m", 0, "expected a size in bytes or with a k, m or g suffix" },
+    { "99999999999999999999", 0, "the size is too large" },
+    { "99999999999999g", 0, "the size is too large" },
+};
+
+
+START_TEST(size_values)
+{
+    int        rc;
+    char       err[128];
+    uint64_t   bytes = 0;
+    const char  *t = sizes[_i].text;
+
+    rc = trl_size_parse(t, strlen(t), &bytes, err, sizeof(err));
+
+    if (sizes[_i].bad == NULL) {
+        ck_assert_msg(rc == TRL_OK, "\"%s\" refused: %s", t, err);
+        ck_assert_uint_eq(bytes, sizes[_i].bytes);
+    } else {
+        ck_assert_msg(rc == TRL_ERROR, "\"%s\" accepted", t);
+        ck_assert_msg(strstr(err, sizes[_i].bad) != NULL, "\"%s\": %s", t,
+                      err);
+    }
+}
+END_TEST
+
+
+/* a NULL text is refused by every parser, with a reason */
+START_TEST(null_texts)
+{
+    char           err[512];
+    uint32_t       u32, percent;
+    uint64_t       u64;
+    trl_rate_t     rate;
+    trl_penalty_t  penalty;
+
+    ck_assert_int_eq(trl_count_parse(NULL, 0, &u32, err, sizeof(err)),
+                     TRL_ERROR);
+    ck_assert_str_eq(err, "no count mode");
+    ck_assert_int_eq(trl_sync_parse(NULL, 0, &u32, err, sizeof(err)),
+                     TRL_ERROR);
+    ck_assert_str_eq(err, "no sync mode");
+    ck_assert_int_eq(trl_size_parse(NULL, 0, &u64, err, sizeof(err)),
+                     TRL_ERROR);
+    ck_assert_str_eq(err, "no size");
+    ck_assert_int_eq(trl_duration_parse(NULL, 0, &u64, err, sizeof(err)),
+                     TRL_ERROR);
+    ck_assert_str_eq(err, "no duration");
+    ck_assert_int_eq(trl_penalty_parse(NULL, 0, &penalty, err, sizeof(err)),
+                     TRL_ERROR);
+    ck_assert_str_eq(err, "no penalty");
+    ck_assert_int_eq(trl_warn_parse(NULL, 0, &u32, &percent, err,
+                                    sizeof(err)), TRL_ERROR);
+    ck_assert_str_eq(err, "no threshold");
+    ck_assert_int_eq(trl_rate_parse("", 0, &rate, err, sizeof(err)),
+                     TRL_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "20r/15m"));
+
+    /* a short err is cut, NUL-terminated */
+    ck_assert_int_eq(trl_sync_parse("on", 2, &u32, err, 9), TRL_ERROR);
+    ck_assert_str_eq(err, "expected");
+}
+END_TEST
 
 
 START_TEST(penalty_accepted)
@@ -149,6 +286,11 @@ grammar_suite(void)
                         (int) (sizeof(penalties_bad)
                                / sizeof(penalties_bad[0])));
     tcase_add_test(tc, warn_values);
+    tcase_add_loop_test(tc, mode_keywords, 0,
+                        (int) (sizeof(modes) / sizeof(modes[0])));
+    tcase_add_loop_test(tc, size_values, 0,
+                        (int) (sizeof(sizes) / sizeof(sizes[0])));
+    tcase_add_test(tc, null_texts);
 
     return s;
 }

@@ -55,22 +55,28 @@ key_entry(int action, const char *key, const char *zone)
 START_TEST(lists_create_attach)
 {
     void         *mem = lists_mem();
+    char          err[128];
     trl_lists_t  *l;
 
-    ck_assert_ptr_null(trl_lists_attach(mem, LISTS_SIZE));  /* not made */
+    /* not made: a failing attach says why */
+    ck_assert_ptr_null(trl_lists_attach(mem, LISTS_SIZE, err, sizeof(err)));
+    ck_assert_str_eq(err, "the block holds no lists");
     memset(mem, 0, LISTS_SIZE);
-    ck_assert_ptr_null(trl_lists_attach(mem, 0));
+    ck_assert_ptr_null(trl_lists_attach(mem, 0, NULL, 0));
+    ck_assert_ptr_null(trl_lists_attach(NULL, 0, err, sizeof(err)));
+    ck_assert_str_eq(err, "the block of the lists is missing or too small");
 
-    l = trl_lists_create(mem, LISTS_SIZE);
+    l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
     ck_assert_ptr_nonnull(l);
     ck_assert_uint_gt(trl_lists_capacity(l), 200);
     ck_assert_uint_lt(trl_lists_capacity(l) * sizeof(trl_list_entry_t),
                       LISTS_SIZE);
 
     /* a reload adopts the block, with or without its size */
-    ck_assert_ptr_eq(trl_lists_attach(mem, LISTS_SIZE), l);
-    ck_assert_ptr_eq(trl_lists_attach(mem, 0), l);
-    ck_assert_ptr_null(trl_lists_create(mem, 16));           /* too small */
+    ck_assert_ptr_eq(trl_lists_attach(mem, LISTS_SIZE, NULL, 0), l);
+    ck_assert_ptr_eq(trl_lists_attach(mem, 0, NULL, 0), l);
+    ck_assert_ptr_null(trl_lists_create(mem, 16, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "too small: 16 bytes") != NULL, "%s", err);
     free(mem);
 }
 END_TEST
@@ -79,7 +85,7 @@ END_TEST
 START_TEST(lists_ids_unique_and_js_safe)
 {
     void              *mem = lists_mem();
-    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
     trl_list_entry_t   e;
     uint64_t           ids[200];
     int                i, j;
@@ -102,7 +108,7 @@ END_TEST
 START_TEST(lists_match_addresses)
 {
     void              *mem = lists_mem();
-    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
     trl_list_entry_t   e;
     uint8_t            a4[4] = { 203, 0, 113, 77 }, b4[4] = { 203, 0, 114, 1 };
     uint8_t            a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1 };
@@ -141,7 +147,7 @@ END_TEST
 START_TEST(lists_match_keys_expire_remove)
 {
     void              *mem = lists_mem();
-    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
     trl_list_entry_t   e, got[8];
     uint64_t           id, allow, deny;
 
@@ -250,7 +256,7 @@ random_addr(uint8_t *a, int len)
 START_TEST(lists_match_random_against_scan)
 {
     void              *mem = lists_mem();
-    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
     trl_list_entry_t   e, ent[160];
     size_t             n = 0, i;
     uint8_t            a[16];
@@ -314,8 +320,8 @@ END_TEST
 START_TEST(lists_view_follows_the_lists_asked)
 {
     void              *ma = lists_mem(), *mb = lists_mem();
-    trl_lists_t       *la = trl_lists_create(ma, LISTS_SIZE);
-    trl_lists_t       *lb = trl_lists_create(mb, LISTS_SIZE);
+    trl_lists_t       *la = trl_lists_create(ma, LISTS_SIZE, NULL, 0);
+    trl_lists_t       *lb = trl_lists_create(mb, LISTS_SIZE, NULL, 0);
     trl_list_entry_t   e;
     int                i;
 
@@ -332,7 +338,7 @@ START_TEST(lists_view_follows_the_lists_asked)
     }
 
     /* new lists in a's memory, with one entry too (same count) */
-    la = trl_lists_create(ma, LISTS_SIZE);
+    la = trl_lists_create(ma, LISTS_SIZE, NULL, 0);
     ck_assert_ptr_nonnull(la);
     e = key_entry(TRL_LIST_DENY, "y", "");
     ck_assert_int_eq(trl_lists_add(la, &e, NOW), TRL_OK);
@@ -348,7 +354,7 @@ END_TEST
 START_TEST(lists_full_then_expired_slots_reused)
 {
     void              *mem = lists_mem();
-    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
     trl_list_entry_t   e;
     uint32_t           i, cap = trl_lists_capacity(l);
 
@@ -361,6 +367,44 @@ START_TEST(lists_full_then_expired_slots_reused)
     ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_ERROR);
     e.id = 0;
     ck_assert_int_eq(trl_lists_add(l, &e, NOW + 10), TRL_OK);
+    free(mem);
+}
+END_TEST
+
+
+/* The request path's copy (made outside the lists' lock, in room reserved
+ * before it) holds every entry of lists full to the last slot, and skips
+ * removals Redis is still to be told of. */
+START_TEST(lists_view_of_full_lists)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
+    trl_list_entry_t   e;
+    uint8_t            a[4];
+    uint32_t           i, cap = trl_lists_capacity(l);
+    uint64_t           gone = 0;
+
+    for (i = 0; i < cap; i++) {
+        a[0] = 10; a[1] = (uint8_t) (i >> 16); a[2] = (uint8_t) (i >> 8);
+        a[3] = (uint8_t) i;
+        e = addr_entry(i == cap - 1 ? TRL_LIST_ALLOW : TRL_LIST_DENY, 4, a,
+                       4, 32);
+        ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+        if (i == 5) {
+            gone = e.id;
+        }
+    }
+    ck_assert_int_eq(trl_lists_remove(l, gone, 1), 1);     /* a tombstone */
+
+    for (i = 0; i < cap; i++) {
+        a[0] = 10; a[1] = (uint8_t) (i >> 16); a[2] = (uint8_t) (i >> 8);
+        a[3] = (uint8_t) i;
+        ck_assert_int_eq(trl_lists_match_addr(l, 4, a, NOW),
+                         i == 5 ? 0
+                         : i == cap - 1 ? TRL_LIST_ALLOW : TRL_LIST_DENY);
+    }
+    a[0] = 11;
+    ck_assert_int_eq(trl_lists_match_addr(l, 4, a, NOW), 0);
     free(mem);
 }
 END_TEST
@@ -415,7 +459,7 @@ END_TEST
 START_TEST(lists_sync_due_one_at_a_time)
 {
     void         *mem = lists_mem();
-    trl_lists_t  *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_lists_t  *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
 
     ck_assert_int_eq(trl_lists_sync_due(l, NOW, 1000, 1500, 0), 1);
     ck_assert_int_eq(trl_lists_sync_due(l, NOW + 1, 1000, 1500, 0), 0);
@@ -437,7 +481,7 @@ END_TEST
 START_TEST(lists_reconcile)
 {
     void              *mem = lists_mem();
-    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
     trl_list_entry_t   a, b, remote[4], puts[8], got[8], resets[4];
     uint64_t           dels[8];
     size_t             n, ndels, nres;
@@ -514,7 +558,7 @@ END_TEST
 START_TEST(lists_resets)
 {
     void              *mem = lists_mem();
-    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE);
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
     trl_list_entry_t   own, other, remote[2], got[4], resets[4], puts[4];
     uint64_t           dels[4], allow, deny;
     size_t             nres, ndels;
@@ -582,6 +626,7 @@ lists_suite(void)
 
     tc = unit_tcase(s, "entries", 10);
     tcase_add_test(tc, lists_create_attach);
+    tcase_add_test(tc, lists_view_of_full_lists);
     tcase_add_test(tc, lists_ids_unique_and_js_safe);
     tcase_add_test(tc, lists_match_addresses);
     tcase_add_test(tc, lists_match_keys_expire_remove);

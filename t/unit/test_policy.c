@@ -159,15 +159,15 @@ START_TEST(every_field)
     ck_assert_str_eq(p.key, "$binary_remote_addr$http_x_user");
     ck_assert_uint_eq(p.rate.limit, 20);
     ck_assert_uint_eq(p.rate.window_ms, 15 * MIN);
-    ck_assert_uint_eq(p.count, TRL_POLICY_COUNT_FAILED);
+    ck_assert_uint_eq(p.count, TRL_COUNT_FAILED);
     ck_assert_uint_eq(p.warn, 16);
-    ck_assert_uint_eq(p.has_penalty, 1);
-    ck_assert_uint_eq(p.penalty_base_ms, 30 * SEC);
-    ck_assert(p.penalty_factor == 1.5);
-    ck_assert_uint_eq(p.penalty_max_ms, 2 * HOUR);
-    ck_assert_uint_eq(p.penalty_forgive_ms, 24 * HOUR);
+    ck_assert_uint_eq(p.penalty.base_ms > 0, 1);
+    ck_assert_uint_eq(p.penalty.base_ms, 30 * SEC);
+    ck_assert(p.penalty.factor == 1.5);
+    ck_assert_uint_eq(p.penalty.max_ms, 2 * HOUR);
+    ck_assert_uint_eq(p.penalty.forgive_ms, 24 * HOUR);
     ck_assert_uint_eq(p.dry_run, 1);
-    ck_assert_uint_eq(p.sync, TRL_POLICY_SYNC_STRICT);
+    ck_assert_uint_eq(p.sync, TRL_SYNC_MODE_STRICT);
     ck_assert_uint_eq(p.zone_size, 64 * 1024);
     ck_assert_uint_eq(p.line, 12);
 
@@ -176,12 +176,12 @@ START_TEST(every_field)
     ck_assert_str_eq(p.key, "$binary_remote_addr");
     ck_assert_uint_eq(p.rate.limit, 5);
     ck_assert_uint_eq(p.rate.window_ms, HOUR);
-    ck_assert_uint_eq(p.count, TRL_POLICY_COUNT_SUCCEEDED);
+    ck_assert_uint_eq(p.count, TRL_COUNT_SUCCEEDED);
     ck_assert_uint_eq(p.warn, 3);
-    ck_assert_uint_eq(p.has_penalty, 0);
-    ck_assert_uint_eq(p.penalty_base_ms, 0);
+    ck_assert_uint_eq(p.penalty.base_ms > 0, 0);
+    ck_assert_uint_eq(p.penalty.base_ms, 0);
     ck_assert_uint_eq(p.dry_run, 0);
-    ck_assert_uint_eq(p.sync, TRL_POLICY_SYNC_ASYNC);
+    ck_assert_uint_eq(p.sync, TRL_SYNC_MODE_ASYNC);
     ck_assert_uint_eq(p.zone_size, 20 * MB);
     ck_assert_uint_eq(p.line, 25);
 
@@ -189,9 +189,9 @@ START_TEST(every_field)
     ck_assert_str_eq(p.key, "$http_authorization");
     ck_assert_uint_eq(p.rate.limit, 1000);
     ck_assert_uint_eq(p.rate.window_ms, MIN);
-    ck_assert_uint_eq(p.count, TRL_POLICY_COUNT_ALL);
+    ck_assert_uint_eq(p.count, TRL_COUNT_ALL);
     ck_assert_uint_eq(p.warn, 0);
-    ck_assert_uint_eq(p.sync, TRL_POLICY_SYNC_OFF);
+    ck_assert_uint_eq(p.sync, TRL_SYNC_MODE_OFF);
     ck_assert_uint_eq(p.line, 30);
 
     trl_policy_free(set);
@@ -242,11 +242,11 @@ START_TEST(builtin_defaults)
     ck_assert_str_eq(trl_policy_environment(set), "only");
     p = get(set, "login");
     ck_assert_uint_eq(p.zone_size, 10 * MB);
-    ck_assert_uint_eq(p.count, TRL_POLICY_COUNT_ALL);
-    ck_assert_uint_eq(p.sync, TRL_POLICY_SYNC_OFF);
+    ck_assert_uint_eq(p.count, TRL_COUNT_ALL);
+    ck_assert_uint_eq(p.sync, TRL_SYNC_MODE_OFF);
     ck_assert_uint_eq(p.warn, 0);
     ck_assert_uint_eq(p.dry_run, 0);
-    ck_assert_uint_eq(p.has_penalty, 0);
+    ck_assert_uint_eq(p.penalty.base_ms > 0, 0);
     ck_assert_uint_eq(p.line, 3);
     trl_policy_free(set);
 }
@@ -287,36 +287,36 @@ START_TEST(defaults_override)
     ck_assert_uint_eq(p.rate.limit, 10);
     ck_assert_uint_eq(p.rate.window_ms, MIN);
     ck_assert_str_eq(p.key, "$remote_addr");
-    ck_assert_uint_eq(p.count, TRL_POLICY_COUNT_FAILED);
+    ck_assert_uint_eq(p.count, TRL_COUNT_FAILED);
     ck_assert_uint_eq(p.warn, 5);
     ck_assert_uint_eq(p.dry_run, 1);
-    ck_assert_uint_eq(p.sync, TRL_POLICY_SYNC_ASYNC);
+    ck_assert_uint_eq(p.sync, TRL_SYNC_MODE_ASYNC);
     ck_assert_uint_eq(p.zone_size, MB);
-    ck_assert_uint_eq(p.has_penalty, 1);
-    ck_assert_uint_eq(p.penalty_base_ms, MIN);
-    ck_assert(p.penalty_factor == 3);
-    ck_assert_uint_eq(p.penalty_max_ms, HOUR);
-    ck_assert_uint_eq(p.penalty_forgive_ms, HOUR);
+    ck_assert_uint_eq(p.penalty.base_ms > 0, 1);
+    ck_assert_uint_eq(p.penalty.base_ms, MIN);
+    ck_assert(p.penalty.factor == 3);
+    ck_assert_uint_eq(p.penalty.max_ms, HOUR);
+    ck_assert_uint_eq(p.penalty.forgive_ms, HOUR);
 
     p = get(set, "overrides");
     ck_assert_uint_eq(p.rate.limit, 7);
     ck_assert_uint_eq(p.rate.window_ms, SEC);
     ck_assert_str_eq(p.key, "$host");
-    ck_assert_uint_eq(p.count, TRL_POLICY_COUNT_ALL);
+    ck_assert_uint_eq(p.count, TRL_COUNT_ALL);
     ck_assert_uint_eq(p.warn, 0);
     ck_assert_uint_eq(p.dry_run, 0);
-    ck_assert_uint_eq(p.sync, TRL_POLICY_SYNC_OFF);
+    ck_assert_uint_eq(p.sync, TRL_SYNC_MODE_OFF);
     ck_assert_uint_eq(p.zone_size, 1024 * MB);
-    ck_assert_uint_eq(p.has_penalty, 0);
-    ck_assert_uint_eq(p.penalty_base_ms, 0);
+    ck_assert_uint_eq(p.penalty.base_ms > 0, 0);
+    ck_assert_uint_eq(p.penalty.base_ms, 0);
 
     /* a penalty in both: merged key by key */
     p = get(set, "merges");
-    ck_assert_uint_eq(p.has_penalty, 1);
-    ck_assert_uint_eq(p.penalty_base_ms, MIN);
-    ck_assert(p.penalty_factor == 3);
-    ck_assert_uint_eq(p.penalty_max_ms, 4 * HOUR);
-    ck_assert_uint_eq(p.penalty_forgive_ms, 4 * HOUR);
+    ck_assert_uint_eq(p.penalty.base_ms > 0, 1);
+    ck_assert_uint_eq(p.penalty.base_ms, MIN);
+    ck_assert(p.penalty.factor == 3);
+    ck_assert_uint_eq(p.penalty.max_ms, 4 * HOUR);
+    ck_assert_uint_eq(p.penalty.forgive_ms, 4 * HOUR);
     trl_policy_free(set);
 }
 END_TEST
@@ -391,12 +391,12 @@ START_TEST(penalty_values)
              "      key: $k\n      penalty: %s\n", penalties[_i].penalty);
     set = load_ok(yaml, NULL);
     p = get(set, "p");
-    ck_assert_uint_eq(p.has_penalty, 1);
-    ck_assert_uint_eq(p.penalty_base_ms, penalties[_i].base);
-    ck_assert_uint_eq(p.penalty_max_ms, penalties[_i].max);
-    ck_assert_uint_eq(p.penalty_forgive_ms, penalties[_i].forgive);
-    ck_assert_msg(p.penalty_factor == penalties[_i].factor, "factor %g",
-                  p.penalty_factor);
+    ck_assert_uint_eq(p.penalty.base_ms > 0, 1);
+    ck_assert_uint_eq(p.penalty.base_ms, penalties[_i].base);
+    ck_assert_uint_eq(p.penalty.max_ms, penalties[_i].max);
+    ck_assert_uint_eq(p.penalty.forgive_ms, penalties[_i].forgive);
+    ck_assert_msg(p.penalty.factor == penalties[_i].factor, "factor %g",
+                  p.penalty.factor);
     trl_policy_free(set);
 }
 END_TEST
@@ -652,7 +652,7 @@ START_TEST(large_file)
         ck_assert_uint_eq(p.rate.limit, (uint32_t) i + 1);
         ck_assert_uint_eq(p.rate.window_ms, (uint64_t) (i % 60 + 1) * MIN);
         ck_assert_uint_eq(p.warn, ((uint32_t) i + 2) / 2);
-        ck_assert_uint_eq(p.penalty_base_ms, (uint64_t) (i + 1) * SEC);
+        ck_assert_uint_eq(p.penalty.base_ms, (uint64_t) (i + 1) * SEC);
         ck_assert_uint_eq(p.line, (uint32_t) (7 + 5 * i));
     }
     trl_policy_free(set);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "trl_core.h"
+#include "trl_test.h"     /* what only the tests call */
 
 
 /*

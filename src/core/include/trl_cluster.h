@@ -3,18 +3,15 @@
  * cluster=: which hash slot a Redis key lives in, what a MOVED or ASK
  * redirection says, and a slot map (the masters serving each slot, as
  * CLUSTER SLOTS lists them).  Plain C types only, no nginx or hiredis
- * header; every function is noexcept in effect (see trl_core.h).
+ * header; every function is TRL_NOEXCEPT (see trl_base.h).
  */
 
 #ifndef TRL_CLUSTER_H_INCLUDED
 #define TRL_CLUSTER_H_INCLUDED
 
-#include <stddef.h>
-#include <stdint.h>
+#include "trl_base.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+TRL_BEGIN_DECLS
 
 
 #define TRL_CLUSTER_SLOTS      16384
@@ -25,7 +22,7 @@ extern "C" {
  * of the key, or of its hash tag (the bytes between the first "{" and the
  * first "}" after it, when there are any), modulo 16384.
  */
-unsigned trl_cluster_slot(const void *key, size_t len);
+unsigned trl_cluster_slot(const void *key, size_t len) TRL_NOEXCEPT;
 
 /*
  * A redirection error reply: "MOVED <slot> <host>:<port>" or "ASK <slot>
@@ -38,7 +35,7 @@ unsigned trl_cluster_slot(const void *key, size_t len);
 #define TRL_CLUSTER_ASK    2
 
 int trl_cluster_redirect(const char *text, size_t len, unsigned *slot,
-    char host[TRL_CLUSTER_HOST_MAX], unsigned *port);
+    char host[TRL_CLUSTER_HOST_MAX], unsigned *port) TRL_NOEXCEPT;
 
 /*
  * A slot map: up to TRL_CLUSTER_NODES_MAX masters and, for each slot, the
@@ -50,32 +47,30 @@ int trl_cluster_redirect(const char *text, size_t len, unsigned *slot,
 
 typedef struct trl_slot_map_s  trl_slot_map_t;
 
-trl_slot_map_t *trl_slot_map_create(void);
-void trl_slot_map_destroy(trl_slot_map_t *map);
+trl_slot_map_t *trl_slot_map_create(void) TRL_NOEXCEPT;
+void trl_slot_map_destroy(trl_slot_map_t *map) TRL_NOEXCEPT;
 
 /* Serves slots start..end (inclusive) from host:port; returns the node's
  * index, or -1 on a bad range or too many nodes. */
 int trl_slot_map_add(trl_slot_map_t *map, unsigned start, unsigned end,
-    const char *host, size_t host_len, unsigned port);
+    const char *host, size_t host_len, unsigned port) TRL_NOEXCEPT;
 
 /* One slot moved to host:port (a MOVED reply); returns the node's index,
  * or -1. */
 int trl_slot_map_move(trl_slot_map_t *map, unsigned slot, const char *host,
-    size_t host_len, unsigned port);
+    size_t host_len, unsigned port) TRL_NOEXCEPT;
 
 /* The node serving a slot, or -1. */
-int trl_slot_map_node(const trl_slot_map_t *map, unsigned slot);
+int trl_slot_map_node(const trl_slot_map_t *map, unsigned slot) TRL_NOEXCEPT;
 
-unsigned trl_slot_map_nodes(const trl_slot_map_t *map);
+unsigned trl_slot_map_nodes(const trl_slot_map_t *map) TRL_NOEXCEPT;
 /* A node's NUL-terminated host and its port; NULL for a bad index. */
 const char *trl_slot_map_host(const trl_slot_map_t *map, unsigned node,
-    unsigned *port);
+    unsigned *port) TRL_NOEXCEPT;
 /* Slots no node serves. */
-unsigned trl_slot_map_unserved(const trl_slot_map_t *map);
+unsigned trl_slot_map_unserved(const trl_slot_map_t *map) TRL_NOEXCEPT;
 
 
-#ifdef __cplusplus
-}
-#endif
+TRL_END_DECLS
 
 #endif /* TRL_CLUSTER_H_INCLUDED */

@@ -1,0 +1,90 @@
+/*
+ * trl_grammar.h - the values that nginx.conf and policy files share, and
+ * their one parser each: rates, durations, sizes, a penalty, a warning
+ * threshold, the count and sync modes.  The directives and the YAML
+ * loader both call these, so they accept the same texts and say the same
+ * things about the others: on error, err gets what is wrong and what is
+ * accepted (NUL-terminated, cut to errlen).
+ */
+
+#ifndef TRL_GRAMMAR_H_INCLUDED
+#define TRL_GRAMMAR_H_INCLUDED
+
+#include "trl_base.h"
+
+TRL_BEGIN_DECLS
+
+
+/* Rates: N requests per sliding window of W milliseconds. */
+#define TRL_RATE_MAX_LIMIT     65535
+#define TRL_RATE_MAX_WINDOW_MS (365ULL * 24 * 3600 * 1000)
+
+typedef struct {
+    uint32_t  limit;        /* N: requests admitted per window */
+    uint64_t  window_ms;    /* W: window length, whole seconds, in ms */
+} trl_rate_t;
+
+/* Parses "Nr/s", "Nr/m", "Nr/h", "Nr/d" or "Nr/<count><unit>" ("20r/15m"). */
+int trl_rate_parse(const char *text, size_t len, trl_rate_t *rate,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
+/* Writes the canonical form ("10r/m", "20r/15m"); returns its length. */
+size_t trl_rate_format(const trl_rate_t *rate, char *buf, size_t len)
+    TRL_NOEXCEPT;
+
+
+/* Durations as in policy files ("500ms", "30s", "1h30m"; 0 allowed):
+ * <N><unit> terms, unit ms, s, m, h or d, summed, at most 365d. */
+int trl_duration_parse(const char *text, size_t len, uint64_t *ms,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+/* Sizes: bytes, or k/m/g (any case) multiples of 1024. */
+int trl_size_parse(const char *text, size_t len, uint64_t *bytes,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
+
+/* Progressive penalty: the v-th violation (a rejection) in a row blocks the
+ * key for min(base * factor^(v-1), max); violations are forgotten once the
+ * key stayed out of trouble for forgive after its last block ended. */
+typedef struct {
+    uint64_t    base_ms;          /* 0: no penalty */
+    uint64_t    max_ms;
+    uint64_t    forgive_ms;
+    double      factor;
+} trl_penalty_t;
+
+/*
+ * What "token_ratelimit ... penalty=" and "warn=" take, with the grammar of
+ * their YAML twins: BASE[:FACTOR[:MAX[:FORGIVE]]] (durations as above,
+ * above 0; FACTOR 1 to 1000, default 2; MAX default 1h or BASE if larger;
+ * FORGIVE default MAX); a warning threshold P% (1..100), a count (>= 1,
+ * UINT32_MAX when beyond: the caller checks it against N) or off (both
+ * 0).
+ */
+int trl_penalty_parse(const char *text, size_t len, trl_penalty_t *penalty,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+int trl_warn_parse(const char *text, size_t len, uint32_t *count,
+    uint32_t *percent, char *err, size_t errlen) TRL_NOEXCEPT;
+
+
+/* Which admitted requests count ("token_ratelimit count=", policy count:):
+ * all, failed (final status >= 400) or succeeded (< 400). */
+#define TRL_COUNT_ALL        0
+#define TRL_COUNT_FAILED     1
+#define TRL_COUNT_SUCCEEDED  2
+
+/* How a zone is shared ("token_ratelimit_zone sync=", policy sync:). */
+#define TRL_SYNC_MODE_OFF     0
+#define TRL_SYNC_MODE_ASYNC   1
+#define TRL_SYNC_MODE_STRICT  2
+
+/* The keywords of the two modes, in any case: all, failed, succeeded;
+ * off, async, strict. */
+int trl_count_parse(const char *text, size_t len, uint32_t *mode,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+int trl_sync_parse(const char *text, size_t len, uint32_t *mode,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
+
+TRL_END_DECLS
+
+#endif /* TRL_GRAMMAR_H_INCLUDED */
