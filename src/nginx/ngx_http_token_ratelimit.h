@@ -169,7 +169,7 @@ typedef struct {
 } ngx_http_trl_ref_t;
 
 
-/* token_ratelimit_event_log (ngx_http_token_ratelimit_events.c) */
+/* token_ratelimit_event_log (ngx_http_token_ratelimit_event_log.c) */
 typedef struct ngx_http_trl_event_log_s  ngx_http_trl_event_log_t;
 
 
@@ -316,7 +316,7 @@ ngx_int_t ngx_http_trl_client_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
 
-/* ngx_http_token_ratelimit_events.c: callers test tlcf->event_log first */
+/* ngx_http_token_ratelimit_event_log.c: callers test tlcf->event_log first */
 #define NGX_HTTP_TRL_DENIED_DIRECTIVE   0       /* token_ratelimit_deny */
 #define NGX_HTTP_TRL_DENIED_LIST        1       /* a runtime deny entry */
 

@@ -1,6 +1,6 @@
 
 /*
- * ngx_http_token_ratelimit_events.c - token_ratelimit_event_log: one JSON
+ * ngx_http_token_ratelimit_event_log.c - token_ratelimit_event_log: one JSON
  * object per line for every rejection, penalty start, deny and "Redis
  * unavailable" answer, to a file or to syslog, for SIEM pipelines.
  *
@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 #define NGX_HTTP_TRL_EVENT_RATE        100      /* lines a second per zone */
@@ -59,8 +60,6 @@ static u_char *ngx_http_trl_event_key(u_char *p, u_char *last,
 static u_char *ngx_http_trl_event_string(u_char *p, u_char *last,
     const char *name, u_char *data, size_t len, size_t max,
     const char *cut);
-static u_char *ngx_http_trl_event_escape(u_char *p, u_char *last,
-    u_char *s, size_t len);
 static u_char *ngx_http_trl_event_seconds(u_char *p, u_char *last,
     uint64_t ms);
 static void ngx_http_trl_event_write(ngx_http_request_t *r,
@@ -390,12 +389,10 @@ ngx_http_trl_event_permit(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
     uint64_t *wall_ms)
 {
-    u_char      *p, *last, buf[2048];
-    uint64_t     suppressed;
-    ngx_time_t  *tp;
+    u_char    *p, *last, buf[2048];
+    uint64_t   suppressed;
 
-    tp = ngx_timeofday();
-    *wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    *wall_ms = ngx_http_trl_wall_ms();
 
     if (!trl_zone_event_permit(zone->zone, *wall_ms, (uint32_t) el->rate,
                                &suppressed))
@@ -509,10 +506,8 @@ static u_char *
 ngx_http_trl_event_key(u_char *p, u_char *last, ngx_http_trl_zone_t *zone,
     ngx_str_t *key, trl_hash_t *hash)
 {
-    size_t                     i, len;
+    size_t                     len;
     ngx_http_trl_key_shown_t   ks;
-
-    static u_char  hex[] = "0123456789abcdef";
 
     ngx_http_trl_key_show(zone, key->data, key->len, hash, &ks);
 
@@ -547,11 +542,7 @@ ngx_http_trl_event_key(u_char *p, u_char *last, ngx_http_trl_zone_t *zone,
     }
 
     p = ngx_cpymem(p, ",\"key_hex\":\"", sizeof(",\"key_hex\":\"") - 1);
-
-    for (i = 0; i < len; i++) {
-        *p++ = hex[ks.text.data[i] >> 4];
-        *p++ = hex[ks.text.data[i] & 0xf];
-    }
+    p = ngx_hex_dump(p, ks.text.data, len);
 
     *p++ = '"';
 
@@ -572,7 +563,8 @@ static u_char *
 ngx_http_trl_event_string(u_char *p, u_char *last, const char *name,
     u_char *data, size_t len, size_t max, const char *cut)
 {
-    ngx_uint_t  truncated;
+    ngx_uint_t     truncated;
+    const u_char  *s;
 
     truncated = 0;
 
@@ -590,102 +582,12 @@ ngx_http_trl_event_string(u_char *p, u_char *last, const char *name,
     }
 
     *p++ = '"';
-    p = ngx_http_trl_event_escape(p, last - 1, data, len);
+    s = data;
+    p = ngx_http_trl_json_escape(p, last - 1, &s, data + len);
     *p++ = '"';
 
     if (truncated && cut) {
         p = ngx_slprintf(p, last, ",\"%s\":true", cut);
-    }
-
-    return p;
-}
-
-
-/*
- * A JSON string's contents: '"' and '\' escaped, control bytes and DEL as
- * \u00XX, valid UTF-8 kept as is, and every byte of an invalid (or cut,
- * overlong, surrogate, above U+10FFFF) sequence as \ufffd, so that the
- * line is valid UTF-8 and valid JSON whatever the input.
- */
-
-static u_char *
-ngx_http_trl_event_escape(u_char *p, u_char *last, u_char *s, size_t len)
-{
-    u_char    c;
-    size_t    n, i;
-    uint32_t  u, min;
-
-    static u_char  hex[] = "0123456789abcdef";
-
-    while (len && last - p >= 6) {
-        c = *s;
-
-        if (c >= 0x20 && c < 0x7f) {
-            if (c == '"' || c == '\\') {
-                *p++ = '\\';
-            }
-
-            *p++ = c;
-            s++;
-            len--;
-            continue;
-        }
-
-        if (c < 0x80) {
-            *p++ = '\\';
-            *p++ = 'u';
-            *p++ = '0';
-            *p++ = '0';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-            s++;
-            len--;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-            u = c & 0x1f;
-            min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            u = c & 0x0f;
-            min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            u = c & 0x07;
-            min = 0x10000;
-
-        } else {
-            n = 0;
-            u = 0;
-            min = 1;
-        }
-
-        if (n && n <= len) {
-            for (i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80) {
-                    break;
-                }
-
-                u = (u << 6) | (s[i] & 0x3f);
-            }
-
-            if (i == n && u >= min && u <= 0x10ffff
-                && (u < 0xd800 || u > 0xdfff))
-            {
-                p = ngx_cpymem(p, s, n);
-                s += n;
-                len -= n;
-                continue;
-            }
-        }
-
-        p = ngx_cpymem(p, "\\ufffd", 6);
-        s++;
-        len--;
     }
 
     return p;
