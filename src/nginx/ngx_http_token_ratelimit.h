@@ -18,6 +18,10 @@
 #include "trl_core.h"
 
 
+/* ngx_http_trl_ctx_t.denied_why */
+#define NGX_HTTP_TRL_DENIED_DIRECTIVE   0       /* token_ratelimit_deny */
+#define NGX_HTTP_TRL_DENIED_LIST        1       /* a runtime deny entry */
+
 /* $token_ratelimit_status, in increasing precedence */
 #define NGX_HTTP_TRL_NONE               0
 #define NGX_HTTP_TRL_PASSED             1
@@ -216,6 +220,9 @@ typedef struct {
     unsigned                    in_redis:1;     /* holds a place in Redis */
     unsigned                    unavailable:1;  /* fail=closed, Redis down */
     unsigned                    denied:1;       /* a runtime deny entry */
+    unsigned                    allowed:1;      /* a runtime allow entry */
+    unsigned                    penalized:1;    /* serving a penalty */
+    unsigned                    penalty_start:1; /* started one */
 } ngx_http_trl_applied_t;
 
 
@@ -225,6 +232,10 @@ typedef struct {
     ngx_http_trl_applied_t     *applied;
     ngx_uint_t                  napplied;
     ngx_http_trl_applied_t     *shown;          /* most restrictive */
+    ngx_http_trl_applied_t     *rejected;       /* the zone answered for */
+    ngx_http_trl_applied_t     *denied_key;     /* the key a deny entry
+                                                   named, NULL: the client */
+    ngx_uint_t                  denied_why;     /* NGX_HTTP_TRL_DENIED_* */
     ngx_uint_t                  status;         /* NGX_HTTP_TRL_PASSED ... */
     ngx_uint_t                  headers;
     ngx_http_trl_wait_t        *wait;           /* strict: Redis answers */
@@ -264,6 +275,8 @@ char *ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_trl_init_phases(ngx_conf_t *cf);
 void ngx_http_trl_init_pid(void);
 ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_token_ratelimit_result.c (the handler's and sync.c's) */
 void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
     trl_result_t *res);
 void ngx_http_trl_log_events(ngx_http_request_t *r,
@@ -311,25 +324,17 @@ ngx_int_t ngx_http_trl_deny(ngx_http_request_t *r);
 char *ngx_http_trl_predicate_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_trl_access(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf);
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx,
+    ngx_uint_t nkeys);
 ngx_int_t ngx_http_trl_client_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
 
-/* ngx_http_token_ratelimit_event_log.c: callers test tlcf->event_log first */
-#define NGX_HTTP_TRL_DENIED_DIRECTIVE   0       /* token_ratelimit_deny */
-#define NGX_HTTP_TRL_DENIED_LIST        1       /* a runtime deny entry */
-
+/* ngx_http_token_ratelimit_event_log.c: the caller tests tlcf->event_log */
 char *ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_http_trl_event_rejected(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res);
-void ngx_http_trl_event_denied(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    ngx_str_t *key, ngx_uint_t why);
-void ngx_http_trl_event_unavailable(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
+void ngx_http_trl_event_log_write(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

@@ -47,6 +47,13 @@ struct ngx_http_trl_event_log_s {
 };
 
 
+static void ngx_http_trl_event_rejected(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
+static void ngx_http_trl_event_denied(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, ngx_uint_t why);
+static void ngx_http_trl_event_unavailable(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
 static ngx_uint_t ngx_http_trl_event_permit(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
     uint64_t *wall_ms);
@@ -213,90 +220,109 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * A zone rejected a request (enforced or in a dry run): a "rejected" (or
- * "rejected_dry_run") line, and a "penalty" line when the rejection
- * started a penalty.
+ * The request is decided (ngx_http_trl_finish): its lines, from what the
+ * context recorded.  Denied: a "denied" line.  Else, for each zone that
+ * rejected it (enforced or in a dry run), a "rejected" line and a
+ * "penalty" line when the rejection started a penalty; an "unavailable"
+ * line when the answer is fail=closed's 503.
  */
 
 void
+ngx_http_trl_event_log_write(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx)
+{
+    ngx_uint_t               i;
+    ngx_http_trl_applied_t  *a;
+
+    if (ctx->denied) {
+        a = ctx->denied_key;
+
+        ngx_http_trl_event_denied(r, tlcf, a ? a->zone : NULL,
+                                  a ? &a->key_text : NULL, ctx->denied_why);
+        return;
+    }
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (a->rejected && !a->unavailable) {
+            ngx_http_trl_event_rejected(r, tlcf, a);
+        }
+    }
+
+    if (ctx->rejected && ctx->rejected->unavailable) {
+        ngx_http_trl_event_unavailable(r, tlcf, ctx->rejected);
+    }
+}
+
+
+static void
 ngx_http_trl_event_rejected(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res)
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a)
 {
     u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
-    time_t                     retry_after, reset_at;
     uint64_t                   wall_ms;
-    ngx_uint_t                 dry;
+    ngx_http_trl_zone_t       *zone;
     ngx_http_trl_event_log_t  *el;
 
     el = tlcf->event_log;
+    zone = a->zone;
     last = buf + sizeof(buf) - 1;     /* room for the newline */
-    dry = (tl->flags & TRL_LIMIT_DRY_RUN) != 0;
 
     if (ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
 
-        retry_after = (time_t) ((res->retry_ms + 999) / 1000);
-        if (retry_after < 1) {
-            retry_after = 1;
-        }
-
-        reset_at = (time_t) ((wall_ms + (res->reset_ms - res->now_ms) + 999)
-                             / 1000);
-
         p = ngx_http_trl_event_start(el, buf, last, wall_ms,
-                                     dry ? "rejected_dry_run" : "rejected",
+                                     a->dry_run ? "rejected_dry_run"
+                                                : "rejected",
                                      zone);
-        p = ngx_http_trl_event_key(p, last, zone, key, hash);
+        p = ngx_http_trl_event_key(p, last, zone, &a->key_text, &a->key);
         p = ngx_http_trl_event_request(r, el, p, last);
 
-        if (!dry) {
+        if (!a->dry_run) {
             p = ngx_slprintf(p, last, ",\"status\":%ui", tlcf->status_code);
         }
 
         p = ngx_slprintf(p, last,
-                         ",\"limit\":%uD,\"window_ms\":%uL,\"count\":%uD,"
+                         ",\"limit\":%uD,\"window_ms\":%uL,\"count\":%ui,"
                          "\"retry_after\":%T,\"reset_at\":%T",
-                         zone->rate.limit, zone->rate.window_ms,
-                         res->limit - res->remaining, retry_after, reset_at);
+                         zone->rate.limit, zone->rate.window_ms, a->used,
+                         a->retry_after, a->reset);
 
-        if (res->violations) {
-            p = ngx_slprintf(p, last, ",\"violations\":%uD",
-                             res->violations);
+        if (a->violations) {
+            p = ngx_slprintf(p, last, ",\"violations\":%uD", a->violations);
         }
 
-        if (res->penalized) {
+        if (a->penalized) {
             p = ngx_slprintf(p, last, ",\"penalized\":true");
         }
 
         p = ngx_slprintf(p, last, ",\"dry_run\":%s}",
-                         dry ? "true" : "false");
+                         a->dry_run ? "true" : "false");
 
         ngx_http_trl_event_write(r, el, buf, p);
     }
 
-    if (!res->penalty_start
+    if (!a->penalty_start
         || !ngx_http_trl_event_permit(r, el, zone, &wall_ms))
     {
         return;
     }
 
     p = ngx_http_trl_event_start(el, buf, last, wall_ms, "penalty", zone);
-    p = ngx_http_trl_event_key(p, last, zone, key, hash);
+    p = ngx_http_trl_event_key(p, last, zone, &a->key_text, &a->key);
     p = ngx_http_trl_event_request(r, el, p, last);
 
     p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL,"
                      "\"penalty_s\":",
                      zone->rate.limit, zone->rate.window_ms);
-    p = ngx_http_trl_event_seconds(p, last, res->penalty_ms);
+    p = ngx_http_trl_event_seconds(p, last, a->penalty_ms);
 
     /* the client's wait: the block, or the window if it frees later */
 
-    p = ngx_slprintf(p, last, ",\"violations\":%uD,\"retry_after\":%uL,"
-                     "\"reset_at\":%uL,\"dry_run\":%s}",
-                     res->violations,
-                     ngx_max((res->retry_ms + 999) / 1000, 1),
-                     (wall_ms + (res->reset_ms - res->now_ms) + 999) / 1000,
-                     dry ? "true" : "false");
+    p = ngx_slprintf(p, last, ",\"violations\":%uD,\"retry_after\":%T,"
+                     "\"reset_at\":%T,\"dry_run\":%s}",
+                     a->violations, a->retry_after, a->reset,
+                     a->dry_run ? "true" : "false");
 
     ngx_http_trl_event_write(r, el, buf, p);
 }
@@ -308,7 +334,7 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
  * zone, whose budget the line takes.
  */
 
-void
+static void
 ngx_http_trl_event_denied(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
     ngx_str_t *key, ngx_uint_t why)
@@ -353,7 +379,7 @@ ngx_http_trl_event_denied(ngx_http_request_t *r,
 
 /* fail=closed: Redis could not be asked, the request was answered 503. */
 
-void
+static void
 ngx_http_trl_event_unavailable(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a)
 {
