@@ -274,6 +274,10 @@ char *ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_token_ratelimit_handler.c */
 ngx_int_t ngx_http_trl_init_phases(ngx_conf_t *cf);
 void ngx_http_trl_init_pid(void);
+
+/* ngx_http_token_ratelimit_ctx.c */
+ngx_http_trl_ctx_t *ngx_http_trl_create_ctx(ngx_http_request_t *r,
+    ngx_uint_t n);
 ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
 
 /* ngx_http_token_ratelimit_result.c (the handler's and sync.c's) */

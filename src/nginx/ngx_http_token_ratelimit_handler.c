@@ -36,8 +36,6 @@ static ngx_int_t ngx_http_trl_apply(ngx_http_request_t *r,
 static ngx_int_t ngx_http_trl_apply_local(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
     trl_limit_t *tl);
-static ngx_http_trl_ctx_t *ngx_http_trl_create_ctx(ngx_http_request_t *r,
-    ngx_uint_t n);
 static ngx_http_trl_applied_t *ngx_http_trl_most_restrictive(
     ngx_http_trl_ctx_t *ctx);
 static void ngx_http_trl_release(ngx_http_trl_applied_t *a);
@@ -45,7 +43,6 @@ static void ngx_http_trl_release(ngx_http_trl_applied_t *a);
 static void ngx_http_trl_trace(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
 #endif
-static void ngx_http_trl_cleanup(void *data);
 
 
 ngx_int_t
@@ -575,59 +572,6 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
 }
 
 
-static ngx_http_trl_ctx_t *
-ngx_http_trl_create_ctx(ngx_http_request_t *r, ngx_uint_t n)
-{
-    ngx_pool_cleanup_t  *cln;
-    ngx_http_trl_ctx_t  *ctx;
-
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_trl_ctx_t)
-                                        + n * sizeof(ngx_http_trl_applied_t));
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    ctx = cln->data;
-    ngx_memzero(ctx, sizeof(ngx_http_trl_ctx_t));
-    ctx->applied = (ngx_http_trl_applied_t *) (ctx + 1);
-
-    cln->handler = ngx_http_trl_cleanup;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_token_ratelimit_module);
-
-    return ctx;
-}
-
-
-/*
- * Internal redirects (and named locations) clear the module contexts and
- * set r->internal; only then is the pool cleanup list searched.
- */
-
-ngx_http_trl_ctx_t *
-ngx_http_trl_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t  *cln;
-    ngx_http_trl_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_token_ratelimit_module);
-
-    if (ctx || !r->main->internal) {
-        return ctx;
-    }
-
-    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_trl_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r->main, ctx, ngx_http_token_ratelimit_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
-}
-
-
 /* The zone with the fewest places left; on a tie the later full reset. */
 
 static ngx_http_trl_applied_t *
@@ -745,15 +689,4 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_trl_cleanup(void *data)
-{
-    /*
-     * Nothing to free: the context lives in the request pool.  The cleanup
-     * exists so that ngx_http_trl_get_ctx() finds the context again after
-     * an internal redirect.
-     */
 }
