@@ -75,16 +75,19 @@ $(CORE_LIB): $(CORE_OBJS)
 	ar rcs $@ $^
 
 # A configured copy of the nginx tree: Debian's nginx-dev ships headers and
-# build scripts only, enough for "make modules".  The core library only has
-# to exist for configure (order-only): a core edit relinks the module, it
-# does not configure nginx again nor recompile the glue.
+# build scripts only, enough for "make modules".  Debian's conf_flags have
+# --with-debug (NGX_DEBUG: the module's ngx_log_debug traces are compiled
+# in, as in Debian's nginx); without them, the fallback has it too.  The
+# core library only has to exist for configure (order-only): a core edit
+# relinks the module, it does not configure nginx again nor recompile the
+# glue.
 $(NGX_BUILD)/objs/Makefile: config Makefile | $(CORE_LIB)
 	@test -f $(NGINX_SRC)/configure || { echo "no nginx source tree at" \
 	    "$(NGINX_SRC): run scripts/install-deps.sh or set NGINX_SRC"; \
 	    exit 1; }
 	rm -rf $(NGX_BUILD)
 	cp -a $(NGINX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && flags=(--with-compat) \
+	cd $(NGX_BUILD) && flags=(--with-compat --with-debug) \
 	    && if [ -f conf_flags ]; then . ./conf_flags; \
 	           flags=("$${NGX_CONF_FLAGS[@]}"); fi \
 	    && TRL_CORE_LIB=$(abspath $(CORE_LIB)) ./configure "$${flags[@]}" \

@@ -18,6 +18,10 @@
 #include "trl_core.h"
 
 
+/* ngx_http_trl_ctx_t.denied_why */
+#define NGX_HTTP_TRL_DENIED_DIRECTIVE   0       /* token_ratelimit_deny */
+#define NGX_HTTP_TRL_DENIED_LIST        1       /* a runtime deny entry */
+
 /* $token_ratelimit_status, in increasing precedence */
 #define NGX_HTTP_TRL_NONE               0
 #define NGX_HTTP_TRL_PASSED             1
@@ -30,14 +34,7 @@
 #define NGX_HTTP_TRL_HEADERS_X          0x01
 #define NGX_HTTP_TRL_HEADERS_IETF       0x02
 
-/*
- * count= and sync= are the core's TRL_COUNT_* and TRL_SYNC_MODE_*
- * (trl_grammar.h).  The old names of the sync modes stay for the files
- * not moved over yet (api.c, sync_lists.c).
- */
-#define NGX_HTTP_TRL_SYNC_OFF           TRL_SYNC_MODE_OFF
-#define NGX_HTTP_TRL_SYNC_ASYNC         TRL_SYNC_MODE_ASYNC
-#define NGX_HTTP_TRL_SYNC_STRICT        TRL_SYNC_MODE_STRICT
+/* count= and sync= are the core's TRL_COUNT_*, TRL_SYNC_MODE_* */
 
 #define NGX_HTTP_TRL_ZONE_NAME_MAX      63      /* trl_list_entry_t.zone */
 #define NGX_HTTP_TRL_STRICT_CACHE       1000    /* ms a strict block is
@@ -168,7 +165,7 @@ typedef struct {
 } ngx_http_trl_ref_t;
 
 
-/* token_ratelimit_event_log (ngx_http_token_ratelimit_events.c) */
+/* token_ratelimit_event_log (ngx_http_token_ratelimit_event_log.c) */
 typedef struct ngx_http_trl_event_log_s  ngx_http_trl_event_log_t;
 
 
@@ -215,6 +212,9 @@ typedef struct {
     unsigned                    in_redis:1;     /* holds a place in Redis */
     unsigned                    unavailable:1;  /* fail=closed, Redis down */
     unsigned                    denied:1;       /* a runtime deny entry */
+    unsigned                    allowed:1;      /* a runtime allow entry */
+    unsigned                    penalized:1;    /* serving a penalty */
+    unsigned                    penalty_start:1; /* started one */
 } ngx_http_trl_applied_t;
 
 
@@ -224,6 +224,10 @@ typedef struct {
     ngx_http_trl_applied_t     *applied;
     ngx_uint_t                  napplied;
     ngx_http_trl_applied_t     *shown;          /* most restrictive */
+    ngx_http_trl_applied_t     *rejected;       /* the zone answered for */
+    ngx_http_trl_applied_t     *denied_key;     /* the key a deny entry
+                                                   named, NULL: the client */
+    ngx_uint_t                  denied_why;     /* NGX_HTTP_TRL_DENIED_* */
     ngx_uint_t                  status;         /* NGX_HTTP_TRL_PASSED ... */
     ngx_uint_t                  headers;
     ngx_http_trl_wait_t        *wait;           /* strict: Redis answers */
@@ -262,7 +266,13 @@ char *ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_token_ratelimit_handler.c */
 ngx_int_t ngx_http_trl_init_phases(ngx_conf_t *cf);
 void ngx_http_trl_init_pid(void);
+
+/* ngx_http_token_ratelimit_ctx.c */
+ngx_http_trl_ctx_t *ngx_http_trl_create_ctx(ngx_http_request_t *r,
+    ngx_uint_t n);
 ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_token_ratelimit_result.c (the handler's and sync.c's) */
 void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
     trl_result_t *res);
 void ngx_http_trl_log_events(ngx_http_request_t *r,
@@ -310,25 +320,17 @@ ngx_int_t ngx_http_trl_deny(ngx_http_request_t *r);
 char *ngx_http_trl_predicate_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_trl_access(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf);
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx,
+    ngx_uint_t nkeys);
 ngx_int_t ngx_http_trl_client_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
 
-/* ngx_http_token_ratelimit_events.c: callers test tlcf->event_log first */
-#define NGX_HTTP_TRL_DENIED_DIRECTIVE   0       /* token_ratelimit_deny */
-#define NGX_HTTP_TRL_DENIED_LIST        1       /* a runtime deny entry */
-
+/* ngx_http_token_ratelimit_event_log.c: the caller tests tlcf->event_log */
 char *ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_http_trl_event_rejected(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res);
-void ngx_http_trl_event_denied(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    ngx_str_t *key, ngx_uint_t why);
-void ngx_http_trl_event_unavailable(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
+void ngx_http_trl_event_log_write(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

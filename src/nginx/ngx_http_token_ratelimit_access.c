@@ -18,8 +18,7 @@
 
 static void ngx_http_trl_log_denied(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf);
-static ngx_uint_t ngx_http_trl_key_denied(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_main_conf_t *tmcf);
+static void ngx_http_trl_count(ngx_http_trl_loc_conf_t *tlcf, int outcome);
 
 
 static time_t      ngx_http_trl_deny_logged;
@@ -27,19 +26,29 @@ static ngx_uint_t  ngx_http_trl_deny_unlogged;
 
 
 /*
- * NGX_DECLINED: the limits apply; NGX_HTTP_FORBIDDEN: denied (deny wins
- * over bypass); NGX_OK: bypassed.  Either way every zone of the location
- * counts the outcome.
+ * The request's one access decision, taken on the client's address and
+ * the keys the handler found (ctx->applied[0 .. nkeys - 1], each with the
+ * verdict of the runtime entries for it): NGX_HTTP_FORBIDDEN when denied,
+ * NGX_OK when bypassed, NGX_DECLINED when the zones are to decide.
+ *
+ *   - a deny entry for the address or token_ratelimit_deny: denied, and
+ *     every zone counts it;
+ *   - an allow entry for the address (unless a deny entry names one of
+ *     the keys: deny wins) or token_ratelimit_bypass: bypassed, every zone
+ *     counts it;
+ *   - a deny entry for a key: denied, counted by its zone.
+ *
+ * The outcome is recorded in ctx (denied_key, denied_why) for the event
+ * log and the debug log.
  */
 
 ngx_int_t
-ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
+ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_ctx_t *ctx, ngx_uint_t nkeys)
 {
-    int                        outcome;
-    ngx_int_t                  rc, listed;
+    ngx_int_t                  listed;
     ngx_uint_t                 i;
-    ngx_http_trl_zone_t       *zone;
-    ngx_http_trl_limit_t      *limits;
+    ngx_http_trl_applied_t    *key_denied;
     ngx_http_trl_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
@@ -52,47 +61,70 @@ ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
         || (tlcf->deny
             && ngx_http_test_predicates(r, tlcf->deny) == NGX_DECLINED))
     {
-        rc = NGX_HTTP_FORBIDDEN;
-        outcome = TRL_OUTCOME_DENIED;
+        ctx->denied_why = listed == NGX_HTTP_FORBIDDEN
+                          ? NGX_HTTP_TRL_DENIED_LIST
+                          : NGX_HTTP_TRL_DENIED_DIRECTIVE;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: denied by %s",
+                       listed == NGX_HTTP_FORBIDDEN
+                       ? "a deny entry for the address"
+                       : "token_ratelimit_deny");
+
         ngx_http_trl_log_denied(r, tlcf);
+        ngx_http_trl_count(tlcf, TRL_OUTCOME_DENIED);
 
-        if (tlcf->event_log) {
-            ngx_http_trl_event_denied(r, tlcf, NULL, NULL,
-                                      listed == NGX_HTTP_FORBIDDEN
-                                      ? NGX_HTTP_TRL_DENIED_LIST
-                                      : NGX_HTTP_TRL_DENIED_DIRECTIVE);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    key_denied = NULL;
+
+    for (i = 0; i < nkeys; i++) {
+        if (ctx->applied[i].denied) {
+            key_denied = &ctx->applied[i];
+            break;
         }
+    }
 
-    } else if ((listed == NGX_OK && !ngx_http_trl_key_denied(r, tlcf, tmcf))
-               || (tlcf->bypass
-                   && ngx_http_test_predicates(r, tlcf->bypass)
-                      == NGX_DECLINED))
+    if ((listed == NGX_OK && key_denied == NULL)
+        || (tlcf->bypass
+            && ngx_http_test_predicates(r, tlcf->bypass) == NGX_DECLINED))
     {
-        rc = NGX_OK;
-        outcome = TRL_OUTCOME_BYPASSED;
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: bypassed by %s",
+                       listed == NGX_OK && key_denied == NULL
+                       ? "an allow entry for the address"
+                       : "token_ratelimit_bypass");
 
-    } else {
-        return NGX_DECLINED;
+        ngx_http_trl_count(tlcf, TRL_OUTCOME_BYPASSED);
+
+        return NGX_OK;
     }
 
-    limits = tlcf->limits.elts;
+    if (key_denied) {
+        ctx->denied_key = key_denied;
+        ctx->denied_why = NGX_HTTP_TRL_DENIED_LIST;
 
-    for (i = 0; i < tlcf->limits.nelts; i++) {
-        zone = limits[i].shm_zone->data;
-        trl_zone_count(zone->zone, outcome);
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: zone \"%V\" key %016xL%016xL: "
+                       "denied by a deny entry for the key",
+                       &key_denied->zone->name, key_denied->key.hi,
+                       key_denied->key.lo);
+
+        trl_zone_count(key_denied->zone->zone, TRL_OUTCOME_DENIED);
+
+        return NGX_HTTP_FORBIDDEN;
     }
 
-    return rc;
+    return NGX_DECLINED;
 }
 
 
-/* A runtime deny entry for the key of one of the zones: deny wins. */
+/* Every zone of the location counts an outcome decided before them. */
 
-static ngx_uint_t
-ngx_http_trl_key_denied(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
-    ngx_http_trl_main_conf_t *tmcf)
+static void
+ngx_http_trl_count(ngx_http_trl_loc_conf_t *tlcf, int outcome)
 {
-    ngx_str_t              key;
     ngx_uint_t             i;
     ngx_http_trl_zone_t   *zone;
     ngx_http_trl_limit_t  *limits;
@@ -101,16 +133,8 @@ ngx_http_trl_key_denied(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     for (i = 0; i < tlcf->limits.nelts; i++) {
         zone = limits[i].shm_zone->data;
-
-        if (ngx_http_complex_value(r, &zone->key, &key) == NGX_OK
-            && key.len
-            && ngx_http_trl_lists_key(tmcf, zone, &key) == NGX_HTTP_FORBIDDEN)
-        {
-            return 1;
-        }
+        trl_zone_count(zone->zone, outcome);
     }
-
-    return 0;
 }
 
 

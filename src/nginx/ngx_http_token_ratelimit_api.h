@@ -1,8 +1,10 @@
 
 /*
  * ngx_http_token_ratelimit_api.h - token_ratelimit_api: the monitoring and
- * administration endpoint (api.c), its Prometheus text (prometheus.c), its
- * dashboard (dashboard.c), and the response builder they share (out.c).
+ * administration endpoint (api.c routes to api_zones.c, api_lists.c,
+ * prometheus.c and dashboard.c; api_args.c reads a call's arguments,
+ * api_origin.c refuses cross-site calls), and the response builder and
+ * answers they share (out.c).
  */
 
 #ifndef _NGX_HTTP_TOKEN_RATELIMIT_API_H_INCLUDED_
@@ -66,15 +68,45 @@ void ngx_http_trl_out_key(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     ngx_uint_t truncated);
 ngx_int_t ngx_http_trl_out_send(ngx_http_trl_out_t *out, ngx_uint_t status,
     const char *type);
-ngx_int_t ngx_http_trl_api_error(ngx_http_request_t *r, ngx_uint_t status,
+ngx_int_t ngx_http_trl_out_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *message);
+ngx_int_t ngx_http_trl_out_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+void ngx_http_trl_out_redis_state(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_redis_state_t *state);
 
-/* api.c */
+/* api.c: the directive and the router */
 char *ngx_http_trl_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_http_trl_api_redis_state(ngx_http_trl_main_conf_t *tmcf,
-    ngx_http_trl_redis_state_t *state);
-time_t ngx_http_trl_api_unix(uint64_t clock_ms, uint64_t now_ms);
+
+/* api_args.c */
+ngx_int_t ngx_http_trl_api_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_trl_api_key_arg(ngx_http_request_t *r, ngx_str_t *key);
+ngx_int_t ngx_http_trl_api_hash_arg(ngx_http_request_t *r,
+    trl_hash_t *hash);
+ngx_http_trl_zone_t *ngx_http_trl_api_find_zone(
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
+
+/* api_zones.c */
+ngx_int_t ngx_http_trl_api_zones(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
+ngx_int_t ngx_http_trl_api_key(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name);
+void ngx_http_trl_api_zone_map(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf, uint64_t now_ms);
+void ngx_http_trl_api_redis(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf);
+
+/* api_lists.c */
+ngx_int_t ngx_http_trl_api_lists(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *rest);
+void ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf);
+
+/* api_origin.c */
+ngx_table_elt_t *ngx_http_trl_api_cross_site(ngx_http_request_t *r);
+ngx_int_t ngx_http_trl_api_refuse(ngx_http_request_t *r, ngx_table_elt_t *h);
 
 /* prometheus.c */
 ngx_int_t ngx_http_trl_api_prometheus(ngx_http_request_t *r,

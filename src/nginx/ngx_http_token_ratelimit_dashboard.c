@@ -20,6 +20,7 @@
 
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_api.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 typedef struct {
@@ -108,7 +109,7 @@ ngx_http_trl_api_dashboard(ngx_http_request_t *r, ngx_str_t *asset)
         type = "text/css; charset=utf-8";
 
     } else {
-        return ngx_http_trl_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+        return ngx_http_trl_out_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                       "no such API path");
     }
 
@@ -123,22 +124,15 @@ ngx_http_trl_api_dashboard(ngx_http_request_t *r, ngx_str_t *asset)
 static ngx_int_t
 ngx_http_trl_dashboard_headers(ngx_http_request_t *r)
 {
-    ngx_table_elt_t                  *h;
     ngx_http_trl_dashboard_header_t  *hd;
 
     for (hd = ngx_http_trl_dashboard_hdrs; hd->name.len; hd++) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_trl_push_header(r, &hd->name, hd->value.data,
+                                     hd->value.len)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        h->hash = 1;
-        h->key = hd->name;
-        h->value = hd->value;
-        h->lowcase_key = NULL;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
     }
 
     return NGX_OK;

@@ -8,6 +8,14 @@
  * "satisfy any" cannot skip it.  It runs once per request: its context is
  * also registered as a pool cleanup, where it is found again after an
  * internal redirect has cleared the module contexts.
+ *
+ * A request is decided in three steps: one pass finds each zone's key, its
+ * hash and the runtime entries' verdict on it (ngx_http_trl_keys); one
+ * access decision on the client and those keys (ngx_http_trl_access);
+ * then each zone decides (ngx_http_trl_apply, and for strict zones Redis,
+ * sync.c).  The outcome is recorded in the context and answered, written
+ * to the event log and traced in the debug log in one place
+ * (ngx_http_trl_finish).
  */
 
 
@@ -15,36 +23,26 @@
 #include "ngx_http_token_ratelimit_redis.h"
 
 
-/* A key is logged escaped and cut to this many bytes. */
-#define NGX_HTTP_TRL_LOG_KEY_LEN   64
-
-/* Room for ", N lines suppressed by log_rate". */
-#define NGX_HTTP_TRL_LOG_NOTE_LEN  64
-
-/* At most one "zone is full" line per zone per this many ms. */
-#define NGX_HTTP_TRL_EVICT_REPORT  60000
-
-
 static ngx_int_t ngx_http_trl_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_trl_keys(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 static ngx_int_t ngx_http_trl_decide(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
+static ngx_int_t ngx_http_trl_finish(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 static ngx_int_t ngx_http_trl_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trl_apply(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_limit_t *limit,
-    ngx_http_trl_applied_t *a);
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
 static ngx_int_t ngx_http_trl_apply_local(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
     trl_limit_t *tl);
-static ngx_http_trl_ctx_t *ngx_http_trl_create_ctx(ngx_http_request_t *r,
-    ngx_uint_t n);
 static ngx_http_trl_applied_t *ngx_http_trl_most_restrictive(
     ngx_http_trl_ctx_t *ctx);
 static void ngx_http_trl_release(ngx_http_trl_applied_t *a);
-static ngx_uint_t ngx_http_trl_log_permit(ngx_http_request_t *r,
-    ngx_http_trl_zone_t *zone, ngx_uint_t level, u_char *note, u_char **more);
-static u_char *ngx_http_trl_printable_key(u_char *buf, size_t size,
-    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash);
-static void ngx_http_trl_cleanup(void *data);
+#if (NGX_DEBUG)
+static void ngx_http_trl_trace(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx);
+#endif
 
 
 ngx_int_t
@@ -98,9 +96,8 @@ static ngx_int_t
 ngx_http_trl_handler(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
-    ngx_uint_t                i, strict, allowed;
+    ngx_uint_t                i, n, strict, allowed;
     ngx_http_trl_ctx_t       *ctx;
-    ngx_http_trl_limit_t     *limits;
     ngx_http_trl_applied_t   *a;
     ngx_http_trl_loc_conf_t  *tlcf;
 
@@ -133,32 +130,37 @@ ngx_http_trl_handler(ngx_http_request_t *r)
 
     ctx->headers = tlcf->headers;
 
-    switch (ngx_http_trl_access(r, tlcf)) {
+    n = ngx_http_trl_keys(r, tlcf, ctx);
+
+    switch (ngx_http_trl_access(r, tlcf, ctx, n)) {
 
     case NGX_OK:
         ctx->status = NGX_HTTP_TRL_BYPASSED;
-        ctx->decided = 1;
-        return NGX_DECLINED;
+        return ngx_http_trl_finish(r, tlcf, ctx);
 
     case NGX_HTTP_FORBIDDEN:
         ctx->status = NGX_HTTP_TRL_REJECTED;
         ctx->denied = 1;
-        ctx->decided = 1;
-        return ngx_http_trl_deny(r);
+        return ngx_http_trl_finish(r, tlcf, ctx);
 
     default: /* NGX_DECLINED */
         break;
     }
 
-    limits = tlcf->limits.elts;
+    /* the zones decide; those that do not apply leave the array */
+
     strict = 0;
     allowed = 0;
 
-    for (i = 0; i < tlcf->limits.nelts; i++) {
+    for (i = 0; i < n; i++) {
 
         a = &ctx->applied[ctx->napplied];
 
-        rc = ngx_http_trl_apply(r, tlcf, &limits[i], a);
+        if (a != &ctx->applied[i]) {
+            *a = ctx->applied[i];
+        }
+
+        rc = ngx_http_trl_apply(r, tlcf, a);
 
         if (rc == NGX_DECLINED) {
             continue;
@@ -179,12 +181,12 @@ ngx_http_trl_handler(ngx_http_request_t *r)
     }
 
     if (ctx->napplied == 0) {
-        if (allowed) {
-            ctx->status = NGX_HTTP_TRL_BYPASSED;
-            ctx->decided = 1;
+        if (!allowed) {
+            return NGX_DECLINED;            /* no key: not limited */
         }
 
-        return NGX_DECLINED;
+        ctx->status = NGX_HTTP_TRL_BYPASSED;
+        return ngx_http_trl_finish(r, tlcf, ctx);
     }
 
     if (strict && ngx_http_trl_strict_start(r, tlcf, ctx) == NGX_AGAIN) {
@@ -192,6 +194,76 @@ ngx_http_trl_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_trl_decide(r, tlcf, ctx);
+}
+
+
+/*
+ * The one pass over the zones before any decision: each zone's key (a
+ * zone whose key is empty does not apply and is left out), its hash, and
+ * the runtime entries' verdict on it, into ctx->applied.  Returns how
+ * many zones have a key.
+ */
+
+static ngx_uint_t
+ngx_http_trl_keys(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_ctx_t *ctx)
+{
+    ngx_uint_t                 i, n;
+    ngx_http_trl_zone_t       *zone;
+    ngx_http_trl_limit_t      *limits;
+    ngx_http_trl_applied_t    *a;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
+    limits = tlcf->limits.elts;
+    n = 0;
+
+    for (i = 0; i < tlcf->limits.nelts; i++) {
+        zone = limits[i].shm_zone->data;
+        a = &ctx->applied[n];
+
+        ngx_memzero(a, sizeof(ngx_http_trl_applied_t));
+
+        if (ngx_http_complex_value(r, &zone->key, &a->key_text) != NGX_OK
+            || a->key_text.len == 0)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "token_ratelimit: zone \"%V\": empty key, "
+                           "not limited", &zone->name);
+            continue;
+        }
+
+        a->limit = &limits[i];
+        a->zone = zone;
+
+        trl_zone_hash(zone->zone, a->key_text.data, a->key_text.len, &a->key);
+
+        /* runtime entries for this key (token_ratelimit_api) */
+
+        switch (ngx_http_trl_lists_key(tmcf, zone, &a->key_text)) {
+
+        case NGX_OK:
+            a->allowed = 1;
+            break;
+
+        case NGX_HTTP_FORBIDDEN:
+            a->denied = 1;
+            break;
+
+        default:
+            break;
+        }
+
+        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: zone \"%V\" key %016xL%016xL%s%s",
+                       &zone->name, a->key.hi, a->key.lo,
+                       a->allowed ? ", an allow entry" : "",
+                       a->denied ? ", a deny entry" : "");
+
+        n++;
+    }
+
+    return n;
 }
 
 
@@ -210,7 +282,6 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_uint_t               i, dry, warned, enforced_warned;
     ngx_http_trl_applied_t  *a, *rejected;
 
-    ctx->decided = 1;
     rejected = NULL;
     dry = 0;
     warned = 0;
@@ -242,29 +313,9 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     if (rejected) {
         ctx->status = NGX_HTTP_TRL_REJECTED;
         ctx->shown = rejected;
+        ctx->rejected = rejected;
 
-        if (rejected->denied) {
-            ctx->denied = 1;
-            ctx->shown = NULL;
-
-            if (tlcf->event_log) {
-                ngx_http_trl_event_denied(r, tlcf, rejected->zone,
-                                          &rejected->key_text,
-                                          NGX_HTTP_TRL_DENIED_LIST);
-            }
-
-            return ngx_http_trl_deny(r);
-        }
-
-        if (rejected->unavailable) {
-            if (tlcf->event_log) {
-                ngx_http_trl_event_unavailable(r, tlcf, rejected);
-            }
-
-            return ngx_http_trl_unavailable(r, ctx);
-        }
-
-        return ngx_http_trl_reject(r, tlcf, ctx);
+        return ngx_http_trl_finish(r, tlcf, ctx);
     }
 
     ctx->status = dry ? NGX_HTTP_TRL_REJECTED_DRY_RUN
@@ -297,60 +348,116 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         }
     }
 
-    return NGX_DECLINED;
+    return ngx_http_trl_finish(r, tlcf, ctx);
 }
 
 
 /*
- * Applies one limit: NGX_DECLINED when it does not apply (empty key, or a
- * fault, which passes the request), NGX_OK when admitted (or, for a strict
- * zone, when Redis is to decide), NGX_BUSY when over the limit.
+ * The request is decided (ctx->status, denied, rejected): its event log
+ * lines, its debug trace, and its answer.
+ */
+
+static ngx_int_t
+ngx_http_trl_finish(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_ctx_t *ctx)
+{
+    ngx_http_trl_applied_t  *rejected;
+
+    ctx->decided = 1;
+
+    if (tlcf->event_log) {
+        ngx_http_trl_event_log_write(r, tlcf, ctx);
+    }
+
+#if (NGX_DEBUG)
+    ngx_http_trl_trace(r, ctx);
+#endif
+
+    if (ctx->denied) {
+        ctx->shown = NULL;
+        return ngx_http_trl_deny(r);
+    }
+
+    rejected = ctx->rejected;
+
+    if (rejected == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (rejected->unavailable) {
+        ctx->unavailable = 1;
+        return ngx_http_trl_unavailable(r, ctx);
+    }
+
+    return ngx_http_trl_reject(r, tlcf, ctx);
+}
+
+
+#if (NGX_DEBUG)
+
+/* each zone's decision, then the request's, as limit_req traces its own */
+
+static void
+ngx_http_trl_trace(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
+{
+    ngx_uint_t               i;
+    ngx_http_trl_applied_t  *a;
+
+    static const char  *status[] = {
+        "not limited", "passed", "warned", "bypassed",
+        "rejected (dry run)", "rejected"
+    };
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        ngx_log_debug8(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: zone \"%V\" key %016xL%016xL: "
+                       "%s, remaining %ui, reset in %T s, "
+                       "Retry-After %T%s",
+                       &a->zone->name, a->key.hi, a->key.lo,
+                       a->unavailable ? "unavailable (Redis)"
+                       : a->rejected ? (a->dry_run ? "rejected (dry run)"
+                                                   : "rejected")
+                       : a->warned ? "warned" : "passed",
+                       a->remaining, a->reset_in,
+                       a->rejected ? a->retry_after : 0,
+                       a->penalty_start ? ", a penalty started" : "");
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "token_ratelimit: request %s%s, Retry-After %T",
+                   status[ctx->status],
+                   ctx->denied ? " (denied)" : "",
+                   ctx->rejected ? ctx->rejected->retry_after : 0);
+}
+
+#endif
+
+
+/*
+ * Applies one limit to a, which holds the zone's key: NGX_DECLINED when it
+ * does not apply (a fault, which passes the request), NGX_DONE when an
+ * allow entry names the key, NGX_OK when admitted (or, for a strict zone,
+ * when Redis is to decide), NGX_BUSY when over the limit.
  */
 
 static ngx_int_t
 ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
-    ngx_http_trl_limit_t *limit, ngx_http_trl_applied_t *a)
+    ngx_http_trl_applied_t *a)
 {
     trl_limit_t           tl;
     trl_result_t          res;
     ngx_http_trl_zone_t  *zone;
 
-    zone = limit->shm_zone->data;
+    zone = a->zone;
 
-    ngx_memzero(a, sizeof(ngx_http_trl_applied_t));
-
-    if (ngx_http_complex_value(r, &zone->key, &a->key_text) != NGX_OK
-        || a->key_text.len == 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    trl_zone_hash(zone->zone, a->key_text.data, a->key_text.len, &a->key);
-
-    a->limit = limit;
-    a->zone = zone;
-
-    /* runtime entries for this key (token_ratelimit_api) */
-
-    switch (ngx_http_trl_lists_key(ngx_http_get_module_main_conf(r,
-                                       ngx_http_token_ratelimit_module),
-                                   zone, &a->key_text))
-    {
-    case NGX_OK:
+    if (a->allowed) {
         trl_zone_count(zone->zone, TRL_OUTCOME_BYPASSED);
         return NGX_DONE;                    /* allowed: not limited here */
-
-    case NGX_HTTP_FORBIDDEN:
-        a->denied = 1;
-        a->rejected = 1;
-        trl_zone_count(zone->zone, TRL_OUTCOME_DENIED);
-        return NGX_BUSY;
-
-    default:
-        break;
     }
 
-    tl = ngx_http_trl_limit(zone, limit, tlcf);
+    tl = ngx_http_trl_limit(zone, a->limit, tlcf);
 
     if (zone->sync == TRL_SYNC_MODE_OFF) {
         return ngx_http_trl_apply_local(r, tlcf, a, &tl);
@@ -462,301 +569,6 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
     }
 
     return a->rejected ? NGX_BUSY : NGX_OK;
-}
-
-
-/* What a zone, a token_ratelimit directive and its location ask of the
- * core. */
-
-trl_limit_t
-ngx_http_trl_limit(ngx_http_trl_zone_t *zone, ngx_http_trl_limit_t *limit,
-    ngx_http_trl_loc_conf_t *tlcf)
-{
-    trl_limit_t                 tl;
-    ngx_http_trl_redis_conf_t  *rc;
-
-    ngx_memzero(&tl, sizeof(trl_limit_t));
-
-    tl.rate = zone->rate;
-    tl.flags = (tlcf->dry_run || limit->dry_run) ? TRL_LIMIT_DRY_RUN : 0;
-    tl.penalty = limit->penalty;
-    tl.warn = (uint32_t) limit->warn;
-
-    if (limit->warn_percent) {
-        tl.warn = (uint32_t) ((zone->rate.limit * limit->warn_percent + 99)
-                              / 100);
-    }
-
-    rc = zone->redis;
-
-    if (zone->sync == TRL_SYNC_MODE_ASYNC) {
-        tl.flags |= TRL_LIMIT_SYNC;
-        tl.refresh_ms = (uint32_t) rc->interval;
-
-    } else if (zone->sync == TRL_SYNC_MODE_STRICT) {
-        /*
-         * How long a block Redis answered is trusted here: a second, so
-         * that a reset through the API reaches every node within one; an
-         * interval where places held for count=failed/succeeded may come
-         * back sooner.
-         */
-        tl.refresh_ms = NGX_HTTP_TRL_STRICT_CACHE;
-
-        if (zone->held) {
-            tl.refresh_ms = (uint32_t) ngx_min(rc->interval,
-                                               NGX_HTTP_TRL_STRICT_CACHE);
-        }
-    }
-
-    return tl;
-}
-
-
-/* Takes a zone's answer into the request's record of it. */
-
-void
-ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
-    trl_result_t *res)
-{
-    uint64_t     wall_ms;
-    ngx_time_t  *tp;
-
-    a->remaining = res->remaining;
-    a->reset_in = (time_t) ((res->reset_ms - res->now_ms + 999) / 1000);
-
-    tp = ngx_timeofday();
-    wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
-    a->reset = (time_t) ((wall_ms + (res->reset_ms - res->now_ms) + 999)
-                         / 1000);
-
-    if (res->penalty_start) {               /* for the cluster, too */
-        a->penalty_ms = res->penalty_ms;
-        a->violations = res->violations;
-        a->forgive_ms = tl->penalty.forgive_ms;
-    }
-
-    if (res->rejected) {
-        a->rejected = 1;
-        a->admitted = 0;
-        a->dry_run = (tl->flags & TRL_LIMIT_DRY_RUN) != 0;
-        a->retry_after = (time_t) ((res->retry_ms + 999) / 1000);
-
-        if (a->retry_after < 1) {
-            a->retry_after = 1;
-        }
-
-        return;
-    }
-
-    a->ticket = res->ticket;
-    a->admitted = 1;
-    a->warned = res->warned;
-    a->used = res->limit - res->remaining;
-}
-
-
-/*
- * The error log lines of a decision.  Each takes a place in the zone's
- * budget of log_rate= lines a second (all workers together); a line
- * refused is counted, and the next line written says how many were.
- */
-
-void
-ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
-    ngx_http_trl_zone_t *zone, trl_limit_t *tl, ngx_str_t *key,
-    trl_hash_t *hash, trl_result_t *res)
-{
-    u_char    *last, buf[NGX_HTTP_TRL_LOG_KEY_LEN * 4 + 4];
-    u_char    *more, note[NGX_HTTP_TRL_LOG_NOTE_LEN];
-    uint64_t   evicted;
-
-    if (res->rejected) {
-        trl_zone_offend(zone->zone, hash, key->data, key->len,
-                        res->now_ms);
-
-        if (tlcf->event_log) {
-            ngx_http_trl_event_rejected(r, tlcf, zone, tl, key, hash, res);
-        }
-    }
-
-    if (res->recovered) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "token_ratelimit zone \"%V\": took over a lock left "
-                      "by a dead process and rebuilt its part of the zone",
-                      &zone->name);
-    }
-
-    if (res->evicted) {
-        evicted = trl_zone_eviction_report(zone->zone, res->now_ms,
-                                           NGX_HTTP_TRL_EVICT_REPORT);
-        if (evicted) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "token_ratelimit zone \"%V\" is full: %uL keys "
-                          "with live counts were evicted since the last "
-                          "report; consider a larger zone",
-                          &zone->name, evicted);
-        }
-    }
-
-    if (!res->log_first && res->suppressed == 0 && !res->warn_first
-        && !res->penalty_start)
-    {
-        return;
-    }
-
-    last = ngx_http_trl_printable_key(buf, sizeof(buf), zone, key, hash);
-
-    if (res->warn_first
-        && ngx_http_trl_log_permit(r, zone, NGX_LOG_NOTICE, note, &more))
-    {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "zone \"%V\": key \"%*s\" reached the warning "
-                      "threshold, %uD of limit %V taken%*s",
-                      &zone->name, (size_t) (last - buf), buf,
-                      res->limit - res->remaining, &zone->rate_text,
-                      (size_t) (more - note), note);
-    }
-
-    if (res->penalty_start) {
-        if (ngx_http_trl_log_permit(r, zone, tlcf->log_level, note, &more)) {
-            ngx_log_error(tlcf->log_level, r->connection->log, 0,
-                          "limiting requests%s by zone \"%V\", key "
-                          "\"%*s\", limit %V, blocked for %uL.%03uLs "
-                          "(violation %uD)%*s",
-                          (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
-                          &zone->name, (size_t) (last - buf), buf,
-                          &zone->rate_text, res->penalty_ms / 1000,
-                          res->penalty_ms % 1000, res->violations,
-                          (size_t) (more - note), note);
-        }
-
-        return;
-    }
-
-    if (res->log_first) {
-        if (ngx_http_trl_log_permit(r, zone, tlcf->log_level, note, &more)) {
-            ngx_log_error(tlcf->log_level, r->connection->log, 0,
-                          "limiting requests%s by zone \"%V\", key "
-                          "\"%*s\", limit %V%s%*s",
-                          (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
-                          &zone->name, (size_t) (last - buf), buf,
-                          &zone->rate_text,
-                          res->penalized ? ", serving a penalty" : "",
-                          (size_t) (more - note), note);
-        }
-
-        return;
-    }
-
-    /* a warning alone comes here too: no "0 more" line */
-
-    if (res->suppressed == 0
-        || !ngx_http_trl_log_permit(r, zone, tlcf->log_level, note, &more))
-    {
-        return;
-    }
-
-    ngx_log_error(tlcf->log_level, r->connection->log, 0,
-                  "zone \"%V\" rejected %uD more requests of key \"%*s\" "
-                  "after the one logged, limit %V%*s",
-                  &zone->name, res->suppressed, (size_t) (last - buf), buf,
-                  &zone->rate_text, (size_t) (more - note), note);
-}
-
-
-/*
- * Takes a place for a line at level in the zone's error log budget (a
- * line the error log would not write takes none).  On 1, note..*more
- * holds what the line ends with: ", N lines suppressed by log_rate" when
- * lines were refused since the last one, else nothing.
- */
-
-static ngx_uint_t
-ngx_http_trl_log_permit(ngx_http_request_t *r, ngx_http_trl_zone_t *zone,
-    ngx_uint_t level, u_char *note, u_char **more)
-{
-    uint64_t     suppressed;
-    ngx_time_t  *tp;
-
-    *more = note;
-
-    if (r->connection->log->log_level < level) {
-        return 0;
-    }
-
-    if (zone->log_rate == NGX_HTTP_TRL_LOG_RATE_OFF) {
-        return 1;
-    }
-
-    tp = ngx_timeofday();
-
-    if (!trl_zone_lines_permit(zone->zone, TRL_LINES_ERRORS,
-                               (uint64_t) tp->sec * 1000 + tp->msec,
-                               (uint32_t) zone->log_rate, &suppressed))
-    {
-        return 0;
-    }
-
-    if (suppressed) {
-        *more = ngx_snprintf(note, NGX_HTTP_TRL_LOG_NOTE_LEN,
-                             ", %uL lines suppressed by log_rate",
-                             suppressed);
-    }
-
-    return 1;
-}
-
-
-static ngx_http_trl_ctx_t *
-ngx_http_trl_create_ctx(ngx_http_request_t *r, ngx_uint_t n)
-{
-    ngx_pool_cleanup_t  *cln;
-    ngx_http_trl_ctx_t  *ctx;
-
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_trl_ctx_t)
-                                        + n * sizeof(ngx_http_trl_applied_t));
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    ctx = cln->data;
-    ngx_memzero(ctx, sizeof(ngx_http_trl_ctx_t));
-    ctx->applied = (ngx_http_trl_applied_t *) (ctx + 1);
-
-    cln->handler = ngx_http_trl_cleanup;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_token_ratelimit_module);
-
-    return ctx;
-}
-
-
-/*
- * Internal redirects (and named locations) clear the module contexts and
- * set r->internal; only then is the pool cleanup list searched.
- */
-
-ngx_http_trl_ctx_t *
-ngx_http_trl_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t  *cln;
-    ngx_http_trl_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_token_ratelimit_module);
-
-    if (ctx || !r->main->internal) {
-        return ctx;
-    }
-
-    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_trl_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r->main, ctx, ngx_http_token_ratelimit_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
 }
 
 
@@ -877,59 +689,4 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
-}
-
-
-/*
- * A key as the zone shows it (ngx_http_trl_key_show), for the error log:
- * bytes outside printable ASCII, '"' and '\\' as \xNN, cut to
- * NGX_HTTP_TRL_LOG_KEY_LEN bytes with "...".
- */
-
-static u_char *
-ngx_http_trl_printable_key(u_char *buf, size_t size,
-    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash)
-{
-    u_char                    *p, *last, c;
-    ngx_uint_t                 i, n;
-    ngx_http_trl_key_shown_t   ks;
-
-    static u_char  hex[] = "0123456789abcdef";
-
-    ngx_http_trl_key_show(zone, key->data, key->len, hash, &ks);
-
-    p = buf;
-    last = buf + size;
-    n = ngx_min(ks.text.len, NGX_HTTP_TRL_LOG_KEY_LEN);
-
-    for (i = 0; i < n && last - p >= 4; i++) {
-        c = ks.text.data[i];
-
-        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = 'x';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-
-        } else {
-            *p++ = c;
-        }
-    }
-
-    if (ks.text.len > n && last - p >= 3) {
-        p = ngx_cpymem(p, "...", 3);
-    }
-
-    return p;
-}
-
-
-static void
-ngx_http_trl_cleanup(void *data)
-{
-    /*
-     * Nothing to free: the context lives in the request pool.  The cleanup
-     * exists so that ngx_http_trl_get_ctx() finds the context again after
-     * an internal redirect.
-     */
 }

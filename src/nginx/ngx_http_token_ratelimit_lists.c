@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 #define NGX_HTTP_TRL_LISTS_SIZE  (512 * 1024)   /* some 2,000 entries */
@@ -17,7 +18,6 @@
 
 static ngx_int_t ngx_http_trl_lists_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static uint64_t ngx_http_trl_wall_ms(void);
 
 
 static ngx_str_t  ngx_http_trl_lists_name = ngx_string("token_ratelimit_lists");
@@ -158,13 +158,3 @@ ngx_http_trl_lists_key(ngx_http_trl_main_conf_t *tmcf,
            : rc == TRL_LIST_ALLOW ? NGX_OK : NGX_DECLINED;
 }
 
-
-static uint64_t
-ngx_http_trl_wall_ms(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * 1000 + tp->msec;
-}

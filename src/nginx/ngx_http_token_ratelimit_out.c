@@ -1,12 +1,14 @@
 
 /*
  * ngx_http_token_ratelimit_out.c - a response body of unknown length,
- * built in pool buffers (the API's JSON, Prometheus text), and sending it.
+ * built in pool buffers (the API's JSON, Prometheus text), and sending it;
+ * the pieces the API, the metrics and the dashboard all answer with.
  */
 
 
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_api.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 #define NGX_HTTP_TRL_OUT_CHUNK  8192
@@ -79,48 +81,23 @@ ngx_http_trl_out_printf(ngx_http_trl_out_t *out, const char *fmt, ...)
 }
 
 
-/* A JSON string, quotes included. */
+/* A JSON string, quotes included (ngx_http_trl_json_escape). */
 
 void
 ngx_http_trl_out_json(ngx_http_trl_out_t *out, const u_char *s, size_t len)
 {
-    u_char        c, esc[7];
-    const u_char *p, *end, *run;
-
-    static u_char  hex[] = "0123456789abcdef";
+    u_char        *p, buf[256];
+    const u_char  *end;
 
     ngx_http_trl_out_cat(out, (u_char *) "\"", 1);
 
-    run = s;
     end = s + len;
 
-    for (p = s; p < end; p++) {
-        c = *p;
-
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
-            continue;
-        }
-
-        ngx_http_trl_out_cat(out, run, p - run);
-        run = p + 1;
-
-        esc[0] = '\\';
-
-        if (c == '"' || c == '\\') {
-            esc[1] = c;
-            ngx_http_trl_out_cat(out, esc, 2);
-            continue;
-        }
-
-        esc[1] = 'u';
-        esc[2] = '0';
-        esc[3] = '0';
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 0xf];
-        ngx_http_trl_out_cat(out, esc, 6);
+    while (s < end) {
+        p = ngx_http_trl_json_escape(buf, buf + sizeof(buf), &s, end);
+        ngx_http_trl_out_cat(out, buf, p - buf);
     }
 
-    ngx_http_trl_out_cat(out, run, end - run);
     ngx_http_trl_out_cat(out, (u_char *) "\"", 1);
 }
 
@@ -144,8 +121,6 @@ ngx_http_trl_out_key(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     u_char                     hexbuf[2 * 128];
     const u_char              *p;
     ngx_http_trl_key_shown_t   ks;
-
-    static u_char  hex[] = "0123456789abcdef";
 
     if (zone) {
         ngx_http_trl_key_show(zone, key, len, hash, &ks);
@@ -194,13 +169,9 @@ ngx_http_trl_out_key(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
 
         while (len) {
             n = ngx_min(len, sizeof(hexbuf) / 2);
-
-            for (i = 0; i < n; i++) {
-                hexbuf[2 * i] = hex[p[i] >> 4];
-                hexbuf[2 * i + 1] = hex[p[i] & 0xf];
-            }
-
-            ngx_http_trl_out_cat(out, hexbuf, 2 * n);
+            ngx_http_trl_out_cat(out, hexbuf,
+                                 ngx_hex_dump(hexbuf, (u_char *) p, n)
+                                 - hexbuf);
             p += n;
             len -= n;
         }
@@ -248,4 +219,51 @@ ngx_http_trl_out_send(ngx_http_trl_out_t *out, ngx_uint_t status,
     out->last->buf->last_in_chain = 1;
 
     return ngx_http_output_filter(r, out->first);
+}
+
+
+/* An error answer: {"error":"<error>","message":"<message>"}. */
+
+ngx_int_t
+ngx_http_trl_out_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *message)
+{
+    ngx_http_trl_out_t  out;
+
+    ngx_http_trl_out_init(&out, r);
+    ngx_http_trl_out_printf(&out, "{\"error\":\"%s\",\"message\":", error);
+    ngx_http_trl_out_json(&out, (u_char *) message, ngx_strlen(message));
+    ngx_http_trl_out_cat(&out, (u_char *) "}\n", 2);
+
+    return ngx_http_trl_out_send(&out, status, "application/json");
+}
+
+
+/* The node's Redis link as the API and the metrics show it. */
+
+void
+ngx_http_trl_out_redis_state(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_redis_state_t *state)
+{
+    ngx_memzero(state, sizeof(ngx_http_trl_redis_state_t));
+
+    if (tmcf->redis) {
+        ngx_http_trl_redis_state(state);
+    }
+}
+
+
+/* 405, with the methods the path takes in Allow. */
+
+ngx_int_t
+ngx_http_trl_out_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    static ngx_str_t  name = ngx_string("Allow");
+
+    (void) ngx_http_trl_push_header(r, &name, (u_char *) allow,
+                                    ngx_strlen(allow));
+
+    return ngx_http_trl_out_error(r, NGX_HTTP_NOT_ALLOWED,
+                                  "method_not_allowed",
+                                  "this method is not allowed here");
 }

@@ -15,6 +15,7 @@
 
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_api.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 /* one zone's numbers, read once per scrape */
@@ -385,10 +386,8 @@ ngx_http_trl_prom_family(ngx_http_trl_out_t *out,
             break;
 
         case NGX_HTTP_TRL_PROM_SYNC_LAST_OK:
-            v = z->sync[TRL_SYNC_LAST_OK]
-                ? (uint64_t) ngx_http_trl_api_unix(z->sync[TRL_SYNC_LAST_OK],
-                                                   now_ms)
-                : 0;
+            v = z->sync[TRL_SYNC_LAST_OK];
+            v = v ? (uint64_t) ngx_http_trl_unix_time(v, now_ms) : 0;
             break;
 
         default: /* NGX_HTTP_TRL_PROM_SYNC_LAG */
@@ -462,7 +461,7 @@ ngx_http_trl_prom_redis(ngx_http_trl_out_t *out,
         return;
     }
 
-    ngx_http_trl_api_redis_state(tmcf, &st);
+    ngx_http_trl_out_redis_state(tmcf, &st);
 
     ngx_http_trl_prom_head(out, "token_ratelimit_redis_up", "gauge",
                            "1 while this node's link to Redis is up and "
@@ -535,17 +534,13 @@ static void
 ngx_http_trl_prom_lists(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf)
 {
-    uint64_t     allow, deny;
-    ngx_time_t  *tp;
+    uint64_t  allow, deny;
 
     if (tmcf->lists == NULL) {
         return;
     }
 
-    tp = ngx_timeofday();
-
-    trl_lists_count(tmcf->lists, (uint64_t) tp->sec * 1000 + tp->msec,
-                    &allow, &deny);
+    trl_lists_count(tmcf->lists, ngx_http_trl_wall_ms(), &allow, &deny);
 
     ngx_http_trl_prom_head(out, "token_ratelimit_list_entries", "gauge",
                            "Runtime allow and deny entries (added through "

@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 #define NGX_HTTP_TRL_EXCEEDED_BODY                                          \
@@ -21,8 +22,6 @@
 
 
 static ngx_int_t ngx_http_trl_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_trl_add_header(ngx_http_request_t *r,
-    ngx_str_t *name, u_char *value, size_t len);
 static u_char *ngx_http_trl_decimal(u_char *p, uint64_t n);
 static ngx_int_t ngx_http_trl_add_x_headers(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
@@ -313,13 +312,13 @@ ngx_http_trl_add_x_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
     last = ngx_cpymem(reset, ngx_http_trl_last_reset_text,
                       ngx_http_trl_last_reset_len);
 
-    if (ngx_http_trl_add_header(r, &ngx_http_trl_x_limit,
-                                a->zone->limit_text.data,
-                                a->zone->limit_text.len) != NGX_OK
-        || ngx_http_trl_add_header(r, &ngx_http_trl_x_remaining, remaining,
-                                   reset - remaining) != NGX_OK
-        || ngx_http_trl_add_header(r, &ngx_http_trl_x_reset, reset,
-                                   last - reset) != NGX_OK)
+    if (ngx_http_trl_push_header(r, &ngx_http_trl_x_limit,
+                                 a->zone->limit_text.data,
+                                 a->zone->limit_text.len) != NGX_OK
+        || ngx_http_trl_push_header(r, &ngx_http_trl_x_remaining, remaining,
+                                    reset - remaining) != NGX_OK
+        || ngx_http_trl_push_header(r, &ngx_http_trl_x_reset, reset,
+                                    last - reset) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -376,10 +375,10 @@ ngx_http_trl_add_ietf_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
                         a->remaining, a->reset_in);
     }
 
-    if (ngx_http_trl_add_header(r, &ngx_http_trl_policy, policy, p - policy)
+    if (ngx_http_trl_push_header(r, &ngx_http_trl_policy, policy, p - policy)
         != NGX_OK
-        || ngx_http_trl_add_header(r, &ngx_http_trl_ratelimit, state,
-                                   q - state)
+        || ngx_http_trl_push_header(r, &ngx_http_trl_ratelimit, state,
+                                    q - state)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -399,10 +398,10 @@ ngx_http_trl_add_retry_after(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    return ngx_http_trl_add_header(r, &ngx_http_trl_retry_after, p,
-                                   ngx_http_trl_decimal(p,
-                                       (uint64_t) ctx->shown->retry_after)
-                                   - p);
+    return ngx_http_trl_push_header(r, &ngx_http_trl_retry_after, p,
+                                    ngx_http_trl_decimal(p,
+                                        (uint64_t) ctx->shown->retry_after)
+                                    - p);
 }
 
 
@@ -454,32 +453,8 @@ ngx_http_trl_add_warning(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
                         a->used, a->zone->rate.limit);
     }
 
-    return ngx_http_trl_add_header(r, &ngx_http_trl_warning, value,
-                                   p - value);
-}
-
-
-static ngx_int_t
-ngx_http_trl_add_header(ngx_http_request_t *r, ngx_str_t *name,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key = *name;
-    h->value.data = value;
-    h->value.len = len;
-    h->lowcase_key = NULL;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
+    return ngx_http_trl_push_header(r, &ngx_http_trl_warning, value,
+                                    p - value);
 }
 
 

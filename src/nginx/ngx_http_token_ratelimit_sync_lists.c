@@ -373,7 +373,7 @@ ngx_http_trl_lists_reset(trl_list_entry_t *e, ngx_uint_t own)
         }
     }
 
-    if (zone == NULL || zone->sync == NGX_HTTP_TRL_SYNC_OFF) {
+    if (zone == NULL || zone->sync == TRL_SYNC_MODE_OFF) {
         return;                             /* not shared with that node */
     }
 

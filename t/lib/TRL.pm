@@ -93,6 +93,7 @@ sub write_config {
     my $dir = $self->{dir};
     my $workers = $opt{workers} || $self->{workers};
     my $main = $opt{main} || '';
+    my $events = $opt{events} || '';
     my $user = $> == 0 ? "user nobody nogroup;\n" : '';
 
     my $conf = <<"EOF";
@@ -106,6 +107,7 @@ error_log $dir/logs/error.log info;
 $main
 events {
     worker_connections 1024;
+    $events
 }
 
 http {

@@ -1,6 +1,6 @@
 
 /*
- * ngx_http_token_ratelimit_events.c - token_ratelimit_event_log: one JSON
+ * ngx_http_token_ratelimit_event_log.c - token_ratelimit_event_log: one JSON
  * object per line for every rejection, penalty start, deny and "Redis
  * unavailable" answer, to a file or to syslog, for SIEM pipelines.
  *
@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 #define NGX_HTTP_TRL_EVENT_RATE        100      /* lines a second per zone */
@@ -46,6 +47,13 @@ struct ngx_http_trl_event_log_s {
 };
 
 
+static void ngx_http_trl_event_rejected(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
+static void ngx_http_trl_event_denied(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, ngx_uint_t why);
+static void ngx_http_trl_event_unavailable(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
 static ngx_uint_t ngx_http_trl_event_permit(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
     uint64_t *wall_ms);
@@ -59,8 +67,6 @@ static u_char *ngx_http_trl_event_key(u_char *p, u_char *last,
 static u_char *ngx_http_trl_event_string(u_char *p, u_char *last,
     const char *name, u_char *data, size_t len, size_t max,
     const char *cut);
-static u_char *ngx_http_trl_event_escape(u_char *p, u_char *last,
-    u_char *s, size_t len);
 static u_char *ngx_http_trl_event_seconds(u_char *p, u_char *last,
     uint64_t ms);
 static void ngx_http_trl_event_write(ngx_http_request_t *r,
@@ -214,90 +220,109 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * A zone rejected a request (enforced or in a dry run): a "rejected" (or
- * "rejected_dry_run") line, and a "penalty" line when the rejection
- * started a penalty.
+ * The request is decided (ngx_http_trl_finish): its lines, from what the
+ * context recorded.  Denied: a "denied" line.  Else, for each zone that
+ * rejected it (enforced or in a dry run), a "rejected" line and a
+ * "penalty" line when the rejection started a penalty; an "unavailable"
+ * line when the answer is fail=closed's 503.
  */
 
 void
+ngx_http_trl_event_log_write(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx)
+{
+    ngx_uint_t               i;
+    ngx_http_trl_applied_t  *a;
+
+    if (ctx->denied) {
+        a = ctx->denied_key;
+
+        ngx_http_trl_event_denied(r, tlcf, a ? a->zone : NULL,
+                                  a ? &a->key_text : NULL, ctx->denied_why);
+        return;
+    }
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (a->rejected && !a->unavailable) {
+            ngx_http_trl_event_rejected(r, tlcf, a);
+        }
+    }
+
+    if (ctx->rejected && ctx->rejected->unavailable) {
+        ngx_http_trl_event_unavailable(r, tlcf, ctx->rejected);
+    }
+}
+
+
+static void
 ngx_http_trl_event_rejected(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
-    trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res)
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a)
 {
     u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
-    time_t                     retry_after, reset_at;
     uint64_t                   wall_ms;
-    ngx_uint_t                 dry;
+    ngx_http_trl_zone_t       *zone;
     ngx_http_trl_event_log_t  *el;
 
     el = tlcf->event_log;
+    zone = a->zone;
     last = buf + sizeof(buf) - 1;     /* room for the newline */
-    dry = (tl->flags & TRL_LIMIT_DRY_RUN) != 0;
 
     if (ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
 
-        retry_after = (time_t) ((res->retry_ms + 999) / 1000);
-        if (retry_after < 1) {
-            retry_after = 1;
-        }
-
-        reset_at = (time_t) ((wall_ms + (res->reset_ms - res->now_ms) + 999)
-                             / 1000);
-
         p = ngx_http_trl_event_start(el, buf, last, wall_ms,
-                                     dry ? "rejected_dry_run" : "rejected",
+                                     a->dry_run ? "rejected_dry_run"
+                                                : "rejected",
                                      zone);
-        p = ngx_http_trl_event_key(p, last, zone, key, hash);
+        p = ngx_http_trl_event_key(p, last, zone, &a->key_text, &a->key);
         p = ngx_http_trl_event_request(r, el, p, last);
 
-        if (!dry) {
+        if (!a->dry_run) {
             p = ngx_slprintf(p, last, ",\"status\":%ui", tlcf->status_code);
         }
 
         p = ngx_slprintf(p, last,
-                         ",\"limit\":%uD,\"window_ms\":%uL,\"count\":%uD,"
+                         ",\"limit\":%uD,\"window_ms\":%uL,\"count\":%ui,"
                          "\"retry_after\":%T,\"reset_at\":%T",
-                         zone->rate.limit, zone->rate.window_ms,
-                         res->limit - res->remaining, retry_after, reset_at);
+                         zone->rate.limit, zone->rate.window_ms, a->used,
+                         a->retry_after, a->reset);
 
-        if (res->violations) {
-            p = ngx_slprintf(p, last, ",\"violations\":%uD",
-                             res->violations);
+        if (a->violations) {
+            p = ngx_slprintf(p, last, ",\"violations\":%uD", a->violations);
         }
 
-        if (res->penalized) {
+        if (a->penalized) {
             p = ngx_slprintf(p, last, ",\"penalized\":true");
         }
 
         p = ngx_slprintf(p, last, ",\"dry_run\":%s}",
-                         dry ? "true" : "false");
+                         a->dry_run ? "true" : "false");
 
         ngx_http_trl_event_write(r, el, buf, p);
     }
 
-    if (!res->penalty_start
+    if (!a->penalty_start
         || !ngx_http_trl_event_permit(r, el, zone, &wall_ms))
     {
         return;
     }
 
     p = ngx_http_trl_event_start(el, buf, last, wall_ms, "penalty", zone);
-    p = ngx_http_trl_event_key(p, last, zone, key, hash);
+    p = ngx_http_trl_event_key(p, last, zone, &a->key_text, &a->key);
     p = ngx_http_trl_event_request(r, el, p, last);
 
     p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL,"
                      "\"penalty_s\":",
                      zone->rate.limit, zone->rate.window_ms);
-    p = ngx_http_trl_event_seconds(p, last, res->penalty_ms);
+    p = ngx_http_trl_event_seconds(p, last, a->penalty_ms);
 
     /* the client's wait: the block, or the window if it frees later */
 
-    p = ngx_slprintf(p, last, ",\"violations\":%uD,\"retry_after\":%uL,"
-                     "\"reset_at\":%uL,\"dry_run\":%s}",
-                     res->violations,
-                     ngx_max((res->retry_ms + 999) / 1000, 1),
-                     (wall_ms + (res->reset_ms - res->now_ms) + 999) / 1000,
-                     dry ? "true" : "false");
+    p = ngx_slprintf(p, last, ",\"violations\":%uD,\"retry_after\":%T,"
+                     "\"reset_at\":%T,\"dry_run\":%s}",
+                     a->violations, a->retry_after, a->reset,
+                     a->dry_run ? "true" : "false");
 
     ngx_http_trl_event_write(r, el, buf, p);
 }
@@ -309,7 +334,7 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
  * zone, whose budget the line takes.
  */
 
-void
+static void
 ngx_http_trl_event_denied(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
     ngx_str_t *key, ngx_uint_t why)
@@ -354,7 +379,7 @@ ngx_http_trl_event_denied(ngx_http_request_t *r,
 
 /* fail=closed: Redis could not be asked, the request was answered 503. */
 
-void
+static void
 ngx_http_trl_event_unavailable(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a)
 {
@@ -390,12 +415,10 @@ ngx_http_trl_event_permit(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
     uint64_t *wall_ms)
 {
-    u_char      *p, *last, buf[2048];
-    uint64_t     suppressed;
-    ngx_time_t  *tp;
+    u_char    *p, *last, buf[2048];
+    uint64_t   suppressed;
 
-    tp = ngx_timeofday();
-    *wall_ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    *wall_ms = ngx_http_trl_wall_ms();
 
     if (!trl_zone_event_permit(zone->zone, *wall_ms, (uint32_t) el->rate,
                                &suppressed))
@@ -509,10 +532,8 @@ static u_char *
 ngx_http_trl_event_key(u_char *p, u_char *last, ngx_http_trl_zone_t *zone,
     ngx_str_t *key, trl_hash_t *hash)
 {
-    size_t                     i, len;
+    size_t                     len;
     ngx_http_trl_key_shown_t   ks;
-
-    static u_char  hex[] = "0123456789abcdef";
 
     ngx_http_trl_key_show(zone, key->data, key->len, hash, &ks);
 
@@ -547,11 +568,7 @@ ngx_http_trl_event_key(u_char *p, u_char *last, ngx_http_trl_zone_t *zone,
     }
 
     p = ngx_cpymem(p, ",\"key_hex\":\"", sizeof(",\"key_hex\":\"") - 1);
-
-    for (i = 0; i < len; i++) {
-        *p++ = hex[ks.text.data[i] >> 4];
-        *p++ = hex[ks.text.data[i] & 0xf];
-    }
+    p = ngx_hex_dump(p, ks.text.data, len);
 
     *p++ = '"';
 
@@ -572,7 +589,8 @@ static u_char *
 ngx_http_trl_event_string(u_char *p, u_char *last, const char *name,
     u_char *data, size_t len, size_t max, const char *cut)
 {
-    ngx_uint_t  truncated;
+    ngx_uint_t     truncated;
+    const u_char  *s;
 
     truncated = 0;
 
@@ -590,102 +608,12 @@ ngx_http_trl_event_string(u_char *p, u_char *last, const char *name,
     }
 
     *p++ = '"';
-    p = ngx_http_trl_event_escape(p, last - 1, data, len);
+    s = data;
+    p = ngx_http_trl_json_escape(p, last - 1, &s, data + len);
     *p++ = '"';
 
     if (truncated && cut) {
         p = ngx_slprintf(p, last, ",\"%s\":true", cut);
-    }
-
-    return p;
-}
-
-
-/*
- * A JSON string's contents: '"' and '\' escaped, control bytes and DEL as
- * \u00XX, valid UTF-8 kept as is, and every byte of an invalid (or cut,
- * overlong, surrogate, above U+10FFFF) sequence as \ufffd, so that the
- * line is valid UTF-8 and valid JSON whatever the input.
- */
-
-static u_char *
-ngx_http_trl_event_escape(u_char *p, u_char *last, u_char *s, size_t len)
-{
-    u_char    c;
-    size_t    n, i;
-    uint32_t  u, min;
-
-    static u_char  hex[] = "0123456789abcdef";
-
-    while (len && last - p >= 6) {
-        c = *s;
-
-        if (c >= 0x20 && c < 0x7f) {
-            if (c == '"' || c == '\\') {
-                *p++ = '\\';
-            }
-
-            *p++ = c;
-            s++;
-            len--;
-            continue;
-        }
-
-        if (c < 0x80) {
-            *p++ = '\\';
-            *p++ = 'u';
-            *p++ = '0';
-            *p++ = '0';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-            s++;
-            len--;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-            u = c & 0x1f;
-            min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            u = c & 0x0f;
-            min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            u = c & 0x07;
-            min = 0x10000;
-
-        } else {
-            n = 0;
-            u = 0;
-            min = 1;
-        }
-
-        if (n && n <= len) {
-            for (i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80) {
-                    break;
-                }
-
-                u = (u << 6) | (s[i] & 0x3f);
-            }
-
-            if (i == n && u >= min && u <= 0x10ffff
-                && (u < 0xd800 || u > 0xdfff))
-            {
-                p = ngx_cpymem(p, s, n);
-                s += n;
-                len -= n;
-                continue;
-            }
-        }
-
-        p = ngx_cpymem(p, "\\ufffd", 6);
-        s++;
-        len--;
     }
 
     return p;

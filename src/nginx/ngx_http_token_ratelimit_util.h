@@ -1,0 +1,28 @@
+
+/*
+ * ngx_http_token_ratelimit_util.h - small helpers every part of the glue
+ * uses: the clocks, a response header field, JSON string escaping.
+ */
+
+#ifndef _NGX_HTTP_TOKEN_RATELIMIT_UTIL_H_INCLUDED_
+#define _NGX_HTTP_TOKEN_RATELIMIT_UTIL_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* Escaped, a byte of a JSON string takes at most this many bytes. */
+#define NGX_HTTP_TRL_JSON_ESCAPED_MAX   6
+
+
+uint64_t ngx_http_trl_wall_ms(void);
+time_t ngx_http_trl_unix_time(uint64_t clock_ms, uint64_t now_ms);
+ngx_int_t ngx_http_trl_push_header(ngx_http_request_t *r, ngx_str_t *name,
+    u_char *value, size_t len);
+u_char *ngx_http_trl_json_escape(u_char *p, u_char *last, const u_char **s,
+    const u_char *end);
+
+
+#endif /* _NGX_HTTP_TOKEN_RATELIMIT_UTIL_H_INCLUDED_ */
