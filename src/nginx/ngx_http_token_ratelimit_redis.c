@@ -395,6 +395,9 @@ ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link)
 
     link->ac = ac;
     link->state = NGX_HTTP_TRL_LINK_CONNECTING;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                   "token_ratelimit: redis %V: connecting", &link->name);
     link->setup_left = 0;
 
     redisAsyncSetConnectCallback(ac, ngx_http_trl_redis_on_connect);
@@ -580,6 +583,9 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
         ngx_del_timer(&link->watchdog);
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                   "token_ratelimit: redis %V: ready", &link->name);
+
     ngx_http_trl_redis_link_up(link);
 
     if (ngx_http_trl_ready_handler && ngx_http_trl_redis_cf) {
@@ -595,6 +601,10 @@ ngx_http_trl_link_fail(ngx_http_trl_link_t *link, const char *why,
     const char *detail)
 {
     redisAsyncContext  *ac;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                   "token_ratelimit: redis %V: down: %s: %s", &link->name,
+                   why, detail ? detail : "-");
 
     ngx_http_trl_redis_link_down(link, why, detail);
 

@@ -630,6 +630,11 @@ ngx_http_trl_cluster_install(ngx_http_trl_cluster_t *cl,
     trl_slot_map_destroy(cl->map);
     cl->map = map;
 
+    ngx_log_debug4(NGX_LOG_DEBUG_EVENT, cl->log, 0,
+                   "token_ratelimit: redis cluster: a map of %ui masters, "
+                   "%ui slots moved, %ui unserved, %ui failed over",
+                   nodes, moved, cl->unserved, failovers);
+
     ngx_http_trl_cluster_show(cl, moved, failovers);
 
     if (cl->unserved) {

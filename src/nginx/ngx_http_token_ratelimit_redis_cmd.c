@@ -109,6 +109,11 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
     cmd->resp_len = p - cmd->resp;
 
     cmd->deadline = ngx_current_msec + timeout;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                   "token_ratelimit: redis %V: script %ui, %ui keys, "
+                   "%uz bytes, deadline in %M ms", &link->name, script,
+                   nkeys, cmd->resp_len, timeout);
     cmd->timeout = timeout;
 
     if (ngx_http_trl_redis_send(link, cmd, cmd->resp, cmd->resp_len)
@@ -320,6 +325,12 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     script = cmd->script;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                   "token_ratelimit: redis %V: script %ui answered%s",
+                   &link->name, script,
+                   reply == NULL ? ": none (link down)"
+                   : reply->type == REDIS_REPLY_ERROR ? ": an error" : "");
     error = reply && reply->type == REDIS_REPLY_ERROR;
 
     link->unexpected = 0;
@@ -414,6 +425,10 @@ ngx_http_trl_redis_watchdog(ngx_event_t *ev)
                       link->last_reply + cmd->timeout - ngx_current_msec);
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                   "token_ratelimit: redis %V: script %ui past its deadline",
+                   &link->name, cmd->script);
 
     ngx_http_trl_link_fail(link, "no answer", "timed out");
 }
