@@ -201,7 +201,7 @@ for my $bad ('log_rate=0', 'log_rate=-1', 'log_rate=x', 'log_rate=',
     $t->config_fails(
         "token_ratelimit_zone \$http_x_key zone=bad:1m rate=1r/m $bad;\n"
         . TRL::server_block('token_ratelimit zone=bad;'),
-        [qr/invalid value "\Q$bad\E" in "token_ratelimit_zone" directive, "log_rate=" takes the error log lines a second per zone, 1 to 100000, or "off"/],
+        [qr/invalid value "\Q$bad\E" in "token_ratelimit_zone" directive, "log_rate=": expected the error log lines a second per zone, 1 to 100000, or off/],
         "nginx -t: $bad");
 }
 

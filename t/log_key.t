@@ -202,11 +202,12 @@ $t->no_alerts;
 
 # --- nginx -t ------------------------------------------------------------------------
 
-for my $bad ('log_key=', 'log_key=yes', 'log_key=ON', 'log_key=hashed') {
+# keywords in any case, as count= and sync= (log_key=ON is on)
+for my $bad ('log_key=', 'log_key=yes', 'log_key=o', 'log_key=hashed') {
     $t->config_fails(
         "token_ratelimit_zone \$http_x_key zone=bad:1m rate=1r/m $bad;\n"
         . TRL::server_block('token_ratelimit zone=bad;'),
-        [qr/invalid value "\Q$bad\E" in "token_ratelimit_zone" directive, "log_key=" must be "on", "off", "hash" or "mask"/],
+        [qr/invalid value "\Q$bad\E" in "token_ratelimit_zone" directive, "log_key=": expected on, off, hash or mask/],
         "nginx -t: $bad");
 }
 

@@ -12,6 +12,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use JSON::PP;
 use Time::HiRes qw(sleep time);
 use TRL;
 
@@ -256,6 +257,10 @@ environments:
     big:
       rate: 1r/m
       zone_size: 3m
+    logs:
+      rate: 1r/m
+      log_rate: "off"
+      log_key: hash
     subst:
       rate: ${TRL_TEST_RATE:-9r/m}
       key: "${TRL_TEST_KEY:-$arg_k}"
@@ -285,6 +290,8 @@ EOF
         location /big       { token_ratelimit policy=big; empty_gif; }
         location /subst     { token_ratelimit policy=subst; empty_gif; }
         location /plain_var { token_ratelimit policy=plain_var; empty_gif; }
+        location /logs      { token_ratelimit policy=logs; empty_gif; }
+        location /trl-api   { token_ratelimit_api; }
         location /two {
             token_ratelimit policy=rate3;
             token_ratelimit policy=by_arg;
@@ -405,6 +412,20 @@ EOF
     cmp_ok($sizes{64 * 1024} // 0, '>=', 10, 'zone_size: 64k from defaults for the others')
         or diag(join ' ', map { "$_ x$sizes{$_}" } sort { $a <=> $b } keys %sizes);
     is(lim($t->get('/big', %x)), 1, 'zone_size 3m: the policy works');
+
+    # log_rate:, log_key: as the zone's log_rate=, log_key=
+    is($t->get('/logs', %x)->{status}, 200, 'logs: admitted');
+    is($t->get('/logs', %x)->{status}, 429, 'logs: then rejected');
+    my $lz = eval { JSON::PP->new->decode($t->get('/trl-api/zones/logs')
+                                            ->{body}) } || {};
+    is($lz->{log_key}, 'hash', 'log_key: hash, as the API says');
+    ok(exists $lz->{log_rate} && !defined $lz->{log_rate},
+       'log_rate: off (API null)');
+    my ($line) = grep { /limiting requests by zone "logs"/ }
+                 split /\n/, $t->error_log;
+    like($line // "", qr/key "[0-9a-f]{32}"/,
+         'log_key: hash: the error log shows the key\'s hash')
+        or diag($line);
 
     $t->stop;
     $t->no_alerts;

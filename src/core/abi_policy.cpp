@@ -55,6 +55,8 @@ void fill(const trl::Policy &p, trl_policy_t *out) {
     out->warn = p.warn;
     out->sync = p.sync;
     out->dry_run = p.dry_run ? 1 : 0;
+    out->log_rate = p.log_rate;
+    out->log_key = p.log_key;
     out->penalty = p.penalty;
     out->line = p.line;
 }
@@ -169,6 +171,18 @@ int trl_sync_parse(const char *text, size_t len, uint32_t *mode, char *err,
                    size_t errlen) noexcept {
     return parse_entry(text, len, mode, "sync mode", err, errlen,
                        trl::parse_sync);
+}
+
+int trl_log_rate_parse(const char *text, size_t len, uint32_t *rate,
+                       char *err, size_t errlen) noexcept {
+    return parse_entry(text, len, rate, "log rate", err, errlen,
+                       trl::parse_log_rate);
+}
+
+int trl_log_key_parse(const char *text, size_t len, uint32_t *mode,
+                      char *err, size_t errlen) noexcept {
+    return parse_entry(text, len, mode, "log key mode", err, errlen,
+                       trl::parse_log_key);
 }
 
 }  // extern "C"

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "policy.hpp"
+#include "trl_zone.h"
 
 namespace trl {
 namespace {
@@ -60,6 +61,39 @@ bool parse_sync(const char *text, size_t len, uint32_t &mode,
                                      {"strict", TRL_SYNC_MODE_STRICT}};
     return parse_keyword(text, len, kModes, mode,
                          "expected off, async or strict", why);
+}
+
+bool parse_log_key(const char *text, size_t len, uint32_t &mode,
+                   std::string &why) {
+    static const Keyword kModes[] = {{"on", TRL_LOG_KEY_ON},
+                                     {"off", TRL_LOG_KEY_OFF},
+                                     {"hash", TRL_LOG_KEY_HASH},
+                                     {"mask", TRL_LOG_KEY_MASK}};
+    return parse_keyword(text, len, kModes, mode,
+                         "expected on, off, hash or mask", why);
+}
+
+bool parse_log_rate(const char *text, size_t len, uint32_t &rate,
+                    std::string &why) {
+    static const Keyword kOff[] = {{"off", TRL_LOG_RATE_OFF}};
+    static const std::string kExpected =
+        "expected the error log lines a second per zone, 1 to "
+        + std::to_string(TRL_EVENT_MAX_RATE) + ", or off";
+    std::string unused;
+    if (parse_keyword(text, len, kOff, rate, "", unused)) {
+        return true;
+    }
+    uint64_t n = 0;
+    size_t i = 0;
+    for (; i < len && is_digit(text[i]) && n <= TRL_EVENT_MAX_RATE; i++) {
+        n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+    }
+    if (len == 0 || i != len || n < 1 || n > TRL_EVENT_MAX_RATE) {
+        why = kExpected;
+        return false;
+    }
+    rate = static_cast<uint32_t>(n);
+    return true;
 }
 
 bool parse_factor(const char *text, size_t len, double &f,

@@ -55,6 +55,14 @@ bool parse_count(const char *text, size_t len, uint32_t &mode,
 bool parse_sync(const char *text, size_t len, uint32_t &mode,
                 std::string &why);
 
+// A zone's error log budget, 1..TRL_EVENT_MAX_RATE or off
+// (TRL_LOG_RATE_OFF), and how logs show its keys: on, off, hash, mask
+// (TRL_LOG_KEY_*, any case).
+bool parse_log_rate(const char *text, size_t len, uint32_t &rate,
+                    std::string &why);
+bool parse_log_key(const char *text, size_t len, uint32_t &mode,
+                   std::string &why);
+
 }  // namespace trl
 
 #endif

@@ -133,6 +133,8 @@ struct Partial {
     Field<Warn> warn;
     Field<bool> dry_run;
     Field<uint32_t> sync;
+    Field<uint32_t> log_rate;
+    Field<uint32_t> log_key;
     Field<bool> penalty;     // set: penalty: given (value true: a mapping)
     Field<uint64_t> base;
     Field<uint64_t> max;
@@ -143,7 +145,8 @@ struct Partial {
 const char *const kTopKeys[] = {"enabled", "environment", "defaults",
                                 "environments"};
 const char *const kPolicyKeys[] = {"rate", "key", "count", "warn", "penalty",
-                                   "dry_run", "sync", "zone_size"};
+                                   "dry_run", "sync", "zone_size",
+                                   "log_rate", "log_key"};
 const char *const kPenaltyKeys[] = {"base", "factor", "max", "forgive"};
 
 template <size_t N>
@@ -319,6 +322,18 @@ bool Loader::partial(uint32_t id, const std::string &where, Partial &p) {
                 return bad(v, key, where, shown, reason);
             }
             p.sync.put(c, at, shown);
+        } else if (key == "log_rate") {
+            uint32_t r;
+            if (!parse_log_rate(s.data(), s.size(), r, reason)) {
+                return bad(v, key, where, shown, reason);
+            }
+            p.log_rate.put(r, at, shown);
+        } else if (key == "log_key") {
+            uint32_t m;
+            if (!parse_log_key(s.data(), s.size(), m, reason)) {
+                return bad(v, key, where, shown, reason);
+            }
+            p.log_key.put(m, at, shown);
         } else if (key == "dry_run") {
             bool b;
             if (!parse_bool(s, b)) {
@@ -411,6 +426,8 @@ bool Loader::finish(const std::string &name, const Mark &at,
     inherit(p.warn, d.warn);
     inherit(p.dry_run, d.dry_run);
     inherit(p.sync, d.sync);
+    inherit(p.log_rate, d.log_rate);
+    inherit(p.log_key, d.log_key);
     if (!own.penalty.set) {
         p.penalty = d.penalty;
     }
@@ -441,6 +458,8 @@ bool Loader::finish(const std::string &name, const Mark &at,
     out.count = p.count.set ? p.count.value : TRL_COUNT_ALL;
     out.sync = p.sync.set ? p.sync.value : TRL_SYNC_MODE_OFF;
     out.dry_run = p.dry_run.set && p.dry_run.value;
+    out.log_rate = p.log_rate.set ? p.log_rate.value : 0;
+    out.log_key = p.log_key.set ? p.log_key.value : TRL_LOG_KEY_ON;
 
     uint32_t n = out.rate.limit;
     if (p.warn.set && !p.warn.value.off) {

@@ -68,6 +68,8 @@ struct Policy {
     uint32_t warn = 0;                 // absolute count, 0: none
     uint32_t sync = TRL_SYNC_MODE_OFF;
     bool dry_run = false;
+    uint32_t log_rate = 0;             // 0: the zone's default
+    uint32_t log_key = TRL_LOG_KEY_ON;
     trl_penalty_t penalty{};           // base_ms 0: none
     uint32_t line = 0;
 };

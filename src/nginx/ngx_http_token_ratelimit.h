@@ -45,11 +45,7 @@
 #define NGX_HTTP_TRL_LOG_RATE           5       /* the default */
 #define NGX_HTTP_TRL_LOG_RATE_OFF       ((ngx_uint_t) -1)   /* unbounded */
 
-/* token_ratelimit_zone log_key= */
-#define NGX_HTTP_TRL_LOG_KEY_ON         0
-#define NGX_HTTP_TRL_LOG_KEY_OFF        1
-#define NGX_HTTP_TRL_LOG_KEY_HASH       2
-#define NGX_HTTP_TRL_LOG_KEY_MASK       3
+/* token_ratelimit_zone log_key= is the core's TRL_LOG_KEY_* */
 
 /* ngx_http_trl_key_shown_t.how */
 #define NGX_HTTP_TRL_SHOW_TEXT          0       /* printable: as is */
@@ -250,6 +246,7 @@ char *ngx_http_trl_check_refs(ngx_conf_t *cf,
 char *ngx_http_trl_zone_add(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf,
     ngx_http_trl_zone_t *ctx, ssize_t size, ngx_str_t *what);
 char *ngx_http_trl_zone_texts(ngx_conf_t *cf, ngx_http_trl_zone_t *ctx);
+void ngx_http_trl_zone_log_rate(ngx_http_trl_zone_t *ctx, uint32_t rate);
 void ngx_http_trl_key_show(ngx_http_trl_zone_t *zone, const u_char *key,
     size_t len, const trl_hash_t *hash, ngx_http_trl_key_shown_t *ks);
 

@@ -352,7 +352,7 @@ ngx_http_trl_api_entry_zone(ngx_http_trl_main_conf_t *tmcf,
     zones = tmcf->zones.elts;
 
     for (i = 0; i < tmcf->zones.nelts; i++) {
-        if (zones[i]->log_key != NGX_HTTP_TRL_LOG_KEY_ON) {
+        if (zones[i]->log_key != TRL_LOG_KEY_ON) {
             return zones[i];
         }
     }

@@ -150,6 +150,9 @@ ngx_http_trl_policy_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ctx->rate = policy->rate;
     ctx->sync = policy->sync;
+    ctx->log_key = policy->log_key;
+
+    ngx_http_trl_zone_log_rate(ctx, policy->log_rate);
 
     if (policy->zone_size < 8 * ngx_pagesize) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -342,68 +342,66 @@ ngx_http_trl_parse_sync(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *value,
 }
 
 
-/* log_rate=N (error log lines a second, all workers) or log_rate=off */
+/*
+ * log_rate=N (error log lines a second, all workers) or log_rate=off;
+ * log_key=on|off|hash|mask: the core's grammar, as policy files have it.
+ */
 
 static char *
 ngx_http_trl_parse_log_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx)
 {
-    ngx_int_t  n;
+    char      err[128];
+    uint32_t  rate;
 
-    if (value->len == 12 && ngx_strncmp(value->data, "log_rate=off", 12) == 0)
+    if (trl_log_rate_parse((char *) value->data + 9, value->len - 9, &rate,
+                           err, sizeof(err))
+        != TRL_OK)
     {
-        ctx->log_rate = NGX_HTTP_TRL_LOG_RATE_OFF;
-        return NGX_CONF_OK;
-    }
-
-    n = ngx_atoi(value->data + 9, value->len - 9);
-
-    if (n == NGX_ERROR || n < 1 || n > TRL_EVENT_MAX_RATE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value \"%V\" in \"%V\" directive, "
-                           "\"log_rate=\" takes the error log lines a "
-                           "second per zone, 1 to %d, or \"off\"",
-                           value, &cmd->name, TRL_EVENT_MAX_RATE);
+                           "\"log_rate=\": %s",
+                           value, &cmd->name, err);
         return NGX_CONF_ERROR;
     }
 
-    ctx->log_rate = (ngx_uint_t) n;
+    ngx_http_trl_zone_log_rate(ctx, rate);
 
     return NGX_CONF_OK;
 }
 
 
-/* log_key=on|off|hash|mask */
-
 static char *
 ngx_http_trl_parse_log_key(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx)
 {
-    ngx_str_t   mode;
-    ngx_uint_t  i;
+    char      err[128];
+    uint32_t  mode;
 
-    static ngx_str_t  modes[] = {
-        ngx_string("on"), ngx_string("off"), ngx_string("hash"),
-        ngx_string("mask")
-    };
-
-    mode.data = value->data + 8;
-    mode.len = value->len - 8;
-
-    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-        if (mode.len == modes[i].len
-            && ngx_strncmp(mode.data, modes[i].data, mode.len) == 0)
-        {
-            ctx->log_key = i;       /* NGX_HTTP_TRL_LOG_KEY_*, in order */
-            return NGX_CONF_OK;
-        }
+    if (trl_log_key_parse((char *) value->data + 8, value->len - 8, &mode,
+                          err, sizeof(err))
+        != TRL_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "\"log_key=\": %s",
+                           value, &cmd->name, err);
+        return NGX_CONF_ERROR;
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, "
-                       "\"log_key=\" must be \"on\", \"off\", \"hash\" "
-                       "or \"mask\"", value, &cmd->name);
-    return NGX_CONF_ERROR;
+    ctx->log_key = mode;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a rate of the core's grammar (0: the default) */
+
+void
+ngx_http_trl_zone_log_rate(ngx_http_trl_zone_t *ctx, uint32_t rate)
+{
+    ctx->log_rate = rate == TRL_LOG_RATE_OFF ? NGX_HTTP_TRL_LOG_RATE_OFF
+                                             : (ngx_uint_t) rate;
 }
 
 
@@ -439,7 +437,7 @@ ngx_http_trl_key_show(ngx_http_trl_zone_t *zone, const u_char *key,
     ks->text.data = (u_char *) key;
     ks->text.len = len;
 
-    if (zone->log_key == NGX_HTTP_TRL_LOG_KEY_OFF) {
+    if (zone->log_key == TRL_LOG_KEY_OFF) {
         ks->how = NGX_HTTP_TRL_SHOW_HIDDEN;
         ks->buf[0] = '-';
         ks->text.data = ks->buf;
@@ -447,7 +445,7 @@ ngx_http_trl_key_show(ngx_http_trl_zone_t *zone, const u_char *key,
         return;
     }
 
-    if (zone->log_key == NGX_HTTP_TRL_LOG_KEY_HASH) {
+    if (zone->log_key == TRL_LOG_KEY_HASH) {
         if (hash == NULL) {
             trl_zone_hash(zone->zone, key, len, &h);
             hash = &h;
@@ -484,7 +482,7 @@ ngx_http_trl_key_show(ngx_http_trl_zone_t *zone, const u_char *key,
         }
     }
 
-    if (zone->log_key != NGX_HTTP_TRL_LOG_KEY_MASK) {
+    if (zone->log_key != TRL_LOG_KEY_MASK) {
         ks->how = binary ? NGX_HTTP_TRL_SHOW_BINARY : NGX_HTTP_TRL_SHOW_TEXT;
         return;
     }

@@ -111,6 +111,62 @@ START_TEST(mode_keywords)
 END_TEST
 
 
+/* log_rate= / log_rate: and log_key= / log_key: */
+#define LOG_RATE_EXPECTED \
+    "expected the error log lines a second per zone, 1 to 100000, or off"
+
+static const struct {
+    int          key;           /* 1: log_key, 0: log_rate */
+    const char  *text;
+    uint32_t     value;
+    const char  *bad;
+} log_values[] = {
+    { 0, "1", 1, NULL },
+    { 0, "5", 5, NULL },
+    { 0, "100000", 100000, NULL },
+    { 0, "off", TRL_LOG_RATE_OFF, NULL },
+    { 0, "OFF", TRL_LOG_RATE_OFF, NULL },
+    { 0, "0", 0, LOG_RATE_EXPECTED },
+    { 0, "100001", 0, LOG_RATE_EXPECTED },
+    { 0, "99999999999999999999", 0, LOG_RATE_EXPECTED },
+    { 0, "", 0, LOG_RATE_EXPECTED },
+    { 0, "-1", 0, LOG_RATE_EXPECTED },
+    { 0, "5/s", 0, LOG_RATE_EXPECTED },
+    { 0, "on", 0, LOG_RATE_EXPECTED },
+    { 1, "on", TRL_LOG_KEY_ON, NULL },
+    { 1, "off", TRL_LOG_KEY_OFF, NULL },
+    { 1, "hash", TRL_LOG_KEY_HASH, NULL },
+    { 1, "Mask", TRL_LOG_KEY_MASK, NULL },
+    { 1, "", 0, "expected on, off, hash or mask" },
+    { 1, "hashed", 0, "expected on, off, hash or mask" },
+    { 1, "yes", 0, "expected on, off, hash or mask" },
+};
+
+
+START_TEST(log_keywords)
+{
+    int          rc;
+    char         err[128];
+    uint32_t     v = 99;
+    const char  *t = log_values[_i].text;
+
+    err[0] = '\0';
+    rc = log_values[_i].key
+         ? trl_log_key_parse(t, strlen(t), &v, err, sizeof(err))
+         : trl_log_rate_parse(t, strlen(t), &v, err, sizeof(err));
+
+    if (log_values[_i].bad == NULL) {
+        ck_assert_msg(rc == TRL_OK, "\"%s\" refused: %s", t, err);
+        ck_assert_uint_eq(v, log_values[_i].value);
+    } else {
+        ck_assert_msg(rc == TRL_ERROR, "\"%s\" accepted", t);
+        ck_assert_str_eq(err, log_values[_i].bad);
+        ck_assert_uint_eq(v, 99);               /* untouched */
+    }
+}
+END_TEST
+
+
 /* sizes: the zone's (token_ratelimit_zone zone=name:SIZE, zone_size:) */
 static const struct {
     const char  *text;
@@ -291,6 +347,8 @@ grammar_suite(void)
     tcase_add_loop_test(tc, size_values, 0,
                         (int) (sizeof(sizes) / sizeof(sizes[0])));
     tcase_add_test(tc, null_texts);
+    tcase_add_loop_test(tc, log_keywords, 0,
+                        sizeof(log_values) / sizeof(log_values[0]));
 
     return s;
 }

@@ -85,6 +85,22 @@ int trl_sync_parse(const char *text, size_t len, uint32_t *mode,
     char *err, size_t errlen) TRL_NOEXCEPT;
 
 
+/* A zone's error log lines a second ("token_ratelimit_zone log_rate=",
+ * policy log_rate:): 1 to TRL_EVENT_MAX_RATE, or off (no bound). */
+#define TRL_LOG_RATE_OFF      0xffffffffU
+
+/* How the logs show a zone's keys ("log_key=", policy log_key:). */
+#define TRL_LOG_KEY_ON        0
+#define TRL_LOG_KEY_OFF       1
+#define TRL_LOG_KEY_HASH      2
+#define TRL_LOG_KEY_MASK      3
+
+int trl_log_rate_parse(const char *text, size_t len, uint32_t *rate,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+int trl_log_key_parse(const char *text, size_t len, uint32_t *mode,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
+
 TRL_END_DECLS
 
 #endif /* TRL_GRAMMAR_H_INCLUDED */

@@ -37,6 +37,9 @@ TRL_BEGIN_DECLS
  *         dry_run: false
  *         sync: off              # off (default) | async | strict
  *         zone_size: 10m         # bytes or k/m/g; >= 32k; default 10m
+ *         log_rate: 5            # error log lines a second, 1..100000 or
+ *                                # off; default 5 (token_ratelimit_zone's)
+ *         log_key: on            # on (default) | off | hash | mask
  *
  * - Top-level keys, policy keys and penalty keys are the ones above; any
  *   other is an error.  A policy inherits every setting it does not give
@@ -45,7 +48,7 @@ TRL_BEGIN_DECLS
  *   policy, an environment, defaults) is an empty mapping.
  * - Environment and policy names: 1 to 63 letters, digits, '_', '-', '.'.
  * - Booleans: true/false, yes/no, on/off, 1/0 (any case); keywords (count,
- *   sync) any case.  Durations: <N><unit> terms, unit ms, s, m, h or d,
+ *   sync, log_key) any case.  Durations: <N><unit> terms, unit ms, s, m, h or d,
  *   summed ("1h30m"), at most 365d; penalty durations above 0.
  * - ${NAME} and ${NAME:-default} are substituted in every scalar value
  *   (not in keys) before it is read, several per value; the default is
@@ -76,6 +79,8 @@ typedef struct {
                                         p is ceil(N * p / 100)) */
     uint32_t       sync;             /* TRL_SYNC_MODE_* */
     uint8_t        dry_run;
+    uint32_t       log_rate;         /* 0: the default, TRL_LOG_RATE_OFF */
+    uint32_t       log_key;          /* TRL_LOG_KEY_* */
     trl_penalty_t  penalty;          /* all 0 without one */
     uint32_t       line;             /* where the policy's name is */
 } trl_policy_t;
