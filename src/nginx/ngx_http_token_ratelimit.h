@@ -278,18 +278,20 @@ void ngx_http_trl_log_events(ngx_http_request_t *r,
 trl_limit_t ngx_http_trl_limit(ngx_http_trl_zone_t *zone,
     ngx_http_trl_limit_t *limit, ngx_http_trl_loc_conf_t *tlcf);
 
-/* ngx_http_token_ratelimit_sync.c */
+/* ngx_http_token_ratelimit_sync_async.c */
 ngx_int_t ngx_http_trl_sync_init_process(ngx_cycle_t *cycle);
 void ngx_http_trl_sync_exit_process(ngx_cycle_t *cycle);
 void ngx_http_trl_sync_note(ngx_http_trl_zone_t *zone,
     ngx_http_trl_applied_t *a, ngx_uint_t delta);
+
+/* ngx_http_token_ratelimit_sync_strict.c */
 ngx_int_t ngx_http_trl_strict_start(ngx_http_request_t *r,
-    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
-ngx_int_t ngx_http_trl_strict_finish(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 void ngx_http_trl_strict_release(ngx_http_trl_applied_t *a);
 ngx_uint_t ngx_http_trl_sync_available(void);
 ngx_uint_t ngx_http_trl_fail_closed(ngx_http_trl_applied_t *a);
+
+/* ngx_http_token_ratelimit_sync_reset.c */
 ngx_int_t ngx_http_trl_sync_reset(ngx_http_trl_zone_t *zone, ngx_str_t *key);
 
 /* ngx_http_token_ratelimit_sync_lists.c */

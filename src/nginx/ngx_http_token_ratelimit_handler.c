@@ -21,6 +21,7 @@
 
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_redis.h"
+#include "ngx_http_token_ratelimit_sync.h"
 
 
 static ngx_int_t ngx_http_trl_handler(ngx_http_request_t *r);
@@ -43,6 +44,8 @@ static void ngx_http_trl_release(ngx_http_trl_applied_t *a);
 static void ngx_http_trl_trace(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx);
 #endif
+static ngx_int_t ngx_http_trl_strict_finish(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 
 
 ngx_int_t
@@ -189,8 +192,12 @@ ngx_http_trl_handler(ngx_http_request_t *r)
         return ngx_http_trl_finish(r, tlcf, ctx);
     }
 
-    if (strict && ngx_http_trl_strict_start(r, tlcf, ctx) == NGX_AGAIN) {
-        return NGX_AGAIN;                   /* the worker goes on meanwhile */
+    if (strict) {
+        if (ngx_http_trl_strict_start(r, tlcf, ctx) == NGX_AGAIN) {
+            return NGX_AGAIN;               /* the worker goes on meanwhile */
+        }
+
+        (void) ngx_http_trl_strict_finish(r, tlcf, ctx);    /* none sent */
     }
 
     return ngx_http_trl_decide(r, tlcf, ctx);
@@ -686,6 +693,123 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
         }
 
         ngx_http_trl_release(a);
+    }
+
+    return NGX_OK;
+}
+
+
+/* --- the answers of Redis, taken into the zones ------------------------- */
+
+/*
+ * Back in the handler (or at once when no question could be sent): takes
+ * Redis's answers for the zones it decides (strict zones, async ones that
+ * asked) into the zones, as ngx_http_trl_apply_local() takes the zone's
+ * own decision; a question left unanswered (timeout, link or node down) is
+ * decided by the fail policy.  NGX_AGAIN while answers are due.
+ */
+
+static ngx_int_t
+ngx_http_trl_strict_finish(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx)
+{
+    ngx_uint_t               i;
+    trl_limit_t              tl;
+    trl_result_t             res;
+    ngx_http_trl_zone_t     *zone;
+    ngx_http_trl_answer_t   *answer;
+    ngx_http_trl_applied_t  *a;
+
+    if (ctx->wait == NULL) {
+        return NGX_OK;                      /* no memory: the zones pass */
+    }
+
+    if (ngx_http_trl_strict_over(r, ctx->wait) == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (!a->strict) {
+            continue;
+        }
+
+        a->strict = 0;
+        zone = a->zone;
+        tl = ngx_http_trl_limit(zone, a->limit, tlcf);
+        answer = ngx_http_trl_strict_answer(ctx->wait, i);
+
+        if (answer && answer->async) {
+            a->ask = 0;
+            tl.flags |= TRL_LIMIT_LEASE;
+
+            if (trl_zone_async_apply(zone->zone, &a->key, &tl,
+                                     &answer->ask.reply, TRL_CLOCK_NOW, &res)
+                == TRL_OK)
+            {
+                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
+                                        &a->key, &res);
+                ngx_http_trl_set_result(a, &tl, &res);
+                trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK,
+                                  trl_clock_ms());
+
+                trl_zone_sync_add(zone->zone, TRL_SYNC_READS, 1);
+
+                if (answer->ask.reply.admitted) {
+                    a->in_redis = 1;        /* counted there already */
+                    a->redis_cell = (int64_t) answer->ask.cell;
+                    trl_zone_sync_add(zone->zone, TRL_SYNC_PUBLISHED, 1);
+                }
+
+                if (a->penalty_ms) {
+                    ngx_http_trl_sync_note(zone, a, 0);
+                }
+            }
+
+            continue;
+        }
+
+        if (answer) {
+            if (trl_zone_strict_apply(zone->zone, &a->key, &tl,
+                                      &answer->strict.reply, TRL_CLOCK_NOW,
+                                      &res)
+                == TRL_OK)
+            {
+                ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
+                                        &a->key, &res);
+                ngx_http_trl_set_result(a, &tl, &res);
+                trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK,
+                                  trl_clock_ms());
+
+                if (answer->strict.reply.admitted) {
+                    a->in_redis = 1;
+                    a->redis_cell = (int64_t) answer->strict.cell;
+                }
+            }
+
+            continue;
+        }
+
+        trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+
+        if (ngx_http_trl_fail_closed(a)) {
+            continue;
+        }
+
+        trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
+
+        a->publish = 1;                     /* once Redis is back */
+        a->ask = 0;
+        tl.flags &= ~(TRL_LIMIT_SYNC | TRL_LIMIT_LEASE);
+
+        if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
+            == TRL_OK)
+        {
+            ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
+                                    &a->key, &res);
+            ngx_http_trl_set_result(a, &tl, &res);
+        }
     }
 
     return NGX_OK;

@@ -13,15 +13,14 @@
  */
 
 
-#include "ngx_http_token_ratelimit.h"
-#include "ngx_http_token_ratelimit_redis.h"
+#include "ngx_http_token_ratelimit_sync.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 #define NGX_HTTP_TRL_LISTS_EVERY     1000     /* ms between reconciles */
 #define NGX_HTTP_TRL_LISTS_WAIT      1000     /* ms a reconcile may take */
 #define NGX_HTTP_TRL_LISTS_PUTS      128      /* entries sent at a time */
 #define NGX_HTTP_TRL_LISTS_DELS      256
-#define NGX_HTTP_TRL_LISTS_VALUE     512      /* an encoded entry, at most */
 #define NGX_HTTP_TRL_LISTS_RESETS    64       /* resets carried out at once */
 
 
@@ -42,8 +41,6 @@ static void ngx_http_trl_lists_reply(redisReply *reply, void *data);
 static ngx_int_t ngx_http_trl_lists_take(ngx_http_trl_reconcile_t *rec,
     redisReply *reply);
 static void ngx_http_trl_lists_reset(trl_list_entry_t *e, ngx_uint_t own);
-static uint64_t ngx_http_trl_lists_wall_ms(void);
-static uint64_t ngx_http_trl_lists_number(const char *s, size_t len);
 
 
 static trl_lists_t               *ngx_http_trl_shared_lists;
@@ -124,7 +121,7 @@ ngx_http_trl_lists_reconcile(ngx_uint_t force)
     }
 
     if (!trl_lists_sync_due(ngx_http_trl_shared_lists,
-                            ngx_http_trl_lists_wall_ms(),
+                            ngx_http_trl_wall_ms(),
                             NGX_HTTP_TRL_LISTS_EVERY,
                             NGX_HTTP_TRL_LISTS_WAIT + 500, (int) force))
     {
@@ -140,11 +137,12 @@ ngx_http_trl_lists_reconcile(ngx_uint_t force)
 static ngx_int_t
 ngx_http_trl_lists_send(ngx_http_trl_redis_conf_t *rc)
 {
-    u_char                    *p;
-    size_t                     i, n, ndels, len;
-    uint64_t                   now_ms;
-    ngx_str_t                 *args;
+    size_t                     i, n, ndels;
+    char                      *buf;
+    uint64_t                   now_ms, epoch;
     ngx_pool_t                *pool;
+    trl_argv_t                 argv;
+    trl_bytes_t               *args;
     trl_list_entry_t          *puts;
     ngx_http_trl_reconcile_t  *rec;
 
@@ -156,10 +154,8 @@ ngx_http_trl_lists_send(ngx_http_trl_redis_conf_t *rc)
     rec = ngx_pcalloc(pool, sizeof(ngx_http_trl_reconcile_t));
     puts = ngx_palloc(pool, NGX_HTTP_TRL_LISTS_PUTS
                             * sizeof(trl_list_entry_t));
-    args = ngx_palloc(pool, (4 + 2 * NGX_HTTP_TRL_LISTS_PUTS
-                             + NGX_HTTP_TRL_LISTS_DELS) * sizeof(ngx_str_t));
 
-    if (rec == NULL || puts == NULL || args == NULL) {
+    if (rec == NULL || puts == NULL) {
         goto failed;
     }
 
@@ -171,51 +167,20 @@ ngx_http_trl_lists_send(ngx_http_trl_redis_conf_t *rc)
         goto failed;
     }
 
-    now_ms = ngx_http_trl_lists_wall_ms();
+    now_ms = ngx_http_trl_wall_ms();
 
     n = trl_lists_outgoing(ngx_http_trl_shared_lists, puts,
                            NGX_HTTP_TRL_LISTS_PUTS, rec->dels,
                            NGX_HTTP_TRL_LISTS_DELS, &ndels, now_ms);
 
-    /* KEYS[1], now, a new hash's epoch, the number of puts */
+    args = ngx_palloc(pool, TRL_LISTS_ARGS(n, ndels) * sizeof(trl_bytes_t));
+    buf = ngx_pnalloc(pool, TRL_LISTS_BUF(rc->prefix.len, n, ndels));
 
-    len = rc->prefix.len + sizeof("lists") - 1;
-
-    args[0].data = ngx_pnalloc(pool, len + 3 * NGX_INT64_LEN);
-    if (args[0].data == NULL) {
+    if (args == NULL || buf == NULL) {
         goto failed;
     }
 
-    p = ngx_cpymem(args[0].data, rc->prefix.data, rc->prefix.len);
-    p = ngx_cpymem(p, "lists", sizeof("lists") - 1);
-    args[0].len = len;
-
-    args[1].data = p;
-    p = ngx_sprintf(p, "%uL", now_ms);
-    args[1].len = p - args[1].data;
-
-    args[2].data = p;
-    p = ngx_sprintf(p, "%uL", ((uint64_t) ngx_random() << 31 ^ ngx_random())
-                              % 9007199254740991 + 1);
-    args[2].len = p - args[2].data;
-
-    args[3].data = p;
-    p = ngx_sprintf(p, "%uz", n);
-    args[3].len = p - args[3].data;
-
     for (i = 0; i < n; i++) {
-        p = ngx_pnalloc(pool, NGX_INT64_LEN + NGX_HTTP_TRL_LISTS_VALUE);
-        if (p == NULL) {
-            goto failed;
-        }
-
-        args[4 + 2 * i].data = p;
-        args[4 + 2 * i].len = ngx_sprintf(p, "%uL", puts[i].id) - p;
-        p += args[4 + 2 * i].len;
-
-        args[5 + 2 * i].data = p;
-        args[5 + 2 * i].len = trl_list_encode(&puts[i], (char *) p,
-                                              NGX_HTTP_TRL_LISTS_VALUE);
         rec->puts[i] = puts[i].id;
 
         if (puts[i].action == TRL_LIST_RESET) {
@@ -224,23 +189,24 @@ ngx_http_trl_lists_send(ngx_http_trl_redis_conf_t *rc)
     }
 
     rec->nputs = n;
-
-    for (i = 0; i < ndels; i++) {
-        p = ngx_pnalloc(pool, NGX_INT64_LEN);
-        if (p == NULL) {
-            goto failed;
-        }
-
-        args[4 + 2 * n + i].data = p;
-        args[4 + 2 * n + i].len = ngx_sprintf(p, "%uL", rec->dels[i]) - p;
-    }
-
     rec->ndels = ndels;
 
-    if (ngx_http_trl_redis_eval(TRL_SCRIPT_LISTS, 1, args, 4 + 2 * n + ndels,
-                                ngx_max(rc->timeout, NGX_HTTP_TRL_LISTS_WAIT),
-                                ngx_http_trl_lists_reply, rec)
-        != NGX_OK)
+    /* the epoch a rebuilt hash gets: a random id below 2^53 */
+
+    epoch = ((uint64_t) ngx_random() << 31 ^ ngx_random())
+            % 9007199254740991 + 1;
+
+    trl_argv_init(&argv, args, TRL_LISTS_ARGS(n, ndels), buf,
+                  TRL_LISTS_BUF(rc->prefix.len, n, ndels));
+
+    if (trl_lists_encode((char *) rc->prefix.data, rc->prefix.len, now_ms,
+                         epoch, puts, n, rec->dels, ndels, &argv)
+        != TRL_OK
+        || ngx_http_trl_script_eval(TRL_SCRIPT_LISTS, 1, &argv,
+                                    ngx_max(rc->timeout,
+                                            NGX_HTTP_TRL_LISTS_WAIT),
+                                    ngx_http_trl_lists_reply, rec)
+           != NGX_OK)
     {
         goto failed;
     }
@@ -290,51 +256,37 @@ static ngx_int_t
 ngx_http_trl_lists_take(ngx_http_trl_reconcile_t *rec, redisReply *reply)
 {
     size_t             i, n, nresets;
-    uint64_t           epoch, id;
-    redisReply        *name, *value;
+    uint64_t           epoch;
+    redisReply        *el;
+    trl_bytes_t       *elements;
     trl_list_entry_t  *remote, resets[NGX_HTTP_TRL_LISTS_RESETS];
 
-    if (reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING) {
-        return NGX_ERROR;
-    }
-
-    epoch = ngx_http_trl_lists_number(reply->element[0]->str,
-                                      reply->element[0]->len);
-    if (epoch == 0) {
-        return NGX_ERROR;
-    }
-
+    elements = ngx_palloc(rec->pool, (reply->elements + 1)
+                                     * sizeof(trl_bytes_t));
     remote = ngx_palloc(rec->pool, (reply->elements / 2 + 1)
                                    * sizeof(trl_list_entry_t));
-    if (remote == NULL) {
+    if (elements == NULL || remote == NULL) {
         return NGX_ERROR;
     }
 
-    n = 0;
+    for (i = 0; i < reply->elements; i++) {
+        el = reply->element[i];
 
-    for (i = 1; i + 1 < reply->elements; i += 2) {
-        name = reply->element[i];
-        value = reply->element[i + 1];
+        elements[i].data = el->type == REDIS_REPLY_STRING ? el->str : NULL;
+        elements[i].len = el->type == REDIS_REPLY_STRING ? el->len : 0;
+    }
 
-        if (name->type != REDIS_REPLY_STRING
-            || value->type != REDIS_REPLY_STRING)
-        {
-            continue;
-        }
-
-        id = ngx_http_trl_lists_number(name->str, name->len);
-
-        if (trl_list_decode(id, value->str, value->len, &remote[n])
-            == TRL_OK)
-        {
-            n++;
-        }
+    if (trl_lists_decode(elements, reply->elements, &epoch, remote,
+                         reply->elements / 2 + 1, &n)
+        != TRL_OK)
+    {
+        return NGX_ERROR;
     }
 
     trl_lists_incoming(ngx_http_trl_shared_lists, epoch, remote, n,
                        rec->puts, rec->nputs, rec->dels, rec->ndels,
                        resets, NGX_HTTP_TRL_LISTS_RESETS, &nresets,
-                       ngx_http_trl_lists_wall_ms());
+                       ngx_http_trl_wall_ms());
 
     for (i = 0; i < nresets; i++) {
         ngx_http_trl_lists_reset(&resets[i], 0);
@@ -394,40 +346,3 @@ ngx_http_trl_lists_reset(trl_list_entry_t *e, ngx_uint_t own)
 }
 
 
-/* Entries expire by the wall clock: they travel between nodes. */
-
-static uint64_t
-ngx_http_trl_lists_wall_ms(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * 1000 + tp->msec;
-}
-
-
-/* A decimal number of 1 to 19 digits; 0 for anything else. */
-
-static uint64_t
-ngx_http_trl_lists_number(const char *s, size_t len)
-{
-    size_t    i;
-    uint64_t  n;
-
-    if (len == 0 || len > 19) {
-        return 0;
-    }
-
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return 0;
-        }
-
-        n = n * 10 + (uint64_t) (s[i] - '0');
-    }
-
-    return n;
-}

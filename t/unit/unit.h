@@ -68,6 +68,7 @@ Suite *events_suite(void);
 Suite *retry_suite(void);
 Suite *cluster_suite(void);
 Suite *grammar_suite(void);
+Suite *scripts_suite(void);
 
 
 /*
