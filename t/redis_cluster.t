@@ -311,7 +311,12 @@ ok(TRLRedis::wait_for(3, sub { !redis_state($A)->{up} }),
 like(redis_state($A)->{reason} // '', qr/\Q$victim_addr\E/,
      'the reason names the node');
 
-ok($C->wait_ok(20), 'the cluster fails over');
+# the switch: a replica serves the victim's slots (the running nodes said
+# cluster_state:ok all along until they noticed the failure)
+ok(TRLRedis::wait_for(20, sub {
+       my $n = $C->node_of(TRLRedis::key_name('st', $fkey));
+       $n && $n->port != $victim->port;
+   }) && $C->wait_ok(20), 'the cluster fails over');
 my $switched = time;
 diag(sprintf 'the cluster was ok again %.2f s after the kill',
              $switched - $killed);

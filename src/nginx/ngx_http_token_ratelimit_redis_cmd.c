@@ -87,6 +87,7 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
     cmd->data = data;
     cmd->script = script;
     cmd->retried = 0;
+    cmd->asking = 0;
     cmd->redirects = 0;
     cmd->argc = nargs + 3;
 
@@ -253,6 +254,15 @@ ngx_http_trl_redis_send_eval(ngx_http_trl_link_t *link,
     p = ngx_http_trl_resp_bulk(p, (u_char *) body, len);
     p = ngx_cpymem(p, cmd->tail, cmd->tail_len);
 
+    /* an ASK target takes the EVAL too only right after ASKING */
+
+    if (cmd->asking
+        && redisAsyncCommand(link->ac, NULL, NULL, "ASKING") != REDIS_OK)
+    {
+        ngx_free(resp);
+        return NGX_ERROR;
+    }
+
     rc = ngx_http_trl_redis_send(link, cmd, resp, p - resp);
 
     ngx_free(resp);
@@ -281,6 +291,7 @@ ngx_http_trl_link_send(ngx_http_trl_link_t *link, ngx_http_trl_cmd_t *cmd,
     }
 
     cmd->retried = 0;
+    cmd->asking = asking ? 1 : 0;
 
     return ngx_http_trl_redis_send(link, cmd, cmd->resp, cmd->resp_len);
 }

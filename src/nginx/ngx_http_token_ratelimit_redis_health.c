@@ -280,6 +280,20 @@ ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, const char *what,
 
     sh = ngx_http_trl_redis_shared(link->conf);
 
+    /*
+     * cluster=: CLUSTERDOWN is the cluster's state (a master failed, the
+     * others vote), not this node refusing the module: the link comes
+     * back as soon as the cluster does, without the quiet time.
+     */
+
+    if (link->conf->cluster && len >= 11
+        && ngx_strncmp(reason, "CLUSTERDOWN", 11) == 0)
+    {
+        ngx_sprintf(why, "%s refused%Z", what);
+        ngx_http_trl_link_fail(link, (char *) why, "CLUSTERDOWN");
+        return;
+    }
+
     (void) ngx_atomic_fetch_add(&sh->refused, 1);
     sh->refused_last = (ngx_atomic_uint_t) ngx_current_msec;
 

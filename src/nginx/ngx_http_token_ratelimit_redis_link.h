@@ -45,6 +45,7 @@ struct ngx_http_trl_cmd_s {
     size_t                       tail_len;   /* (kept for an EVAL retry) */
     ngx_uint_t                   redirects;  /* MOVED, ASK followed */
     unsigned                     retried:1;
+    unsigned                     asking:1;   /* sent after ASKING (ASK) */
 };
 
 
