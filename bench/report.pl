@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# report.pl DIR - the table of scripts/bench.sh and DIR/results.txt, from
+# report.pl DIR - the table of make bench and DIR/results.txt, from
 # DIR/meta.txt, DIR/runs.tsv (wrk runs), DIR/callgrind.tsv and
 # DIR/memory.txt (each optional).
 use strict;
