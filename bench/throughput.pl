@@ -179,7 +179,7 @@ sub run_wrk {
     my @g1 = Bench::cpu_jiffies($c->{NGINX_CPUS});
     my $c1 = Bench::cpu_ticks(@workers);
     my %r = (ticks => $c1 - $c0, wall_ms => $wall,
-             wrk_cpu => pct(\@w0, \@w1), ngx_cpu => pct(\@g0, \@g1));
+             wrk_cpu => Bench::busy_pct(\@w0, \@w1), ngx_cpu => Bench::busy_pct(\@g0, \@g1));
     if ($redis) {
         # after a sync column, two intervals: its last publish counts
         sleep((2 * $c->{SYNC_INTERVAL_MS} + 50) / 1000)
@@ -198,11 +198,6 @@ sub run_wrk {
     return \%r;
 }
 
-sub pct {
-    my ($a, $b) = @_;
-    return $b->[1] > $a->[1]
-        ? int(100 * ($b->[0] - $a->[0]) / ($b->[1] - $a->[1])) : '-';
-}
 
 sub loadavg { join ' ', (split ' ', Bench::slurp('/proc/loadavg'))[0 .. 2] }
 
@@ -229,7 +224,7 @@ sub idle_wait {
         my @a = Bench::cpu_jiffies($all);
         sleep 2;
         my @b = Bench::cpu_jiffies($all);
-        $busy = pct(\@a, \@b);
+        $busy = Bench::busy_pct(\@a, \@b);
         last if $busy eq '-' || $busy < 10;
         if (time - $t0 >= $c->{IDLE_WAIT}) {
             Bench::note("the machine is still $busy% busy after"

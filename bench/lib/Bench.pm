@@ -319,7 +319,9 @@ sub nginx {
     my $c = cfg();
     my $dir = out() . "/$name";
     remove_tree($dir);
-    my $t = TRL->new(dir => $dir, workers => $c->{WORKERS},
+    # workers => N: a template with its own worker_processes
+    my $t = TRL->new(dir => $dir, workers => delete $sub{workers}
+                                             || $c->{WORKERS},
                      module => $c->{MODULE});
     my %v = (
         MODULE => $c->{MODULE}, PREFIX => $dir, PORT => $t->port,
@@ -347,8 +349,8 @@ sub start {
     my ($rc, $out) = $t->test_config;
     die_("nginx -t failed for " . $t->dir . "/nginx.conf:\n$out") if $rc;
     eval { $t->run; 1 } or die_("nginx did not start: $@");
+    die_('nginx workers did not start') unless $t->wait_workers;
     my @w = $t->worker_pids;
-    die_('nginx workers did not start') unless @w >= cfg()->{WORKERS};
     return @w;
 }
 
@@ -445,6 +447,13 @@ sub cpu_jiffies {
         $busy += $t - $f[3] - $f[4];
     }
     return ($busy, $total);
+}
+
+# busy_pct([busy, total] before, after): percent, or "-"
+sub busy_pct {
+    my ($a, $b) = @_;
+    return $b->[1] > $a->[1]
+        ? int(100 * ($b->[0] - $a->[0]) / ($b->[1] - $a->[1])) : '-';
 }
 
 # --- wrk ----------------------------------------------------------------------
