@@ -3,8 +3,9 @@
 #   make            build build/ngx_http_token_ratelimit_module.so
 #   make test       unit tests (Check) and integration tests (t/, real nginx)
 #   make run        nginx in the foreground on 127.0.0.1:8080 (conf.d/)
-#   make bench      throughput and cost per request against stock nginx and
-#                   limit_req (not a test; takes a few minutes)
+#   make bench      throughput and cost per request against stock nginx,
+#                   limit_req and a per-request Redis limiter (bench/; not
+#                   a test; takes a few minutes)
 #   make deb        build/libnginx-mod-http-token-ratelimit_VERSION_ARCH.deb
 #   make test-asan  the suite against a build with ASan and UBSan
 #   make fuzz       the core's parsers under libFuzzer (t/fuzz)
@@ -119,9 +120,22 @@ $(UNIT_BIN): $(UNIT_SRCS) t/unit/unit.h $(CORE_LIB)
 	    $(UNIT_SRCS) $(CORE_LIB) $$(pkg-config --cflags --libs check) \
 	    -lyaml -lstdc++ -o $@
 
+# scripts/install-deps.sh installs what is missing, but only when a package
+# the build or the tests cannot do without is missing: the optional tools
+# (the tests that use them skip with a message, make bench checks its own)
+# are named here, never installed on every run.
+OPTIONAL_PKGS := wrk valgrind prometheus chromium libnginx-mod-http-lua
+
 deps:
-	@scripts/install-deps.sh --check >/dev/null 2>&1 \
-	    || scripts/install-deps.sh
+	@missing=$$(scripts/install-deps.sh --check 2>/dev/null \
+	        | sed -n 's/^missing packages: //p'); \
+	needed=$$(for p in $$missing; do \
+	        case " $(OPTIONAL_PKGS) " in *" $$p "*) ;; *) echo $$p ;; esac; \
+	    done); \
+	if [ -n "$$needed" ]; then scripts/install-deps.sh; \
+	elif [ -n "$$missing" ]; then \
+	    echo "optional, not installed: $$missing (the tests that need" \
+	         "them skip; scripts/install-deps.sh installs them)"; fi
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
@@ -213,7 +227,7 @@ run: deps
 
 bench: deps
 	$(MAKE) all
-	scripts/bench.sh
+	bench/run.sh
 
 deb: $(MODULE)
 	scripts/mkdeb.sh $(BUILD)

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# apiclient.pl - the token_ratelimit_api client of scripts/bench.sh: GETs
+# apiclient.pl - the token_ratelimit_api client of make bench: GETs
 # a few paths of 127.0.0.1 over one keepalive connection and times each
 # response (from the write of the request to the last byte of its body).
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# hclient.pl - the small keepalive HTTP client of scripts/bench.sh: sends a
+# hclient.pl - the small keepalive HTTP client of make bench: sends a
 # fixed number of GET requests to 127.0.0.1 over one keepalive connection
 # (reconnecting only if the server closes it), optionally with an X-Key
 # header taken from a numbered key set, and prints one summary line:

@@ -1,4 +1,4 @@
--- keys.lua - wrk script of scripts/bench.sh.  Every request of every column
+-- keys.lua - wrk script of make bench.  Every request of every column
 -- carries an X-Key header, so that all columns cost wrk the same (one Lua
 -- call per request): "wrk ... -s bench/keys.lua URL -- KEYS" cycles through
 -- KEYS distinct values (key-000000, key-000001, ...); with KEYS = 1 every

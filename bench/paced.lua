@@ -1,4 +1,4 @@
--- paced.lua - fixed-rate wrk script of scripts/bench.sh (strict latency).
+-- paced.lua - fixed-rate wrk script of make bench (strict latency).
 --
 --   wrk -tT -cC -dD --latency -s bench/paced.lua URL -- KEYS RATE
 --

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# report.pl DIR - the table of scripts/bench.sh and DIR/results.txt, from
+# report.pl DIR - the table of make bench and DIR/results.txt, from
 # DIR/meta.txt, DIR/runs.tsv (wrk runs), DIR/callgrind.tsv and
 # DIR/memory.txt (each optional).
 use strict;
@@ -10,7 +10,8 @@ my $dir = shift or die "usage: $0 DIR\n";
 my @order = qw(stock limit_req trl-1key trl-1key-api limit_req-100k trl-100k
                limit_req-reject trl-reject stock-nomodule trl-1key-noheaders
                trl-1key-noapi trl-1key-listed
-               trl-async-1key trl-async-100k trl-strict-1key);
+               trl-async-1key trl-async-100k trl-strict-1key
+               redis-incr redis-incr-100k);
 my %pair = ('trl-1key' => 'limit_req', 'trl-100k' => 'limit_req-100k',
             'trl-reject' => 'limit_req-reject',
             'trl-1key-noheaders' => 'limit_req',
@@ -20,6 +21,14 @@ my %pair = ('trl-1key' => 'limit_req', 'trl-100k' => 'limit_req-100k',
 my @sync = qw(trl-async-1key trl-async-100k trl-strict-1key);
 my %local = ('trl-async-1key' => 'trl-1key', 'trl-async-100k' => 'trl-100k',
              'trl-strict-1key' => 'trl-1key');
+# the per-request Redis INCR+EXPIRE limiter of the same key kind, and the
+# targets against it (issue 10 section 4)
+my @incr = qw(redis-incr redis-incr-100k);
+my %incr = ('trl-async-1key' => 'redis-incr',
+            'trl-async-100k' => 'redis-incr-100k',
+            'trl-strict-1key' => 'redis-incr');
+my %target = ('trl-async-1key' => 0.95, 'trl-async-100k' => 0.75,
+              'trl-strict-1key' => 1.5);
 
 sub slurp_lines {
     my ($file) = @_;
@@ -524,7 +533,8 @@ if (@srows) {
         . " column's (the fairer figure when Redis shares\n"
         . "wrk's CPU and slows the client).\n";
 
-    my @rcols = grep { $redis{$_} && $sum{$_} && $sum{$_}{seconds} } @sync;
+    my @rcols = grep { $redis{$_} && $sum{$_} && $sum{$_}{seconds} }
+                @sync, @incr;
     if (@rcols) {
         print "\nRedis load (INFO deltas over each column's wrk runs, per second"
             . " of wrk run): scripts = EVALSHA (+EVAL);\n"
@@ -589,6 +599,67 @@ if (@srows) {
             . " node-local column's runs (beyond about one a second of the"
             . " runtime lists' reconcile)" for sort @other;
     }
+}
+
+# --- against a per-request Redis limiter ---
+
+# sent: what nginx sends Redis per request (script calls, INCR, EXPIRE);
+# cmds: total_commands_processed per request (a script's own commands
+# included)
+sub per_req {
+    my ($c, @f) = @_;
+    my ($d, $req) = ($redis{$c}, $sum{$c} ? $sum{$c}{requests} : 0);
+    return undef unless $d && $req;
+    my $n = 0;
+    $n += $d->{$_} // 0 for @f;
+    return $n / $req;
+}
+my @icols = grep { $row{$_} } @sync;
+if (@icols && grep { $row{$_} } @incr) {
+    printf "\nAgainst a per-request Redis limiter: redis-incr (bench/redis_incr.lua:"
+        . " INCR, and EXPIRE on a window's\nfirst hit, per request, in the"
+        . " same nginx through the Lua module), same run, same Redis on CPU %s\n",
+        $meta{'cfg.redis_cpus'} // '?';
+    my @ih = ('column', 'req/s', 'vs local', 'vs incr', 'target', 'met',
+              'CPU vs incr', 'sent/req', 'cmds/req');
+    my $if = "%-16s %8s %8s %8s %7s %4s %11s %8s %8s\n";
+    printf $if, @ih;
+    printf $if, map { '-' x length } @ih;
+    for my $c (@icols, grep { $row{$_} } @incr) {
+        my $r = $row{$c};
+        my $i = $incr{$c} && $row{$incr{$c}} ? $incr{$c}
+              : $incr{$c} && $row{'redis-incr'} ? 'redis-incr' : undef;
+        my $l = $local{$c} // ($c eq 'redis-incr' ? 'trl-1key'
+                             : $c eq 'redis-incr-100k' ? 'trl-100k' : undef);
+        my $vl = $l && $row{$l} ? ratio($r->{median}, $row{$l}{median}) : undef;
+        my $vi = $i ? ratio($r->{median}, $row{$i}{median}) : undef;
+        my $ci = $i ? ratio($r->{cpu_us}, $row{$i}{cpu_us}) : undef;
+        my $sent = per_req($c, qw(scripts incr expire));
+        my $cmds = per_req($c, 'total_cmds');
+        my $tg = $target{$c};
+        my $met = defined $tg && defined $vi ? ($vi >= $tg ? 'yes' : 'NO') : '-';
+        printf $if, $c . ($i && $i ne ($incr{$c} // '') ? '*' : ''),
+            sprintf('%.0f', $r->{median}), fmt('%.3f', $vl), fmt('%.3f', $vi),
+            defined $tg ? ">=$tg" : '-', $met, fmt('%.3f', $ci),
+            fmt('%.3f', $sent), fmt('%.3f', $cmds);
+        push @results, sprintf("incr.%s.ratio_incr %.4f", $c, $vi) if defined $vi;
+        push @results, sprintf("incr.%s.ratio_local %.4f", $c, $vl) if defined $vl;
+        push @results, sprintf("incr.%s.cpu_ratio_incr %.4f", $c, $ci) if defined $ci;
+        push @results, sprintf("incr.%s.sent_per_req %.4f", $c, $sent) if defined $sent;
+        push @results, sprintf("incr.%s.cmds_per_req %.4f", $c, $cmds) if defined $cmds;
+        push @results, "incr.$c.target_met " . ($met eq 'yes' ? 1 : 0)
+            if $met ne '-';
+        push @warn, sprintf("%s: %.3f of %s's req/s, below the %.2f target",
+                            $c, $vi, $i, $tg) if $met eq 'NO';
+    }
+    print "vs local: against trl-1key (trl-100k for the -100k columns); vs incr:"
+        . " against redis-incr of the same key kind\n"
+        . "(redis-incr-100k for trl-async-100k; * when only redis-incr ran);"
+        . " target: issue 10's, on vs incr.\n"
+        . "sent/req: commands nginx sends Redis per request (EVALSHA/EVAL, INCR,"
+        . " EXPIRE); cmds/req: Redis's\n"
+        . "total_commands_processed per request (a script's own commands"
+        . " included); both over the wrk runs.\n";
 }
 
 if (open my $sh, '<', "$dir/wrk/startup.errlog") {

@@ -16,6 +16,7 @@ packages=(
     perl                         # prove, the integration test runner
     gdb                          # t/sigkill.t stops a worker inside a lock
     wrk valgrind                 # make bench
+    libnginx-mod-http-lua        # make bench: the redis-incr columns (Lua)
     prometheus                   # promtool: t/ checks metrics and alert rules
     chromium                     # t/ renders the API dashboard headless
     clang libclang-rt-14-dev     # make fuzz (libFuzzer), run by make test

@@ -25,6 +25,7 @@ use warnings;
 use Cwd qw(abs_path);
 use Errno qw(EINPROGRESS EAGAIN EWOULDBLOCK);
 use File::Basename qw(dirname);
+use File::Path qw(make_path);
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
@@ -47,8 +48,15 @@ sub new {
     -x $NGINX or BAIL_OUT("no nginx binary at $NGINX");
     -f $MODULE or BAIL_OUT("module not built: $MODULE (run make)");
 
-    my $dir = tempdir('trl-test-XXXXXX', TMPDIR => 1,
-                      CLEANUP => !$ENV{TRL_KEEP});
+    # dir => PATH: a prefix of the caller's (make bench keeps its own
+    # under build/bench), created if missing and never removed
+    my $dir = $opt{dir};
+    if ($dir) {
+        make_path($dir);
+    } else {
+        $dir = tempdir('trl-test-XXXXXX', TMPDIR => 1,
+                       CLEANUP => !$ENV{TRL_KEEP});
+    }
     chmod 0755, $dir;
     mkdir "$dir/logs";
     mkdir "$dir/html";
