@@ -202,11 +202,11 @@ typedef struct {
     size_t       len;
 } trl_distinct_arg_t;
 
-/* Writes the ARGV strings into buf and points argv at them; returns their
- * number (at most TRL_DISTINCT_REDIS_ARGS), 0 when buf or argv is short
- * or the request is bad.  64 bytes of buf always suffice... (see
- * TRL_DISTINCT_REDIS_BUF). */
-#define TRL_DISTINCT_REDIS_ARGS  7
+/* Writes the ARGV strings (NUL-terminated) into buf and points argv at
+ * them: op, W, N, fp, flags, stamp.  Returns their number
+ * (TRL_DISTINCT_REDIS_ARGS), 0 when buf or argv is short or the request
+ * is bad; TRL_DISTINCT_REDIS_BUF bytes of buf always suffice. */
+#define TRL_DISTINCT_REDIS_ARGS  6
 #define TRL_DISTINCT_REDIS_BUF   128
 
 size_t trl_distinct_redis_args(const trl_distinct_redis_req_t *req,
