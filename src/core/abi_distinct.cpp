@@ -48,19 +48,32 @@ size_t trl_distinct_key_bytes(uint32_t limit, unsigned flags) {
            + trl::distinct_block_bytes(limit + 1);
 }
 
-// What Zone::create() keeps off the entries, at most: the root, 64
-// stripes, the offenders table, its slack and alignments; and what
-// rounding per stripe loses.
+// The capacity Zone::create() gives, from the same steps (stripes, the
+// offenders table, the slack it keeps), less what alignment may take.
 uint32_t trl_distinct_zone_keys(size_t size, uint32_t limit,
                                 unsigned flags) {
     size_t per_key = trl_distinct_key_bytes(limit, flags);
-    size_t fixed = align64(sizeof(trl::Root)) + 64 * sizeof(trl::Stripe)
-                   + align64(trl::offenders_size(64)) + 192 + 5 * 64;
-    if (per_key == 0 || size <= fixed) {
+    size_t head = align64(sizeof(trl::Root));
+    if (per_key == 0 || size < trl::Zone::min_size() || size <= head) {
         return 0;
     }
-    size_t keys = (size - fixed) / per_key;
-    keys = keys > 64 ? keys - 64 : 0;
+    uint32_t nstripes = 1;
+    while (nstripes < 64) {
+        size_t stripes_bytes = nstripes * 2 * sizeof(trl::Stripe) + 128;
+        size_t room = size - head;
+        if (room < stripes_bytes
+            || (room - stripes_bytes) / per_key / (nstripes * 2) < 32) {
+            break;
+        }
+        nstripes *= 2;
+    }
+    uint32_t offenders = (size - head) / per_key >= 2048 ? 64 : 16;
+    size_t fixed = head + nstripes * sizeof(trl::Stripe)
+                   + align64(trl::offenders_size(offenders)) + 192 + 64;
+    if (size <= fixed) {
+        return 0;
+    }
+    size_t keys = (size - fixed) / (nstripes * per_key) * nstripes;
     return keys >= 32 ? static_cast<uint32_t>(keys) : 0;
 }
 

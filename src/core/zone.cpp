@@ -86,7 +86,8 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
     size_t offenders_bytes = align64(offenders_size(offenders));
 
     size_t stripes_bytes = nstripes * sizeof(Stripe);
-    size_t room = size - head - stripes_bytes - offenders_bytes - 192;
+    size_t room = size - head - stripes_bytes - offenders_bytes - 192
+                  - (distinct_slots != 0 ? 64 : 0);   // one more alignment
     uint32_t per_stripe = static_cast<uint32_t>(room / (nstripes * per_key));
     size_t capacity = static_cast<size_t>(nstripes) * per_stripe;
 

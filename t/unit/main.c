@@ -32,6 +32,8 @@ main(void)
     srunner_add_suite(sr, retry_suite());
     srunner_add_suite(sr, cluster_suite());
     srunner_add_suite(sr, grammar_suite());
+    srunner_add_suite(sr, distinct_suite());
+    srunner_add_suite(sr, subject_suite());
 
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -67,6 +67,8 @@ Suite *events_suite(void);
 Suite *retry_suite(void);
 Suite *cluster_suite(void);
 Suite *grammar_suite(void);
+Suite *distinct_suite(void);
+Suite *subject_suite(void);
 
 
 /*
