@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "distinct.hpp"
 #include "siphash.hpp"
 #include "spinlock.hpp"
 
@@ -55,7 +56,7 @@ size_t Zone::min_size() {
 }
 
 Root *Zone::create(void *mem, size_t size, unsigned flags,
-                   std::string &why) {
+                   std::string &why, uint32_t distinct_slots) {
     if (mem == nullptr || size < min_size()) {
         why = "zone memory is too small: at least " +
               std::to_string(min_size()) + " bytes needed";
@@ -63,7 +64,10 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
     }
 
     bool sync = flags & TRL_ZONE_SYNC;
-    size_t per_key = kPerKey + (sync ? sizeof(SyncState) : 0);
+    // distinct zones (zone_distinct.cpp): a slot block per key
+    size_t distinct_bytes = distinct_block_bytes(distinct_slots);
+    size_t per_key = kPerKey + (sync ? sizeof(SyncState) : 0)
+                     + distinct_bytes;
     size_t head = align64(sizeof(Root));
     uint32_t nstripes = 1;
     while (nstripes < kMaxStripes) {
@@ -82,7 +86,8 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
     size_t offenders_bytes = align64(offenders_size(offenders));
 
     size_t stripes_bytes = nstripes * sizeof(Stripe);
-    size_t room = size - head - stripes_bytes - offenders_bytes - 192;
+    size_t room = size - head - stripes_bytes - offenders_bytes - 192
+                  - (distinct_slots != 0 ? 64 : 0);   // one more alignment
     uint32_t per_stripe = static_cast<uint32_t>(room / (nstripes * per_key));
     size_t capacity = static_cast<size_t>(nstripes) * per_stripe;
 
@@ -90,8 +95,15 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
     uint64_t entries_off =
         align64(heads_off + sizeof(uint32_t) * capacity);
     uint64_t sync_off = align64(entries_off + sizeof(Entry) * capacity);
-    uint64_t offenders_off =
+    uint64_t distinct_off =
         align64(sync_off + (sync ? sizeof(SyncState) * capacity : 0));
+    uint64_t offenders_off = align64(distinct_off + distinct_bytes * capacity);
+    if (distinct_slots != 0 && capacity < kMinPerStripe) {
+        why = "zone memory is too small for " +
+              std::to_string(distinct_slots) + " distinct slots per key: "
+              "it would hold " + std::to_string(capacity) + " keys";
+        return nullptr;
+    }
 
     Root *r = static_cast<Root *>(mem);
     std::memset(mem, 0, head);
@@ -106,6 +118,8 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
     r->flags = sync ? TRL_ZONE_SYNC : 0;
     r->sync_off = sync ? sync_off : 0;
     r->offenders_off = offenders_off;
+    r->distinct_slots = distinct_slots;
+    r->distinct_off = distinct_slots != 0 ? distinct_off : 0;
     offenders_init(*reinterpret_cast<OffenderTable *>(
                        static_cast<char *>(mem) + offenders_off),
                    offenders);
@@ -117,6 +131,10 @@ Root *Zone::create(void *mem, size_t size, unsigned flags,
     if (sync) {
         std::memset(static_cast<char *>(mem) + sync_off, 0,
                     sizeof(SyncState) * capacity);
+    }
+    for (uint32_t i = 0; i < capacity && distinct_slots != 0; i++) {
+        distinct_clear(static_cast<char *>(mem) + distinct_off
+                       + distinct_bytes * i, distinct_slots);
     }
     for (uint32_t i = 0; i < nstripes; i++) {
         Stripe *s = new (&zone.stripe(i)) Stripe();
@@ -302,7 +320,11 @@ bool Zone::at_limit(const Entry &e, const trl_limit_t &limit,
     load(e, limit, now_ms, span);
     uint32_t local = span.total();
 
-    const SyncState *ss = sync_of(static_cast<uint32_t>(&e - &entry(0)));
+    uint32_t i = static_cast<uint32_t>(&e - &entry(0));
+    if (r_->distinct_slots != 0) {
+        return distinct_full(i, limit, now_ms);     // zone_distinct.cpp
+    }
+    const SyncState *ss = sync_of(i);
     bool strict = !(limit.flags & TRL_LIMIT_SYNC);
     if (ss != nullptr && ((strict && ss->block_until_ms > now_ms)
                           || estimate(ss, local, limit, now_ms).count
@@ -374,7 +396,7 @@ uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
         i = victim(s, limit, now_ms);
         Span span;
         load(entry(i), limit, now_ms, span);
-        if (span.size > 0) {
+        if (span.size > 0 || distinct_live(i, limit, now_ms)) {
             evicted++;
             s.stat[kEvicted]++;
         }
@@ -394,6 +416,9 @@ uint32_t Zone::take(Stripe &s, const trl_hash_t &key, const trl_limit_t &limit,
     e.sync_lease = 0;
     if (SyncState *ss = sync_of(i)) {
         std::memset(ss, 0, sizeof(*ss));
+    }
+    if (void *block = distinct_block(i)) {
+        distinct_clear(block, r_->distinct_slots);
     }
 
     uint32_t *head = &heads(s)[bucket(key)];

@@ -115,7 +115,9 @@ struct Root {
     std::atomic<uint64_t> evict_report_ms;
     std::atomic<uint64_t> evict_reported;
     uint32_t flags;                 // TRL_ZONE_SYNC
-    uint32_t reserved32;
+    // zone_distinct.cpp: slots per key of a distinct zone (0: none); was
+    // reserved, zero in zones made before it
+    uint32_t distinct_slots;
     uint64_t sync_off;              // SyncState array (TRL_ZONE_SYNC)
     std::atomic<uint64_t> sync_stats[TRL_SYNC_STATS];
     std::atomic<uint64_t> outcomes[2];  // TRL_OUTCOME_*
@@ -127,7 +129,9 @@ struct Root {
     // them (they were reserved words): no layout version change.
     LineBudget lines[TRL_LINES_LOGS];
     std::atomic<uint64_t> lines_refused[TRL_LINES_LOGS];
-    uint64_t reserved[2];
+    uint64_t reserved[1];
+    uint64_t distinct_off;          // slot blocks (distinct_slots > 0); was
+                                    // reserved, zero in older zones
 };
 static_assert(sizeof(std::atomic<uint64_t>) == sizeof(uint64_t),
               "atomic words in the root");
@@ -140,7 +144,7 @@ class Zone {
 
     static size_t min_size();
     static Root *create(void *mem, size_t size, unsigned flags,
-                        std::string &why);
+                        std::string &why, uint32_t distinct_slots = 0);
     static Root *attach(void *mem, size_t size, std::string &why);
 
     uint32_t capacity() const { return r_->nstripes * r_->per_stripe; }
@@ -185,6 +189,21 @@ class Zone {
     void sync_add(int stat, uint64_t n);
     void sync_put(int stat, uint64_t value);
     void sync_stats(uint64_t out[TRL_SYNC_STATS]) const;
+
+    // zone_distinct.cpp: distinct-value zones (trl_distinct.h); the slot
+    // blocks are an array beside the entries, same index
+    uint32_t distinct_slots() const { return r_->distinct_slots; }
+    int distinct_acquire(const trl_hash_t &key, const trl_limit_t &limit,
+                         uint32_t fp, uint64_t now_ms, trl_result_t &res);
+    int distinct_settle(const trl_hash_t &key, const trl_limit_t &limit,
+                        uint64_t ticket, bool confirm, uint64_t now_ms);
+    int distinct_peek(const trl_hash_t &key, const trl_limit_t &limit,
+                      uint64_t now_ms, trl_result_t &res);
+    int distinct_strict_apply(const trl_hash_t &key,
+                              const trl_limit_t &limit, uint32_t fp,
+                              bool admitted, uint32_t count,
+                              uint32_t free_in_ms, uint32_t reset_in_ms,
+                              uint64_t now_ms, trl_result_t &res);
 
     // zone_events.cpp: the event log's and the error log's rate limits
     bool line_permit(int log, uint64_t now_ms, uint32_t per_second,
@@ -252,6 +271,13 @@ class Zone {
                       uint64_t now_ms, trl_result_t &res);
     void sync_settle(Entry &e, SyncState *ss, const trl_limit_t &limit,
                      uint32_t total, uint64_t now_ms);
+
+    // zone_distinct.cpp: hooks of take() and at_limit()
+    void *distinct_block(uint32_t i) const;
+    bool distinct_full(uint32_t i, const trl_limit_t &limit,
+                       uint64_t now_ms) const;
+    bool distinct_live(uint32_t i, const trl_limit_t &limit,
+                       uint64_t now_ms) const;
 
     Root *r_;
 };

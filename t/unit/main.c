@@ -33,6 +33,8 @@ main(void)
     srunner_add_suite(sr, cluster_suite());
     srunner_add_suite(sr, grammar_suite());
     srunner_add_suite(sr, scripts_suite());
+    srunner_add_suite(sr, distinct_suite());
+    srunner_add_suite(sr, subject_suite());
 
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

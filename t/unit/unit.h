@@ -69,6 +69,8 @@ Suite *retry_suite(void);
 Suite *cluster_suite(void);
 Suite *grammar_suite(void);
 Suite *scripts_suite(void);
+Suite *distinct_suite(void);
+Suite *subject_suite(void);
 
 
 /*
