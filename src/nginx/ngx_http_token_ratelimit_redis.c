@@ -32,6 +32,8 @@ static void ngx_http_trl_redis_master(u_char *host, ngx_uint_t port,
 static void ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link);
 static void ngx_http_trl_redis_retry(ngx_event_t *ev);
+static void ngx_http_trl_redis_watchdog(ngx_event_t *ev);
+static void ngx_http_trl_redis_quiet(ngx_event_t *ev);
 static void ngx_http_trl_redis_on_connect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_trl_redis_on_disconnect(const redisAsyncContext *ac,
@@ -40,11 +42,10 @@ static void ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r,
     void *privdata);
 
 
-static ngx_http_trl_redis_conf_t  *ngx_http_trl_redis_cf;  /* NULL: none,
-                                                               or exiting */
-static ngx_http_trl_link_t        *ngx_http_trl_single;    /* not cluster= */
+static ngx_http_trl_link_t        *ngx_http_trl_asking;    /* sentinels */
 static ngx_http_trl_ready_pt       ngx_http_trl_ready_handler;
 static u_char                      ngx_http_trl_role;  /* ROLE's privdata */
+
 
 
 
@@ -112,40 +113,6 @@ ngx_http_trl_link_create(ngx_http_trl_redis_conf_t *rc, ngx_log_t *log,
 }
 
 
-ngx_int_t
-ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
-    ngx_http_trl_redis_conf_t *rc)
-{
-    ngx_http_trl_link_t  *link;
-
-    ngx_http_trl_redis_cf = rc;
-
-    /*
-     * The clock cached before the fork may be seconds old (large zones
-     * take time to set up): the connect's deadline must not start late.
-     */
-
-    ngx_time_update();
-
-    if (rc->cluster) {
-        return ngx_http_trl_cluster_init(cycle, rc);
-    }
-
-    link = ngx_http_trl_link_create(rc, cycle->log,
-                                    rc->sentinels ? NULL : rc->host.data,
-                                    rc->port);
-    if (link == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_trl_single = link;
-
-    ngx_http_trl_redis_connect(link);
-
-    return NGX_OK;
-}
-
-
 /* (re)starts a link: connects now, the backoff afresh */
 
 void
@@ -196,73 +163,6 @@ ngx_http_trl_link_close(ngx_http_trl_link_t *link)
 }
 
 
-
-void
-ngx_http_trl_redis_exit_process(void)
-{
-    if (ngx_http_trl_redis_cf == NULL) {
-        return;
-    }
-
-    ngx_http_trl_redis_cf = NULL;       /* no reconnect from callbacks */
-
-    if (ngx_http_trl_single) {
-        ngx_http_trl_sentinel_exit();
-        ngx_http_trl_link_close(ngx_http_trl_single);
-        return;
-    }
-
-    ngx_http_trl_cluster_exit();
-}
-
-
-
-ngx_http_trl_link_t *
-ngx_http_trl_link_single(void)
-{
-    return ngx_http_trl_single;
-}
-
-
-ngx_uint_t
-ngx_http_trl_redis_ready(void)
-{
-    if (ngx_http_trl_single) {
-        return ngx_http_trl_single->state == NGX_HTTP_TRL_LINK_READY;
-    }
-
-    return ngx_http_trl_redis_cf && ngx_http_trl_cluster_ready();
-}
-
-
-
-ngx_http_trl_redis_conf_t *
-ngx_http_trl_redis_conf(void)
-{
-    return ngx_http_trl_redis_cf;
-}
-
-
-void
-ngx_http_trl_redis_on_ready(ngx_http_trl_ready_pt handler)
-{
-    ngx_http_trl_ready_handler = handler;
-}
-
-
-ngx_int_t
-ngx_http_trl_redis_slot(ngx_str_t *key)
-{
-    if (ngx_http_trl_redis_cf == NULL
-        || ngx_http_trl_redis_cf->cluster == NULL)
-    {
-        return -1;
-    }
-
-    return (ngx_int_t) trl_cluster_slot(key->data, key->len);
-}
-
-
 /*
  * With sentinels, the master is asked for before every connection: a
  * failover is followed as soon as the old master fails, refuses a write
@@ -278,6 +178,7 @@ ngx_http_trl_redis_connect(ngx_http_trl_link_t *link)
     }
 
     link->state = NGX_HTTP_TRL_LINK_ASKING;
+    ngx_http_trl_asking = link;
 
     ngx_http_trl_sentinel_ask(link->conf, link->log,
                               ngx_http_trl_redis_master);
@@ -292,12 +193,10 @@ ngx_http_trl_redis_master(u_char *host, ngx_uint_t port, const char *err)
     u_char                        addr[NGX_HTTP_TRL_MASTER_LEN], *p;
     size_t                        len;
     ngx_uint_t                    changed;
-    ngx_http_trl_link_t          *link = ngx_http_trl_single;
+    ngx_http_trl_link_t          *link = ngx_http_trl_asking;
     ngx_http_trl_redis_shared_t  *sh;
 
-    if (ngx_http_trl_redis_cf == NULL || link == NULL
-        || link->state != NGX_HTTP_TRL_LINK_ASKING)
-    {
+    if (link == NULL || link->state != NGX_HTTP_TRL_LINK_ASKING) {
         return;
     }
 
@@ -361,7 +260,7 @@ ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link)
 
     link->state = NGX_HTTP_TRL_LINK_DOWN;   /* until connecting */
 
-    if (rc->cluster && ngx_http_trl_cluster_probe(link) != NGX_OK) {
+    if (link->hooks && link->hooks->probe(link) != NGX_OK) {
         ngx_http_trl_redis_link_down(link, "cannot connect", "no memory");
         ngx_http_trl_redis_schedule(link);
         return;
@@ -497,9 +396,7 @@ ngx_http_trl_redis_on_connect(const redisAsyncContext *ac, int status)
         ngx_del_timer(&link->watchdog);
     }
 
-    if (ngx_http_trl_redis_cf) {
-        ngx_http_trl_redis_schedule(link);
-    }
+    ngx_http_trl_redis_schedule(link);
 }
 
 
@@ -524,9 +421,7 @@ ngx_http_trl_redis_on_disconnect(const redisAsyncContext *ac, int status)
         ngx_del_timer(&link->watchdog);
     }
 
-    if (ngx_http_trl_redis_cf) {
-        ngx_http_trl_redis_schedule(link);
-    }
+    ngx_http_trl_redis_schedule(link);
 }
 
 
@@ -586,9 +481,9 @@ ngx_http_trl_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, link->log, 0,
                    "token_ratelimit: redis %V: ready", &link->name);
 
-    ngx_http_trl_redis_link_up(link);
+    ngx_http_trl_link_up(link);
 
-    if (ngx_http_trl_ready_handler && ngx_http_trl_redis_cf) {
+    if (ngx_http_trl_ready_handler) {
         ngx_http_trl_ready_handler();
     }
 }
@@ -630,9 +525,7 @@ ngx_http_trl_link_fail(ngx_http_trl_link_t *link, const char *why,
         redisAsyncFree(ac);
     }
 
-    if (ngx_http_trl_redis_cf) {
-        ngx_http_trl_redis_schedule(link);
-    }
+    ngx_http_trl_redis_schedule(link);
 }
 
 
@@ -647,8 +540,8 @@ ngx_http_trl_redis_schedule(ngx_http_trl_link_t *link)
         return;
     }
 
-    if (link->conf->cluster) {
-        ngx_http_trl_cluster_link_down(link);    /* the map may be stale */
+    if (link->hooks) {
+        link->hooks->down(link);        /* cluster=: the map may be stale */
     }
 
     /* half to all of the backoff, which doubles up to its cap */
@@ -674,9 +567,7 @@ ngx_http_trl_redis_retry(ngx_event_t *ev)
     ngx_http_trl_link_t          *link = ev->data;
     ngx_http_trl_redis_shared_t  *sh;
 
-    if (ngx_http_trl_redis_cf == NULL || link->ac
-        || link->state != NGX_HTTP_TRL_LINK_DOWN)
-    {
+    if (link->ac || link->state != NGX_HTTP_TRL_LINK_DOWN) {
         return;
     }
 
@@ -695,4 +586,178 @@ ngx_http_trl_redis_retry(ngx_event_t *ev)
     }
 
     ngx_http_trl_redis_connect(link);
+}
+
+
+void
+ngx_http_trl_redis_on_ready(ngx_http_trl_ready_pt handler)
+{
+    ngx_http_trl_ready_handler = handler;
+}
+
+
+/*
+ * The link is ready, or served a call: the node may be up again (with
+ * cluster=, once every master's link of the worker is ready).
+ */
+
+void
+ngx_http_trl_link_up(ngx_http_trl_link_t *link)
+{
+    if (link->hooks && !link->hooks->up(link)) {
+        return;
+    }
+
+    ngx_http_trl_redis_link_up(link);
+}
+
+
+/*
+ * Redis answered with an error (what: the call refused): it cannot serve
+ * the module, the link goes down as if Redis were unreachable, and the
+ * set-up with its probe tries again after the backoff.  The reason is the
+ * first line of the error, bounded.
+ */
+
+void
+ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, const char *what,
+    const char *reason, size_t len)
+{
+    u_char                        c, why[64];
+    u_char                        detail[NGX_HTTP_TRL_REASON_MAX];
+    size_t                        n;
+    ngx_http_trl_redis_shared_t  *sh;
+
+    sh = ngx_http_trl_redis_shared(link->conf);
+
+    /*
+     * cluster=: CLUSTERDOWN is the cluster's state (a master failed, the
+     * others vote), not this node refusing the module: the link comes
+     * back as soon as the cluster does, without the quiet time.
+     */
+
+    if (link->conf->cluster && len >= 11
+        && ngx_strncmp(reason, "CLUSTERDOWN", 11) == 0)
+    {
+        ngx_sprintf(why, "%s refused%Z", what);
+        ngx_http_trl_link_fail(link, (char *) why, "CLUSTERDOWN");
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->refused, 1);
+    sh->refused_last = (ngx_atomic_uint_t) ngx_current_msec;
+
+    link->refused = 1;
+
+    for (n = 0; n < len && n < sizeof(detail) - 1; n++) {
+        if (reason[n] == CR || reason[n] == LF) {
+            break;
+        }
+
+        c = (u_char) reason[n];
+        detail[n] = (c < 0x20 || c == 0x7f) ? (u_char) '?' : c;
+    }
+
+    detail[n] = '\0';
+
+    ngx_sprintf(why, "%s refused%Z", what);
+
+    ngx_http_trl_link_fail(link, (char *) why, (char *) detail);
+}
+
+
+/* a good reply: the backoff starts afresh; the node may be up again */
+
+void
+ngx_http_trl_redis_served(ngx_http_trl_link_t *link)
+{
+    ngx_http_trl_redis_shared_t  *sh;
+
+    if (link->refused) {
+        link->refused = 0;
+        link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
+    }
+
+    sh = ngx_http_trl_redis_shared(link->conf);
+
+    if (!sh->up) {
+        ngx_http_trl_link_up(link);
+    }
+}
+
+
+static void
+ngx_http_trl_redis_quiet(ngx_event_t *ev)
+{
+    ngx_http_trl_link_t  *link = ev->data;
+
+    if (link->state == NGX_HTTP_TRL_LINK_READY) {
+        ngx_http_trl_link_up(link);
+    }
+}
+
+
+/* the watchdog: the connect, or the oldest outstanding command, is late */
+
+void
+ngx_http_trl_redis_arm(ngx_http_trl_link_t *link)
+{
+    ngx_msec_int_t       left;
+    ngx_http_trl_cmd_t  *cmd;
+
+    if (link->watchdog.timer_set) {
+        ngx_del_timer(&link->watchdog);
+    }
+
+    if (ngx_queue_empty(&link->cmds)) {
+        return;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(&link->cmds), ngx_http_trl_cmd_t,
+                         queue);
+
+    left = (ngx_msec_int_t) (cmd->deadline - ngx_current_msec);
+
+    ngx_add_timer(&link->watchdog, left > 0 ? (ngx_msec_t) left : 1);
+}
+
+
+static void
+ngx_http_trl_redis_watchdog(ngx_event_t *ev)
+{
+    ngx_http_trl_cmd_t   *cmd;
+    ngx_http_trl_link_t  *link = ev->data;
+
+    if (link->state == NGX_HTTP_TRL_LINK_CONNECTING) {
+        ngx_http_trl_link_fail(link, "cannot connect", "timed out");
+        return;
+    }
+
+    if (ngx_queue_empty(&link->cmds)) {
+        return;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(&link->cmds), ngx_http_trl_cmd_t,
+                         queue);
+
+    if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) > 0) {
+        ngx_http_trl_redis_arm(link);
+        return;
+    }
+
+    /* late, but Redis is working through what it was sent: wait on */
+
+    if ((ngx_msec_int_t) (link->last_reply + cmd->timeout - ngx_current_msec)
+        > 0)
+    {
+        ngx_add_timer(&link->watchdog,
+                      link->last_reply + cmd->timeout - ngx_current_msec);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                   "token_ratelimit: redis %V: script %ui past its deadline",
+                   &link->name, cmd->script);
+
+    ngx_http_trl_link_fail(link, "no answer", "timed out");
 }

@@ -1,7 +1,7 @@
 
 /*
  * ngx_http_token_ratelimit_redis.h - the link to Redis (redis.c) and the
- * cluster-wide counting built on it (sync.c).
+ * cluster-wide counting built on it (sync_*.c).
  */
 
 #ifndef _NGX_HTTP_TOKEN_RATELIMIT_REDIS_H_INCLUDED_

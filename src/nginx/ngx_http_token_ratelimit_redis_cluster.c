@@ -48,6 +48,13 @@ typedef struct {
 } ngx_http_trl_cluster_t;
 
 
+static ngx_http_trl_link_t *ngx_http_trl_cluster_route(ngx_str_t *key);
+static ngx_uint_t ngx_http_trl_cluster_all_ready(void);
+static ngx_uint_t ngx_http_trl_cluster_redirect(ngx_http_trl_link_t *link,
+    ngx_http_trl_cmd_t *cmd, redisReply *reply);
+static void ngx_http_trl_cluster_link_down(ngx_http_trl_link_t *link);
+static ngx_uint_t ngx_http_trl_cluster_link_up(ngx_http_trl_link_t *link);
+static ngx_int_t ngx_http_trl_cluster_probe(ngx_http_trl_link_t *link);
 static void ngx_http_trl_cluster_ask(ngx_http_trl_cluster_t *cl);
 static void ngx_http_trl_cluster_refresh_handler(ngx_event_t *ev);
 static void ngx_http_trl_cluster_refresh_in(ngx_http_trl_cluster_t *cl,
@@ -69,6 +76,13 @@ static ngx_uint_t ngx_http_trl_cluster_numeric(u_char *host, size_t len);
 
 
 static ngx_http_trl_cluster_t  ngx_http_trl_cluster;
+
+static ngx_http_trl_link_hooks_t  ngx_http_trl_cluster_hooks = {
+    ngx_http_trl_cluster_probe,
+    ngx_http_trl_cluster_link_down,
+    ngx_http_trl_cluster_link_up,
+    ngx_http_trl_cluster_redirect
+};
 
 
 ngx_int_t
@@ -96,6 +110,7 @@ ngx_http_trl_cluster_init(ngx_cycle_t *cycle, ngx_http_trl_redis_conf_t *rc)
     cl->refresh.log = cycle->log;
     cl->refresh.cancelable = 1;
 
+    ngx_http_trl_redis_route(ngx_http_trl_cluster_route);
     ngx_http_trl_cluster_ask(cl);
 
     return NGX_OK;
@@ -135,7 +150,7 @@ ngx_http_trl_cluster_exit(void)
 
 /* the link to the master of a key's slot, NULL while none is known */
 
-ngx_http_trl_link_t *
+static ngx_http_trl_link_t *
 ngx_http_trl_cluster_route(ngx_str_t *key)
 {
     ngx_http_trl_link_t     *link;
@@ -171,7 +186,7 @@ ngx_http_trl_cluster_ready(void)
 }
 
 
-ngx_uint_t
+static ngx_uint_t
 ngx_http_trl_cluster_all_ready(void)
 {
     ngx_uint_t               i;
@@ -202,7 +217,7 @@ ngx_http_trl_cluster_all_ready(void)
  * command has been sent on or answered.
  */
 
-ngx_uint_t
+static ngx_uint_t
 ngx_http_trl_cluster_redirect(ngx_http_trl_link_t *link,
     ngx_http_trl_cmd_t *cmd, redisReply *reply)
 {
@@ -287,7 +302,7 @@ ngx_http_trl_cluster_redirect(ngx_http_trl_link_t *link,
 
 /* a master's link is down: the map may be stale (a failover) */
 
-void
+static void
 ngx_http_trl_cluster_link_down(ngx_http_trl_link_t *link)
 {
     ngx_http_trl_cluster_mark(link, 0);
@@ -296,10 +311,12 @@ ngx_http_trl_cluster_link_down(ngx_http_trl_link_t *link)
 }
 
 
-void
+static ngx_uint_t
 ngx_http_trl_cluster_link_up(ngx_http_trl_link_t *link)
 {
     ngx_http_trl_cluster_mark(link, 1);
+
+    return ngx_http_trl_cluster_all_ready();    /* else one is still down */
 }
 
 
@@ -308,7 +325,7 @@ ngx_http_trl_cluster_link_up(ngx_http_trl_link_t *link)
  * of the node's slots: a node refuses a write of another's (MOVED).
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_trl_cluster_probe(ngx_http_trl_link_t *link)
 {
     u_char                  *p, tag[NGX_INT_T_LEN];
@@ -403,7 +420,7 @@ ngx_http_trl_cluster_refresh_handler(ngx_event_t *ev)
 {
     ngx_http_trl_cluster_t  *cl = ev->data;
 
-    if (cl->conf && ngx_http_trl_redis_conf()) {
+    if (cl->conf) {
         ngx_http_trl_cluster_ask(cl);
     }
 }
@@ -515,7 +532,7 @@ ngx_http_trl_cluster_done(ngx_http_trl_asker_t *q, const char *err)
     trl_slot_map_t          *map;
     ngx_http_trl_cluster_t  *cl = q->data;
 
-    if (cl->conf == NULL || ngx_http_trl_redis_conf() == NULL) {
+    if (cl->conf == NULL) {
         return;
     }
 
@@ -608,8 +625,7 @@ ngx_http_trl_cluster_install(ngx_http_trl_cluster_t *cl,
             continue;
         }
 
-        if (i < NGX_HTTP_TRL_LINKS_MAX && had[i]
-            && link->state != NGX_HTTP_TRL_LINK_RETIRED)
+        if (had[i] && link->state != NGX_HTTP_TRL_LINK_RETIRED)
         {
             if (link->state != NGX_HTTP_TRL_LINK_READY) {
                 failovers++;
@@ -644,6 +660,10 @@ ngx_http_trl_cluster_install(ngx_http_trl_cluster_t *cl,
     }
 
     /* every master ready already: the node is up (after an unserved map) */
+
+    if (!ngx_http_trl_cluster_all_ready()) {
+        return;
+    }
 
     for (i = 0; i < cl->nlinks; i++) {
         if (cl->links[i]->slots
@@ -726,6 +746,7 @@ ngx_http_trl_cluster_link(ngx_http_trl_cluster_t *cl, const char *host,
     }
 
     link->state = NGX_HTTP_TRL_LINK_RETIRED;    /* until it serves */
+    link->hooks = &ngx_http_trl_cluster_hooks;
 
     cl->links[cl->nlinks++] = link;
 

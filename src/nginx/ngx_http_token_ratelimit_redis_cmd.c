@@ -19,13 +19,23 @@ static ngx_int_t ngx_http_trl_redis_send_eval(ngx_http_trl_link_t *link,
     ngx_http_trl_cmd_t *cmd);
 static void ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
-static void ngx_http_trl_redis_arm(ngx_http_trl_link_t *link);
 static u_char *ngx_http_trl_resp_bulk(u_char *p, u_char *data, size_t len);
 static u_char *ngx_http_trl_resp_uint(u_char *p, size_t n);
 
 
-static ngx_http_trl_link_t  *ngx_http_trl_replying;     /* its handler runs */
+static ngx_http_trl_link_t   *ngx_http_trl_replying;    /* its handler runs */
+static ngx_http_trl_route_pt  ngx_http_trl_route;
 
+
+
+
+/* who routes a script to its link: the topology, once set up */
+
+void
+ngx_http_trl_redis_route(ngx_http_trl_route_pt route)
+{
+    ngx_http_trl_route = route;
+}
 
 
 /*
@@ -48,11 +58,7 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
     ngx_http_trl_cmd_t   *cmd;
     ngx_http_trl_link_t  *link;
 
-    link = ngx_http_trl_link_single();
-
-    if (link == NULL) {
-        link = ngx_http_trl_cluster_route(&args[0]);
-    }
+    link = ngx_http_trl_route ? ngx_http_trl_route(&args[0]) : NULL;
 
     if (link == NULL || link->state != NGX_HTTP_TRL_LINK_READY) {
         return NGX_DECLINED;
@@ -328,9 +334,9 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     /* cluster=: MOVED and ASK are followed, TRYAGAIN answered with NULL */
 
-    if (reply && reply->type == REDIS_REPLY_ERROR && link->conf->cluster
+    if (reply && reply->type == REDIS_REPLY_ERROR && link->hooks
         && link->state == NGX_HTTP_TRL_LINK_READY
-        && ngx_http_trl_cluster_redirect(link, cmd, reply))
+        && link->hooks->redirect(link, cmd, reply))
     {
         return;
     }
@@ -376,72 +382,6 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     ngx_http_trl_redis_served(link);
 
     /* the watchdog, if set, looks at the next command when it fires */
-}
-
-
-/* the watchdog: the connect, or the oldest outstanding command, is late */
-
-static void
-ngx_http_trl_redis_arm(ngx_http_trl_link_t *link)
-{
-    ngx_msec_int_t       left;
-    ngx_http_trl_cmd_t  *cmd;
-
-    if (link->watchdog.timer_set) {
-        ngx_del_timer(&link->watchdog);
-    }
-
-    if (ngx_queue_empty(&link->cmds)) {
-        return;
-    }
-
-    cmd = ngx_queue_data(ngx_queue_head(&link->cmds), ngx_http_trl_cmd_t,
-                         queue);
-
-    left = (ngx_msec_int_t) (cmd->deadline - ngx_current_msec);
-
-    ngx_add_timer(&link->watchdog, left > 0 ? (ngx_msec_t) left : 1);
-}
-
-
-void
-ngx_http_trl_redis_watchdog(ngx_event_t *ev)
-{
-    ngx_http_trl_cmd_t   *cmd;
-    ngx_http_trl_link_t  *link = ev->data;
-
-    if (link->state == NGX_HTTP_TRL_LINK_CONNECTING) {
-        ngx_http_trl_link_fail(link, "cannot connect", "timed out");
-        return;
-    }
-
-    if (ngx_queue_empty(&link->cmds)) {
-        return;
-    }
-
-    cmd = ngx_queue_data(ngx_queue_head(&link->cmds), ngx_http_trl_cmd_t,
-                         queue);
-
-    if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) > 0) {
-        ngx_http_trl_redis_arm(link);
-        return;
-    }
-
-    /* late, but Redis is working through what it was sent: wait on */
-
-    if ((ngx_msec_int_t) (link->last_reply + cmd->timeout - ngx_current_msec)
-        > 0)
-    {
-        ngx_add_timer(&link->watchdog,
-                      link->last_reply + cmd->timeout - ngx_current_msec);
-        return;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, link->log, 0,
-                   "token_ratelimit: redis %V: script %ui past its deadline",
-                   &link->name, cmd->script);
-
-    ngx_http_trl_link_fail(link, "no answer", "timed out");
 }
 
 

@@ -19,6 +19,7 @@
 
 
 
+
 ngx_int_t
 ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -51,60 +52,6 @@ ngx_http_trl_redis_shared(ngx_http_trl_redis_conf_t *rc)
     shpool = (ngx_slab_pool_t *) rc->shm->shm.addr;
 
     return shpool->data;
-}
-
-
-void
-ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state)
-{
-    ngx_uint_t                    i;
-    ngx_http_trl_redis_conf_t    *rc;
-    ngx_http_trl_redis_shared_t  *sh;
-
-    ngx_memzero(state, sizeof(ngx_http_trl_redis_state_t));
-
-    rc = ngx_http_trl_redis_conf();
-
-    if (rc == NULL) {
-        return;
-    }
-
-    sh = ngx_http_trl_redis_shared(rc);
-
-    state->configured = 1;
-    state->up = sh->up;
-    state->outages = sh->outages;
-    state->failures = sh->failures;
-    state->down_since = sh->up ? 0 : (time_t) sh->down_since;
-
-    state->failovers = sh->failovers;
-
-    ngx_spinlock(&sh->lock, ngx_pid, 1024);
-
-    if (!state->up) {
-        state->reason_len = ngx_min(sh->reason_len, NGX_HTTP_TRL_REASON_MAX);
-        ngx_memcpy(state->reason, sh->reason, state->reason_len);
-    }
-
-    state->master_len = ngx_min(sh->master_len, NGX_HTTP_TRL_MASTER_LEN);
-    ngx_memcpy(state->master, sh->master, state->master_len);
-
-    /* cluster=: the masters of the map the node installed last */
-
-    state->maps = sh->map_version;
-    state->slots_moved = sh->slots_moved;
-    state->unserved = sh->unserved;
-    state->nmasters = ngx_min(sh->nmasters, NGX_HTTP_TRL_MASTERS_SHOWN);
-
-    for (i = 0; i < state->nmasters; i++) {
-        state->masters[i].addr_len = sh->masters[i].addr_len;
-        ngx_memcpy(state->masters[i].addr, sh->masters[i].addr,
-                   sh->masters[i].addr_len);
-        state->masters[i].slots = sh->masters[i].slots;
-        state->masters[i].up = sh->masters[i].up;
-    }
-
-    ngx_unlock(&sh->lock);
 }
 
 
@@ -196,14 +143,6 @@ ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
 
     sh = ngx_http_trl_redis_shared(link->conf);
 
-    if (link->conf->cluster) {
-        ngx_http_trl_cluster_link_up(link);
-
-        if (!ngx_http_trl_cluster_all_ready()) {
-            return;                 /* another master is still down */
-        }
-    }
-
     if (sh->up) {
         return;
     }
@@ -248,89 +187,4 @@ ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link)
                   "token_ratelimit: redis %V is reachable again after %T s",
                   &link->conf->address,
                   ngx_time() - (time_t) sh->down_since);
-}
-
-
-void
-ngx_http_trl_redis_quiet(ngx_event_t *ev)
-{
-    ngx_http_trl_link_t  *link = ev->data;
-
-    if (ngx_http_trl_redis_conf() && link->state == NGX_HTTP_TRL_LINK_READY) {
-        ngx_http_trl_redis_link_up(link);
-    }
-}
-
-
-/*
- * Redis answered with an error (what: the call refused): it cannot serve
- * the module, the link goes down as if Redis were unreachable, and the
- * set-up with its probe tries again after the backoff.  The reason is the
- * first line of the error, bounded.
- */
-
-void
-ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, const char *what,
-    const char *reason, size_t len)
-{
-    u_char                        c, why[64];
-    u_char                        detail[NGX_HTTP_TRL_REASON_MAX];
-    size_t                        n;
-    ngx_http_trl_redis_shared_t  *sh;
-
-    sh = ngx_http_trl_redis_shared(link->conf);
-
-    /*
-     * cluster=: CLUSTERDOWN is the cluster's state (a master failed, the
-     * others vote), not this node refusing the module: the link comes
-     * back as soon as the cluster does, without the quiet time.
-     */
-
-    if (link->conf->cluster && len >= 11
-        && ngx_strncmp(reason, "CLUSTERDOWN", 11) == 0)
-    {
-        ngx_sprintf(why, "%s refused%Z", what);
-        ngx_http_trl_link_fail(link, (char *) why, "CLUSTERDOWN");
-        return;
-    }
-
-    (void) ngx_atomic_fetch_add(&sh->refused, 1);
-    sh->refused_last = (ngx_atomic_uint_t) ngx_current_msec;
-
-    link->refused = 1;
-
-    for (n = 0; n < len && n < sizeof(detail) - 1; n++) {
-        if (reason[n] == CR || reason[n] == LF) {
-            break;
-        }
-
-        c = (u_char) reason[n];
-        detail[n] = (c < 0x20 || c == 0x7f) ? (u_char) '?' : c;
-    }
-
-    detail[n] = '\0';
-
-    ngx_sprintf(why, "%s refused%Z", what);
-
-    ngx_http_trl_link_fail(link, (char *) why, (char *) detail);
-}
-
-
-/* a good reply: the backoff starts afresh; the node may be up again */
-
-void
-ngx_http_trl_redis_served(ngx_http_trl_link_t *link)
-{
-    ngx_http_trl_redis_shared_t  *sh;
-
-    if (link->refused) {
-        link->refused = 0;
-        link->backoff = NGX_HTTP_TRL_BACKOFF_MIN;
-    }
-
-    sh = ngx_http_trl_redis_shared(link->conf);
-
-    if (!sh->up) {
-        ngx_http_trl_redis_link_up(link);
-    }
 }

@@ -51,6 +51,25 @@ struct ngx_http_trl_cmd_s {
 
 typedef struct ngx_http_trl_link_s  ngx_http_trl_link_t;
 
+/*
+ * What a topology with several links (cluster=) does for a link: names
+ * its probe's key (one of its slots), hears that it went down (the map
+ * may be stale) or is ready (returns whether the node may be up: every
+ * master's link ready), follows a redirection (returns 0 when the error
+ * is none: see redis_cluster.c).
+ */
+typedef struct {
+    ngx_int_t                  (*probe)(ngx_http_trl_link_t *link);
+    void                       (*down)(ngx_http_trl_link_t *link);
+    ngx_uint_t                 (*up)(ngx_http_trl_link_t *link);
+    ngx_uint_t                 (*redirect)(ngx_http_trl_link_t *link,
+                                   ngx_http_trl_cmd_t *cmd,
+                                   redisReply *reply);
+} ngx_http_trl_link_hooks_t;
+
+/* the link of a script's first key (NULL: none known yet) */
+typedef ngx_http_trl_link_t *(*ngx_http_trl_route_pt)(ngx_str_t *key);
+
 struct ngx_http_trl_link_s {
     ngx_http_trl_redis_conf_t   *conf;
     redisAsyncContext           *ac;
@@ -75,6 +94,7 @@ struct ngx_http_trl_link_s {
     ngx_str_t                    name;       /* host:port, for the logs */
     u_char                       name_buf[NGX_HTTP_TRL_MASTER_LEN];
     ngx_uint_t                   slots;      /* cluster: slots it serves */
+    ngx_http_trl_link_hooks_t   *hooks;      /* NULL: a single link */
     ngx_log_t                   *log;
 };
 
@@ -150,6 +170,26 @@ struct ngx_http_trl_asker_s {
 };
 
 
+/*
+ * The files call each other one way: topology -> cluster -> cmd -> link
+ * (redis.c) -> health, sentinel, ask -> event.  A link calls back up only
+ * through the hooks its topology gave it, and the commands find their
+ * link through the route the topology set.
+ */
+
+/* redis_topology.c: the public face (ngx_http_token_ratelimit_redis.h) */
+
+/* redis_cluster.c */
+ngx_int_t ngx_http_trl_cluster_init(ngx_cycle_t *cycle,
+    ngx_http_trl_redis_conf_t *rc);
+void ngx_http_trl_cluster_exit(void);
+ngx_uint_t ngx_http_trl_cluster_ready(void);
+
+/* redis_cmd.c */
+void ngx_http_trl_redis_route(ngx_http_trl_route_pt route);
+ngx_int_t ngx_http_trl_link_send(ngx_http_trl_link_t *link,
+    ngx_http_trl_cmd_t *cmd, ngx_uint_t asking);
+
 /* redis.c */
 ngx_http_trl_link_t *ngx_http_trl_link_create(ngx_http_trl_redis_conf_t *rc,
     ngx_log_t *log, u_char *host, ngx_int_t port);
@@ -157,12 +197,11 @@ void ngx_http_trl_link_start(ngx_http_trl_link_t *link);
 void ngx_http_trl_link_close(ngx_http_trl_link_t *link);
 void ngx_http_trl_link_fail(ngx_http_trl_link_t *link, const char *why,
     const char *detail);
-ngx_http_trl_link_t *ngx_http_trl_link_single(void);
-
-/* redis_cmd.c */
-void ngx_http_trl_redis_watchdog(ngx_event_t *ev);
-ngx_int_t ngx_http_trl_link_send(ngx_http_trl_link_t *link,
-    ngx_http_trl_cmd_t *cmd, ngx_uint_t asking);
+void ngx_http_trl_link_up(ngx_http_trl_link_t *link);
+void ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, const char *what,
+    const char *reason, size_t len);
+void ngx_http_trl_redis_served(ngx_http_trl_link_t *link);
+void ngx_http_trl_redis_arm(ngx_http_trl_link_t *link);
 
 /* redis_health.c */
 ngx_int_t ngx_http_trl_redis_init_shm(ngx_shm_zone_t *shm_zone, void *data);
@@ -173,23 +212,6 @@ void ngx_http_trl_redis_down(ngx_http_trl_redis_conf_t *rc, ngx_log_t *log,
 void ngx_http_trl_redis_link_down(ngx_http_trl_link_t *link,
     const char *why, const char *detail);
 void ngx_http_trl_redis_link_up(ngx_http_trl_link_t *link);
-void ngx_http_trl_redis_refused(ngx_http_trl_link_t *link, const char *what,
-    const char *reason, size_t len);
-void ngx_http_trl_redis_served(ngx_http_trl_link_t *link);
-void ngx_http_trl_redis_quiet(ngx_event_t *ev);
-
-/* redis_cluster.c */
-ngx_int_t ngx_http_trl_cluster_init(ngx_cycle_t *cycle,
-    ngx_http_trl_redis_conf_t *rc);
-void ngx_http_trl_cluster_exit(void);
-ngx_http_trl_link_t *ngx_http_trl_cluster_route(ngx_str_t *key);
-ngx_uint_t ngx_http_trl_cluster_ready(void);
-ngx_uint_t ngx_http_trl_cluster_all_ready(void);
-ngx_uint_t ngx_http_trl_cluster_redirect(ngx_http_trl_link_t *link,
-    ngx_http_trl_cmd_t *cmd, redisReply *reply);
-void ngx_http_trl_cluster_link_down(ngx_http_trl_link_t *link);
-ngx_int_t ngx_http_trl_cluster_probe(ngx_http_trl_link_t *link);
-void ngx_http_trl_cluster_link_up(ngx_http_trl_link_t *link);
 
 /* redis_event.c */
 ngx_int_t ngx_http_trl_redis_attach(redisAsyncContext *ac, ngx_log_t *log);
