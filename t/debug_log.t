@@ -10,6 +10,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use TRL;
+use TRLRedis;
 
 like(`$TRL::NGINX -V 2>&1`, qr/--with-debug/, 'nginx is built --with-debug');
 
@@ -80,4 +81,51 @@ my @conn = lines('logs/error.log',
 is(scalar @conn, 1, 'debug_connection: the trace is in the main error log');
 
 $t->stop;
+# --- the Redis link: NGX_LOG_DEBUG_EVENT in the main error log ---------------
+
+{
+    my $redis = TRLRedis->new;
+    my $u = TRL->new;
+    $u->write_config(<<"EOF", main => 'error_log %%DIR%%/logs/main-debug.log debug;');
+    token_ratelimit_zone \$http_x_key zone=st:1m rate=5r/m sync=strict;
+    token_ratelimit_zone \$http_x_key zone=as:1m rate=100r/m sync;
+    token_ratelimit_redis ${\ $redis->address} interval=50ms;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /st { token_ratelimit zone=st; empty_gif; }
+        location /as { token_ratelimit zone=as; empty_gif; }
+    }
+EOF
+    $u->run;
+    ok(TRLRedis::wait_for(5, sub {
+           $u->get('/st', headers => { 'X-Key' => 'r' })->{status} == 200
+           && $u->read_file('logs/main-debug.log') =~ /script \d+ answered/
+       }), 'a strict request through Redis');
+    # the first asks Redis, the others take the places it reserved for the
+    # node (a lease): those are published by the next flush
+    $u->get('/as', headers => { 'X-Key' => 'a' }) for 1 .. 5;
+    TRLRedis::wait_for(3, sub {
+        $u->read_file('logs/main-debug.log') =~ /publish of zone "as"/
+    });
+    my $log = $u->read_file('logs/main-debug.log');
+    my $addr = quotemeta $redis->address;
+    like($log, qr/token_ratelimit: redis $addr: connecting/,
+         'the link: connecting');
+    like($log, qr/token_ratelimit: redis $addr: ready/, 'the link: ready');
+    like($log, qr/token_ratelimit: redis $addr: script \d+, 1 keys, \d+ bytes, deadline in \d+ ms/,
+         'a script sent, with its deadline');
+    like($log, qr/token_ratelimit: redis $addr: script \d+ answered\n/,
+         'and answered');
+    like($log, qr/token_ratelimit: flush: \d+ keys to publish/,
+         'a flush of the async zone');
+    like($log, qr/token_ratelimit: publish of zone "as", \d+ keys: answered/,
+         'its publish answered');
+    $redis->stop;
+    ok(TRLRedis::wait_for(5, sub {
+           $u->read_file('logs/main-debug.log')
+               =~ /token_ratelimit: redis $addr: down: /
+       }), 'the link going down is traced');
+    $u->stop;
+}
+
 done_testing;

@@ -276,7 +276,11 @@ ngx_http_trl_redis_connect_to(ngx_http_trl_link_t *link)
     }
 
     if (ac->err) {
-        ngx_http_trl_redis_link_down(link, "cannot connect", ac->errstr);
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                   "token_ratelimit: redis %V: down: cannot connect: %s",
+                   &link->name, ac->errstr);
+
+    ngx_http_trl_redis_link_down(link, "cannot connect", ac->errstr);
         redisAsyncFree(ac);
         ngx_http_trl_redis_schedule(link);
         return;
@@ -411,6 +415,10 @@ ngx_http_trl_redis_on_disconnect(const redisAsyncContext *ac, int status)
     }
 
     if (status != REDIS_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, link->log, 0,
+                       "token_ratelimit: redis %V: down: connection lost: %s",
+                       &link->name, ac->errstr);
+
         ngx_http_trl_redis_link_down(link, "connection lost", ac->errstr);
     }
 

@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_token_ratelimit_sync.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 static void ngx_http_trl_asks_handler(ngx_event_t *ev);
@@ -29,6 +30,7 @@ ngx_http_trl_asks_init(ngx_cycle_t *cycle)
     ngx_http_trl_asks_log = cycle->log;
 
     ngx_http_trl_asks_ev.handler = ngx_http_trl_asks_handler;
+    ngx_http_trl_asks_ev.data = &ngx_http_trl_dumb_connection;
     ngx_http_trl_asks_ev.log = cycle->log;
 }
 

@@ -23,6 +23,7 @@
 
 
 #include "ngx_http_token_ratelimit_sync.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 #define NGX_HTTP_TRL_OUTBOX_MAX    50000     /* keys per worker */
@@ -112,6 +113,7 @@ ngx_http_trl_sync_init_process(ngx_cycle_t *cycle)
     ngx_http_trl_sync_log = cycle->log;
 
     ngx_http_trl_flush_ev.handler = ngx_http_trl_flush_handler;
+    ngx_http_trl_flush_ev.data = &ngx_http_trl_dumb_connection;
     ngx_http_trl_flush_ev.log = cycle->log;
     ngx_http_trl_flush_ev.cancelable = 1;
 
@@ -435,6 +437,9 @@ ngx_http_trl_flush(void)
     ob = ngx_http_trl_outbox;
     ngx_http_trl_outbox = NULL;             /* new notes: a new outbox */
 
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "token_ratelimit: flush: %ui keys to publish", ob->n);
+
     batch = ngx_pcalloc(ob->pool, sizeof(ngx_http_trl_batch_t));
     if (batch == NULL) {
         ngx_destroy_pool(ob->pool);
@@ -696,6 +701,13 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
     ngx_http_trl_inflight--;
 
     zone = chunk->zone;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "token_ratelimit: publish of zone \"%V\", %ui keys: %s",
+                   &zone->name, chunk->n,
+                   reply == NULL ? "no answer (kept for the next flush)"
+                   : reply->type == REDIS_REPLY_ERROR ? "refused"
+                   : "answered");
 
     /* an error reply is logged by redis.c, once per outage, not per call */
 

@@ -66,6 +66,7 @@ ngx_http_trl_lists_sync_init(ngx_cycle_t *cycle)
     ngx_http_trl_lists_log = cycle->log;
 
     ngx_http_trl_lists_ev.handler = ngx_http_trl_lists_timer;
+    ngx_http_trl_lists_ev.data = &ngx_http_trl_dumb_connection;
     ngx_http_trl_lists_ev.log = cycle->log;
     ngx_http_trl_lists_ev.cancelable = 1;
 
@@ -127,6 +128,10 @@ ngx_http_trl_lists_reconcile(ngx_uint_t force)
     {
         return;                 /* not due, or another worker is at it */
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "token_ratelimit: lists: reconcile with redis%s",
+                   force ? " (asked for)" : "");
 
     if (ngx_http_trl_lists_send(rc) != NGX_OK) {
         (void) trl_lists_sync_done(ngx_http_trl_shared_lists);
@@ -234,6 +239,12 @@ ngx_http_trl_lists_reply(redisReply *reply, void *data)
      * Not this time: the next reconcile tries again.  An error reply is
      * logged by redis.c, once per outage; a link that failed, once too.
      */
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "token_ratelimit: lists: reconcile %s",
+                   reply == NULL ? "got no answer"
+                   : reply->type == REDIS_REPLY_ERROR ? "refused"
+                   : "answered");
 
     if (reply && reply->type != REDIS_REPLY_ERROR
         && (reply->type != REDIS_REPLY_ARRAY

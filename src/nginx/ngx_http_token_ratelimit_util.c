@@ -11,6 +11,9 @@
 
 /* The wall clock in ms, as nginx cached it (list entries, log budgets). */
 
+ngx_connection_t  ngx_http_trl_dumb_connection;   /* fd 0, never used */
+
+
 uint64_t
 ngx_http_trl_wall_ms(void)
 {

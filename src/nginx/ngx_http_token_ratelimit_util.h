@@ -17,6 +17,13 @@
 #define NGX_HTTP_TRL_JSON_ESCAPED_MAX   6
 
 
+/*
+ * What a timer without a connection has as its data: nginx's debug traces
+ * of timers read ev->data as a connection (its fd), so a NULL data crashes
+ * a worker whose error log is at debug level.
+ */
+extern ngx_connection_t  ngx_http_trl_dumb_connection;
+
 uint64_t ngx_http_trl_wall_ms(void);
 time_t ngx_http_trl_unix_time(uint64_t clock_ms, uint64_t now_ms);
 ngx_int_t ngx_http_trl_push_header(ngx_http_request_t *r, ngx_str_t *name,
