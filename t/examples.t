@@ -13,7 +13,8 @@ use Time::HiRes qw(sleep time);
 use TRL;
 
 my $ROOT = $TRL::ROOT;
-my @SNIPPETS = qw(auth-service token-issuance login-failed-only);
+my @SNIPPETS = qw(auth-service token-issuance login-failed-only
+                  login-distinct);
 
 sub slurp {
     my ($path) = @_;
@@ -232,6 +233,36 @@ for my $name (@SNIPPETS) {
     my $rejected = grep { $_->{status} == 429 } @r;
     is($failed, 3, 'failed-only: 12 parallel failing attempts admit 3');
     is($rejected, 9, 'failed-only: the other 9 rejected');
+    $t->stop;
+    $t->no_alerts;
+}
+
+
+# --- login-distinct.conf --------------------------------------------------
+
+{
+    my $t = runnable(TRL->new, 'login-distinct');
+
+    # 15 successful logins of 15 accounts from one address: none counts
+    for my $i (1 .. 15) {
+        is($t->post("/login?user=staff$i&status=200", '')->{status}, 200,
+           "distinct: successful login of staff$i passes");
+    }
+
+    # failures at 10 accounts pass (401); the 11th account is rejected
+    my @got = map { $t->post("/login?user=victim$_&status=401", '')->{status} }
+                  1 .. 10;
+    is("@got", join(' ', (401) x 10), 'distinct: 10 accounts tried');
+    check_rejection($t->post('/login?user=victim11&status=401', ''), 10, 600,
+                    'distinct: the 11th account from one address');
+
+    # an account already tried is not a new one: the per-account limit
+    # (5 failures) handles retries; "%56ICTIM1 " is victim1
+    @got = map { $t->post('/login?user=%56ICTIM1+&status=401', '')->{status} }
+               1 .. 5;
+    is("@got", '401 401 401 401 429',
+       'distinct: retries of one account meet the per-account limit');
+
     $t->stop;
     $t->no_alerts;
 }

@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "trl_core.h"
+#include "trl_distinct.h"
 
 
 /* ngx_http_trl_ctx_t.denied_why */
@@ -108,6 +109,10 @@ typedef struct {
     ngx_uint_t                  log_key;        /* log_key= */
     ngx_uint_t                  key_addr;       /* keyed on exactly
                                                    $binary_remote_addr */
+    ngx_http_complex_value_t   *distinct;       /* distinct=: the values
+                                                   counted; NULL: requests */
+    u_char                     *secret;         /* distinct: 16 bytes in
+                                                   the shared memory */
 } ngx_http_trl_zone_t;
 
 
@@ -211,6 +216,10 @@ typedef struct {
     unsigned                    allowed:1;      /* a runtime allow entry */
     unsigned                    penalized:1;    /* serving a penalty */
     unsigned                    penalty_start:1; /* started one */
+    unsigned                    log_first:1;    /* the key's first
+                                                   rejection of an episode */
+    uint32_t                    fp;             /* distinct: the value's
+                                                   fingerprint */
 } ngx_http_trl_applied_t;
 
 
@@ -324,6 +333,31 @@ ngx_int_t ngx_http_trl_access(ngx_http_request_t *r,
 ngx_int_t ngx_http_trl_client_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_token_ratelimit_distinct.c */
+char *ngx_http_trl_distinct_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx);
+char *ngx_http_trl_distinct_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_trl_zone_t *ctx, ssize_t size);
+ngx_int_t ngx_http_trl_distinct_create(ngx_shm_zone_t *shm_zone,
+    ngx_http_trl_zone_t *ctx, u_char *block, size_t bytes);
+ngx_int_t ngx_http_trl_distinct_attach(ngx_shm_zone_t *shm_zone,
+    ngx_http_trl_zone_t *ctx, u_char *block);
+ngx_int_t ngx_http_trl_distinct_value(ngx_http_request_t *r,
+    ngx_http_trl_applied_t *a);
+ngx_int_t ngx_http_trl_distinct_apply(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl);
+void ngx_http_trl_distinct_settle(ngx_http_trl_applied_t *a,
+    ngx_uint_t keep);
+ngx_int_t ngx_http_trl_distinct_count_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+ngx_int_t ngx_http_trl_distinct_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+/* ngx_http_token_ratelimit_subject.c */
+char *ngx_http_trl_subject_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_token_ratelimit_event_log.c: the caller tests tlcf->event_log */
 char *ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -136,6 +136,21 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
         ngx_http_trl_out_printf(out, "%ui", zone->log_rate);
     }
 
+    /* a distinct zone: what it counts, N, the memory a key takes */
+
+    ngx_http_trl_out_printf(out, ",\"distinct\":");
+
+    if (zone->distinct) {
+        ngx_http_trl_out_printf(out, "{\"of\":");
+        ngx_http_trl_out_json(out, zone->distinct->value.data,
+                              zone->distinct->value.len);
+        ngx_http_trl_out_printf(out, ",\"limit\":%uD,\"key_bytes\":%uz}",
+                                zone->rate.limit,
+                                trl_distinct_key_bytes(zone->rate.limit, 0));
+    } else {
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+    }
+
     /* top offenders */
 
     n = trl_zone_offenders(zone->zone, top, NGX_HTTP_TRL_API_TOP, now_ms);
@@ -320,7 +335,9 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         tl.refresh_ms = (uint32_t) zone->redis->interval;
     }
 
-    rc = trl_zone_peek(zone->zone, &hash, &tl, now_ms, &res);
+    rc = zone->distinct ? trl_distinct_peek(zone->zone, &hash, &tl, now_ms,
+                                            &res)
+                        : trl_zone_peek(zone->zone, &hash, &tl, now_ms, &res);
 
     if (rc == TRL_ERROR) {
         return ngx_http_trl_out_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,

@@ -2,7 +2,8 @@
 /*
  * ngx_http_token_ratelimit_event_log.c - token_ratelimit_event_log: one JSON
  * object per line for every rejection, penalty start, deny and "Redis
- * unavailable" answer, to a file or to syslog, for SIEM pipelines.
+ * unavailable" answer, and for a key first going over a distinct limit,
+ * to a file or to syslog, for SIEM pipelines.
  *
  * Nothing here runs for an admitted request.  Lines are rate-limited per
  * zone in the zone's shared memory (trl_zone_event_permit), so that a
@@ -294,6 +295,36 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
 
         if (a->penalized) {
             p = ngx_slprintf(p, last, ",\"penalized\":true");
+        }
+
+        p = ngx_slprintf(p, last, ",\"dry_run\":%s}",
+                         a->dry_run ? "true" : "false");
+
+        ngx_http_trl_event_write(r, el, buf, p);
+    }
+
+    /*
+     * A key's first rejection by a distinct zone in an episode: the value
+     * itself (personal data) is never written, its fingerprint only with
+     * log_key=on.
+     */
+
+    if (zone->distinct && a->log_first
+        && ngx_http_trl_event_permit(r, el, zone, &wall_ms))
+    {
+        p = ngx_http_trl_event_start(el, buf, last, wall_ms,
+                                     "distinct_exceeded", zone);
+        p = ngx_http_trl_event_key(p, last, zone, &a->key_text, &a->key);
+        p = ngx_http_trl_event_request(r, el, p, last);
+        p = ngx_http_trl_event_string(p, last, "of",
+                                      zone->distinct->value.data,
+                                      zone->distinct->value.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+        p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL",
+                         zone->rate.limit, zone->rate.window_ms);
+
+        if (zone->log_key == TRL_LOG_KEY_ON) {
+            p = ngx_slprintf(p, last, ",\"fingerprint\":\"%08xD\"", a->fp);
         }
 
         p = ngx_slprintf(p, last, ",\"dry_run\":%s}",

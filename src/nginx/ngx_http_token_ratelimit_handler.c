@@ -243,6 +243,10 @@ ngx_http_trl_keys(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         a->limit = &limits[i];
         a->zone = zone;
 
+        if (zone->distinct && ngx_http_trl_distinct_value(r, a) != NGX_OK) {
+            continue;                       /* no value: not limited */
+        }
+
         trl_zone_hash(zone->zone, a->key_text.data, a->key_text.len, &a->key);
 
         /* runtime entries for this key (token_ratelimit_api) */
@@ -347,6 +351,11 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         a = &ctx->applied[i];
 
         if (a->admitted && a->limit->count == TRL_COUNT_ALL) {
+            if (a->zone->distinct) {
+                ngx_http_trl_distinct_settle(a, 1);
+                continue;
+            }
+
             a->admitted = 0;
 
             if (a->publish) {
@@ -465,6 +474,10 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     }
 
     tl = ngx_http_trl_limit(zone, a->limit, tlcf);
+
+    if (zone->distinct) {
+        return ngx_http_trl_distinct_apply(r, tlcf, a, &tl);   /* local */
+    }
 
     if (zone->sync == TRL_SYNC_MODE_OFF) {
         return ngx_http_trl_apply_local(r, tlcf, a, &tl);
@@ -626,6 +639,11 @@ ngx_http_trl_release(ngx_http_trl_applied_t *a)
         return;
     }
 
+    if (a->zone->distinct) {
+        ngx_http_trl_distinct_settle(a, 0);
+        return;
+    }
+
     a->admitted = 0;
 
     ngx_memzero(&tl, sizeof(trl_limit_t));
@@ -683,6 +701,11 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
         if ((a->limit->count == TRL_COUNT_FAILED && failed)
             || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed))
         {
+            if (a->zone->distinct) {
+                ngx_http_trl_distinct_settle(a, 1);
+                continue;
+            }
+
             a->admitted = 0;                /* it counts: keep its place */
 
             if (a->publish) {

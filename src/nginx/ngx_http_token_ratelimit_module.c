@@ -74,6 +74,13 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       0,
       NULL },
 
+    { ngx_string("token_ratelimit_subject"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_trl_subject_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("token_ratelimit_policy_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_trl_policy_file_directive,

@@ -70,6 +70,8 @@ static void ngx_http_trl_prom_info(ngx_http_trl_out_t *out,
 static void ngx_http_trl_prom_family(ngx_http_trl_out_t *out,
     ngx_http_trl_prom_family_t *f, ngx_http_trl_prom_zone_t *zones,
     ngx_uint_t n, uint64_t now_ms);
+static void ngx_http_trl_prom_distinct(ngx_http_trl_out_t *out,
+    ngx_http_trl_prom_zone_t *zones, ngx_uint_t n);
 static void ngx_http_trl_prom_redis(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf);
 static void ngx_http_trl_prom_lists(ngx_http_trl_out_t *out,
@@ -221,6 +223,7 @@ ngx_http_trl_api_prometheus(ngx_http_request_t *r,
     }
 
     ngx_http_trl_prom_info(&out, pz, n);
+    ngx_http_trl_prom_distinct(&out, pz, n);
     ngx_http_trl_prom_redis(&out, tmcf);
     ngx_http_trl_prom_lists(&out, tmcf);
 
@@ -446,6 +449,54 @@ ngx_http_trl_prom_info(ngx_http_trl_out_t *out,
                                 zone->rate_text.len);
         ngx_http_trl_out_printf(out, "\",sync=\"%s\"} 1\n",
                                 modes[zone->sync]);
+    }
+}
+
+
+/*
+ * Distinct zones (distinct=): N distinct values per key, and the memory a
+ * key takes; zones counting requests have neither series.
+ */
+
+static void
+ngx_http_trl_prom_distinct(ngx_http_trl_out_t *out,
+    ngx_http_trl_prom_zone_t *zones, ngx_uint_t n)
+{
+    ngx_uint_t            i, k, seen;
+    ngx_http_trl_zone_t  *zone;
+
+    static const char  *names[] = {
+        "token_ratelimit_zone_distinct_limit",
+        "token_ratelimit_zone_distinct_key_bytes"
+    };
+
+    static const char  *help[] = {
+        "Distinct values a key may have per window (N of rate=N/W in a "
+        "zone with distinct=).",
+        "Shared memory a key of a distinct zone takes, in bytes."
+    };
+
+    for (k = 0; k < 2; k++) {
+        seen = 0;
+
+        for (i = 0; i < n; i++) {
+            zone = zones[i].zone;
+
+            if (zone->distinct == NULL) {
+                continue;
+            }
+
+            if (!seen++) {
+                ngx_http_trl_prom_head(out, names[k], "gauge", help[k]);
+            }
+
+            ngx_http_trl_out_printf(out, "%s{zone=\"", names[k]);
+            ngx_http_trl_prom_label(out, zone->name.data, zone->name.len);
+            ngx_http_trl_out_printf(out, "\"} %uz\n",
+                                    k == 0 ? (size_t) zone->rate.limit
+                                    : trl_distinct_key_bytes(zone->rate.limit,
+                                                             0));
+        }
     }
 }
 

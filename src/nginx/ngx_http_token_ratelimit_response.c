@@ -88,6 +88,13 @@ static ngx_http_variable_t  ngx_http_trl_vars[] = {
     { ngx_string("token_ratelimit_client"), NULL,
       ngx_http_trl_client_variable, 0, 0, 0 },
 
+    { ngx_string("token_ratelimit_distinct"), NULL,
+      ngx_http_trl_distinct_count_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_distinct_status"), NULL,
+      ngx_http_trl_distinct_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
       ngx_http_null_variable
 };
 

@@ -98,6 +98,7 @@ ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
         a->rejected = 1;
         a->admitted = 0;
         a->dry_run = (tl->flags & TRL_LIMIT_DRY_RUN) != 0;
+        a->log_first = res->log_first;
         a->retry_after = (time_t) ((res->retry_ms + 999) / 1000);
 
         if (a->retry_after < 1) {

@@ -31,7 +31,7 @@ static ngx_str_t  ngx_http_trl_binary_remote_addr =
 
 /*
  * token_ratelimit_zone key zone=name:size rate=rate [sync[=async|strict]]
- *     [log_rate=N|off] [log_key=on|off|hash|mask];
+ *     [log_rate=N|off] [log_key=on|off|hash|mask] [distinct=string];
  */
 
 char *
@@ -93,12 +93,16 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else if (ngx_strncmp(value[i].data, "log_key=", 8) == 0) {
             rv = ngx_http_trl_parse_log_key(cf, cmd, &value[i], ctx);
 
+        } else if (ngx_strncmp(value[i].data, "distinct=", 9) == 0) {
+            rv = ngx_http_trl_distinct_option(cf, cmd, &value[i], ctx);
+
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in \"%V\" "
                                "directive, expected \"zone=name:size\", "
                                "\"rate=rate\" and optionally \"sync\", "
-                               "\"log_rate=\" and \"log_key=\"",
+                               "\"log_rate=\", \"log_key=\" and "
+                               "\"distinct=\"",
                                &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
@@ -123,6 +127,12 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ctx->name = name;
+
+    if (ctx->distinct
+        && ngx_http_trl_distinct_check(cf, cmd, ctx, size) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return ngx_http_trl_zone_add(cf, tmcf, ctx, size, &cmd->name);
 }
@@ -591,6 +601,16 @@ ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
+        if ((ctx->distinct == NULL) != (octx->distinct == NULL)) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "token_ratelimit_zone \"%V\" changed between "
+                          "counting requests and counting distinct values "
+                          "(distinct=), which needs another layout of its "
+                          "memory; rename the zone to start it afresh",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         block = shpool->data;
         goto attach;
     }
@@ -614,10 +634,18 @@ ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    if (trl_zone_create(block, bytes,
-                        ctx->sync != TRL_SYNC_MODE_OFF ? TRL_ZONE_SYNC : 0,
-                        err, sizeof(err))
-        == NULL)
+    if (ctx->distinct) {
+        if (ngx_http_trl_distinct_create(shm_zone, ctx, block, bytes)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (trl_zone_create(block, bytes,
+                               ctx->sync != TRL_SYNC_MODE_OFF
+                               ? TRL_ZONE_SYNC : 0,
+                               err, sizeof(err))
+               == NULL)
     {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit_zone \"%V\": %s",
@@ -638,6 +666,10 @@ ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                 &shm_zone->shm.name);
 
 attach:
+
+    if (ctx->distinct) {
+        return ngx_http_trl_distinct_attach(shm_zone, ctx, block);
+    }
 
     ctx->zone = trl_zone_attach(block, 0, err, sizeof(err));
 

@@ -1,0 +1,421 @@
+
+/*
+ * ngx_http_token_ratelimit_distinct.c - distinct zones: the zone option
+ * distinct=, their shared memory (a secret beside the core's zone), the
+ * decision of one request and its settlement, and the variables
+ * $token_ratelimit_distinct and $token_ratelimit_distinct_status.
+ *
+ * A distinct zone counts the distinct values of a string per key ("at
+ * most 10 accounts per address per 10 minutes"); the core keeps 31-bit
+ * fingerprints of the values, never the values (trl_distinct.h).  Every
+ * admission is provisional at first: count=all confirms it once the
+ * request is decided, count=failed/succeeded in the log phase, and a
+ * request rejected by another zone gives it back (cancel).
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+
+#include <sys/random.h>
+
+
+/*
+ * The shared memory of a distinct zone: this head, then the core's zone.
+ * The secret fingerprints values alike in every worker and across
+ * reloads; it is made once per zone, from random bytes.
+ */
+#define NGX_HTTP_TRL_DISTINCT_HEAD    64
+#define NGX_HTTP_TRL_DISTINCT_MAGIC   "trl-distinct-1"
+
+#define NGX_HTTP_TRL_ERRLEN           256
+
+
+static ngx_str_t  ngx_http_trl_distinct_names[] = {
+    ngx_null_string,
+    ngx_string("PASSED"),
+    ngx_string("WARNED"),
+    ngx_null_string,
+    ngx_string("REJECTED_DRY_RUN"),
+    ngx_string("REJECTED")
+};
+
+
+/* distinct=STRING: a string with variables, such as $trl_user */
+
+char *
+ngx_http_trl_distinct_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx)
+{
+    ngx_str_t                          v;
+    ngx_http_compile_complex_value_t   ccv;
+
+    v.data = value->data + 9;
+    v.len = value->len - 9;
+
+    if (v.len == 0 || ngx_strlchr(v.data, v.data + v.len, '$') == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "\"distinct=\" expects a string with variables, "
+                           "such as distinct=$trl_user (defined by "
+                           "\"token_ratelimit_subject\") or "
+                           "distinct=$binary_remote_addr", value, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx->distinct = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (ctx->distinct == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &v;
+    ccv.complex_value = ctx->distinct;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The zone's whole configuration is read: N within the core's bound, no
+ * sync, and a notice of the memory a key takes (nginx -t shows it).
+ */
+
+char *
+ngx_http_trl_distinct_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_trl_zone_t *ctx, ssize_t size)
+{
+    size_t    bytes;
+    uint32_t  keys;
+
+    if (ctx->rate.limit > TRL_DISTINCT_MAX_LIMIT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid rate \"rate=%V\" in \"%V\" directive: "
+                           "a zone with \"distinct=\" counts at most %d "
+                           "distinct values per key",
+                           &ctx->rate_text, &cmd->name,
+                           TRL_DISTINCT_MAX_LIMIT);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ctx->sync != TRL_SYNC_MODE_OFF) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" cannot be used with \"distinct=\" in "
+                           "\"%V\" directive: distinct zones count on "
+                           "this node only (sync=async would need leases "
+                           "of distinct values; sync=strict is not wired "
+                           "yet); remove \"sync\"",
+                           ctx->sync == TRL_SYNC_MODE_ASYNC ? "sync=async"
+                                                            : "sync=strict",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    bytes = trl_distinct_key_bytes(ctx->rate.limit, 0);
+    keys = trl_distinct_zone_keys(size - NGX_HTTP_TRL_DISTINCT_HEAD
+                                  - 2 * ngx_pagesize, ctx->rate.limit, 0);
+
+    if (keys == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" in \"%V\" directive is too small "
+                           "for %uD distinct values per key (%uz bytes a "
+                           "key), make it larger",
+                           &ctx->name, &cmd->name, ctx->rate.limit, bytes);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                       "token_ratelimit_zone \"%V\" counts at most %uD "
+                       "distinct values of \"%V\" per key (rate=%V): %uz "
+                       "bytes a key, about %uD keys",
+                       &ctx->name, ctx->rate.limit, &ctx->distinct->value,
+                       &ctx->rate_text, bytes, keys);
+
+    return NGX_CONF_OK;
+}
+
+
+/* A new zone (in the master): the head with a fresh secret, the zone. */
+
+ngx_int_t
+ngx_http_trl_distinct_create(ngx_shm_zone_t *shm_zone,
+    ngx_http_trl_zone_t *ctx, u_char *block, size_t bytes)
+{
+    char        err[NGX_HTTP_TRL_ERRLEN];
+    u_char     *secret;
+    ngx_uint_t  i;
+
+    if (bytes <= NGX_HTTP_TRL_DISTINCT_HEAD) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\" is too small",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(block, NGX_HTTP_TRL_DISTINCT_HEAD);
+    ngx_memcpy(block, NGX_HTTP_TRL_DISTINCT_MAGIC,
+               sizeof(NGX_HTTP_TRL_DISTINCT_MAGIC));
+
+    secret = block + 32;
+
+    if (getrandom(secret, 16, 0) != 16) {
+        for (i = 0; i < 16; i++) {          /* no entropy source */
+            secret[i] = (u_char) (ngx_random() ^ ngx_time() ^ ngx_pid);
+        }
+    }
+
+    if (trl_distinct_zone_create(block + NGX_HTTP_TRL_DISTINCT_HEAD,
+                                 bytes - NGX_HTTP_TRL_DISTINCT_HEAD, 0,
+                                 ctx->rate.limit, err, sizeof(err))
+        == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\": %s",
+                      &shm_zone->shm.name, err);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every cycle: the zone made (or kept from the previous cycle).  Its slots
+ * per key are fixed when it is made: a reload may lower N, not raise it
+ * above them.
+ */
+
+ngx_int_t
+ngx_http_trl_distinct_attach(ngx_shm_zone_t *shm_zone,
+    ngx_http_trl_zone_t *ctx, u_char *block)
+{
+    char      err[NGX_HTTP_TRL_ERRLEN];
+    uint32_t  made;
+
+    if (ngx_memcmp(block, NGX_HTTP_TRL_DISTINCT_MAGIC,
+                   sizeof(NGX_HTTP_TRL_DISTINCT_MAGIC))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\" was not a distinct "
+                      "zone; rename the zone to start it afresh",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    ctx->secret = block + 32;
+    ctx->zone = trl_zone_attach(block + NGX_HTTP_TRL_DISTINCT_HEAD, 0, err,
+                                sizeof(err));
+
+    if (ctx->zone == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\": %s; restart nginx or "
+                      "rename the zone", &shm_zone->shm.name, err);
+        return NGX_ERROR;
+    }
+
+    made = trl_distinct_zone_limit(ctx->zone);
+
+    if (made < ctx->rate.limit) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\" was made for %uD "
+                      "distinct values per key and cannot count %uD; "
+                      "rename the zone (or change its size) to start it "
+                      "afresh", &shm_zone->shm.name, made, ctx->rate.limit);
+        ctx->zone = NULL;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The value this request counts in a distinct zone, as a fingerprint;
+ * NGX_DECLINED when it is empty (no subject: the zone does not apply).
+ */
+
+ngx_int_t
+ngx_http_trl_distinct_value(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
+{
+    ngx_str_t             value;
+    ngx_http_trl_zone_t  *zone;
+
+    zone = a->zone;
+
+    if (ngx_http_complex_value(r, zone->distinct, &value) != NGX_OK
+        || value.len == 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: zone \"%V\": no distinct value, "
+                       "not limited", &zone->name);
+        return NGX_DECLINED;
+    }
+
+    a->fp = trl_distinct_fingerprint(zone->secret, value.data, value.len);
+
+    return NGX_OK;
+}
+
+
+/* Decides one request in a distinct zone, as apply_local does in others. */
+
+ngx_int_t
+ngx_http_trl_distinct_apply(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl)
+{
+    trl_result_t          res;
+    ngx_http_trl_zone_t  *zone;
+
+    zone = a->zone;
+    tl->flags |= TRL_DISTINCT_PROVISIONAL;
+
+    if (trl_distinct_acquire(zone->zone, &a->key, tl, a->fp, TRL_CLOCK_NOW,
+                             &res)
+        != TRL_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "token_ratelimit zone \"%V\" failed to decide; "
+                      "the request is passed", &zone->name);
+        return NGX_DECLINED;
+    }
+
+    ngx_http_trl_log_events(r, tlcf, zone, tl, &a->key_text, &a->key, &res);
+    ngx_http_trl_set_result(a, tl, &res);
+
+    return a->rejected ? NGX_BUSY : NGX_OK;
+}
+
+
+/*
+ * Settles an admission: keep (count=all once decided; count=failed on a
+ * failure) or give back (the request was rejected by another zone, or
+ * its outcome is not counted).  A value another request relies on stays.
+ */
+
+void
+ngx_http_trl_distinct_settle(ngx_http_trl_applied_t *a, ngx_uint_t keep)
+{
+    trl_limit_t  tl;
+
+    if (!a->admitted) {
+        return;
+    }
+
+    a->admitted = 0;
+
+    ngx_memzero(&tl, sizeof(trl_limit_t));
+    tl.rate = a->zone->rate;
+
+    if (keep) {
+        (void) trl_distinct_confirm(a->zone->zone, &a->key, &tl, a->ticket,
+                                    TRL_CLOCK_NOW);
+    } else {
+        (void) trl_distinct_cancel(a->zone->zone, &a->key, &tl, a->ticket,
+                                   TRL_CLOCK_NOW);
+    }
+}
+
+
+/*
+ * The distinct zones of the request: the most restrictive (fewest values
+ * left) for $token_ratelimit_distinct, and their verdict together for
+ * $token_ratelimit_distinct_status; NULL when none applied.
+ */
+
+static ngx_http_trl_applied_t *
+ngx_http_trl_distinct_shown(ngx_http_request_t *r, ngx_uint_t *status)
+{
+    ngx_uint_t               i, s;
+    ngx_http_trl_ctx_t      *ctx;
+    ngx_http_trl_applied_t  *a, *best;
+
+    ctx = ngx_http_trl_get_ctx(r);
+
+    if (ctx == NULL || !ctx->decided || ctx->denied) {
+        return NULL;
+    }
+
+    best = NULL;
+    *status = NGX_HTTP_TRL_PASSED;
+
+    for (i = 0; i < ctx->napplied; i++) {
+        a = &ctx->applied[i];
+
+        if (a->zone->distinct == NULL || a->unavailable) {
+            continue;
+        }
+
+        s = a->rejected ? (a->dry_run ? NGX_HTTP_TRL_REJECTED_DRY_RUN
+                                      : NGX_HTTP_TRL_REJECTED)
+            : a->warned ? NGX_HTTP_TRL_WARNED : NGX_HTTP_TRL_PASSED;
+
+        *status = ngx_max(*status, s);
+
+        if (best == NULL || a->remaining < best->remaining) {
+            best = a;
+        }
+    }
+
+    return best;
+}
+
+
+ngx_int_t
+ngx_http_trl_distinct_count_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    ngx_uint_t               status;
+    ngx_http_trl_applied_t  *a;
+
+    a = ngx_http_trl_distinct_shown(r, &status);
+
+    if (a == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT32_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%ui", a->zone->rate.limit
+                                   - ngx_min(a->remaining,
+                                             a->zone->rate.limit))
+             - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_trl_distinct_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_uint_t  status;
+
+    if (ngx_http_trl_distinct_shown(r, &status) == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->len = ngx_http_trl_distinct_names[status].len;
+    v->data = ngx_http_trl_distinct_names[status].data;
+
+    return NGX_OK;
+}
