@@ -265,7 +265,7 @@ char *ngx_http_trl_policy_file_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_trl_policy_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_limit_t *limit, ngx_uint_t *skip);
 
-/* ngx_http_token_ratelimit_redis.c */
+/* ngx_http_token_ratelimit_redis_conf.c */
 char *ngx_http_trl_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -278,7 +278,7 @@ ngx_http_trl_ctx_t *ngx_http_trl_create_ctx(ngx_http_request_t *r,
     ngx_uint_t n);
 ngx_http_trl_ctx_t *ngx_http_trl_get_ctx(ngx_http_request_t *r);
 
-/* ngx_http_token_ratelimit_result.c (the handler's and sync.c's) */
+/* ngx_http_token_ratelimit_result.c (the handler's and sync_*.c's) */
 void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
     trl_result_t *res);
 void ngx_http_trl_log_events(ngx_http_request_t *r,

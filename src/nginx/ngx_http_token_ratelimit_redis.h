@@ -1,7 +1,8 @@
 
 /*
- * ngx_http_token_ratelimit_redis.h - the link to Redis (redis.c) and the
- * cluster-wide counting built on it (sync_*.c).
+ * ngx_http_token_ratelimit_redis.h - the link to Redis as the rest of the
+ * module uses it (its inside: ngx_http_token_ratelimit_redis_link.h): the
+ * scripts of the cluster-wide counting (sync_*.c) go through it.
  */
 
 #ifndef _NGX_HTTP_TOKEN_RATELIMIT_REDIS_H_INCLUDED_
@@ -29,15 +30,13 @@ typedef void (*ngx_http_trl_master_pt)(u_char *host, ngx_uint_t port,
     const char *err);
 
 
-/* redis.c */
+/* redis_topology.c, redis.c (on_ready), redis_cmd.c (eval, unexpected) */
 ngx_int_t ngx_http_trl_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_trl_redis_conf_t *rc);
 void ngx_http_trl_redis_exit_process(void);
 ngx_uint_t ngx_http_trl_redis_ready(void);
 ngx_http_trl_redis_conf_t *ngx_http_trl_redis_conf(void);
 void ngx_http_trl_redis_on_ready(ngx_http_trl_ready_pt handler);
-ngx_int_t ngx_http_trl_reply_int(u_char **pos, u_char *last,
-    int64_t *value);
 ngx_int_t ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys,
     ngx_str_t *args, ngx_uint_t nargs, ngx_msec_t timeout,
     ngx_http_trl_reply_pt handler, void *data);

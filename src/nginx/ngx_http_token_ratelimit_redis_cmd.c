@@ -134,49 +134,6 @@ ngx_http_trl_redis_eval(ngx_uint_t script, ngx_uint_t nkeys, ngx_str_t *args,
 }
 
 
-/*
- * The next integer of a script's answer "n n n ..." (a string: see
- * sync.cpp), from *pos, which moves past it.  NGX_ERROR when there is
- * none or it is malformed.
- */
-
-ngx_int_t
-ngx_http_trl_reply_int(u_char **pos, u_char *last, int64_t *value)
-{
-    u_char      *p;
-    int64_t      v;
-    ngx_uint_t   neg, digits;
-
-    p = *pos;
-
-    if (p < last && *p == ' ') {            /* the separator */
-        p++;
-    }
-
-    neg = (p < last && *p == '-');
-    p += neg;
-
-    v = 0;
-
-    for (digits = 0; p < last && *p >= '0' && *p <= '9'; digits++, p++) {
-        if (digits == 18) {
-            return NGX_ERROR;
-        }
-
-        v = v * 10 + (*p - '0');
-    }
-
-    if (digits == 0 || (p < last && *p != ' ')) {
-        return NGX_ERROR;
-    }
-
-    *value = neg ? -v : v;
-    *pos = p;
-
-    return NGX_OK;
-}
-
-
 /* "$len\r\ndata\r\n" */
 
 static u_char *

@@ -1,7 +1,7 @@
 
 /*
  * ngx_http_token_ratelimit_result.c - a zone's answer for one request,
- * shared by the handler and the Redis sync (sync.c): what the core is
+ * shared by the handler and the Redis sync (sync_*.c): what the core is
  * asked (ngx_http_trl_limit), the answer taken into the request's record
  * of the zone (ngx_http_trl_set_result), and the error log lines it calls
  * for (ngx_http_trl_log_events).
