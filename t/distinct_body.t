@@ -226,6 +226,21 @@ for my $case (@fodd) {
     is(echoed($slow), $body, 'slow body: the backend got it');
 }
 
+# a client that leaves mid-body, a body over client_max_body_size
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->port('PORT'))
+        or die "connect: $!";
+    print $s "POST /form HTTP/1.0\r\nHost: localhost\r\n"
+        . "Content-Type: $FORM\r\nContent-Length: 100\r\n\r\nusername=";
+    sleep 0.2;
+    close $s;
+    is(post_as('/form', 'gone', $FORM, 'username=next')->{status}, 200,
+       'a client gone mid-body: the next request is served');
+    is(post_as('/form', 'huge', $FORM, 'username=h&p=' . ('x' x 1100000))
+           ->{status}, 413, 'a body over client_max_body_size: 413');
+}
+
 # --- a subject of the body as a zone's key ------------------------------
 
 my @k = map { post_as('/key', 'k', $FORM, 'username=Kim')->{status} } 1 .. 3;
@@ -279,6 +294,7 @@ my @none = map { $t->get('/auth?status=401', headers => { 'X-Client' => 'u5' })
 is("@none", '401 401 401 401 401',
    'upstream: a response without the header counts nothing');
 
+$t->stop;                       # a request left behind shows at the exit
 $t->no_alerts;
 
 # --- nginx -t errors -------------------------------------------------------
