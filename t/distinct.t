@@ -287,8 +287,8 @@ $t2->config_fails(<<"EOF", [qr/invalid value "distinct=user" in "token_ratelimit
     token_ratelimit_zone \$http_x_client zone=a:1m rate=5r/m distinct=user;
     $srv
 EOF
-$t2->config_fails(<<"EOF", [qr/invalid source "from=form:user" in "token_ratelimit_subject" directive, expected from=arg:NAME/], 'source');
-    token_ratelimit_subject \$u from=form:user;
+$t2->config_fails(<<"EOF", [qr/invalid source "from=body:user" in "token_ratelimit_subject" directive, expected from=arg:NAME/], 'source');
+    token_ratelimit_subject \$u from=body:user;
     $srv
 EOF
 $t2->config_fails(<<"EOF", [qr/"token_ratelimit_subject" directive must have a "from=" parameter/], 'from');

@@ -220,6 +220,9 @@ typedef struct {
                                                    rejection of an episode */
     uint32_t                    fp;             /* distinct: the value's
                                                    fingerprint */
+    unsigned                    late:1;         /* distinct: the value is
+                                                   known in the log phase
+                                                   (from=upstream:) */
 } ngx_http_trl_applied_t;
 
 
@@ -241,7 +244,22 @@ typedef struct {
     unsigned                    unavailable:1;  /* answered 503 */
     unsigned                    denied:1;       /* answered 403 */
     unsigned                    warn_header:1;  /* X-RateLimit-Warning */
+    unsigned                    body:3;         /* NGX_HTTP_TRL_BODY_* */
+    unsigned                    body_wanted:1;  /* a subject reads it */
+    unsigned                    late:1;         /* a subject is known in
+                                                   the log phase only */
 } ngx_http_trl_ctx_t;
+
+
+/* ngx_http_trl_ctx_t.body: reading the request body for a subject */
+#define NGX_HTTP_TRL_BODY_NONE      0
+#define NGX_HTTP_TRL_BODY_READING   1       /* in the call that reads it */
+#define NGX_HTTP_TRL_BODY_WAITING   2       /* the rest arrives later */
+#define NGX_HTTP_TRL_BODY_RESUMED   3       /* in, the phases run again */
+#define NGX_HTTP_TRL_BODY_READ      4
+
+/* ngx_http_trl_body_get(): the body is over the bound, or in a file */
+#define NGX_HTTP_TRL_BODY_OVER      NGX_ABORT
 
 
 extern ngx_module_t  ngx_http_token_ratelimit_module;
@@ -355,9 +373,18 @@ ngx_int_t ngx_http_trl_distinct_count_variable(ngx_http_request_t *r,
 ngx_int_t ngx_http_trl_distinct_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
+void ngx_http_trl_distinct_late(ngx_http_request_t *r,
+    ngx_http_trl_applied_t *a);
+
 /* ngx_http_token_ratelimit_subject.c */
 char *ngx_http_trl_subject_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_token_ratelimit_body.c */
+ngx_int_t ngx_http_trl_body_read(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx);
+ngx_int_t ngx_http_trl_body_get(ngx_http_request_t *r, size_t max,
+    ngx_str_t *body);
 
 /* ngx_http_token_ratelimit_event_log.c: the caller tests tlcf->event_log */
 char *ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,

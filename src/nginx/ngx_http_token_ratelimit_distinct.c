@@ -238,19 +238,41 @@ ngx_http_trl_distinct_attach(ngx_shm_zone_t *shm_zone,
 /*
  * The value this request counts in a distinct zone, as a fingerprint;
  * NGX_DECLINED when it is empty (no subject: the zone does not apply).
+ * A value made of a subject from=upstream: is known in the log phase
+ * only (a->late): until then a stand-in fingerprint asks whether the key
+ * has room for one more value.
  */
 
 ngx_int_t
 ngx_http_trl_distinct_value(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 {
     ngx_str_t             value;
+    ngx_http_trl_ctx_t   *ctx;
     ngx_http_trl_zone_t  *zone;
 
     zone = a->zone;
+    ctx = ngx_http_trl_get_ctx(r);
 
-    if (ngx_http_complex_value(r, zone->distinct, &value) != NGX_OK
-        || value.len == 0)
-    {
+    if (ctx) {
+        ctx->late = 0;                      /* set by the subject */
+    }
+
+    if (ngx_http_complex_value(r, zone->distinct, &value) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx && ctx->late) {
+        ctx->late = 0;
+        a->late = 1;
+        a->fp = (uint32_t) ngx_random() & 0x7fffffff;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: zone \"%V\": the distinct value "
+                       "is counted in the log phase", &zone->name);
+        return NGX_OK;
+    }
+
+    if (value.len == 0) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "token_ratelimit: zone \"%V\": no distinct value, "
                        "not limited", &zone->name);
@@ -289,7 +311,66 @@ ngx_http_trl_distinct_apply(ngx_http_request_t *r,
     ngx_http_trl_log_events(r, tlcf, zone, tl, &a->key_text, &a->key, &res);
     ngx_http_trl_set_result(a, tl, &res);
 
+    if (a->late) {
+
+        /*
+         * The stand-in was admitted: the key has room for a new value, and
+         * the real one is counted in the log phase.  Give the slot back so
+         * that attempts in flight together do not hold one each.
+         */
+
+        if (a->admitted) {
+            ngx_http_trl_distinct_settle(a, 0);
+        }
+
+        a->late = !a->rejected;
+    }
+
     return a->rejected ? NGX_BUSY : NGX_OK;
+}
+
+
+/*
+ * The log phase of a request admitted by a zone whose value comes from
+ * the upstream's response (from=upstream:), when its outcome counts: the
+ * value is recorded whatever the key's count (TRL_LIMIT_FORCE; at N + 1
+ * values the oldest gives way): the attempt already happened.
+ */
+
+void
+ngx_http_trl_distinct_late(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
+{
+    uint32_t              fp;
+    ngx_str_t             value;
+    trl_limit_t           tl;
+    trl_result_t          res;
+    ngx_http_trl_zone_t  *zone;
+
+    zone = a->zone;
+
+    if (ngx_http_complex_value(r, zone->distinct, &value) != NGX_OK
+        || value.len == 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: zone \"%V\": no distinct value in "
+                       "the response, not counted", &zone->name);
+        return;
+    }
+
+    fp = trl_distinct_fingerprint(zone->secret, value.data, value.len);
+
+    ngx_memzero(&tl, sizeof(trl_limit_t));
+    tl.rate = zone->rate;
+    tl.flags = TRL_LIMIT_FORCE;
+
+    if (trl_distinct_acquire(zone->zone, &a->key, &tl, fp, TRL_CLOCK_NOW,
+                             &res)
+        != TRL_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "token_ratelimit zone \"%V\" failed to count a "
+                      "value of the response", &zone->name);
+    }
 }
 
 

@@ -25,6 +25,8 @@
 
 
 static ngx_int_t ngx_http_trl_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trl_start(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 static ngx_uint_t ngx_http_trl_keys(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 static ngx_int_t ngx_http_trl_decide(ngx_http_request_t *r,
@@ -98,10 +100,7 @@ ngx_http_trl_init_pid(void)
 static ngx_int_t
 ngx_http_trl_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_uint_t                i, n, strict, allowed;
     ngx_http_trl_ctx_t       *ctx;
-    ngx_http_trl_applied_t   *a;
     ngx_http_trl_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
@@ -113,6 +112,15 @@ ngx_http_trl_handler(ngx_http_request_t *r)
     ctx = ngx_http_trl_get_ctx(r);
 
     if (ctx) {
+        if (ctx->body == NGX_HTTP_TRL_BODY_RESUMED) {
+            ctx->body = NGX_HTTP_TRL_BODY_READ;     /* the body is in */
+            return ngx_http_trl_start(r, tlcf, ctx);
+        }
+
+        if (ctx->body == NGX_HTTP_TRL_BODY_WAITING) {
+            return NGX_DONE;
+        }
+
         if (ctx->wait == NULL || ctx->decided) {
             return NGX_DECLINED;            /* limited once per request */
         }
@@ -133,7 +141,36 @@ ngx_http_trl_handler(ngx_http_request_t *r)
 
     ctx->headers = tlcf->headers;
 
+    return ngx_http_trl_start(r, tlcf, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_trl_start(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_ctx_t *ctx)
+{
+    ngx_int_t                 rc;
+    ngx_uint_t                i, n, strict, allowed;
+    ngx_http_trl_applied_t   *a;
+
     n = ngx_http_trl_keys(r, tlcf, ctx);
+
+    if (ctx->body_wanted && ctx->body == NGX_HTTP_TRL_BODY_NONE) {
+
+        /* a subject is a field of the body: read it, then key again */
+
+        rc = ngx_http_trl_body_read(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;                /* resumed once it is in */
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        n = ngx_http_trl_keys(r, tlcf, ctx);
+    }
 
     switch (ngx_http_trl_access(r, tlcf, ctx, n)) {
 
@@ -318,6 +355,8 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                 ngx_http_trl_release(a);
                 a->remaining++;
             }
+
+            a->late = 0;                    /* nothing to count later */
         }
     }
 
@@ -693,6 +732,19 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
 
     for (i = 0; i < ctx->napplied; i++) {
         a = &ctx->applied[i];
+
+        if (a->late) {                      /* from=upstream: counted now */
+            a->late = 0;
+
+            if (a->limit->count == TRL_COUNT_ALL
+                || (a->limit->count == TRL_COUNT_FAILED && failed)
+                || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed))
+            {
+                ngx_http_trl_distinct_late(r, a);
+            }
+
+            continue;
+        }
 
         if (!a->admitted) {
             continue;

@@ -583,7 +583,9 @@ sub pipelines {
 
 # Starts a forking HTTP server on a loopback port.  It answers every request
 # with the status and delay given in the query string (?status=401&delay=500,
-# delay in ms; defaults 200 and 0) and a small text body.  Returns the port.
+# delay in ms; defaults 200 and 0) and a small text body; with echo=1 the
+# body ends with the request body as received, with auth_user=NAME the
+# answer has the header "X-Auth-User: NAME".  Returns the port.
 sub start_backend {
     my ($self, $name) = @_;
     $name //= 'BACKEND';
@@ -622,7 +624,18 @@ sub serve_backend {
     my $status = $q{status} || 200;
     sleep(($q{delay} || 0) / 1000);
     my $body = "backend $status\n";
+    if ($q{echo}) {                 # the request body, after that line
+        my ($len) = $req =~ /\r\nContent-Length: *(\d+)/i;
+        my $got = substr($req, index($req, "\r\n\r\n") + 4);
+        while (length($got) < ($len // 0)) {
+            sysread($c, my $buf, 65536) or last;
+            $got .= $buf;
+        }
+        $body .= $got;
+    }
+    my $extra = $q{auth_user} ? "X-Auth-User: $q{auth_user}\r\n" : '';
     print $c "HTTP/1.0 $status Backend\r\nContent-Type: text/plain\r\n"
+        . $extra
         . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n"
         . $body;
     close $c;
