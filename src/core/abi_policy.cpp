@@ -59,6 +59,7 @@ void fill(const trl::Policy &p, trl_policy_t *out) {
     out->log_key = p.log_key;
     out->penalty = p.penalty;
     out->line = p.line;
+    out->distinct = p.distinct.empty() ? nullptr : p.distinct.c_str();
 }
 
 }  // namespace

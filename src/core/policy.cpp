@@ -8,6 +8,7 @@
 
 #include "grammar.hpp"
 #include "rate.hpp"
+#include "trl_distinct.h"
 
 namespace trl {
 namespace {
@@ -128,6 +129,7 @@ void inherit(Field<T> &f, const Field<T> &from) {
 struct Partial {
     Field<trl_rate_t> rate;
     Field<std::string> key;
+    Field<std::string> distinct;     // "" (distinct: off): requests
     Field<uint64_t> zone_size;
     Field<uint32_t> count;
     Field<Warn> warn;
@@ -146,7 +148,7 @@ const char *const kTopKeys[] = {"enabled", "environment", "defaults",
                                 "environments"};
 const char *const kPolicyKeys[] = {"rate", "key", "count", "warn", "penalty",
                                    "dry_run", "sync", "zone_size",
-                                   "log_rate", "log_key"};
+                                   "log_rate", "log_key", "distinct"};
 const char *const kPenaltyKeys[] = {"base", "factor", "max", "forgive"};
 
 template <size_t N>
@@ -310,6 +312,17 @@ bool Loader::partial(uint32_t id, const std::string &where, Partial &p) {
                 return bad(v, key, where, shown, "expected no NUL character");
             }
             p.key.put(s, at, shown);
+        } else if (key == "distinct") {
+            // as token_ratelimit_zone's distinct=: a string with variables
+            if (s == "off") {
+                s.clear();
+            } else if (s.find('$') == std::string::npos
+                       || s.find('\0') != std::string::npos) {
+                return bad(v, key, where, shown, "expected an nginx string "
+                                           "with variables such as "
+                                           "$trl_user, or off");
+            }
+            p.distinct.put(s, at, shown);
         } else if (key == "count") {
             uint32_t c;
             if (!parse_count(s.data(), s.size(), c, reason)) {
@@ -421,6 +434,7 @@ bool Loader::finish(const std::string &name, const Mark &at,
     const Partial &d = defaults_;
     inherit(p.rate, d.rate);
     inherit(p.key, d.key);
+    inherit(p.distinct, d.distinct);
     inherit(p.zone_size, d.zone_size);
     inherit(p.count, d.count);
     inherit(p.warn, d.warn);
@@ -460,8 +474,25 @@ bool Loader::finish(const std::string &name, const Mark &at,
     out.dry_run = p.dry_run.set && p.dry_run.value;
     out.log_rate = p.log_rate.set ? p.log_rate.value : 0;
     out.log_key = p.log_key.set ? p.log_key.value : TRL_LOG_KEY_ON;
+    out.distinct = p.distinct.set ? p.distinct.value : std::string();
 
     uint32_t n = out.rate.limit;
+    if (!out.distinct.empty()) {
+        if (n > TRL_DISTINCT_MAX_LIMIT) {
+            return fail(p.rate.mark,
+                        "rate " + p.rate.shown + " of " + where +
+                            " counts distinct values (distinct: " +
+                            p.distinct.shown + "); expected at most " +
+                            std::to_string(TRL_DISTINCT_MAX_LIMIT) +
+                            " per window");
+        }
+        if (out.sync == TRL_SYNC_MODE_ASYNC) {
+            return fail(p.sync.mark,
+                        "sync " + p.sync.shown + " of " + where +
+                            " cannot count distinct values (distinct: " +
+                            p.distinct.shown + "); expected strict or off");
+        }
+    }
     if (p.warn.set && !p.warn.value.off) {
         const Warn &w = p.warn.value;
         if (w.percent) {

@@ -62,6 +62,7 @@ bool parse_yaml_file(const std::string &path, Document &doc,
 struct Policy {
     std::string name;
     std::string key;
+    std::string distinct;              // "": the policy counts requests
     trl_rate_t rate{};
     uint64_t zone_size = 0;
     uint32_t count = TRL_COUNT_ALL;

@@ -2,6 +2,7 @@
 #include "sync.hpp"
 
 #include "sha256.hpp"
+#include "trl_distinct.h"
 
 namespace trl {
 namespace {
@@ -379,6 +380,7 @@ const char *script_text(Script s) {
     case kScriptReset: return kReset;
     case kScriptLists: return kLists;
     case kScriptAsk: return kAsk;
+    case kScriptDistinct: return trl_distinct_script();
     default: return "";
     }
 }

@@ -146,6 +146,7 @@ typedef struct {
     ngx_uint_t                  api;            /* token_ratelimit_api used */
     ngx_shm_zone_t             *lists_zone;
     trl_lists_t                *lists;          /* runtime allow/deny */
+    u_char                     *distinct_secret; /* 16 bytes, or NULL */
 } ngx_http_trl_main_conf_t;
 
 
@@ -368,6 +369,15 @@ ngx_int_t ngx_http_trl_distinct_apply(ngx_http_request_t *r,
     trl_limit_t *tl);
 void ngx_http_trl_distinct_settle(ngx_http_trl_applied_t *a,
     ngx_uint_t keep);
+ngx_int_t ngx_http_trl_distinct_local(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl);
+
+/* ngx_http_token_ratelimit_distinct_sync.c */
+ngx_int_t ngx_http_trl_distinct_strict(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl);
+void ngx_http_trl_distinct_release_redis(ngx_http_trl_applied_t *a);
 ngx_int_t ngx_http_trl_distinct_count_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_trl_distinct_status_variable(ngx_http_request_t *r,
@@ -375,6 +385,12 @@ ngx_int_t ngx_http_trl_distinct_status_variable(ngx_http_request_t *r,
 
 void ngx_http_trl_distinct_late(ngx_http_request_t *r,
     ngx_http_trl_applied_t *a);
+
+/* ngx_http_token_ratelimit_distinct_secret.c */
+char *ngx_http_trl_distinct_secret_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_trl_distinct_init_conf(ngx_conf_t *cf,
+    ngx_http_trl_main_conf_t *tmcf);
 
 /* ngx_http_token_ratelimit_subject.c */
 char *ngx_http_trl_subject_directive(ngx_conf_t *cf, ngx_command_t *cmd,

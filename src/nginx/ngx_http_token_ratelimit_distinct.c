@@ -103,16 +103,13 @@ ngx_http_trl_distinct_check(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ctx->sync != TRL_SYNC_MODE_OFF) {
+    if (ctx->sync == TRL_SYNC_MODE_ASYNC) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" cannot be used with \"distinct=\" in "
-                           "\"%V\" directive: distinct zones count on "
-                           "this node only (sync=async would need leases "
-                           "of distinct values; sync=strict is not wired "
-                           "yet); remove \"sync\"",
-                           ctx->sync == TRL_SYNC_MODE_ASYNC ? "sync=async"
-                                                            : "sync=strict",
-                           &cmd->name);
+                           "\"sync=async\" cannot be used with "
+                           "\"distinct=\" in \"%V\" directive: an async "
+                           "zone would need leases of distinct values; "
+                           "use \"sync=strict\" (exact through Redis) or "
+                           "no \"sync\"", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -208,7 +205,10 @@ ngx_http_trl_distinct_attach(ngx_shm_zone_t *shm_zone,
         return NGX_ERROR;
     }
 
-    ctx->secret = block + 32;
+    if (ctx->secret == NULL) {
+        ctx->secret = block + 32;   /* no token_ratelimit_distinct_secret */
+    }
+
     ctx->zone = trl_zone_attach(block + NGX_HTTP_TRL_DISTINCT_HEAD, 0, err,
                                 sizeof(err));
 
@@ -285,10 +285,27 @@ ngx_http_trl_distinct_value(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 }
 
 
-/* Decides one request in a distinct zone, as apply_local does in others. */
+/* Decides one request in a distinct zone (sync=strict: Redis decides). */
 
 ngx_int_t
 ngx_http_trl_distinct_apply(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl)
+{
+    tl->flags |= TRL_DISTINCT_PROVISIONAL;
+
+    if (a->zone->sync == TRL_SYNC_MODE_STRICT) {
+        return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
+    }
+
+    return ngx_http_trl_distinct_local(r, tlcf, a, tl);
+}
+
+
+/* Decides in the node's own slots, as apply_local does in other zones. */
+
+ngx_int_t
+ngx_http_trl_distinct_local(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
     trl_limit_t *tl)
 {
@@ -400,6 +417,7 @@ ngx_http_trl_distinct_settle(ngx_http_trl_applied_t *a, ngx_uint_t keep)
     } else {
         (void) trl_distinct_cancel(a->zone->zone, &a->key, &tl, a->ticket,
                                    TRL_CLOCK_NOW);
+        ngx_http_trl_distinct_release_redis(a);     /* sync=strict */
     }
 }
 

@@ -815,6 +815,11 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         tl = ngx_http_trl_limit(zone, a->limit, tlcf);
         answer = ngx_http_trl_strict_answer(ctx->wait, i);
 
+        if (zone->distinct) {
+            ngx_http_trl_distinct_answer(r, tlcf, a, answer);
+            continue;
+        }
+
         if (answer && answer->async) {
             a->ask = 0;
             tl.flags |= TRL_LIMIT_LEASE;

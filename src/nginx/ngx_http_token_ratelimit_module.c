@@ -95,6 +95,13 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       0,
       NULL },
 
+    { ngx_string("token_ratelimit_distinct_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_trl_distinct_secret_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("token_ratelimit_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_trl_redis_directive,
@@ -243,7 +250,8 @@ ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_trl_zone_t  **zones;
 
     if (ngx_http_trl_check_refs(cf, tmcf) != NGX_CONF_OK
-        || ngx_http_trl_lists_init_conf(cf, tmcf) != NGX_CONF_OK)
+        || ngx_http_trl_lists_init_conf(cf, tmcf) != NGX_CONF_OK
+        || ngx_http_trl_distinct_init_conf(cf, tmcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

@@ -25,6 +25,8 @@
 
 static const char *ngx_http_trl_env_lookup(void *ctx, const char *name,
     size_t len);
+static char *ngx_http_trl_policy_distinct(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_trl_zone_t *ctx, trl_policy_t *policy);
 static char *ngx_http_trl_policy_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_trl_main_conf_t *tmcf, trl_policy_t *policy);
 static void ngx_http_trl_policy_cleanup(void *data);
@@ -167,8 +169,43 @@ ngx_http_trl_policy_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (policy->distinct
+        && ngx_http_trl_policy_distinct(cf, cmd, ctx, policy) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_http_trl_zone_add(cf, tmcf, ctx, (ssize_t) policy->zone_size,
                                  &cmd->name);
+}
+
+
+/* distinct: as token_ratelimit_zone's distinct= (the core checked it) */
+
+static char *
+ngx_http_trl_policy_distinct(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_trl_zone_t *ctx, trl_policy_t *policy)
+{
+    size_t     len;
+    ngx_str_t  value;
+
+    len = ngx_strlen(policy->distinct);
+
+    value.len = sizeof("distinct=") - 1 + len;
+    value.data = ngx_pnalloc(cf->pool, value.len + 1);
+    if (value.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(value.data, "distinct=", 9), policy->distinct,
+               len + 1);
+
+    if (ngx_http_trl_distinct_option(cf, cmd, &value, ctx) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_trl_distinct_check(cf, cmd, ctx,
+                                       (ssize_t) policy->zone_size);
 }
 
 

@@ -270,7 +270,7 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     static const char  *names[TRL_SCRIPTS] = {
         "publish", "strict decision", "release", "reset", "lists",
-        "async decision"
+        "async decision", "distinct decision"
     };
 
     ngx_queue_remove(&cmd->queue);

@@ -9,6 +9,7 @@
  *   sync_asks.c    async zones: a request the node cannot decide asks
  *   sync_strict.c  a request waiting for Redis (strict zones, async asks)
  *   sync_reset.c   a key forgotten cluster-wide
+ *   distinct_sync.c  distinct zones with sync=strict
  *   handler.c      (its last part) the answers taken into the zones
  *
  * The scripts' arguments and replies are encoded and decoded by the core
@@ -36,8 +37,11 @@
 /* Redis's answer for one zone of a request */
 typedef struct {
     ngx_uint_t                   async;      /* ask: an async zone's */
+    ngx_uint_t                   distinct;   /* a distinct zone's */
     trl_strict_answer_t          strict;
     trl_ask_answer_t             ask;
+    trl_distinct_redis_req_t     dreq;       /* distinct: the question */
+    trl_distinct_reply_t         dreply;     /* ... and its answer */
 } ngx_http_trl_answer_t;
 
 
@@ -68,6 +72,15 @@ void ngx_http_trl_script_zone(ngx_http_trl_zone_t *zone,
 ngx_int_t ngx_http_trl_script_eval(ngx_uint_t script, ngx_uint_t nkeys,
     trl_argv_t *argv, ngx_msec_t timeout, ngx_http_trl_reply_pt handler,
     void *data);
+
+/* ngx_http_token_ratelimit_distinct_sync.c */
+ngx_int_t ngx_http_trl_distinct_send(ngx_http_trl_applied_t *a,
+    ngx_http_trl_ask_t *ask);
+void ngx_http_trl_distinct_answer(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    ngx_http_trl_answer_t *answer);
+void ngx_http_trl_distinct_give_back(ngx_str_t *name,
+    trl_distinct_redis_req_t *req, uint64_t stamp_ms);
 
 /* ngx_http_token_ratelimit_sync_asks.c */
 void ngx_http_trl_asks_init(ngx_cycle_t *cycle);

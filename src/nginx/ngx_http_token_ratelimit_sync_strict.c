@@ -141,6 +141,11 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
             ask->zone = a->zone;
             ngx_http_trl_ask_queue(ask);
 
+        } else if (a->zone->distinct) {
+            if (ngx_http_trl_distinct_send(a, ask) != NGX_OK) {
+                continue;
+            }
+
         } else if (ngx_http_trl_strict_send(tlcf, a, ask) != NGX_OK) {
             continue;
         }
@@ -247,7 +252,11 @@ ngx_http_trl_ask_done(ngx_http_trl_ask_t *ask)
 
     /* Redis counted a place that nobody will use: give it back */
 
-    if (ask->answer.async) {
+    if (ask->answer.distinct) {
+        admitted = ask->answer.dreply.admitted && ask->answer.dreply.made;
+        cell = 0;
+
+    } else if (ask->answer.async) {
         admitted = ask->answer.ask.reply.admitted;
         cell = (int64_t) ask->answer.ask.cell;
 
@@ -259,7 +268,13 @@ ngx_http_trl_ask_done(ngx_http_trl_ask_t *ask)
     if ((wait->request == NULL || ask->abandoned)
         && ask->state == NGX_HTTP_TRL_ASK_ANSWERED && admitted)
     {
-        ngx_http_trl_release_name(&ask->name, cell);
+        if (ask->answer.distinct) {
+            ngx_http_trl_distinct_give_back(&ask->name, &ask->answer.dreq,
+                                            ask->answer.dreply.stamp_ms);
+
+        } else {
+            ngx_http_trl_release_name(&ask->name, cell);
+        }
     }
 
     if (wait->request && !ask->abandoned && wait->unanswered == 0

@@ -1008,10 +1008,64 @@ static const struct {
     { "environments:\n  e:\n    p: {rate: !!str 1r/s, key: $k}\n", NULL, 3,
       15, "tag tag:yaml.org,2002:str is not supported; expected a value "
       "without tags" },
+    /* distinct: */
+    { "environments:\n  e:\n    p: {" OK ", distinct: user}\n", NULL, 3, 40,
+      "bad distinct \"user\" in policy \"p\" of environment \"e\"" },
+    { "environments:\n  e:\n    p: {" OK ", distinct: user}\n", NULL, 3, 40,
+      "expected an nginx string with variables such as $trl_user, or off" },
+    { "environments:\n  e:\n    p: {rate: 1001r/s, key: $k, distinct: $u}\n",
+      NULL, 3, 15, "expected at most 1000 per window" },
+    { "environments:\n  e:\n    p: {" OK ", distinct: $u, sync: async}\n",
+      NULL, 3, 50, "sync \"async\" of policy \"p\" of environment \"e\" "
+      "cannot count distinct values (distinct: \"$u\"); expected strict or "
+      "off" },
     { "x: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
       "[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
       "]]]]\n", NULL, 1, 67, "nesting deeper than 64 levels" },
 };
+
+/* distinct: a policy counting distinct values, inherited, cancelled */
+START_TEST(distinct_values)
+{
+    trl_policy_t       p;
+    trl_policy_set_t  *set;
+
+    set = load_ok("defaults: { key: $k, distinct: $trl_user }\n"
+                  "environments:\n"
+                  "  e:\n"
+                  "    inherits: { rate: 10r/10m }\n"
+                  "    own: { rate: 8r/1h, distinct: $remote_addr, "
+                  "sync: strict }\n"
+                  "    requests: { rate: 5r/m, distinct: off }\n"
+                  "    most: { rate: 1000r/1h }\n", NULL);
+
+    p = get(set, "inherits");
+    ck_assert_ptr_nonnull(p.distinct);
+    ck_assert_str_eq(p.distinct, "$trl_user");
+    ck_assert_uint_eq(p.rate.limit, 10);
+
+    p = get(set, "own");
+    ck_assert_ptr_nonnull(p.distinct);
+    ck_assert_str_eq(p.distinct, "$remote_addr");
+    ck_assert_uint_eq(p.sync, TRL_SYNC_MODE_STRICT);
+
+    p = get(set, "requests");
+    ck_assert_ptr_null(p.distinct);
+
+    p = get(set, "most");
+    ck_assert_str_eq(p.distinct, "$trl_user");
+    ck_assert_uint_eq(p.rate.limit, 1000);
+
+    trl_policy_free(set);
+
+    set = load_ok("environments:\n  e:\n    p: { rate: 2000r/s, key: $k, "
+                  "sync: async }\n", NULL);
+    p = get(set, "p");
+    ck_assert_ptr_null(p.distinct);          /* requests: any N, async */
+    trl_policy_free(set);
+}
+END_TEST
+
 
 START_TEST(load_errors)
 {
@@ -1191,6 +1245,7 @@ policy_suite(void)
     tcase_add_test(tc, defaults_override);
     tcase_add_loop_test(tc, warn_values, 0, N_OF(warns));
     tcase_add_loop_test(tc, penalty_values, 0, N_OF(penalties));
+    tcase_add_test(tc, distinct_values);
     tcase_add_test(tc, environment_selection);
     tcase_add_test(tc, substitution);
     tcase_add_test(tc, substitution_process_environment);

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "trl_distinct.h"
+
 
 #define SEC   1000ULL
 #define MIN   (60 * SEC)
@@ -1740,7 +1742,7 @@ END_TEST
 START_TEST(redis_scripts)
 {
     const char  *names[] = { "publish", "strict", "release", "reset",
-                             "lists", "ask" };
+                             "lists", "ask", "distinct" };
     int          i, bad[] = { -1, TRL_SCRIPTS, TRL_SCRIPTS + 1, 1000,
                               INT_MIN };
 
@@ -1750,7 +1752,10 @@ START_TEST(redis_scripts)
     ck_assert_int_eq(TRL_SCRIPT_RESET, 3);
     ck_assert_int_eq(TRL_SCRIPT_LISTS, 4);
     ck_assert_int_eq(TRL_SCRIPT_ASK, 5);
-    ck_assert_int_eq(TRL_SCRIPTS, 6);
+    ck_assert_int_eq(TRL_SCRIPT_DISTINCT, 6);
+    ck_assert_int_eq(TRL_SCRIPTS, 7);
+    ck_assert_str_eq(trl_redis_script(TRL_SCRIPT_DISTINCT),
+                     trl_distinct_script());
 
     for (i = 0; i < TRL_SCRIPTS; i++) {
         const char  *s = trl_redis_script(i);

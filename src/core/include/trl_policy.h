@@ -40,6 +40,10 @@ TRL_BEGIN_DECLS
  *         log_rate: 5            # error log lines a second, 1..100000 or
  *                                # off; default 5 (token_ratelimit_zone's)
  *         log_key: on            # on (default) | off | hash | mask
+ *         distinct: $trl_user    # count distinct values of this nginx
+ *                                # string per key (token_ratelimit_zone's
+ *                                # distinct=): rate N <= 1000, sync off or
+ *                                # strict; "off" cancels one of defaults
  *
  * - Top-level keys, policy keys and penalty keys are the ones above; any
  *   other is an error.  A policy inherits every setting it does not give
@@ -83,6 +87,9 @@ typedef struct {
     uint32_t       log_key;          /* TRL_LOG_KEY_* */
     trl_penalty_t  penalty;          /* all 0 without one */
     uint32_t       line;             /* where the policy's name is */
+    const char    *distinct;         /* distinct: (NUL-terminated nginx
+                                        string, owned by the set), or
+                                        NULL: the policy counts requests */
 } trl_policy_t;
 
 typedef struct trl_policy_set_s  trl_policy_set_t;
