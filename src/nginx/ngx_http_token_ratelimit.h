@@ -316,6 +316,8 @@ void ngx_http_trl_sync_note(ngx_http_trl_zone_t *zone,
 ngx_int_t ngx_http_trl_strict_start(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 void ngx_http_trl_strict_release(ngx_http_trl_applied_t *a);
+
+/* ngx_http_token_ratelimit_sync_script.c (the fail policy) */
 ngx_uint_t ngx_http_trl_sync_available(void);
 ngx_uint_t ngx_http_trl_fail_closed(ngx_http_trl_applied_t *a);
 

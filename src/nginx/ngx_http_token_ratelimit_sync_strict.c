@@ -40,40 +40,6 @@ static void ngx_http_trl_wait_unref(ngx_http_trl_wait_t *wait);
 static void ngx_http_trl_release_name(ngx_str_t *name, int64_t cell);
 
 
-ngx_uint_t
-ngx_http_trl_sync_available(void)
-{
-    return ngx_http_trl_redis_ready();
-}
-
-
-/*
- * Redis cannot decide for a: with fail=closed, a becomes a 503 with
- * Retry-After: 1 (its rate-limit headers say the same) and 1 is returned;
- * with fail=open, 0 (the node decides).
- */
-
-ngx_uint_t
-ngx_http_trl_fail_closed(ngx_http_trl_applied_t *a)
-{
-    ngx_http_trl_redis_conf_t  *rc;
-
-    rc = ngx_http_trl_redis_conf();
-
-    if (rc == NULL || !rc->fail_closed) {
-        return 0;
-    }
-
-    a->unavailable = 1;
-    a->rejected = 1;
-    a->retry_after = 1;
-    a->reset = ngx_time() + 1;
-    a->reset_in = 1;
-
-    return 1;
-}
-
-
 /*
  * Asks Redis for every zone of the request that Redis decides (a->strict).
  * Returns NGX_AGAIN when the request is to wait, NGX_OK when no question
