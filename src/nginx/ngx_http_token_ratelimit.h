@@ -100,7 +100,8 @@ typedef struct {
     ngx_uint_t                  sync;
     ngx_str_t                   conf_file;      /* where it was defined */
     ngx_uint_t                  conf_line;
-    trl_zone_t                 *zone;           /* in shared memory */
+    trl_zone_t                 *core;           /* the core's, in shared
+                                                   memory */
     ngx_shm_zone_t             *shm_zone;
     ngx_http_trl_redis_conf_t  *redis;          /* sync zones */
     ngx_uint_t                  held;           /* some location counts

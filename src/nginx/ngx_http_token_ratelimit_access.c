@@ -111,7 +111,7 @@ ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                        &key_denied->zone->name, key_denied->key.hi,
                        key_denied->key.lo);
 
-        trl_zone_count(key_denied->zone->zone, TRL_OUTCOME_DENIED);
+        trl_zone_count(key_denied->zone->core, TRL_OUTCOME_DENIED);
 
         return NGX_HTTP_FORBIDDEN;
     }
@@ -133,7 +133,7 @@ ngx_http_trl_count(ngx_http_trl_loc_conf_t *tlcf, int outcome)
 
     for (i = 0; i < tlcf->limits.nelts; i++) {
         zone = limits[i].shm_zone->data;
-        trl_zone_count(zone->zone, outcome);
+        trl_zone_count(zone->core, outcome);
     }
 }
 

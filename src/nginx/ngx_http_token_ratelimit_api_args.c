@@ -124,7 +124,7 @@ ngx_http_trl_api_find_zone(ngx_http_trl_main_conf_t *tmcf, ngx_str_t *name)
     for (i = 0; i < tmcf->zones.nelts; i++) {
         if (zones[i]->name.len == name->len
             && ngx_strncmp(zones[i]->name.data, name->data, name->len) == 0
-            && zones[i]->zone != NULL)
+            && zones[i]->core != NULL)
         {
             return zones[i];
         }

@@ -108,7 +108,7 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     static const char  *modes[] = { "off", "async", "strict" };
     static const char  *log_keys[] = { "on", "off", "hash", "mask" };
 
-    trl_zone_stats(zone->zone, &st);
+    trl_zone_stats(zone->core, &st);
 
     ngx_http_trl_out_printf(out, "{\"key\":");
     ngx_http_trl_out_json(out, zone->key.value.data, zone->key.value.len);
@@ -128,7 +128,7 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
         st.passed - st.warned, st.warned, st.rejected, st.rejected_dry_run,
         st.bypassed, st.denied, st.penalized, st.offenses, st.penalties,
         st.recovered, log_keys[zone->log_key],
-        trl_zone_lines_suppressed(zone->zone, TRL_LINES_ERRORS));
+        trl_zone_lines_suppressed(zone->core, TRL_LINES_ERRORS));
 
     if (zone->log_rate == NGX_HTTP_TRL_LOG_RATE_OFF) {
         ngx_http_trl_out_cat(out, (u_char *) "null", 4);
@@ -153,7 +153,7 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
 
     /* top offenders */
 
-    n = trl_zone_offenders(zone->zone, top, NGX_HTTP_TRL_API_TOP, now_ms);
+    n = trl_zone_offenders(zone->core, top, NGX_HTTP_TRL_API_TOP, now_ms);
 
     ngx_http_trl_out_printf(out, ",\"top_offenders\":[");
 
@@ -173,10 +173,10 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
      * then the longest of the others, shown by hash
      */
 
-    named = trl_zone_named_penalties(zone->zone, pen, names,
+    named = trl_zone_named_penalties(zone->core, pen, names,
                                      NGX_HTTP_TRL_API_PENALTIES, now_ms);
 
-    n = trl_zone_penalties(zone->zone, pen + named,
+    n = trl_zone_penalties(zone->core, pen + named,
                            NGX_HTTP_TRL_API_PENALTIES, now_ms, &active);
 
     ngx_http_trl_out_printf(out, "],\"penalties_active\":%uL,\"penalties\":[",
@@ -211,7 +211,7 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
     ngx_http_trl_out_cat(out, (u_char *) "]", 1);
 
     if (zone->sync != TRL_SYNC_MODE_OFF) {
-        trl_zone_sync_stats(zone->zone, sync);
+        trl_zone_sync_stats(zone->core, sync);
 
         ngx_http_trl_out_printf(out,
             ",\"cluster\":{\"published\":%uL,\"reads\":%uL,\"errors\":%uL,"
@@ -280,7 +280,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
                                           " digits, as listed)");
         }
 
-        trl_zone_hash(zone->zone, key.data, key.len, &hash);
+        trl_zone_hash(zone->core, key.data, key.len, &hash);
 
     } else if (rc != NGX_OK) {
         return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
@@ -300,7 +300,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     ngx_http_trl_out_init(&out, r);
 
     if (r->method == NGX_HTTP_DELETE) {
-        rc = trl_zone_reset(zone->zone, &hash);
+        rc = trl_zone_reset(zone->core, &hash);
         cluster = 0;
 
         /*
@@ -335,9 +335,9 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         tl.refresh_ms = (uint32_t) zone->redis->interval;
     }
 
-    rc = zone->distinct ? trl_distinct_peek(zone->zone, &hash, &tl, now_ms,
+    rc = zone->distinct ? trl_distinct_peek(zone->core, &hash, &tl, now_ms,
                                             &res)
-                        : trl_zone_peek(zone->zone, &hash, &tl, now_ms, &res);
+                        : trl_zone_peek(zone->core, &hash, &tl, now_ms, &res);
 
     if (rc == TRL_ERROR) {
         return ngx_http_trl_out_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,

@@ -216,17 +216,17 @@ ngx_http_trl_distinct_attach(ngx_shm_zone_t *shm_zone,
         ctx->secret = block + 32;   /* no token_ratelimit_distinct_secret */
     }
 
-    ctx->zone = trl_zone_attach(block + NGX_HTTP_TRL_DISTINCT_HEAD, 0, err,
+    ctx->core = trl_zone_attach(block + NGX_HTTP_TRL_DISTINCT_HEAD, 0, err,
                                 sizeof(err));
 
-    if (ctx->zone == NULL) {
+    if (ctx->core == NULL) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit_zone \"%V\": %s; restart nginx or "
                       "rename the zone", &shm_zone->shm.name, err);
         return NGX_ERROR;
     }
 
-    made = trl_distinct_zone_limit(ctx->zone);
+    made = trl_distinct_zone_limit(ctx->core);
 
     if (made < ctx->rate.limit) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
@@ -234,7 +234,7 @@ ngx_http_trl_distinct_attach(ngx_shm_zone_t *shm_zone,
                       "distinct values per key and cannot count %uD; "
                       "rename the zone (or change its size) to start it "
                       "afresh", &shm_zone->shm.name, made, ctx->rate.limit);
-        ctx->zone = NULL;
+        ctx->core = NULL;
         return NGX_ERROR;
     }
 
@@ -322,7 +322,7 @@ ngx_http_trl_distinct_local(ngx_http_request_t *r,
     zone = a->zone;
     tl->flags |= TRL_DISTINCT_PROVISIONAL;
 
-    if (trl_distinct_acquire(zone->zone, &a->key, tl, a->fp, TRL_CLOCK_NOW,
+    if (trl_distinct_acquire(zone->core, &a->key, tl, a->fp, TRL_CLOCK_NOW,
                              &res)
         != TRL_OK)
     {
@@ -387,7 +387,7 @@ ngx_http_trl_distinct_late(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
     tl.rate = zone->rate;
     tl.flags = TRL_LIMIT_FORCE;
 
-    if (trl_distinct_acquire(zone->zone, &a->key, &tl, fp, TRL_CLOCK_NOW,
+    if (trl_distinct_acquire(zone->core, &a->key, &tl, fp, TRL_CLOCK_NOW,
                              &res)
         != TRL_OK)
     {
@@ -419,10 +419,10 @@ ngx_http_trl_distinct_settle(ngx_http_trl_applied_t *a, ngx_uint_t keep)
     tl.rate = a->zone->rate;
 
     if (keep) {
-        (void) trl_distinct_confirm(a->zone->zone, &a->key, &tl, a->ticket,
+        (void) trl_distinct_confirm(a->zone->core, &a->key, &tl, a->ticket,
                                     TRL_CLOCK_NOW);
     } else {
-        (void) trl_distinct_cancel(a->zone->zone, &a->key, &tl, a->ticket,
+        (void) trl_distinct_cancel(a->zone->core, &a->key, &tl, a->ticket,
                                    TRL_CLOCK_NOW);
         ngx_http_trl_distinct_release_redis(a);     /* sync=strict */
     }
@@ -569,7 +569,7 @@ ngx_http_trl_distinct_strict(ngx_http_request_t *r,
         return NGX_BUSY;
     }
 
-    trl_zone_sync_add(a->zone->zone, TRL_SYNC_FALLBACK, 1);
+    trl_zone_sync_add(a->zone->core, TRL_SYNC_FALLBACK, 1);
 
     return ngx_http_trl_distinct_local(r, tlcf, a, tl);
 }
@@ -600,7 +600,7 @@ ngx_http_trl_distinct_send(ngx_http_trl_applied_t *a, ngx_http_trl_ask_t *ask)
         return NGX_ERROR;
     }
 
-    trl_zone_sync_add(a->zone->zone, TRL_SYNC_STRICT, 1);
+    trl_zone_sync_add(a->zone->core, TRL_SYNC_STRICT, 1);
 
     return NGX_OK;
 }
@@ -652,20 +652,20 @@ ngx_http_trl_distinct_answer(ngx_http_request_t *r,
     tl.flags |= TRL_DISTINCT_PROVISIONAL;
 
     if (answer == NULL) {
-        trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+        trl_zone_sync_add(zone->core, TRL_SYNC_ERRORS, 1);
 
         if (ngx_http_trl_fail_closed(a)) {
             return;
         }
 
-        trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
+        trl_zone_sync_add(zone->core, TRL_SYNC_FALLBACK, 1);
         (void) ngx_http_trl_distinct_local(r, tlcf, a, &tl);
         return;
     }
 
     reply = &answer->dreply;
 
-    if (trl_distinct_strict_apply(zone->zone, &a->key, &tl, a->fp, reply,
+    if (trl_distinct_strict_apply(zone->core, &a->key, &tl, a->fp, reply,
                                   TRL_CLOCK_NOW, &res)
         != TRL_OK)
     {
@@ -678,7 +678,7 @@ ngx_http_trl_distinct_answer(ngx_http_request_t *r,
     ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text, &a->key,
                             &res);
     ngx_http_trl_set_result(a, &tl, &res);
-    trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK, trl_clock_ms());
+    trl_zone_sync_put(zone->core, TRL_SYNC_LAST_OK, trl_clock_ms());
 
     if (!reply->admitted || !reply->made) {
         return;                 /* nothing of this request's to give back */

@@ -451,7 +451,7 @@ ngx_http_trl_event_permit(ngx_http_request_t *r,
 
     *wall_ms = ngx_http_trl_wall_ms();
 
-    if (!trl_zone_event_permit(zone->zone, *wall_ms, (uint32_t) el->rate,
+    if (!trl_zone_event_permit(zone->core, *wall_ms, (uint32_t) el->rate,
                                &suppressed))
     {
         return 0;

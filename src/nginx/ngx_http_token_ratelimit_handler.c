@@ -284,7 +284,7 @@ ngx_http_trl_keys(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
             continue;                       /* no value: not limited */
         }
 
-        trl_zone_hash(zone->zone, a->key_text.data, a->key_text.len, &a->key);
+        trl_zone_hash(zone->core, a->key_text.data, a->key_text.len, &a->key);
 
         /* runtime entries for this key (token_ratelimit_api) */
 
@@ -508,7 +508,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     zone = a->zone;
 
     if (a->allowed) {
-        trl_zone_count(zone->zone, TRL_OUTCOME_BYPASSED);
+        trl_zone_count(zone->core, TRL_OUTCOME_BYPASSED);
         return NGX_DONE;                    /* allowed: not limited here */
     }
 
@@ -528,7 +528,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
             return NGX_BUSY;
         }
 
-        trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
+        trl_zone_sync_add(zone->core, TRL_SYNC_FALLBACK, 1);
 
         tl.flags &= ~TRL_LIMIT_SYNC;
         a->publish = 1;                     /* once Redis is back */
@@ -540,7 +540,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
         /* a key Redis rejected is answered here until its unblock time */
 
-        if (trl_zone_strict_cached(zone->zone, &a->key, &tl, TRL_CLOCK_NOW,
+        if (trl_zone_strict_cached(zone->core, &a->key, &tl, TRL_CLOCK_NOW,
                                    &res)
             == 1)
         {
@@ -561,7 +561,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     tl.flags |= TRL_LIMIT_LEASE;
 
-    if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
+    if (trl_zone_acquire(zone->core, &a->key, &tl, TRL_CLOCK_NOW, &res)
         != TRL_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -609,7 +609,7 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
 
     zone = a->zone;
 
-    if (trl_zone_acquire(zone->zone, &a->key, tl, TRL_CLOCK_NOW, &res)
+    if (trl_zone_acquire(zone->core, &a->key, tl, TRL_CLOCK_NOW, &res)
         != TRL_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -695,7 +695,7 @@ ngx_http_trl_release(ngx_http_trl_applied_t *a)
         a->publish = 0;
     }
 
-    (void) trl_zone_release(a->zone->zone, &a->key, &tl, a->ticket,
+    (void) trl_zone_release(a->zone->core, &a->key, &tl, a->ticket,
                             TRL_CLOCK_NOW);
 
     if (a->in_redis) {
@@ -824,22 +824,22 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
             a->ask = 0;
             tl.flags |= TRL_LIMIT_LEASE;
 
-            if (trl_zone_async_apply(zone->zone, &a->key, &tl,
+            if (trl_zone_async_apply(zone->core, &a->key, &tl,
                                      &answer->ask.reply, TRL_CLOCK_NOW, &res)
                 == TRL_OK)
             {
                 ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
                                         &a->key, &res);
                 ngx_http_trl_set_result(a, &tl, &res);
-                trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK,
+                trl_zone_sync_put(zone->core, TRL_SYNC_LAST_OK,
                                   trl_clock_ms());
 
-                trl_zone_sync_add(zone->zone, TRL_SYNC_READS, 1);
+                trl_zone_sync_add(zone->core, TRL_SYNC_READS, 1);
 
                 if (answer->ask.reply.admitted) {
                     a->in_redis = 1;        /* counted there already */
                     a->redis_cell = (int64_t) answer->ask.cell;
-                    trl_zone_sync_add(zone->zone, TRL_SYNC_PUBLISHED, 1);
+                    trl_zone_sync_add(zone->core, TRL_SYNC_PUBLISHED, 1);
                 }
 
                 if (a->penalty_ms) {
@@ -851,7 +851,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         }
 
         if (answer) {
-            if (trl_zone_strict_apply(zone->zone, &a->key, &tl,
+            if (trl_zone_strict_apply(zone->core, &a->key, &tl,
                                       &answer->strict.reply, TRL_CLOCK_NOW,
                                       &res)
                 == TRL_OK)
@@ -859,7 +859,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
                 ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,
                                         &a->key, &res);
                 ngx_http_trl_set_result(a, &tl, &res);
-                trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK,
+                trl_zone_sync_put(zone->core, TRL_SYNC_LAST_OK,
                                   trl_clock_ms());
 
                 if (answer->strict.reply.admitted) {
@@ -871,19 +871,19 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
             continue;
         }
 
-        trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+        trl_zone_sync_add(zone->core, TRL_SYNC_ERRORS, 1);
 
         if (ngx_http_trl_fail_closed(a)) {
             continue;
         }
 
-        trl_zone_sync_add(zone->zone, TRL_SYNC_FALLBACK, 1);
+        trl_zone_sync_add(zone->core, TRL_SYNC_FALLBACK, 1);
 
         a->publish = 1;                     /* once Redis is back */
         a->ask = 0;
         tl.flags &= ~(TRL_LIMIT_SYNC | TRL_LIMIT_LEASE);
 
-        if (trl_zone_acquire(zone->zone, &a->key, &tl, TRL_CLOCK_NOW, &res)
+        if (trl_zone_acquire(zone->core, &a->key, &tl, TRL_CLOCK_NOW, &res)
             == TRL_OK)
         {
             ngx_http_trl_log_events(r, tlcf, zone, &tl, &a->key_text,

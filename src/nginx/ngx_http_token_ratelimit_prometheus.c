@@ -196,18 +196,18 @@ ngx_http_trl_api_prometheus(ngx_http_request_t *r,
     n = 0;
 
     for (i = 0; i < tmcf->zones.nelts; i++) {
-        if (zones[i]->zone == NULL) {
+        if (zones[i]->core == NULL) {
             continue;
         }
 
         pz[n].zone = zones[i];
-        trl_zone_stats(zones[i]->zone, &pz[n].st);
+        trl_zone_stats(zones[i]->core, &pz[n].st);
 
-        (void) trl_zone_penalties(zones[i]->zone, NULL, 0, now_ms,
+        (void) trl_zone_penalties(zones[i]->core, NULL, 0, now_ms,
                                   &pz[n].active);
 
         if (zones[i]->sync != TRL_SYNC_MODE_OFF) {
-            trl_zone_sync_stats(zones[i]->zone, pz[n].sync);
+            trl_zone_sync_stats(zones[i]->core, pz[n].sync);
         }
 
         n++;
@@ -340,7 +340,7 @@ ngx_http_trl_prom_family(ngx_http_trl_out_t *out,
             break;
 
         case NGX_HTTP_TRL_PROM_LOG_SUPPRESSED:
-            v = trl_zone_lines_suppressed(z->zone->zone,
+            v = trl_zone_lines_suppressed(z->zone->core,
                                           TRL_LINES_ERRORS);
             break;
 

@@ -132,7 +132,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     /* the event log's lines are written once the request is decided */
 
     if (res->rejected) {
-        trl_zone_offend(zone->zone, hash, key->data, key->len,
+        trl_zone_offend(zone->core, hash, key->data, key->len,
                         res->now_ms);
     }
 
@@ -144,7 +144,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     }
 
     if (res->evicted) {
-        evicted = trl_zone_eviction_report(zone->zone, res->now_ms,
+        evicted = trl_zone_eviction_report(zone->core, res->now_ms,
                                            NGX_HTTP_TRL_EVICT_REPORT);
         if (evicted) {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -244,7 +244,7 @@ ngx_http_trl_log_permit(ngx_http_request_t *r, ngx_http_trl_zone_t *zone,
         return 1;
     }
 
-    if (!trl_zone_lines_permit(zone->zone, TRL_LINES_ERRORS,
+    if (!trl_zone_lines_permit(zone->core, TRL_LINES_ERRORS,
                                ngx_http_trl_wall_ms(),
                                (uint32_t) zone->log_rate, &suppressed))
     {

@@ -52,7 +52,7 @@ ngx_http_trl_ask_queue(ngx_http_trl_ask_t *ask)
         ngx_post_event(&ngx_http_trl_asks_ev, &ngx_posted_events);
     }
 
-    trl_zone_sync_add(ask->zone->zone, TRL_SYNC_STRICT, 1); /* Redis decides */
+    trl_zone_sync_add(ask->zone->core, TRL_SYNC_STRICT, 1); /* Redis decides */
 }
 
 

@@ -276,8 +276,8 @@ ngx_http_trl_outbox_add(ngx_http_trl_zone_t *zone, trl_hash_t *hash,
         /* bounded: admissions beyond it are never published */
 
         if (delta) {
-            (void) trl_zone_sync_unpend(zone->zone, hash, (uint32_t) delta);
-            trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+            (void) trl_zone_sync_unpend(zone->core, hash, (uint32_t) delta);
+            trl_zone_sync_add(zone->core, TRL_SYNC_ERRORS, 1);
 
             if (!ngx_http_trl_dropped_logged) {
                 ngx_http_trl_dropped_logged = 1;
@@ -651,7 +651,7 @@ ngx_http_trl_send_chunk(ngx_http_trl_chunk_t *chunk)
                                     ngx_http_trl_chunk_reply, chunk)
            != NGX_OK)
     {
-        trl_zone_sync_add(chunk->zone->zone, TRL_SYNC_ERRORS, 1);
+        trl_zone_sync_add(chunk->zone->core, TRL_SYNC_ERRORS, 1);
         ngx_http_trl_requeue(chunk);
         return NGX_ERROR;
     }
@@ -716,7 +716,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
             ngx_http_trl_redis_unexpected(TRL_SCRIPT_PUBLISH);
         }
 
-        trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+        trl_zone_sync_add(zone->core, TRL_SYNC_ERRORS, 1);
         ngx_http_trl_requeue(chunk);
         ngx_http_trl_batch_done(chunk->batch);
         return;
@@ -728,7 +728,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
         != TRL_OK)
     {
         ngx_http_trl_redis_unexpected(TRL_SCRIPT_PUBLISH);
-        trl_zone_sync_add(zone->zone, TRL_SYNC_ERRORS, 1);
+        trl_zone_sync_add(zone->core, TRL_SYNC_ERRORS, 1);
         ngx_http_trl_batch_done(chunk->batch);
         return;
     }
@@ -743,7 +743,7 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
     for (i = 0; i < chunk->n; i++) {
         note = chunk->notes[i];
 
-        (void) trl_zone_sync_apply(zone->zone, &note->hash, &tl, &reads[i],
+        (void) trl_zone_sync_apply(zone->core, &note->hash, &tl, &reads[i],
                                    TRL_CLOCK_NOW);
 
         published += note->delta;
@@ -753,10 +753,10 @@ ngx_http_trl_chunk_reply(redisReply *reply, void *data)
         }
     }
 
-    trl_zone_sync_add(zone->zone, TRL_SYNC_PUBLISHED, published);
-    trl_zone_sync_add(zone->zone, TRL_SYNC_READS, chunk->n);
-    trl_zone_sync_put(zone->zone, TRL_SYNC_LAST_OK, trl_clock_ms());
-    trl_zone_sync_put(zone->zone, TRL_SYNC_LAG, lag);
+    trl_zone_sync_add(zone->core, TRL_SYNC_PUBLISHED, published);
+    trl_zone_sync_add(zone->core, TRL_SYNC_READS, chunk->n);
+    trl_zone_sync_put(zone->core, TRL_SYNC_LAST_OK, trl_clock_ms());
+    trl_zone_sync_put(zone->core, TRL_SYNC_LAG, lag);
 
     ngx_http_trl_batch_done(chunk->batch);
 }

@@ -348,8 +348,8 @@ ngx_http_trl_lists_reset(trl_list_entry_t *e, ngx_uint_t own)
         return;
     }
 
-    trl_zone_hash(zone->zone, key.data, key.len, &hash);
-    (void) trl_zone_reset(zone->zone, &hash);
+    trl_zone_hash(zone->core, key.data, key.len, &hash);
+    (void) trl_zone_reset(zone->core, &hash);
 
     ngx_log_error(NGX_LOG_INFO, ngx_http_trl_lists_log, 0,
                   "token_ratelimit zone \"%V\": a key was reset through "

@@ -64,7 +64,7 @@ ngx_http_trl_script_zone(ngx_http_trl_zone_t *zone, trl_script_zone_t *sz)
 {
     sz->window_ms = zone->rate.window_ms;
     sz->limit = zone->rate.limit;
-    sz->node_id = trl_zone_node_id(zone->zone);
+    sz->node_id = trl_zone_node_id(zone->core);
 }
 
 

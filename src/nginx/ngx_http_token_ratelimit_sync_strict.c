@@ -172,7 +172,7 @@ ngx_http_trl_strict_send(ngx_http_trl_loc_conf_t *tlcf,
         return NGX_ERROR;
     }
 
-    trl_zone_sync_add(a->zone->zone, TRL_SYNC_STRICT, 1);
+    trl_zone_sync_add(a->zone->core, TRL_SYNC_STRICT, 1);
 
     return NGX_OK;
 }

@@ -457,7 +457,7 @@ ngx_http_trl_key_show(ngx_http_trl_zone_t *zone, const u_char *key,
 
     if (zone->log_key == TRL_LOG_KEY_HASH) {
         if (hash == NULL) {
-            trl_zone_hash(zone->zone, key, len, &h);
+            trl_zone_hash(zone->core, key, len, &h);
             hash = &h;
         }
 
@@ -671,16 +671,16 @@ attach:
         return ngx_http_trl_distinct_attach(shm_zone, ctx, block);
     }
 
-    ctx->zone = trl_zone_attach(block, 0, err, sizeof(err));
+    ctx->core = trl_zone_attach(block, 0, err, sizeof(err));
 
-    if (ctx->zone == NULL) {
+    if (ctx->core == NULL) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit_zone \"%V\": %s; restart nginx or "
                       "rename the zone", &shm_zone->shm.name, err);
         return NGX_ERROR;
     }
 
-    if (((trl_zone_flags(ctx->zone) & TRL_ZONE_SYNC) != 0)
+    if (((trl_zone_flags(ctx->core) & TRL_ZONE_SYNC) != 0)
         != (ctx->sync != TRL_SYNC_MODE_OFF))
     {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
@@ -688,7 +688,7 @@ attach:
                       "and \"sync\", which needs another layout of its "
                       "memory; rename the zone (or change its size) to "
                       "start it afresh", &shm_zone->shm.name);
-        ctx->zone = NULL;
+        ctx->core = NULL;
         return NGX_ERROR;
     }
 
