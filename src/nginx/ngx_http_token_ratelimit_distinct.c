@@ -331,13 +331,13 @@ ngx_http_trl_distinct_async(ngx_http_request_t *r,
     ngx_http_trl_zone_t  *zone;
 
     zone = a->zone;
+    tl->flags &= ~TRL_LIMIT_SYNC;           /* no lease: Redis's set */
 
     if (a->late || !ngx_http_trl_sync_available()) {
         return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
     }
 
     held = *tl;
-    held.flags &= ~TRL_LIMIT_SYNC;
     held.flags |= TRL_DISTINCT_HELD;
 
     if (trl_distinct_acquire(zone->core, &a->key, &held, a->fp,
