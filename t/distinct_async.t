@@ -7,8 +7,10 @@
 #   nodes (2 workers each), at N=5: exactly 5 admitted (new values are
 #   exact while Redis answers), Redis holds 5.
 # - repeats of an admitted name on the node that admitted it pass without
-#   a call to Redis (INFO commandstats: evalsha unchanged); a repeat on
-#   another node passes through Redis; a new name is rejected everywhere.
+#   a call to Redis (INFO commandstats: evalsha unchanged; the members'
+#   scores, their times, unchanged); a repeat on another node passes
+#   through Redis (its member refreshed), and that node then holds it; a
+#   new name is rejected everywhere.
 # - Redis stopped: the fail policy, as for sync=strict (fail=open: each
 #   node's own slots; fail=closed: 503, even for a name the node holds).
 use strict;
@@ -16,6 +18,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use IO::Socket::INET;
+use Time::HiRes qw(sleep);
 use TRL;
 use TRLRedis;
 
@@ -96,7 +99,16 @@ my @admitted;
 
 # --- repeats: held here, no Redis; elsewhere, through Redis ---------------
 
+# a member's score is its time in Redis: a repeat decided by Redis moves
+# it, one decided on a node leaves it as it is
+sub fp_scores {
+    return $redis->cli('ZRANGE', TRLRedis::key_name('acc', 'k1'), 0, -1,
+                       'WITHSCORES');
+}
+
 {
+    sleep 0.05;
+    my $scores = fp_scores();
     my $before = $redis->calls('evalsha');
     my @st;
     for my $j (@admitted) {
@@ -106,6 +118,7 @@ my @admitted;
        'repeats of each admitted name on the node that admitted it pass');
     is($redis->calls('evalsha'), $before,
        'those repeats made no call to Redis (evalsha unchanged)');
+    is(fp_scores(), $scores, '... and left the members\' times as they were');
 
     my $j = $admitted[0];
     my $other = $t[($j + 1) % $NODES];
@@ -114,10 +127,13 @@ my @admitted;
     is($r->{status}, 200, 'a repeat on another node passes');
     is($r->{headers}{'x-distinct'}, 5, '... with the cluster count');
     ok($redis->calls('evalsha') > $before, '... asked through Redis');
-    $before = $redis->calls('evalsha');
+    ok(fp_scores() ne $scores, '... which refreshed its member');
+    sleep 0.05;
+    $scores = fp_scores();
     is(login($other, 'k1', "user$j")->{status}, 200,
        'that node holds the name now');
-    is($redis->calls('evalsha'), $before, '... and decides it by itself');
+    is(fp_scores(), $scores,
+       '... and decides it by itself (its member\'s time unchanged)');
     is(zcard('acc', 'k1'), 5, 'repeats add no member');
 
     my @new = map { login($t[$_], 'k1', "fresh$_")->{status} }
