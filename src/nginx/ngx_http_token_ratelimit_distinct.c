@@ -317,8 +317,9 @@ ngx_http_trl_distinct_apply(ngx_http_request_t *r,
  * value (new to this node, or a provisional hold in flight) is decided by
  * Redis exactly as in a sync=strict zone, and so is every value while
  * Redis is unreachable (the fail policy).  New values are thus exact
- * while Redis answers; the only extra values are those a node admitted
- * by itself with fail=open while Redis was down.
+ * while Redis answers; extra values come from fail=open: what a node
+ * admitted by itself while Redis was down is held here, and its repeats
+ * stay local until it leaves the window.
  */
 
 static ngx_int_t
