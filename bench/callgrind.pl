@@ -55,7 +55,7 @@ for my $col (@cols) {
              : $col eq 'trl-100k' ? 'limit_req-100k'
              : $col eq 'trl-reject' ? 'limit_req-reject'
              : $col =~ /^trl-(async|strict)-1key$/ ? 'trl-1key'
-             : $col eq 'trl-async-100k' ? 'trl-100k' : ();
+             : $col =~ /^trl-(async|distinct)-100k$/ ? 'trl-100k' : ();
     for my $base ('stock', @pair) {
         next if $base eq $col || !$in{$base};
         Bench::run_to("$cgd/$col.vs-$base.diff.txt", 'perl', 'bench/cgdiff.pl',

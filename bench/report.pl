@@ -8,6 +8,7 @@ use warnings;
 my $dir = shift or die "usage: $0 DIR\n";
 
 my @order = qw(stock limit_req trl-1key trl-1key-api limit_req-100k trl-100k
+               trl-distinct-100k
                limit_req-reject trl-reject stock-nomodule trl-1key-noheaders
                trl-1key-noapi trl-1key-listed
                trl-async-1key trl-async-100k trl-strict-1key
@@ -213,9 +214,19 @@ print "log/req: error-log lines per request.  Ir/req: callgrind instructions"
     . "user space only (the error log's write() is not counted).\n"
     if %cg;
 
+# a distinct zone (10 values per key, N=10) against the plain request count
+# of the same 100k keys (issue 12: target <= +1 us/req)
+if ($row{'trl-distinct-100k'} && $row{'trl-100k'}) {
+    my $d = $row{'trl-distinct-100k'}{cpu_us} - $row{'trl-100k'}{cpu_us};
+    printf "trl-distinct-100k: %+.2f CPU us/req against trl-100k"
+        . " (distinct zone, 10 values per key, N=10; target <= +1).\n", $d;
+    push @results, sprintf('tput.trl-distinct-100k.cpu_us_minus_trl-100k %.3f',
+                           $d);
+}
+
 my @warn;
-for my $c (qw(stock limit_req trl-1key trl-1key-api limit_req-100k trl-100k),
-           @sync) {
+for my $c (qw(stock limit_req trl-1key trl-1key-api limit_req-100k trl-100k
+              trl-distinct-100k), @sync) {
     push @warn, "$c: $row{$c}{non2xx} non-2xx responses (expected none)"
         if $row{$c} && $row{$c}{non2xx} > 0;
 }

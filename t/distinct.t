@@ -272,7 +272,7 @@ $t->no_alerts(qr/was made for 10 distinct values|reconfiguring/);
 
 my $t2 = TRL->new;
 my $srv = 'server { listen 127.0.0.1:%%PORT%%; }';
-$t2->config_fails(<<"EOF", [qr/"sync=async" cannot be used with "distinct="/], 'async');
+$t2->config_fails(<<"EOF", [qr/"token_ratelimit_zone" "a" in \S+:\d+ has "distinct=" and "sync=async" but no "token_ratelimit_distinct_secret"/], 'async without a secret');
     token_ratelimit_redis 127.0.0.1:1;
     token_ratelimit_zone \$http_x_client zone=a:1m rate=5r/m sync
                          distinct=\$http_x_user;

@@ -7,8 +7,9 @@
 #   with "distinct: off" counts requests;
 # - with token_ratelimit_redis and token_ratelimit_distinct_secret a
 #   "sync: strict" distinct policy decides in Redis (a sorted set per key);
-# - nginx -t: sync: strict without the secret, sync: async, N > 1000 and a
-#   value without variables fail, with FILE:LINE:COLUMN for the core's.
+# - nginx -t: sync: strict or async without the secret, N > 1000 and a
+#   value without variables fail, with FILE:LINE:COLUMN for the core's; a
+#   sync: async distinct policy with the secret passes.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -89,8 +90,22 @@ fails('{ rate: 2r/m, key: $k, distinct: $u, sync: strict }',
       qr/"token_ratelimit_zone" "p" in \S+:\d+ has "distinct=" and "sync=strict" but no "token_ratelimit_distinct_secret" is configured/,
       'strict without the secret');
 fails('{ rate: 2r/m, key: $k, distinct: $u, sync: async }',
-      qr/p\.yaml:3:51: sync "async" of policy "p" of environment "e" cannot count distinct values/,
-      'async', 'a-secret-of-16-bytes');
+      qr/"token_ratelimit_zone" "p" in \S+:\d+ has "distinct=" and "sync=async" but no "token_ratelimit_distinct_secret" is configured/,
+      'async without the secret');
+{
+    my $t2 = TRL->new;
+    $t2->write_file('p.yaml', "environments:\n  e:\n    p: { rate: 2r/m, "
+                    . "key: \$http_x_k, distinct: \$http_x_u, sync: async }\n");
+    $t2->write_config(<<"EOF");
+    token_ratelimit_distinct_secret a-secret-of-16-bytes;
+    token_ratelimit_redis 127.0.0.1:1;
+    token_ratelimit_policy_file p.yaml;
+    server { listen 127.0.0.1:%%PORT%%; }
+EOF
+    my ($rc, $o) = $t2->test_config;
+    is($rc, 0, 'sync: async distinct policy with the secret passes nginx -t')
+        or diag($o);
+}
 fails('{ rate: 1001r/m, key: $k, distinct: $u }',
       qr/p\.yaml:3:16: rate "1001r\/m" of policy "p" of environment "e" counts distinct values .*expected at most 1000/,
       'N above 1000');

@@ -33,7 +33,8 @@ Test::More->builder->no_ending(1);
 our @SYNC = qw(trl-async-1key trl-async-100k trl-strict-1key);
 our @INCR = qw(redis-incr redis-incr-100k);
 our @DEFAULT = (qw(stock limit_req trl-1key trl-1key-api limit_req-100k
-                   trl-100k limit_req-reject trl-reject), @SYNC, @INCR);
+                   trl-100k trl-distinct-100k limit_req-reject trl-reject),
+                @SYNC, @INCR);
 our @ALL = (@DEFAULT, 'trl-1key-noheaders');
 our @CG_ONLY = qw(stock-nomodule trl-1key-noapi trl-1key-listed);
 our $LUA_DIR = '/usr/lib/nginx/modules';

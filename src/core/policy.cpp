@@ -486,12 +486,6 @@ bool Loader::finish(const std::string &name, const Mark &at,
                             std::to_string(TRL_DISTINCT_MAX_LIMIT) +
                             " per window");
         }
-        if (out.sync == TRL_SYNC_MODE_ASYNC) {
-            return fail(p.sync.mark,
-                        "sync " + p.sync.shown + " of " + where +
-                            " cannot count distinct values (distinct: " +
-                            p.distinct.shown + "); expected strict or off");
-        }
     }
     if (p.warn.set && !p.warn.value.off) {
         const Warn &w = p.warn.value;

@@ -63,7 +63,14 @@ int Zone::distinct_acquire(const trl_hash_t &key, const trl_limit_t &limit,
     Locked lock(*this, s);
     now_ms = begin_result(lock, n, now_ms, res);
 
-    uint32_t i = find_or_take(s, key, limit, now_ms, res);
+    // TRL_DISTINCT_HELD (sync=async): only a value held here and settled
+    // is decided; anything else is asked of Redis, nothing recorded.
+    bool held = limit.flags & TRL_DISTINCT_HELD;
+    uint32_t i = held ? find(s, key) : find_or_take(s, key, limit, now_ms, res);
+    if (i == kNil) {
+        res.ask = 1;
+        return TRL_OK;
+    }
     Entry &e = entry(i);
     lru_unlink(s, i);
 
@@ -83,6 +90,12 @@ int Zone::distinct_acquire(const trl_hash_t &key, const trl_limit_t &limit,
     bool force = limit.flags & TRL_LIMIT_FORCE;
     uint64_t at = distinct_stamp(now_ms, w);
     int k = set.find(fp);
+
+    if (held && (k < 0 || set.v[k].sole)) {
+        res.ask = 1;                        // Redis decides it
+        lru_push(s, i);
+        return TRL_OK;
+    }
 
     if (k < 0 && set.n >= n && !force) {
         uint64_t free_at = set.free_at(n, w);
@@ -104,10 +117,12 @@ int Zone::distinct_acquire(const trl_hash_t &key, const trl_limit_t &limit,
                 set.remove(oldest);
             }
             set.v[set.n++] = {at, fp, provisional};
-        } else {
+        } else if (!held) {
             Held &h = set.v[k];
             h.at_ms = std::max(h.at_ms, at);
             h.sole = false;                 // another request relies on it
+        } else {
+            at = set.v[k].at_ms;    // as Redis last saw it: not extended
         }
         res.ticket = distinct_ticket(fp, made, at, w);
         res.remaining = set.n >= n ? 0 : n - set.n;

@@ -20,6 +20,9 @@
 #include <sys/random.h>
 
 
+static ngx_int_t ngx_http_trl_distinct_async(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl);
 static void ngx_http_trl_distinct_reply(redisReply *reply, void *data);
 static ngx_int_t ngx_http_trl_distinct_eval(ngx_str_t *name,
     trl_distinct_redis_req_t *req, ngx_http_trl_reply_pt handler,
@@ -89,8 +92,8 @@ ngx_http_trl_distinct_option(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * The zone's whole configuration is read: N within the core's bound, no
- * sync, and a notice of the memory a key takes (nginx -t shows it).
+ * The zone's whole configuration is read: N within the core's bound, and
+ * a notice of the memory a key takes (nginx -t shows it).
  */
 
 char *
@@ -107,16 +110,6 @@ ngx_http_trl_distinct_check(ngx_conf_t *cf, ngx_command_t *cmd,
                            "distinct values per key",
                            &ctx->rate_text, &cmd->name,
                            TRL_DISTINCT_MAX_LIMIT);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ctx->sync == TRL_SYNC_MODE_ASYNC) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sync=async\" cannot be used with "
-                           "\"distinct=\" in \"%V\" directive: an async "
-                           "zone would need leases of distinct values; "
-                           "use \"sync=strict\" (exact through Redis) or "
-                           "no \"sync\"", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -292,7 +285,10 @@ ngx_http_trl_distinct_value(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 }
 
 
-/* Decides one request in a distinct zone (sync=strict: Redis decides). */
+/*
+ * Decides one request in a distinct zone (sync=strict: Redis decides;
+ * sync=async: Redis decides a value the node does not hold).
+ */
 
 ngx_int_t
 ngx_http_trl_distinct_apply(ngx_http_request_t *r,
@@ -305,7 +301,69 @@ ngx_http_trl_distinct_apply(ngx_http_request_t *r,
         return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
     }
 
+    if (a->zone->sync == TRL_SYNC_MODE_ASYNC) {
+        return ngx_http_trl_distinct_async(r, tlcf, a, tl);
+    }
+
     return ngx_http_trl_distinct_local(r, tlcf, a, tl);
+}
+
+
+/*
+ * sync=async: a value the node holds for the key, live and settled, was
+ * admitted through Redis and is still in its set, so a repeat of it is
+ * decided here at once, without extending its time (it leaves the window
+ * here when it leaves Redis's set, and is then asked again).  Any other
+ * value (new to this node, or a provisional hold in flight) is decided by
+ * Redis exactly as in a sync=strict zone, and so is every value while
+ * Redis is unreachable (the fail policy).  New values are thus exact
+ * while Redis answers; extra values come from fail=open: what a node
+ * admitted by itself while Redis was down is held here, and its repeats
+ * stay local until it leaves the window.
+ */
+
+static ngx_int_t
+ngx_http_trl_distinct_async(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl)
+{
+    trl_limit_t           held;
+    trl_result_t          res;
+    ngx_http_trl_zone_t  *zone;
+
+    zone = a->zone;
+    tl->flags &= ~TRL_LIMIT_SYNC;           /* no lease: Redis's set */
+
+    if (a->late || !ngx_http_trl_sync_available()) {
+        return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
+    }
+
+    held = *tl;
+    held.flags |= TRL_DISTINCT_HELD;
+
+    if (trl_distinct_acquire(zone->core, &a->key, &held, a->fp,
+                             TRL_CLOCK_NOW, &res)
+        != TRL_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "token_ratelimit zone \"%V\" failed to decide; "
+                      "the request is passed", &zone->name);
+        return NGX_DECLINED;
+    }
+
+    if (res.ask) {
+        return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "token_ratelimit: zone \"%V\": a value held here, "
+                   "decided without Redis", &zone->name);
+
+    ngx_http_trl_log_events(r, tlcf, zone, &held, &a->key_text, &a->key,
+                            &res);
+    ngx_http_trl_set_result(a, &held, &res);
+
+    return a->rejected ? NGX_BUSY : NGX_OK;
 }
 
 

@@ -154,7 +154,7 @@ ngx_http_trl_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *path,
 
 /*
  * The http block is read: every distinct zone fingerprints under the
- * configured secret, if any; a sync=strict one needs it.
+ * configured secret, if any; one with sync needs it.
  */
 
 char *
@@ -179,13 +179,15 @@ ngx_http_trl_distinct_init_conf(ngx_conf_t *cf,
         if (zones[i]->sync != TRL_SYNC_MODE_OFF) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"token_ratelimit_zone\" \"%V\" in %V:%ui has "
-                          "\"distinct=\" and \"sync=strict\" but no "
+                          "\"distinct=\" and \"sync=%s\" but no "
                           "\"token_ratelimit_distinct_secret\" is "
                           "configured: without it each node fingerprints "
                           "values under secret bytes of its own and the "
                           "nodes would not agree in Redis",
                           &zones[i]->name, &zones[i]->conf_file,
-                          zones[i]->conf_line);
+                          zones[i]->conf_line,
+                          zones[i]->sync == TRL_SYNC_MODE_ASYNC
+                          ? "async" : "strict");
             return NGX_CONF_ERROR;
         }
     }

@@ -565,6 +565,57 @@ START_TEST(distinct_strict_apply)
 END_TEST
 
 
+/* sync=async: only a value held here and settled is decided here, and its
+ * time is not extended; anything else asks Redis and records nothing */
+START_TEST(distinct_held_only)
+{
+    trl_zone_t            *zone = dzone(64 * 1024, 2);
+    trl_limit_t            l = unit_limit(2, 10000);
+    trl_limit_t            h = l;
+    trl_hash_t             k = unit_key(zone, "k");
+    trl_distinct_reply_t   d;
+    trl_result_t           r, p;
+
+    h.flags |= TRL_DISTINCT_HELD;
+
+    /* an unknown key: ask, and the key is not made */
+    unit_eq(trl_distinct_acquire(zone, &k, &h, 5, 1000, &r), TRL_OK);
+    ck_assert(r.ask && !r.rejected);
+    unit_eq(trl_distinct_peek(zone, &k, &l, 1000, &p), 1);
+
+    /* Redis admitted 5 (the cluster holds 1): held here from now on */
+    memset(&d, 0, sizeof(d));
+    d.admitted = 1;
+    d.made = 1;
+    d.count = 1;
+    d.reset_in_ms = 10000;
+    unit_eq(trl_distinct_strict_apply(zone, &k, &l, 5, &d, 1000, &r), TRL_OK);
+    unit_eq(trl_distinct_confirm(zone, &k, &l, r.ticket, 1000), TRL_OK);
+
+    unit_eq(trl_distinct_acquire(zone, &k, &h, 5, 5000, &r), TRL_OK);
+    ck_assert(!r.ask && !r.rejected);
+    ck_assert_uint_eq(r.remaining, 1);
+    ck_assert_uint_eq(r.reset_ms, 11000);   /* not extended */
+
+    /* a value not held: ask, nothing recorded */
+    unit_eq(trl_distinct_acquire(zone, &k, &h, 6, 5000, &r), TRL_OK);
+    ck_assert(r.ask && !r.rejected);
+    unit_eq(trl_distinct_peek(zone, &k, &l, 5000, &p), TRL_OK);
+    ck_assert_uint_eq(p.remaining, 1);
+
+    /* a provisional hold of a request in flight is Redis's to decide */
+    l.flags |= TRL_DISTINCT_PROVISIONAL;
+    ck_assert(dacq(zone, &k, &l, 7, 6000, &r));
+    unit_eq(trl_distinct_acquire(zone, &k, &h, 7, 6001, &r), TRL_OK);
+    ck_assert(r.ask);
+
+    /* 5 leaves the window here when it leaves Redis's set */
+    unit_eq(trl_distinct_acquire(zone, &k, &h, 5, 11000, &r), TRL_OK);
+    ck_assert(r.ask);
+}
+END_TEST
+
+
 Suite *
 distinct_suite(void)
 {
@@ -584,5 +635,6 @@ distinct_suite(void)
     tcase_add_test(tc, distinct_redis_args);
     tcase_add_test(tc, distinct_redis_reply);
     tcase_add_test(tc, distinct_strict_apply);
+    tcase_add_test(tc, distinct_held_only);
     return s;
 }

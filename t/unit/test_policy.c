@@ -1015,10 +1015,6 @@ static const struct {
       "expected an nginx string with variables such as $trl_user, or off" },
     { "environments:\n  e:\n    p: {rate: 1001r/s, key: $k, distinct: $u}\n",
       NULL, 3, 15, "expected at most 1000 per window" },
-    { "environments:\n  e:\n    p: {" OK ", distinct: $u, sync: async}\n",
-      NULL, 3, 50, "sync \"async\" of policy \"p\" of environment \"e\" "
-      "cannot count distinct values (distinct: \"$u\"); expected strict or "
-      "off" },
     { "x: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
       "[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
       "]]]]\n", NULL, 1, 67, "nesting deeper than 64 levels" },
@@ -1062,6 +1058,13 @@ START_TEST(distinct_values)
                   "sync: async }\n", NULL);
     p = get(set, "p");
     ck_assert_ptr_null(p.distinct);          /* requests: any N, async */
+    trl_policy_free(set);
+
+    set = load_ok("environments:\n  e:\n    p: { rate: 10r/10m, key: $k, "
+                  "distinct: $trl_user, sync: async }\n", NULL);
+    p = get(set, "p");
+    ck_assert_str_eq(p.distinct, "$trl_user");  /* distinct, async */
+    ck_assert_uint_eq(p.sync, TRL_SYNC_MODE_ASYNC);
     trl_policy_free(set);
 }
 END_TEST

@@ -39,6 +39,14 @@ extern "C" {
  * count=succeeded): settle it with trl_distinct_confirm/cancel. */
 #define TRL_DISTINCT_PROVISIONAL  0x100
 
+/* trl_limit_t.flags (sync=async): decide only a value the key holds here,
+ * live and settled (not a provisional hold of a request in flight), and
+ * without extending its time, so that it leaves the window here when it
+ * leaves Redis's set; for anything else (a value not held, a key unknown)
+ * record nothing and set res->ask: Redis is to decide, as for sync=strict.
+ * A key serving a penalty is rejected here. */
+#define TRL_DISTINCT_HELD         0x200
+
 /* Bytes per key of a distinct zone for N (entry, chain head, slots,
  * plus the sync state with TRL_ZONE_SYNC): what nginx -t and the API
  * state; 0 for a bad N. */
