@@ -107,7 +107,7 @@ sub fp_scores {
 }
 
 {
-    sleep 0.05;
+    sleep 0.3;                  # what the burst left in flight is done
     my $scores = fp_scores();
     my $before = $redis->calls('evalsha');
     my @st;
