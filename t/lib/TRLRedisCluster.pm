@@ -5,7 +5,8 @@ package TRLRedisCluster;
 # and joined by "redis-cli --cluster create"; new() returns once every node
 # says cluster_state:ok (at most 30 s).  Every wait is bounded.
 #
-#     my $c = TRLRedisCluster->new(masters => 3, replicas => 1);
+#     my $c = TRLRedisCluster->new(masters => 3, replicas => 1,
+#                                  password => 'pw');      # optional
 #     'token_ratelimit_redis cluster=' . $c->seeds . ';'
 #     my $node = $c->node_of('trl:{z:k}');    # the master serving a key
 #     $c->cli('GET', 'x');                    # redis-cli -c on a seed
@@ -23,18 +24,23 @@ sub new {
     my $replicas = $opt{replicas} // 0;
     my $n = $masters * (1 + $replicas);
 
+    # password => PW: every node wants it (requirepass, and masterauth
+    # for its replicas)
+    my $pw = $opt{password};
     my @nodes = map {
-        TRLRedis->new(cluster => 1,
+        TRLRedis->new(cluster => 1, password => $pw,
                       args => ['--cluster-config-file', 'nodes.conf',
                                '--cluster-node-timeout',
                                $opt{node_timeout} // 1000,
-                               '--cluster-require-full-coverage', 'yes'])
+                               '--cluster-require-full-coverage', 'yes',
+                               defined $pw ? ('--masterauth', $pw) : ()])
     } 1 .. $n;
 
     my $self = bless { nodes => \@nodes, masters => $masters }, $class;
 
-    my @cmd = ('timeout', '-s', 'KILL', 30, $TRLRedis::CLI, '--cluster',
-               'create', (map { $_->address } @nodes),
+    my @cmd = ('timeout', '-s', 'KILL', 30, $TRLRedis::CLI,
+               (defined $pw ? ('-a', $pw, '--no-auth-warning') : ()),
+               '--cluster', 'create', (map { $_->address } @nodes),
                '--cluster-replicas', $replicas, '--cluster-yes');
     my $out = `@cmd 2>&1`;
     $? == 0 or die "redis-cli --cluster create failed:\n$out";
