@@ -1,9 +1,11 @@
 // abi_distinct.cpp - the extern "C" boundary of distinct zones
-// (trl_distinct.h): every entry point catches, no exception reaches nginx.
+// (trl_distinct.h): every entry point is noexcept, and what can throw runs
+// in guard() (guard.hpp), as in abi.cpp.
 #include <cstring>
 #include <string>
 
 #include "distinct.hpp"
+#include "guard.hpp"
 #include "offenders.hpp"
 #include "sha256.hpp"
 #include "siphash.hpp"
@@ -12,34 +14,27 @@
 
 namespace {
 
-void set_error(char *err, size_t errlen, const std::string &why) {
-    if (err == nullptr || errlen == 0) {
-        return;
-    }
-    size_t n = why.size() < errlen - 1 ? why.size() : errlen - 1;
-    std::memcpy(err, why.data(), n);
-    err[n] = '\0';
-}
-
-bool valid(const trl_limit_t *limit) {
+bool valid(const trl_limit_t *limit) noexcept {
     return limit != nullptr && limit->rate.limit >= 1
            && limit->rate.limit <= TRL_DISTINCT_MAX_LIMIT
            && limit->rate.window_ms >= 1
            && limit->rate.window_ms <= TRL_RATE_MAX_WINDOW_MS;
 }
 
-trl::Zone zone_of(const trl_zone_t *zone) {
+trl::Zone zone_of(const trl_zone_t *zone) noexcept {
     return trl::Zone(reinterpret_cast<trl::Root *>(
         const_cast<trl_zone_t *>(zone)));
 }
 
-inline size_t align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
+inline size_t align64(size_t n) noexcept {
+    return (n + 63) & ~static_cast<size_t>(63);
+}
 
 }  // namespace
 
 extern "C" {
 
-size_t trl_distinct_key_bytes(uint32_t limit, unsigned flags) {
+size_t trl_distinct_key_bytes(uint32_t limit, unsigned flags) noexcept {
     if (limit < 1 || limit > TRL_DISTINCT_MAX_LIMIT) {
         return 0;
     }
@@ -51,7 +46,7 @@ size_t trl_distinct_key_bytes(uint32_t limit, unsigned flags) {
 // The capacity Zone::create() gives, from the same steps (stripes, the
 // offenders table, the slack it keeps), less what alignment may take.
 uint32_t trl_distinct_zone_keys(size_t size, uint32_t limit,
-                                unsigned flags) {
+                                unsigned flags) noexcept {
     size_t per_key = trl_distinct_key_bytes(limit, flags);
     size_t head = align64(sizeof(trl::Root));
     if (per_key == 0 || size < trl::Zone::min_size() || size <= head) {
@@ -79,91 +74,83 @@ uint32_t trl_distinct_zone_keys(size_t size, uint32_t limit,
 
 trl_zone_t *trl_distinct_zone_create(void *mem, size_t size, unsigned flags,
                                      uint32_t limit, char *err,
-                                     size_t errlen) {
-    try {
+                                     size_t errlen) noexcept {
+    using trl::put_error;
+    return trl::guard(static_cast<trl_zone_t *>(nullptr),
+                      trl::ErrorOut{err, errlen, "creating the zone"},
+                      [&] {
         if (limit < 1 || limit > TRL_DISTINCT_MAX_LIMIT) {
-            set_error(err, errlen, "the distinct limit must be 1 to " +
+            put_error(err, errlen, "the distinct limit must be 1 to " +
                       std::to_string(TRL_DISTINCT_MAX_LIMIT));
-            return nullptr;
+            return static_cast<trl_zone_t *>(nullptr);
         }
         std::string why;
         trl::Root *r = trl::Zone::create(mem, size, flags, why, limit + 1);
         if (r == nullptr) {
-            set_error(err, errlen, why);
+            put_error(err, errlen, why);
         }
         return reinterpret_cast<trl_zone_t *>(r);
-    } catch (...) {
-        set_error(err, errlen, "internal error");
-        return nullptr;
-    }
+    });
 }
 
-uint32_t trl_distinct_zone_limit(const trl_zone_t *zone) {
+uint32_t trl_distinct_zone_limit(const trl_zone_t *zone) noexcept {
     uint32_t slots = zone_of(zone).distinct_slots();
     return slots ? slots - 1 : 0;
 }
 
 int trl_distinct_acquire(trl_zone_t *zone, const trl_hash_t *key,
                          const trl_limit_t *limit, uint32_t fp,
-                         uint64_t now_ms, trl_result_t *res) {
-    try {
+                         uint64_t now_ms, trl_result_t *res) noexcept {
+    return trl::guard(TRL_ERROR, [&] {
         if (!valid(limit)) {
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
         return z.distinct_acquire(*key, *limit, fp, now_ms, *res);
-    } catch (...) {
-        return TRL_ERROR;
-    }
+    });
 }
 
 int trl_distinct_confirm(trl_zone_t *zone, const trl_hash_t *key,
                          const trl_limit_t *limit, uint64_t ticket,
-                         uint64_t now_ms) {
-    try {
+                         uint64_t now_ms) noexcept {
+    return trl::guard(TRL_ERROR, [&] {
         if (!valid(limit)) {
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
         return z.distinct_settle(*key, *limit, ticket, true, now_ms);
-    } catch (...) {
-        return TRL_ERROR;
-    }
+    });
 }
 
 int trl_distinct_cancel(trl_zone_t *zone, const trl_hash_t *key,
                         const trl_limit_t *limit, uint64_t ticket,
-                        uint64_t now_ms) {
-    try {
+                        uint64_t now_ms) noexcept {
+    return trl::guard(TRL_ERROR, [&] {
         if (!valid(limit)) {
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
         return z.distinct_settle(*key, *limit, ticket, false, now_ms);
-    } catch (...) {
-        return TRL_ERROR;
-    }
+    });
 }
 
 int trl_distinct_peek(trl_zone_t *zone, const trl_hash_t *key,
                       const trl_limit_t *limit, uint64_t now_ms,
-                      trl_result_t *res) {
-    try {
+                      trl_result_t *res) noexcept {
+    return trl::guard(TRL_ERROR, [&] {
         if (!valid(limit)) {
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
         return z.distinct_peek(*key, *limit, now_ms, *res);
-    } catch (...) {
-        return TRL_ERROR;
-    }
+    });
 }
 
 int trl_distinct_strict_apply(trl_zone_t *zone, const trl_hash_t *key,
                               const trl_limit_t *limit, uint32_t fp,
                               const trl_distinct_reply_t *reply,
-                              uint64_t now_ms, trl_result_t *res) {
-    try {
+                              uint64_t now_ms, trl_result_t *res) noexcept {
+    return trl::guard(TRL_ERROR, [&] {
         if (!valid(limit) || reply == nullptr) {
             return TRL_ERROR;
         }
@@ -171,19 +158,19 @@ int trl_distinct_strict_apply(trl_zone_t *zone, const trl_hash_t *key,
         return z.distinct_strict_apply(*key, *limit, fp, reply->admitted,
                                        reply->count, reply->free_in_ms,
                                        reply->reset_in_ms, now_ms, *res);
-    } catch (...) {
-        return TRL_ERROR;
-    }
+    });
 }
 
-void trl_distinct_secret(const void *text, size_t len, uint8_t secret[16]) {
+void trl_distinct_secret(const void *text, size_t len,
+                         uint8_t secret[16]) noexcept {
     uint8_t digest[trl::kSha256Size];
     trl::sha256(text, len, digest);
     std::memcpy(secret, digest, 16);
 }
 
 uint32_t trl_distinct_fingerprint(const uint8_t secret[16],
-                                  const void *subject, size_t len) {
+                                  const void *subject,
+                                  size_t len) noexcept {
     trl_hash_t h = trl::siphash128(secret, subject, len);
     return static_cast<uint32_t>(h.lo) & trl::kFingerprintMask;
 }

@@ -79,13 +79,13 @@ bool number(const char *&p, const char *end, uint64_t max, uint64_t &v) {
 
 extern "C" {
 
-const char *trl_distinct_script(void) {
+const char *trl_distinct_script(void) noexcept {
     return kScript;
 }
 
 size_t trl_distinct_redis_args(const trl_distinct_redis_req_t *req,
                                char *buf, size_t len,
-                               trl_distinct_arg_t *argv, size_t max) {
+                               trl_distinct_arg_t *argv, size_t max) noexcept {
     static const char ops[] = {'a', 'c', 'x'};
 
     if (req == nullptr || req->op < 0 || req->op > TRL_DISTINCT_OP_CANCEL
@@ -119,7 +119,7 @@ size_t trl_distinct_redis_args(const trl_distinct_redis_req_t *req,
 }
 
 int trl_distinct_redis_reply(const char *text, size_t len,
-                             trl_distinct_reply_t *out) {
+                             trl_distinct_reply_t *out) noexcept {
     static const uint64_t max[6] = {1, 1, UINT32_MAX, UINT32_MAX, UINT32_MAX,
                                     UINT64_C(1) << 53};
     if (text == nullptr || out == nullptr) {

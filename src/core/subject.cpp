@@ -43,7 +43,7 @@ inline unsigned char decode_at(const unsigned char *in, size_t len, size_t &i,
 extern "C" {
 
 int trl_subject_normalize(const void *in, size_t len, unsigned flags,
-                          char *out, size_t outlen, size_t *outn) {
+                          char *out, size_t outlen, size_t *outn) noexcept {
     const unsigned char *p = static_cast<const unsigned char *>(in);
     bool decode = flags & TRL_SUBJECT_DECODE;
     bool plus = decode && (flags & TRL_SUBJECT_PLUS);

@@ -281,7 +281,8 @@ int Json::field(const char *name, size_t name_len, Sink &out) {
 extern "C" {
 
 int trl_form_field(const void *body, size_t len, const char *name,
-                   size_t name_len, char *out, size_t outlen, size_t *outn) {
+                   size_t name_len, char *out, size_t outlen,
+                   size_t *outn) noexcept {
     const unsigned char *p = static_cast<const unsigned char *>(body);
     int found = 0;
     bool cut = false;
@@ -319,7 +320,8 @@ int trl_form_field(const void *body, size_t len, const char *name,
 }
 
 int trl_json_field(const void *body, size_t len, const char *name,
-                   size_t name_len, char *out, size_t outlen, size_t *outn) {
+                   size_t name_len, char *out, size_t outlen,
+                   size_t *outn) noexcept {
     Json json(static_cast<const unsigned char *>(body), len);
     Sink sink{out, outlen};
     int rc = json.field(name, name_len, sink);

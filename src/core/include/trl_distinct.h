@@ -17,9 +17,7 @@
 
 #include "trl_core.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+TRL_BEGIN_DECLS
 
 
 /*
@@ -50,19 +48,19 @@ extern "C" {
 /* Bytes per key of a distinct zone for N (entry, chain head, slots,
  * plus the sync state with TRL_ZONE_SYNC): what nginx -t and the API
  * state; 0 for a bad N. */
-size_t trl_distinct_key_bytes(uint32_t limit, unsigned flags);
+size_t trl_distinct_key_bytes(uint32_t limit, unsigned flags) TRL_NOEXCEPT;
 
 /* Keys a zone of size bytes holds for N (at least; the zone made says
  * exactly: trl_zone_capacity()); 0 when it is too small. */
 uint32_t trl_distinct_zone_keys(size_t size, uint32_t limit,
-    unsigned flags);
+    unsigned flags) TRL_NOEXCEPT;
 
 trl_zone_t *trl_distinct_zone_create(void *mem, size_t size, unsigned flags,
-    uint32_t limit, char *err, size_t errlen);
+    uint32_t limit, char *err, size_t errlen) TRL_NOEXCEPT;
 
 /* The N a zone was made for (0: not a distinct zone), e.g. after
  * trl_zone_attach() on a reload. */
-uint32_t trl_distinct_zone_limit(const trl_zone_t *zone);
+uint32_t trl_distinct_zone_limit(const trl_zone_t *zone) TRL_NOEXCEPT;
 
 /*
  * Decides one request of the key with the subject's fingerprint fp
@@ -79,7 +77,7 @@ uint32_t trl_distinct_zone_limit(const trl_zone_t *zone);
  */
 int trl_distinct_acquire(trl_zone_t *zone, const trl_hash_t *key,
     const trl_limit_t *limit, uint32_t fp, uint64_t now_ms,
-    trl_result_t *res);
+    trl_result_t *res) TRL_NOEXCEPT;
 
 /*
  * Settles a provisional admission (TRL_DISTINCT_PROVISIONAL) by its
@@ -90,14 +88,14 @@ int trl_distinct_acquire(trl_zone_t *zone, const trl_hash_t *key,
  * evicted, changes nothing.
  */
 int trl_distinct_confirm(trl_zone_t *zone, const trl_hash_t *key,
-    const trl_limit_t *limit, uint64_t ticket, uint64_t now_ms);
+    const trl_limit_t *limit, uint64_t ticket, uint64_t now_ms) TRL_NOEXCEPT;
 int trl_distinct_cancel(trl_zone_t *zone, const trl_hash_t *key,
-    const trl_limit_t *limit, uint64_t ticket, uint64_t now_ms);
+    const trl_limit_t *limit, uint64_t ticket, uint64_t now_ms) TRL_NOEXCEPT;
 
 /* The key's state without changing it, as trl_zone_peek(): 1 when the key
  * is unknown; res->limit - res->remaining is its distinct count. */
 int trl_distinct_peek(trl_zone_t *zone, const trl_hash_t *key,
-    const trl_limit_t *limit, uint64_t now_ms, trl_result_t *res);
+    const trl_limit_t *limit, uint64_t now_ms, trl_result_t *res) TRL_NOEXCEPT;
 
 
 /*
@@ -111,9 +109,10 @@ int trl_distinct_peek(trl_zone_t *zone, const trl_hash_t *key,
  * configuration, the same on every node, so that Redis sees one member
  * per subject) by SHA-256; zones without one may use any random bytes.
  */
-void trl_distinct_secret(const void *text, size_t len, uint8_t secret[16]);
+void trl_distinct_secret(const void *text, size_t len, uint8_t secret[16])
+    TRL_NOEXCEPT;
 uint32_t trl_distinct_fingerprint(const uint8_t secret[16],
-    const void *subject, size_t len);
+    const void *subject, size_t len) TRL_NOEXCEPT;
 
 
 /*
@@ -143,7 +142,7 @@ uint32_t trl_distinct_fingerprint(const uint8_t secret[16],
 #define TRL_SUBJECT_LONG   2
 
 int trl_subject_normalize(const void *in, size_t len, unsigned flags,
-    char *out, size_t outlen, size_t *outn);
+    char *out, size_t outlen, size_t *outn) TRL_NOEXCEPT;
 
 /*
  * A field of a request body, without allocating: the value is written to
@@ -170,9 +169,9 @@ int trl_subject_normalize(const void *in, size_t len, unsigned flags,
 #define TRL_FIELD_LONG       4
 
 int trl_form_field(const void *body, size_t len, const char *name,
-    size_t name_len, char *out, size_t outlen, size_t *outn);
+    size_t name_len, char *out, size_t outlen, size_t *outn) TRL_NOEXCEPT;
 int trl_json_field(const void *body, size_t len, const char *name,
-    size_t name_len, char *out, size_t outlen, size_t *outn);
+    size_t name_len, char *out, size_t outlen, size_t *outn) TRL_NOEXCEPT;
 
 
 /*
@@ -218,7 +217,7 @@ typedef struct {
 #define TRL_DISTINCT_REDIS_BUF   128
 
 size_t trl_distinct_redis_args(const trl_distinct_redis_req_t *req,
-    char *buf, size_t len, trl_distinct_arg_t *argv, size_t max);
+    char *buf, size_t len, trl_distinct_arg_t *argv, size_t max) TRL_NOEXCEPT;
 
 typedef struct {
     uint8_t    admitted;       /* acquire: 1 admitted, 0 rejected;
@@ -233,9 +232,9 @@ typedef struct {
 
 /* TRL_OK, or TRL_ERROR for anything but exactly six integers in range. */
 int trl_distinct_redis_reply(const char *text, size_t len,
-    trl_distinct_reply_t *out);
+    trl_distinct_reply_t *out) TRL_NOEXCEPT;
 
-const char *trl_distinct_script(void);
+const char *trl_distinct_script(void) TRL_NOEXCEPT;
 
 /* Records Redis's decision in the zone (the local slots mirror it, for
  * headers and as the fall-back when Redis is down) and fills res like
@@ -243,11 +242,9 @@ const char *trl_distinct_script(void);
  * (penalties of distinct zones are node-local). */
 int trl_distinct_strict_apply(trl_zone_t *zone, const trl_hash_t *key,
     const trl_limit_t *limit, uint32_t fp, const trl_distinct_reply_t *reply,
-    uint64_t now_ms, trl_result_t *res);
+    uint64_t now_ms, trl_result_t *res) TRL_NOEXCEPT;
 
 
-#ifdef __cplusplus
-}
-#endif
+TRL_END_DECLS
 
 #endif /* TRL_DISTINCT_H_INCLUDED */

@@ -28,12 +28,7 @@
 
 #include "trl_core.h"
 
-#ifdef __cplusplus
-#define TRL_SCRIPTS_NOEXCEPT  noexcept
-extern "C" {
-#else
-#define TRL_SCRIPTS_NOEXCEPT
-#endif
+TRL_BEGIN_DECLS
 
 
 typedef struct {
@@ -52,7 +47,7 @@ typedef struct {
 
 /* Points argv at the caller's room, empty. */
 void trl_argv_init(trl_argv_t *argv, trl_bytes_t *args, size_t max,
-    char *buf, size_t size) TRL_SCRIPTS_NOEXCEPT;
+    char *buf, size_t size) TRL_NOEXCEPT;
 
 #define TRL_ARG_NUM_MAX  24      /* bytes of one number, at most */
 
@@ -83,12 +78,12 @@ typedef struct {
 
 int trl_publish_encode(const trl_script_zone_t *zone,
     const trl_publish_key_t *keys, size_t n, trl_argv_t *argv)
-    TRL_SCRIPTS_NOEXCEPT;
+    TRL_NOEXCEPT;
 /* reads[i], for keys[i]: published is the key's admissions that the read
  * includes (delta - leased; the leased ones were counted when granted). */
 int trl_publish_decode(const char *reply, size_t len,
     const trl_publish_key_t *keys, size_t n, trl_sync_read_t *reads)
-    TRL_SCRIPTS_NOEXCEPT;
+    TRL_NOEXCEPT;
 
 
 /*
@@ -106,9 +101,9 @@ typedef struct {
 #define TRL_ASK_BUF      (7 * TRL_ARG_NUM_MAX)
 
 int trl_ask_encode(const trl_script_zone_t *zone, uint64_t hold_ms,
-    const trl_bytes_t *names, size_t n, trl_argv_t *argv) TRL_SCRIPTS_NOEXCEPT;
+    const trl_bytes_t *names, size_t n, trl_argv_t *argv) TRL_NOEXCEPT;
 int trl_ask_decode(const trl_script_zone_t *zone, const char *reply,
-    size_t len, size_t n, trl_ask_answer_t *answers) TRL_SCRIPTS_NOEXCEPT;
+    size_t len, size_t n, trl_ask_answer_t *answers) TRL_NOEXCEPT;
 
 
 /*
@@ -126,9 +121,9 @@ typedef struct {
 
 int trl_strict_encode(const trl_script_zone_t *zone,
     const trl_penalty_t *penalty, int dry_run, const trl_bytes_t *name,
-    trl_argv_t *argv) TRL_SCRIPTS_NOEXCEPT;
+    trl_argv_t *argv) TRL_NOEXCEPT;
 int trl_strict_decode(const char *reply, size_t len,
-    trl_strict_answer_t *answer) TRL_SCRIPTS_NOEXCEPT;
+    trl_strict_answer_t *answer) TRL_NOEXCEPT;
 
 
 /*
@@ -140,9 +135,9 @@ int trl_strict_decode(const char *reply, size_t len,
 #define TRL_RESET_ARGS    1
 
 int trl_release_encode(const trl_bytes_t *name, uint64_t cell,
-    trl_argv_t *argv) TRL_SCRIPTS_NOEXCEPT;
+    trl_argv_t *argv) TRL_NOEXCEPT;
 int trl_reset_encode(const trl_bytes_t *name, trl_argv_t *argv)
-    TRL_SCRIPTS_NOEXCEPT;
+    TRL_NOEXCEPT;
 
 
 /*
@@ -164,15 +159,13 @@ int trl_reset_encode(const trl_bytes_t *name, trl_argv_t *argv)
 
 int trl_lists_encode(const char *prefix, size_t prefix_len, uint64_t now_ms,
     uint64_t epoch, const trl_list_entry_t *puts, size_t nputs,
-    const uint64_t *dels, size_t ndels, trl_argv_t *argv) TRL_SCRIPTS_NOEXCEPT;
+    const uint64_t *dels, size_t ndels, trl_argv_t *argv) TRL_NOEXCEPT;
 /* entries: room for max (nelements / 2 is enough) */
 int trl_lists_decode(const trl_bytes_t *elements, size_t nelements,
     uint64_t *epoch, trl_list_entry_t *entries, size_t max,
-    size_t *nentries) TRL_SCRIPTS_NOEXCEPT;
+    size_t *nentries) TRL_NOEXCEPT;
 
 
-#ifdef __cplusplus
-}
-#endif
+TRL_END_DECLS
 
 #endif /* TRL_SCRIPTS_H_INCLUDED */
