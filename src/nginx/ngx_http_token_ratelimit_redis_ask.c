@@ -253,3 +253,30 @@ ngx_http_trl_asker_reply(redisAsyncContext *ac, void *r, void *privdata)
     q->busy = 0;
     q->done(q, NULL);
 }
+
+
+/* an address a worker may connect to: numeric, never a name to resolve */
+
+ngx_uint_t
+ngx_http_trl_redis_numeric(u_char *host, size_t len)
+{
+#if (NGX_HAVE_INET6)
+    u_char  buf[16];
+#endif
+
+    if (len == 0 || len > NGX_SOCKADDR_STRLEN) {
+        return 0;
+    }
+
+    if (ngx_inet_addr(host, len) != INADDR_NONE) {
+        return 1;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(host, len, buf) == NGX_OK) {
+        return 1;
+    }
+#endif
+
+    return 0;
+}

@@ -72,7 +72,6 @@ static ngx_http_trl_link_t *ngx_http_trl_cluster_link(
 static void ngx_http_trl_cluster_mark(ngx_http_trl_link_t *link,
     ngx_uint_t up);
 static void ngx_http_trl_cluster_answer(ngx_http_trl_cmd_t *cmd);
-static ngx_uint_t ngx_http_trl_cluster_numeric(u_char *host, size_t len);
 
 
 static ngx_http_trl_cluster_t  ngx_http_trl_cluster;
@@ -251,7 +250,7 @@ ngx_http_trl_cluster_redirect(ngx_http_trl_link_t *link,
                    (ngx_uint_t) slot, host, (ngx_uint_t) port);
 
     if (++cmd->redirects > NGX_HTTP_TRL_REDIRECTS_MAX
-        || !ngx_http_trl_cluster_numeric((u_char *) host, ngx_strlen(host)))
+        || !ngx_http_trl_redis_numeric((u_char *) host, ngx_strlen(host)))
     {
         ngx_http_trl_cluster_answer(cmd);
         ngx_http_trl_cluster_refresh_in(cl, NGX_HTTP_TRL_REFRESH_SOON);
@@ -502,7 +501,9 @@ ngx_http_trl_cluster_read(ngx_http_trl_asker_t *q, redisReply *reply)
             len = ngx_strlen(host);
         }
 
-        if (!ngx_http_trl_cluster_numeric(host, len)) {
+        if (len >= TRL_CLUSTER_HOST_MAX
+            || !ngx_http_trl_redis_numeric(host, len))
+        {
             trl_slot_map_destroy(map);
             return "names a node by a name, not a numeric address "
                    "(cluster-preferred-endpoint-type must be ip)";
@@ -779,31 +780,4 @@ ngx_http_trl_cluster_answer(ngx_http_trl_cmd_t *cmd)
 {
     cmd->handler(NULL, cmd->data);
     ngx_free(cmd);
-}
-
-
-/* a worker never resolves a name */
-
-static ngx_uint_t
-ngx_http_trl_cluster_numeric(u_char *host, size_t len)
-{
-#if (NGX_HAVE_INET6)
-    u_char  buf[16];
-#endif
-
-    if (len == 0 || len >= TRL_CLUSTER_HOST_MAX) {
-        return 0;
-    }
-
-    if (ngx_inet_addr(host, len) != INADDR_NONE) {
-        return 1;
-    }
-
-#if (NGX_HAVE_INET6)
-    if (ngx_inet6_addr(host, len, buf) == NGX_OK) {
-        return 1;
-    }
-#endif
-
-    return 0;
 }

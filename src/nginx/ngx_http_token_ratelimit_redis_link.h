@@ -219,6 +219,7 @@ ngx_int_t ngx_http_trl_redis_attach(redisAsyncContext *ac, ngx_log_t *log);
 /* redis_ask.c */
 void ngx_http_trl_asker_start(ngx_http_trl_asker_t *q);
 void ngx_http_trl_asker_stop(ngx_http_trl_asker_t *q);
+ngx_uint_t ngx_http_trl_redis_numeric(u_char *host, size_t len);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_REDIS_LINK_H_INCLUDED_ */

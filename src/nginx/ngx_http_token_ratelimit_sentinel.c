@@ -110,13 +110,7 @@ ngx_http_trl_sentinel_read(ngx_http_trl_asker_t *q, redisReply *reply)
 
     /* numeric only: a worker never resolves a name */
 
-    if (port < 1 || port > 65535
-        || (ngx_inet_addr(p, len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_inet6_addr(p, len, s->host) != NGX_OK
-#endif
-           ))
-    {
+    if (port < 1 || port > 65535 || !ngx_http_trl_redis_numeric(p, len)) {
         p = ngx_snprintf(s->why, sizeof(s->why) - 1,
                          "not a numeric address: %*s",
                          ngx_min(len, (size_t) 48), p);
