@@ -19,7 +19,6 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
 use TRL;
 use TRLRedis;
@@ -97,16 +96,8 @@ my @admitted;
         TRL::build_request('GET', "/login?user=user$_",
                            headers => { 'X-Client' => 'k1' })
     } 0 .. 19;
-    my @socks;
-    for my $j (0 .. 19) {
-        my $s = IO::Socket::INET->new(
-            PeerAddr => '127.0.0.1:' . $t[$j % $NODES]->port('PORT'),
-            Proto => 'tcp', Timeout => 5) or die "connect: $!";
-        binmode $s;
-        push @socks, $s;
-    }
-    print { $socks[$_] } $raw[$_] for 0 .. 19;
-    my @resp = TRL::collect_responses(20, @socks);
+    my @resp = TRL::collect_responses(20, TRL::send_all(
+        map { [$t[$_ % $NODES], $raw[$_]] } 0 .. 19));
     @admitted = grep { $resp[$_]{status} == 200 } 0 .. 19;
     is(scalar @admitted, 5,
        '20 parallel distinct names over 3 nodes, N=5: exactly 5 admitted')
@@ -162,18 +153,11 @@ my @admitted;
 {
     # 6 names in flight at once (the backend answers after 1 s): only 3
     # hold a member; the others are rejected, success or not
-    my @socks;
-    for my $j (0 .. 5) {
-        my $s = IO::Socket::INET->new(
-            PeerAddr => '127.0.0.1:' . $t[$j % $NODES]->port('PORT'),
-            Proto => 'tcp', Timeout => 5) or die "connect: $!";
-        binmode $s;
-        print $s TRL::build_request('GET',
-            "/failed/?status=200&delay=1000&user=fly$j",
-            headers => { 'X-Client' => 'f2' });
-        push @socks, $s;
-    }
-    my @resp = TRL::collect_responses(20, @socks);
+    my @resp = TRL::collect_responses(20, TRL::send_all(map {
+        [$t[$_ % $NODES],
+         TRL::build_request('GET', "/failed/?status=200&delay=1000&user=fly$_",
+                            headers => { 'X-Client' => 'f2' })]
+    } 0 .. 5));
     is(scalar(grep { $_->{status} == 200 } @resp), 3,
        'count=failed: 6 parallel names in flight at N=3, 3 admitted')
         or diag(tally(@resp));

@@ -27,7 +27,6 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use TRL;
@@ -108,16 +107,9 @@ sub exact {
 sub burst {
     my ($key, $per) = @_;
     my $raw = TRL::build_request('GET', '/as', headers => { 'X-Key' => $key });
-    my @socks;
-    for my $t (($A) x $per, ($B) x $per) {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
-                                      Proto => 'tcp', Timeout => 5)
-            or die "connect: $!";
-        binmode $s;
-        push @socks, $s;
-    }
-    print $_ $raw for @socks;
-    return map { $_->{status} } TRL::collect_responses(20, @socks);
+    return map { $_->{status} }
+           TRL::collect_responses(20, TRL::send_all(
+               map { [$_, $raw] } ($A) x $per, ($B) x $per));
 }
 
 # a key of the zone whose Redis key is in one of the node's slots

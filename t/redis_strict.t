@@ -16,7 +16,6 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use IO::Select;
-use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
 use TRL;
 use TRLRedis;
@@ -60,23 +59,6 @@ sub tally {
     return join ' ', map { "$_=$n{$_}" } sort keys %n;
 }
 
-# Opens one connection per [node, raw request] and sends them all; returns
-# the sockets (read them with TRL::collect_responses()).
-sub send_all {
-    my (@reqs) = @_;
-    my @socks;
-    for my $r (@reqs) {
-        my ($i, $raw) = @$r;
-        my $s = IO::Socket::INET->new(
-            PeerAddr => '127.0.0.1:' . $t[$i]->port('PORT'),
-            Proto => 'tcp', Timeout => 5) or die "connect: $!";
-        binmode $s;
-        push @socks, [$s, $raw];
-    }
-    print { $_->[0] } $_->[1] for @socks;
-    return map { $_->[0] } @socks;
-}
-
 sub evals {
     my $c = $redis->commandstats;
     return ($c->{evalsha} // 0) + ($c->{eval} // 0) + ($c->{fcall} // 0)
@@ -99,7 +81,7 @@ my $burst_end;
 {
     my $raw = TRL::build_request('GET', '/st', headers => { 'X-Key' => 'k' });
     my @resp = TRL::collect_responses(
-        20, send_all(map { [$_ % $NODES, $raw] } 1 .. 90));
+        20, TRL::send_all(map { [$t[$_ % $NODES], $raw] } 1 .. 90));
     $burst_end = time;
     my $ok = grep { $_->{status} == 200 } @resp;
     my $rej = grep { $_->{status} == 429 } @resp;
@@ -134,7 +116,7 @@ my $burst_end;
     my $raw = TRL::build_request('GET', '/st', headers => { 'X-Key' => 'k' });
     my @resp;
     push @resp, TRL::collect_responses(
-        20, send_all(map { [$_ % $NODES, $raw] } 1 .. 50)) for 1 .. 3;
+        20, TRL::send_all(map { [$t[$_ % $NODES], $raw] } 1 .. 50)) for 1 .. 3;
     my $after = evals();
     # a block is trusted for a second: a flood that lasts longer (a slow
     # or sanitizer build) may ask again once a second per node and worker
@@ -155,7 +137,7 @@ my $burst_end;
     my $raw = TRL::build_request('GET', '/sf/?status=200&delay=1000',
                                  headers => { 'X-Key' => 'sf' });
     my $started = time;
-    my @socks = send_all(map { [0, $raw] } 1 .. 3);
+    my @socks = TRL::send_all(map { [$t[0], $raw] } 1 .. 3);
     sleep 0.3;
     is(hit(1, '/sf/?status=401', 'sf')->{status}, 429,
        'count=failed: 3 successes in flight on node 0 hold every place; '

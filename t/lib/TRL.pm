@@ -458,6 +458,24 @@ sub parallel_raw {
     return collect_responses($opt{timeout} || 20, @socks);
 }
 
+# Opens one connection per [node, raw request] (nodes: TRL objects, maybe
+# several nginx) and sends them all at once; returns the sockets, in order
+# (read them with collect_responses()).  A function.
+sub send_all {
+    my (@reqs) = @_;
+    my @socks;
+    for my $r (@reqs) {
+        my ($t, $raw) = @$r;
+        my $s = IO::Socket::INET->new(
+            PeerAddr => '127.0.0.1:' . $t->port('PORT'),
+            Proto => 'tcp', Timeout => 5) or die "connect: $!";
+        binmode $s;
+        push @socks, $s;
+    }
+    print { $socks[$_] } $reqs[$_][1] for 0 .. $#socks;
+    return @socks;
+}
+
 # Reads every socket until the server closes it (at most secs in all) and
 # returns the parsed responses in the order of the sockets, which it
 # closes.  (A function: the sockets may lead to several servers.)
