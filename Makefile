@@ -195,12 +195,16 @@ FUZZ_OBJS     := $(CORE_SRCS:src/core/%.cpp=$(FUZZ_DIR)/core/%.o)
 $(FUZZ_DIR)/core/%.o: src/core/%.cpp
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -std=c++17 \
-	    -fPIC -Isrc/core/include -c $< -o $@
+	    -fPIC -Isrc/core/include -MMD -MP -c $< -o $@
 
 $(FUZZ_DIR)/fuzz_%.o: t/fuzz/fuzz_%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
-	    -Isrc/core/include -c $< -o $@
+	    -Isrc/core/include -MMD -MP -c $< -o $@
+
+# a header change rebuilds what includes it (a stale object read an old
+# struct layout: a false stack-buffer-overflow in fuzz_policy)
+-include $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)
 
 # linked by the C++ driver: the core's UBSan checks need its C++ runtime
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/fuzz_%.o $(FUZZ_OBJS)
