@@ -1,0 +1,119 @@
+
+/*
+ * ngx_http_token_ratelimit_reputation.h - IP reputation in the glue: the
+ * table's configuration (token_ratelimit_reputation,
+ * token_ratelimit_reputation_list), its loads off the event loop, its use
+ * by limits, and its sharing of uploaded lists through Redis.
+ */
+
+
+#ifndef _NGX_HTTP_TOKEN_RATELIMIT_REPUTATION_H_INCLUDED_
+#define _NGX_HTTP_TOKEN_RATELIMIT_REPUTATION_H_INCLUDED_
+
+
+#include "ngx_http_token_ratelimit.h"
+
+
+/* token_ratelimit_reputation_list */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   file;           /* NUL-terminated; empty:
+                                                   filled through the API */
+    ngx_uint_t                  score;
+    ngx_uint_t                  flags;          /* TRL_REP_DRY_RUN, _FILE */
+    ngx_int_t                   slot;           /* in the table: set when
+                                                   the zone is initialised */
+    ngx_str_t                   conf_file;      /* where it was declared */
+    ngx_uint_t                  conf_line;
+} ngx_http_trl_rep_list_t;
+
+
+/* token_ratelimit_reputation: the main conf's rep (NULL without it) */
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    trl_rep_t                  *rep;            /* in the shared memory */
+    ngx_array_t                 lists;          /* ngx_http_trl_rep_list_t */
+    ngx_array_t                 trusted;        /* trl_cidr_t: trusted= and
+                                                   set_real_ip_from */
+    trl_rep_rules_t             rules;
+    ngx_msec_t                  check;          /* files: how often */
+    ngx_str_t                   thread_pool_name;
+    void                       *thread_pool;    /* ngx_thread_pool_t */
+} ngx_http_trl_rep_conf_t;
+
+
+/* What a limit of token_ratelimit does with the lists (scale=,
+ * penalty_level=, deny_score=), names resolved to slots. */
+typedef struct {
+    ngx_uint_t                  n;
+    struct {
+        ngx_http_trl_rep_list_t *list;
+        uint32_t                 value;
+    }                           term[TRL_REP_MAX_TERMS];
+} ngx_http_trl_rep_terms_t;
+
+typedef struct {
+    ngx_http_trl_rep_terms_t    scale;
+    ngx_http_trl_rep_terms_t    level;
+    ngx_uint_t                  deny_score;     /* 0: none */
+} ngx_http_trl_rep_use_t;
+
+
+/*
+ * A list to load off the event loop (a thread of the pool): the file at
+ * path (text NULL), a text (an upload), or a wire form (from Redis);
+ * merge adds it to the list's current ranges.  done runs on the event
+ * loop with rc NGX_OK (installed), NGX_DECLINED (did not parse: err) or
+ * NGX_ERROR (no room, no memory: err).
+ */
+typedef struct ngx_http_trl_rep_job_s  ngx_http_trl_rep_job_t;
+
+struct ngx_http_trl_rep_job_s {
+    ngx_http_trl_rep_conf_t    *rcf;
+    ngx_http_trl_rep_list_t    *list;
+    ngx_str_t                   path;           /* NUL-terminated */
+    u_char                     *text;           /* copied by the caller */
+    size_t                      len;
+    unsigned                    wire:1;         /* text is a wire form */
+    unsigned                    merge:1;
+    unsigned                    keep_build:1;   /* leave build to done */
+    unsigned                    unpublished:1;  /* TRL_REP_UNPUBLISHED */
+    const char                 *origin;         /* "file", "api", "redis" */
+    uint64_t                    version;
+    trl_rep_file_id_t           file_id;
+
+    ngx_int_t                   rc;
+    char                        err[256];
+    trl_rep_build_info_t        info;
+    trl_rep_build_t            *build;          /* keep_build: done frees */
+    ngx_msec_t                  took;           /* ms, parse and install */
+
+    void                      (*done)(ngx_http_trl_rep_job_t *job);
+    void                       *data;
+};
+
+
+/* ngx_http_token_ratelimit_reputation_conf.c */
+char *ngx_http_trl_rep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_trl_rep_list_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_trl_rep_list_t *ngx_http_trl_rep_find(ngx_http_trl_rep_conf_t *rcf,
+    u_char *name, size_t len);
+
+/* ngx_http_token_ratelimit_reputation_load.c */
+ngx_int_t ngx_http_trl_rep_job_post(ngx_http_trl_rep_job_t *job,
+    ngx_log_t *log);
+
+/* ngx_http_token_ratelimit_reputation_match.c: the client's lists, looked
+ * up once per request (NULL: no table, or no address) */
+trl_rep_match_t *ngx_http_trl_rep_match(ngx_http_request_t *r);
+
+/* ngx_http_token_ratelimit_reputation_sync.c: uploaded lists in Redis */
+void ngx_http_trl_rep_sync_init(ngx_cycle_t *cycle);
+void ngx_http_trl_rep_sync_exit(void);
+/* publishes a list just uploaded (job->build kept), or queues it */
+void ngx_http_trl_rep_publish(ngx_http_trl_rep_job_t *job);
+
+
+#endif /* _NGX_HTTP_TOKEN_RATELIMIT_REPUTATION_H_INCLUDED_ */
