@@ -510,7 +510,7 @@ bool Loader::finish(const std::string &name, const Mark &at,
                         "expected base: <duration> (e.g. 30s)");
         }
         trl_penalty_t pen{p.base.value, p.max.value, p.forgive.value,
-                          p.factor.value};
+                          p.factor.value, 0};
         std::string reason;
         if (!finish_penalty(pen, p.factor.set, p.max.set, p.forgive.set,
                             reason)) {
