@@ -74,6 +74,7 @@ Suite *subject_suite(void);
 Suite *reputation_suite(void);
 Suite *reputation_parse_suite(void);
 Suite *reputation_level_suite(void);
+Suite *reputation_policy_suite(void);
 
 
 /*
