@@ -42,12 +42,12 @@ void set_current_pid(uint32_t pid) {
     g_pid.store(pid, std::memory_order_relaxed);
 }
 
+// A system call each time, not a thread_local cache: a thread_local in
+// the module makes it need ld-linux for __tls_get_addr (and the .deb's
+// dependencies then fail), and the reputation table's writers, the only
+// callers, take its lock rarely.
 uint32_t current_tid() {
-    thread_local uint32_t tid = 0;
-    if (tid == 0) {
-        tid = static_cast<uint32_t>(syscall(SYS_gettid));
-    }
-    return tid;
+    return static_cast<uint32_t>(syscall(SYS_gettid));
 }
 
 bool lock_owned(std::atomic<uint32_t> &owner) {
