@@ -123,7 +123,7 @@ sub seq { my ($path, $addr, $n) = @_; map { from($path, $addr) } 1 .. $n }
     like($r[-1]{body}, qr/"limit":5\b/, '... the JSON body says limit 5');
     is($r[-1]{headers}{'x-ratelimit-limit'}, 5, '... and the header too');
 
-    my @u = seq('/scale', '192.0.2.200', 11);
+    my @u = seq('/scale', '45.33.32.10', 11);
     is($u[0]{headers}{'x-ratelimit-limit'}, 10, 'unlisted: the full N');
     is($u[0]{headers}{'x-rep'}, '[]', 'unlisted: no list');
     is($u[0]{headers}{'x-score'}, '[0]', 'unlisted: score 0');
@@ -177,7 +177,7 @@ like($t->error_log,
     is($r[1]{headers}{'retry-after'}, 4,
        'penalty_level=bad:3: the first block is 1s x 2^2 = 4s');
 
-    @r = seq('/pen', '192.0.2.201', 2);
+    @r = seq('/pen', '45.33.32.11', 2);
     is(codes(@r), '200 429', 'unlisted source: over 1r/s');
     is($r[1]{headers}{'retry-after'}, 1, 'unlisted: the first block is 1s');
 }
