@@ -140,7 +140,10 @@ sub api_list {
     my $r = $t->get("$c->{API_LOC}/reputation/$name");
     Bench::die_("GET $c->{API_LOC}/reputation/$name: $r->{status}")
         unless $r->{status} == 200;
-    return { $r->{body} =~ /"(\w+)":(-?\d+)/g };
+    # the list's own fields come first ("version" is also Redis's)
+    my %f;
+    while ($r->{body} =~ /"(\w+)":(-?\d+)/g) { $f{$1} //= $2 }
+    return \%f;
 }
 
 sub api_zone {
