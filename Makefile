@@ -6,6 +6,8 @@
 #   make bench      throughput and cost per request against stock nginx,
 #                   limit_req and a per-request Redis limiter (bench/; not
 #                   a test; takes a few minutes)
+#   make bench-reputation   what a reputation lookup costs per request with
+#                   1k, 100k and 1M ranges, against geo (bench/README.md)
 #   make deb        build/libnginx-mod-http-token-ratelimit_VERSION_ARCH.deb
 #   make test-asan  the suite against a build with ASan and UBSan
 #   make fuzz       the core's parsers under libFuzzer (t/fuzz)
@@ -59,7 +61,7 @@ UNIT_BIN    := $(BUILD)/unit/core_tests
 export NGINX_BIN
 
 .PHONY: all core deps unit integration test test-asan test-asan-ci fuzz \
-        run bench rep-micro deb clean
+        run bench bench-reputation rep-micro deb clean
 
 all: $(MODULE)
 
@@ -245,6 +247,14 @@ $(REP_MICRO): bench/rep_micro.cpp $(CORE_LIB)
 
 rep-micro: $(REP_MICRO)
 	$(REP_MICRO) $(REP_SEED)
+
+# apart from make bench (its own output, build/bench-reputation): loading
+# 1M ranges, under callgrind too, takes a few minutes of its own
+bench-reputation: deps
+	$(MAKE) all
+	NO_SYNC=1 ROUNDS=$${ROUNDS:-3} DURATION=$${DURATION:-3} \
+	    BENCH_OUT=$${BENCH_OUT:-build/bench-reputation} \
+	    perl bench/reputation.pl
 
 deb: $(MODULE)
 	scripts/mkdeb.sh $(BUILD)

@@ -17,6 +17,7 @@
 #                      (0: no X-Key header; default 0)
 #   --wrk-keys         send "X-Key: key-NNNNNN", bench/keys.lua's keys (key
 #                      index I is key-(I-1), zero-padded to 6 digits)
+#   --header 'N: V'    an extra request header (repeatable)
 #   --index            append "?i=<key index>" to the path (so that the
 #                      error log's "request:" names the key)
 #   --pipeline B       requests written before reading their responses
@@ -36,10 +37,10 @@ use Getopt::Long qw(GetOptions);
 use Time::HiRes qw(time);
 
 my %o = (path => '/', keys => 1, key_len => 0, pipeline => 1,
-         timeout => 120);
+         timeout => 120, header => []);
 GetOptions(\%o, 'port=i', 'path=s', 'count=i', 'keys=i', 'from=i', 'to=i',
            'reverse', 'key_len|key-len=i', 'wrk_keys|wrk-keys', 'index',
-           'pipeline=i', 'hist=s',
+           'pipeline=i', 'hist=s', 'header=s@',
            'stop_file|stop-file=s', 'stop_re|stop-re=s',
            'check_every|check-every=i', 'timeout=f')
     or die "usage: see the header of $0\n";
@@ -74,6 +75,7 @@ sub request_of {
     $path .= "?i=$i" if $o{index};
     my $r = "GET $path HTTP/1.1\r\nHost: localhost\r\n";
     $r .= "X-Key: " . key_of($i) . "\r\n" if $o{key_len} > 0 || $o{wrk_keys};
+    $r .= "$_\r\n" for @{$o{header}};
     return $r . "\r\n";
 }
 

@@ -21,6 +21,7 @@ packages=(
     chromium                     # t/ renders the API dashboard headless
     clang libclang-rt-14-dev     # make fuzz (libFuzzer), run by make test
     binutils                     # make deb (objdump)
+    curl                         # scripts/trl-feed (t/reputation_feed.t)
 )
 
 missing=()
