@@ -9,6 +9,7 @@
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_redis.h"
 #include "ngx_http_token_ratelimit_api.h"
+#include "ngx_http_token_ratelimit_reputation.h"
 
 
 static void *ngx_http_trl_create_main_conf(ngx_conf_t *cf);
@@ -697,6 +698,8 @@ ngx_http_trl_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_trl_rep_sync_init(cycle);
+
     return ngx_http_trl_sync_init_process(cycle);
 }
 
@@ -713,6 +716,7 @@ ngx_http_trl_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_trl_rep_sync_exit();
     ngx_http_trl_sync_exit_process(cycle);
     ngx_http_trl_redis_exit_process();
 }
