@@ -71,6 +71,8 @@ Suite *grammar_suite(void);
 Suite *scripts_suite(void);
 Suite *distinct_suite(void);
 Suite *subject_suite(void);
+Suite *reputation_suite(void);
+Suite *reputation_parse_suite(void);
 
 
 /*

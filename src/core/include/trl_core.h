@@ -11,6 +11,7 @@
  *   trl_sync.h      zones shared through Redis, Redis key names, scripts
  *   trl_lists.h     runtime allow/deny lists and their Redis reconcile
  *   trl_policy.h    YAML policy files
+ *   trl_reputation.h  IP reputation lists: parser, shared table, options
  *
  * trl_cluster.h (Redis Cluster slots) stands apart, and trl_test.h holds
  * what only the unit tests call.
@@ -25,5 +26,6 @@
 #include "trl_sync.h"
 #include "trl_lists.h"
 #include "trl_policy.h"
+#include "trl_reputation.h"
 
 #endif /* TRL_CORE_H_INCLUDED */

@@ -91,6 +91,19 @@ trl_rep_build_t *trl_rep_merge(const trl_rep_build_t *a,
 /* NULL: nothing */
 void trl_rep_build_free(trl_rep_build_t *b) TRL_NOEXCEPT;
 
+/* A build of ranges as they are, without trust or width rules (ranges
+ * already judged, tests): first..last inclusive, family 4 (IPv4 in the
+ * first 4 bytes) or 6, addresses in network order.  NULL with a reason
+ * when a range ends before it starts or has no family. */
+typedef struct {
+    uint8_t   family;
+    uint8_t   first[16];
+    uint8_t   last[16];
+} trl_rep_range_t;
+
+trl_rep_build_t *trl_rep_build_ranges(const trl_rep_range_t *r, size_t n,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
 /* The wire form of a build (Redis): a versioned binary of its merged
  * ranges.  encode returns the bytes written (0 when len is short);
  * decode checks everything (order, overlap, checksum) and returns NULL with
@@ -231,6 +244,8 @@ typedef struct {
     uint64_t  used;                 /* by tables, current and retired */
     uint64_t  retired;              /* by retired generations */
     uint32_t  lists;                /* declared */
+    uint64_t  heap;                 /* bytes for tables (the block less
+                                       the table's own header) */
 } trl_rep_zone_info_t;
 
 void trl_rep_zone_info(trl_rep_t *rep, trl_rep_zone_info_t *out)
