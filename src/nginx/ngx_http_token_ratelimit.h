@@ -22,6 +22,7 @@
 /* ngx_http_trl_ctx_t.denied_why */
 #define NGX_HTTP_TRL_DENIED_DIRECTIVE   0       /* token_ratelimit_deny */
 #define NGX_HTTP_TRL_DENIED_LIST        1       /* a runtime deny entry */
+#define NGX_HTTP_TRL_DENIED_REPUTATION  2       /* deny_score= */
 
 /* $token_ratelimit_status, in increasing precedence */
 #define NGX_HTTP_TRL_NONE               0
@@ -136,6 +137,8 @@ typedef struct {
     ngx_uint_t                  warn_percent;   /* of N, 0: none */
     trl_penalty_t               penalty;        /* base_ms 0: none */
     ngx_flag_t                  dry_run;        /* this limit only */
+    struct ngx_http_trl_rep_use_s  *rep;        /* scale=, penalty_level=,
+                                                   deny_score=; NULL: none */
 } ngx_http_trl_limit_t;
 
 
@@ -148,6 +151,10 @@ typedef struct {
     ngx_shm_zone_t             *lists_zone;
     trl_lists_t                *lists;          /* runtime allow/deny */
     u_char                     *distinct_secret; /* 16 bytes, or NULL */
+    struct ngx_http_trl_rep_conf_s  *rep;       /* token_ratelimit_reputation
+                                                   (NULL: none) */
+    ngx_array_t                 rep_uses;       /* ngx_http_trl_rep_pending_t:
+                                                   list names to resolve */
 } ngx_http_trl_main_conf_t;
 
 
@@ -222,6 +229,10 @@ typedef struct {
                                                    rejection of an episode */
     uint32_t                    fp;             /* distinct: the value's
                                                    fingerprint */
+    uint32_t                    n;              /* the N of this request:
+                                                   the zone's, or scaled by
+                                                   reputation (scale=) */
+    uint32_t                    level;          /* penalty_level= (0) */
     unsigned                    late:1;         /* distinct: the value is
                                                    known in the log phase
                                                    (from=upstream:) */
@@ -304,8 +315,8 @@ void ngx_http_trl_set_result(ngx_http_trl_applied_t *a, trl_limit_t *tl,
 void ngx_http_trl_log_events(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
     trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res);
-trl_limit_t ngx_http_trl_limit(ngx_http_trl_zone_t *zone,
-    ngx_http_trl_limit_t *limit, ngx_http_trl_loc_conf_t *tlcf);
+trl_limit_t ngx_http_trl_limit(ngx_http_trl_applied_t *a,
+    ngx_http_trl_loc_conf_t *tlcf);
 
 /* ngx_http_token_ratelimit_sync_async.c */
 ngx_int_t ngx_http_trl_sync_init_process(ngx_cycle_t *cycle);
@@ -355,6 +366,7 @@ ngx_int_t ngx_http_trl_access(ngx_http_request_t *r,
 ngx_int_t ngx_http_trl_client_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
+void ngx_http_trl_count_all(ngx_http_trl_loc_conf_t *tlcf, int outcome);
 
 /* ngx_http_token_ratelimit_distinct.c */
 char *ngx_http_trl_distinct_option(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -18,7 +18,6 @@
 
 static void ngx_http_trl_log_denied(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf);
-static void ngx_http_trl_count(ngx_http_trl_loc_conf_t *tlcf, int outcome);
 
 
 static time_t      ngx_http_trl_deny_logged;
@@ -72,7 +71,7 @@ ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                        : "token_ratelimit_deny");
 
         ngx_http_trl_log_denied(r, tlcf);
-        ngx_http_trl_count(tlcf, TRL_OUTCOME_DENIED);
+        ngx_http_trl_count_all(tlcf, TRL_OUTCOME_DENIED);
 
         return NGX_HTTP_FORBIDDEN;
     }
@@ -96,7 +95,7 @@ ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                        ? "an allow entry for the address"
                        : "token_ratelimit_bypass");
 
-        ngx_http_trl_count(tlcf, TRL_OUTCOME_BYPASSED);
+        ngx_http_trl_count_all(tlcf, TRL_OUTCOME_BYPASSED);
 
         return NGX_OK;
     }
@@ -122,8 +121,8 @@ ngx_http_trl_access(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
 /* Every zone of the location counts an outcome decided before them. */
 
-static void
-ngx_http_trl_count(ngx_http_trl_loc_conf_t *tlcf, int outcome)
+void
+ngx_http_trl_count_all(ngx_http_trl_loc_conf_t *tlcf, int outcome)
 {
     ngx_uint_t             i;
     ngx_http_trl_zone_t   *zone;

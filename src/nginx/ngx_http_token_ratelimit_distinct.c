@@ -706,7 +706,7 @@ ngx_http_trl_distinct_answer(ngx_http_request_t *r,
     trl_distinct_reply_t     *reply;
 
     zone = a->zone;
-    tl = ngx_http_trl_limit(zone, a->limit, tlcf);
+    tl = ngx_http_trl_limit(a, tlcf);
     tl.flags |= TRL_DISTINCT_PROVISIONAL;
 
     if (answer == NULL) {

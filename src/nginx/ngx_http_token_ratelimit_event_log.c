@@ -286,7 +286,7 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
         p = ngx_slprintf(p, last,
                          ",\"limit\":%uD,\"window_ms\":%uL,\"count\":%ui,"
                          "\"retry_after\":%T,\"reset_at\":%T",
-                         zone->rate.limit, zone->rate.window_ms, a->used,
+                         a->n, zone->rate.window_ms, a->used,
                          a->retry_after, a->reset);
 
         if (a->violations) {
@@ -345,7 +345,7 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
 
     p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL,"
                      "\"penalty_s\":",
-                     zone->rate.limit, zone->rate.window_ms);
+                     a->n, zone->rate.window_ms);
     p = ngx_http_trl_event_seconds(p, last, a->penalty_ms);
 
     /* the client's wait: the block, or the window if it frees later */
@@ -401,8 +401,9 @@ ngx_http_trl_event_denied(ngx_http_request_t *r,
     p = ngx_http_trl_event_request(r, el, p, last);
 
     p = ngx_slprintf(p, last, ",\"status\":403,\"reason\":\"%s\"}",
-                     why == NGX_HTTP_TRL_DENIED_LIST
-                     ? "deny_list" : "token_ratelimit_deny");
+                     why == NGX_HTTP_TRL_DENIED_LIST ? "deny_list"
+                     : why == NGX_HTTP_TRL_DENIED_REPUTATION ? "reputation"
+                     : "token_ratelimit_deny");
 
     ngx_http_trl_event_write(r, el, buf, p);
 }

@@ -22,6 +22,7 @@
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_redis.h"
 #include "ngx_http_token_ratelimit_sync.h"
+#include "ngx_http_token_ratelimit_reputation.h"
 
 
 static ngx_int_t ngx_http_trl_handler(ngx_http_request_t *r);
@@ -187,6 +188,15 @@ ngx_http_trl_start(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         break;
     }
 
+    /* the client's reputation: denied, or each limit's N and level */
+
+    if (ngx_http_trl_rep_request(r, tlcf, ctx, n) == NGX_HTTP_FORBIDDEN) {
+        ctx->status = NGX_HTTP_TRL_REJECTED;
+        ctx->denied = 1;
+        ctx->denied_why = NGX_HTTP_TRL_DENIED_REPUTATION;
+        return ngx_http_trl_finish(r, tlcf, ctx);
+    }
+
     /* the zones decide; those that do not apply leave the array */
 
     strict = 0;
@@ -279,6 +289,7 @@ ngx_http_trl_keys(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
         a->limit = &limits[i];
         a->zone = zone;
+        a->n = zone->rate.limit;            /* scale= may change it */
 
         if (zone->distinct && ngx_http_trl_distinct_value(r, a) != NGX_OK) {
             continue;                       /* no value: not limited */
@@ -512,7 +523,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return NGX_DONE;                    /* allowed: not limited here */
     }
 
-    tl = ngx_http_trl_limit(zone, a->limit, tlcf);
+    tl = ngx_http_trl_limit(a, tlcf);
 
     if (zone->distinct) {
         return ngx_http_trl_distinct_apply(r, tlcf, a, &tl);   /* local */
@@ -552,6 +563,17 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
         a->strict = 1;
         return NGX_OK;
+    }
+
+    /*
+     * A client whose N reputation scaled is decided on the cluster
+     * estimate, its admissions published: the lease and Redis's asks are
+     * the zone's N.
+     */
+
+    if (a->n != zone->rate.limit) {
+        a->publish = 1;
+        return ngx_http_trl_apply_local(r, tlcf, a, &tl);
     }
 
     /*
@@ -812,7 +834,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
 
         a->strict = 0;
         zone = a->zone;
-        tl = ngx_http_trl_limit(zone, a->limit, tlcf);
+        tl = ngx_http_trl_limit(a, tlcf);
         answer = ngx_http_trl_strict_answer(ctx->wait, i);
 
         if (zone->distinct) {

@@ -27,6 +27,7 @@ static char *ngx_http_trl_parse_warn(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_limit_t *limit);
 static char *ngx_http_trl_parse_penalty(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, trl_penalty_t *penalty);
+static ngx_int_t ngx_http_trl_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_trl_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_trl_init_process(ngx_cycle_t *cycle);
 static void ngx_http_trl_exit_process(ngx_cycle_t *cycle);
@@ -110,6 +111,20 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       0,
       NULL },
 
+    { ngx_string("token_ratelimit_reputation"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_trl_rep_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("token_ratelimit_reputation_list"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_trl_rep_list_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("token_ratelimit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_trl_limit_directive,
@@ -185,7 +200,7 @@ static ngx_command_t  ngx_http_trl_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_trl_module_ctx = {
-    ngx_http_trl_add_variables,            /* preconfiguration */
+    ngx_http_trl_preconfiguration,         /* preconfiguration */
     ngx_http_trl_postconfiguration,        /* postconfiguration */
 
     ngx_http_trl_create_main_conf,         /* create main configuration */
@@ -233,6 +248,9 @@ ngx_http_trl_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&tmcf->policy_files, cf->pool, 1,
                           sizeof(ngx_http_trl_policy_file_t))
+           != NGX_OK
+        || ngx_array_init(&tmcf->rep_uses, cf->pool, 1,
+                          sizeof(ngx_http_trl_rep_pending_t))
            != NGX_OK)
     {
         return NULL;
@@ -252,7 +270,8 @@ ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (ngx_http_trl_check_refs(cf, tmcf) != NGX_CONF_OK
         || ngx_http_trl_lists_init_conf(cf, tmcf) != NGX_CONF_OK
-        || ngx_http_trl_distinct_init_conf(cf, tmcf) != NGX_CONF_OK)
+        || ngx_http_trl_distinct_init_conf(cf, tmcf) != NGX_CONF_OK
+        || ngx_http_trl_rep_init_conf(cf, tmcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -345,7 +364,7 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_trl_loc_conf_t  *tlcf = conf;
 
-    char                        err[128];
+    char                        err[128], *rv;
     uint32_t                    mode;
     ngx_str_t                  *value, name;
     ngx_uint_t                  i, j, skip, policy;
@@ -450,11 +469,23 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        rv = ngx_http_trl_rep_option(cf, cmd, &value[i], &parsed);
+
+        if (rv != (char *) NGX_DECLINED) {
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\" directive, "
                            "expected \"zone=name\" (or \"policy=name\") and "
                            "optionally \"count=all|failed|succeeded\", "
-                           "\"warn=\", \"penalty=\" and \"dry_run\"",
+                           "\"warn=\", \"penalty=\", \"dry_run\", "
+                           "\"scale=\", \"penalty_level=\" and "
+                           "\"deny_score=\"",
                            &value[i], &cmd->name);
         return NGX_CONF_ERROR;
     }
@@ -498,6 +529,8 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     *limit = parsed;
     limit->shm_zone = shm_zone;
+
+    ngx_http_trl_rep_use_zone(cf, limit, shm_zone);
 
     /* the zone may be defined further down: checked in init_main_conf */
 
@@ -662,6 +695,17 @@ ngx_http_trl_parse_penalty(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 static ngx_int_t
+ngx_http_trl_preconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_trl_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_trl_rep_add_variables(cf);
+}
+
+
+static ngx_int_t
 ngx_http_trl_postconfiguration(ngx_conf_t *cf)
 {
     if (ngx_http_trl_init_phases(cf) != NGX_OK) {
@@ -687,6 +731,10 @@ ngx_http_trl_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_trl_rep_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     tmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_token_ratelimit_module);
 
@@ -708,6 +756,8 @@ static void
 ngx_http_trl_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_trl_main_conf_t  *tmcf;
+
+    ngx_http_trl_rep_exit_process(cycle);
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_token_ratelimit_module);

@@ -131,7 +131,7 @@ ngx_http_trl_reject(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                     "\"limit\":%uD,\"remaining\":0,"
                     "\"reset_at\":%T,\"retry_after\":%T}",
                     a->retry_after, a->retry_after == 1 ? "" : "s",
-                    a->zone->rate.limit, a->reset, a->retry_after);
+                    a->n, a->reset, a->retry_after);
 
     return ngx_http_trl_send_json(r, status, body, p - body);
 }
@@ -294,7 +294,8 @@ ngx_http_trl_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_trl_add_x_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
 {
-    u_char                  *remaining, *reset, *last;
+    u_char                  *remaining, *reset, *last, *limit;
+    ngx_str_t                limit_text;
     ngx_http_trl_applied_t  *a;
 
     a = ctx->shown;
@@ -302,6 +303,18 @@ ngx_http_trl_add_x_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
     remaining = ngx_pnalloc(r->pool, NGX_INT_T_LEN + NGX_TIME_T_LEN);
     if (remaining == NULL) {
         return NGX_ERROR;
+    }
+
+    limit_text = a->zone->limit_text;
+
+    if (a->n != a->zone->rate.limit) {      /* scaled by reputation */
+        limit = ngx_pnalloc(r->pool, NGX_INT32_LEN);
+        if (limit == NULL) {
+            return NGX_ERROR;
+        }
+
+        limit_text.data = limit;
+        limit_text.len = ngx_http_trl_decimal(limit, a->n) - limit;
     }
 
     reset = ngx_http_trl_decimal(remaining, a->remaining);
@@ -319,9 +332,8 @@ ngx_http_trl_add_x_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
     last = ngx_cpymem(reset, ngx_http_trl_last_reset_text,
                       ngx_http_trl_last_reset_len);
 
-    if (ngx_http_trl_push_header(r, &ngx_http_trl_x_limit,
-                                 a->zone->limit_text.data,
-                                 a->zone->limit_text.len) != NGX_OK
+    if (ngx_http_trl_push_header(r, &ngx_http_trl_x_limit, limit_text.data,
+                                 limit_text.len) != NGX_OK
         || ngx_http_trl_push_header(r, &ngx_http_trl_x_remaining, remaining,
                                     reset - remaining) != NGX_OK
         || ngx_http_trl_push_header(r, &ngx_http_trl_x_reset, reset,
@@ -376,7 +388,7 @@ ngx_http_trl_add_ietf_headers(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
         }
 
         p = ngx_sprintf(p, "\"%V\";q=%uD;w=%uL", &a->zone->name,
-                        a->zone->rate.limit,
+                        a->n,
                         (uint64_t) (a->zone->rate.window_ms / 1000));
         q = ngx_sprintf(q, "\"%V\";r=%ui;t=%T", &a->zone->name,
                         a->remaining, a->reset_in);
@@ -457,7 +469,7 @@ ngx_http_trl_add_warning(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx)
         }
 
         p = ngx_sprintf(p, "\"%V\";used=%ui;limit=%uD", &a->zone->name,
-                        a->used, a->zone->rate.limit);
+                        a->used, a->n);
     }
 
     return ngx_http_trl_push_header(r, &ngx_http_trl_warning, value,
@@ -571,7 +583,7 @@ ngx_http_trl_number_variable(ngx_http_request_t *r,
     switch (data) {
 
     case NGX_HTTP_TRL_VAR_LIMIT:
-        v->len = ngx_sprintf(p, "%uD", a->zone->rate.limit) - p;
+        v->len = ngx_sprintf(p, "%uD", a->n) - p;
         break;
 
     case NGX_HTTP_TRL_VAR_REMAINING:

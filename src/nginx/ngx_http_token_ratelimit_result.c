@@ -18,6 +18,9 @@
 /* Room for ", N lines suppressed by log_rate". */
 #define NGX_HTTP_TRL_LOG_NOTE_LEN  64
 
+/* Room for "65535r/365d (scaled by reputation from 65535r/365d)". */
+#define NGX_HTTP_TRL_LOG_RATE_LEN  96
+
 /* At most one "zone is full" line per zone per this many ms. */
 #define NGX_HTTP_TRL_EVICT_REPORT  60000
 
@@ -26,27 +29,39 @@ static ngx_uint_t ngx_http_trl_log_permit(ngx_http_request_t *r,
     ngx_http_trl_zone_t *zone, ngx_uint_t level, u_char *note, u_char **more);
 static u_char *ngx_http_trl_printable_key(u_char *buf, size_t size,
     ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash);
+static void ngx_http_trl_rate_text(ngx_http_trl_zone_t *zone,
+    trl_limit_t *tl, ngx_str_t *text, u_char *buf, size_t size);
 
 
-/* What a zone, a token_ratelimit directive and its location ask of the
- * core. */
+/*
+ * What a zone, a token_ratelimit directive and its location ask of the
+ * core for the request a is of: its N is a->n (the zone's, or scaled by
+ * reputation), on which a warn= percent is computed and to which an
+ * absolute warn= is clamped; a->level starts its penalties higher.
+ */
 
 trl_limit_t
-ngx_http_trl_limit(ngx_http_trl_zone_t *zone, ngx_http_trl_limit_t *limit,
-    ngx_http_trl_loc_conf_t *tlcf)
+ngx_http_trl_limit(ngx_http_trl_applied_t *a, ngx_http_trl_loc_conf_t *tlcf)
 {
     trl_limit_t                 tl;
+    ngx_http_trl_zone_t        *zone;
+    ngx_http_trl_limit_t       *limit;
     ngx_http_trl_redis_conf_t  *rc;
+
+    zone = a->zone;
+    limit = a->limit;
 
     ngx_memzero(&tl, sizeof(trl_limit_t));
 
     tl.rate = zone->rate;
+    tl.rate.limit = a->n ? a->n : zone->rate.limit;
     tl.flags = (tlcf->dry_run || limit->dry_run) ? TRL_LIMIT_DRY_RUN : 0;
     tl.penalty = limit->penalty;
-    tl.warn = (uint32_t) limit->warn;
+    tl.penalty.level = a->level;
+    tl.warn = (uint32_t) ngx_min(limit->warn, tl.rate.limit);
 
     if (limit->warn_percent) {
-        tl.warn = (uint32_t) ((zone->rate.limit * limit->warn_percent + 99)
+        tl.warn = (uint32_t) ((tl.rate.limit * limit->warn_percent + 99)
                               / 100);
     }
 
@@ -127,7 +142,9 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 {
     u_char    *last, buf[NGX_HTTP_TRL_LOG_KEY_LEN * 4 + 4];
     u_char    *more, note[NGX_HTTP_TRL_LOG_NOTE_LEN];
+    u_char     rate_buf[NGX_HTTP_TRL_LOG_RATE_LEN];
     uint64_t   evicted;
+    ngx_str_t  rate;
 
     /* the event log's lines are written once the request is decided */
 
@@ -162,6 +179,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     }
 
     last = ngx_http_trl_printable_key(buf, sizeof(buf), zone, key, hash);
+    ngx_http_trl_rate_text(zone, tl, &rate, rate_buf, sizeof(rate_buf));
 
     if (res->warn_first
         && ngx_http_trl_log_permit(r, zone, NGX_LOG_NOTICE, note, &more))
@@ -170,7 +188,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                       "zone \"%V\": key \"%*s\" reached the warning "
                       "threshold, %uD of limit %V taken%*s",
                       &zone->name, (size_t) (last - buf), buf,
-                      res->limit - res->remaining, &zone->rate_text,
+                      res->limit - res->remaining, &rate,
                       (size_t) (more - note), note);
     }
 
@@ -182,7 +200,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                           "(violation %uD)%*s",
                           (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
                           &zone->name, (size_t) (last - buf), buf,
-                          &zone->rate_text, res->penalty_ms / 1000,
+                          &rate, res->penalty_ms / 1000,
                           res->penalty_ms % 1000, res->violations,
                           (size_t) (more - note), note);
         }
@@ -197,7 +215,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                           "\"%*s\", limit %V%s%*s",
                           (tl->flags & TRL_LIMIT_DRY_RUN) ? ", dry run," : "",
                           &zone->name, (size_t) (last - buf), buf,
-                          &zone->rate_text,
+                          &rate,
                           res->penalized ? ", serving a penalty" : "",
                           (size_t) (more - note), note);
         }
@@ -217,7 +235,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
                   "zone \"%V\" rejected %uD more requests of key \"%*s\" "
                   "after the one logged, limit %V%*s",
                   &zone->name, res->suppressed, (size_t) (last - buf), buf,
-                  &zone->rate_text, (size_t) (more - note), note);
+                  &rate, (size_t) (more - note), note);
 }
 
 
@@ -302,4 +320,30 @@ ngx_http_trl_printable_key(u_char *buf, size_t size,
     }
 
     return p;
+}
+
+
+/*
+ * The limit a log line names: the zone's rate, or for a client whose N
+ * reputation scaled, "5r/m (scaled by reputation from 10r/m)".
+ */
+
+static void
+ngx_http_trl_rate_text(ngx_http_trl_zone_t *zone, trl_limit_t *tl,
+    ngx_str_t *text, u_char *buf, size_t size)
+{
+    char    scaled[64];
+    size_t  len;
+
+    if (tl->rate.limit == zone->rate.limit) {
+        *text = zone->rate_text;
+        return;
+    }
+
+    len = trl_rate_format(&tl->rate, scaled, sizeof(scaled));
+
+    text->data = buf;
+    text->len = ngx_snprintf(buf, size, "%*s (scaled by reputation from %V)",
+                             len, scaled, &zone->rate_text)
+                - buf;
 }

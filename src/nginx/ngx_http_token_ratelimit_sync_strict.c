@@ -151,6 +151,7 @@ ngx_http_trl_strict_send(ngx_http_trl_loc_conf_t *tlcf,
     char                        buf[TRL_STRICT_BUF];
     trl_argv_t                  argv;
     trl_bytes_t                 args[TRL_STRICT_ARGS], name;
+    trl_penalty_t               penalty;
     trl_script_zone_t           sz;
     ngx_http_trl_redis_conf_t  *rc;
 
@@ -162,7 +163,13 @@ ngx_http_trl_strict_send(ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_script_zone(a->zone, &sz);
     trl_argv_init(&argv, args, TRL_STRICT_ARGS, buf, sizeof(buf));
 
-    if (trl_strict_encode(&sz, &a->limit->penalty,
+    /* the request's N and penalty level (reputation) */
+
+    sz.limit = a->n;
+    penalty = a->limit->penalty;
+    penalty.level = a->level;
+
+    if (trl_strict_encode(&sz, &penalty,
                           tlcf->dry_run || a->limit->dry_run, &name, &argv)
         != TRL_OK
         || ngx_http_trl_script_eval(TRL_SCRIPT_STRICT, 1, &argv, rc->timeout,

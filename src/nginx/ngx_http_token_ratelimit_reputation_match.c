@@ -1,0 +1,510 @@
+
+/*
+ * ngx_http_token_ratelimit_reputation_match.c - the client's reputation
+ * on the request path: its lists, looked up once per request (lock-free),
+ * what the limits of the location do with them (deny_score=, scale=,
+ * penalty_level=), and the variables $token_ratelimit_reputation,
+ * $token_ratelimit_reputation_score and
+ * $token_ratelimit_reputation_dry_run.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_reputation.h"
+
+
+/* At most one line a second per worker of each kind; the rest counted. */
+#define NGX_HTTP_TRL_REP_LOG_INTERVAL  1
+
+
+#define NGX_HTTP_TRL_REP_VAR_LISTS     0
+#define NGX_HTTP_TRL_REP_VAR_SCORE     1
+#define NGX_HTTP_TRL_REP_VAR_DRY_RUN   2
+
+
+/* the request's lookup, in a pool cleanup found again by its handler */
+typedef struct {
+    struct sockaddr            *sockaddr;       /* the address looked up */
+    ngx_uint_t                  found;          /* 0: no table or address */
+    trl_rep_match_t             m;
+} ngx_http_trl_rep_cache_t;
+
+
+typedef struct {
+    time_t                      logged;
+    ngx_uint_t                  unlogged;
+} ngx_http_trl_rep_rate_t;
+
+
+static ngx_int_t ngx_http_trl_rep_addr(struct sockaddr *sa, int *family,
+    u_char **addr);
+static void ngx_http_trl_rep_cleanup(void *data);
+static ngx_http_trl_rep_list_t *ngx_http_trl_rep_slot(
+    ngx_http_trl_rep_conf_t *rcf, ngx_int_t slot);
+static ngx_http_trl_rep_list_t *ngx_http_trl_rep_worst(
+    ngx_http_trl_rep_conf_t *rcf, uint64_t mask);
+static ngx_uint_t ngx_http_trl_rep_log_permit(ngx_http_trl_rep_rate_t *rate,
+    ngx_uint_t *more);
+static void ngx_http_trl_rep_dry_run(ngx_http_request_t *r,
+    ngx_http_trl_rep_conf_t *rcf, ngx_http_trl_applied_t *a,
+    trl_rep_match_t *m);
+static ngx_int_t ngx_http_trl_rep_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_trl_rep_rate_t  ngx_http_trl_rep_deny_rate;
+static ngx_http_trl_rep_rate_t  ngx_http_trl_rep_dry_rate;
+
+
+static ngx_http_variable_t  ngx_http_trl_rep_vars[] = {
+
+    { ngx_string("token_ratelimit_reputation"), NULL,
+      ngx_http_trl_rep_variable, NGX_HTTP_TRL_REP_VAR_LISTS,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_reputation_score"), NULL,
+      ngx_http_trl_rep_variable, NGX_HTTP_TRL_REP_VAR_SCORE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_reputation_dry_run"), NULL,
+      ngx_http_trl_rep_variable, NGX_HTTP_TRL_REP_VAR_DRY_RUN,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/*
+ * The lists of the client's address (after realip).  The lookup is cached
+ * for the request, and done again only if the address changed since (a
+ * location's realip runs in the preaccess phase).
+ */
+
+trl_rep_match_t *
+ngx_http_trl_rep_match(ngx_http_request_t *r)
+{
+    int                        family;
+    u_char                    *addr;
+    struct sockaddr           *sa;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_trl_rep_cache_t  *cache;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
+
+    if (tmcf == NULL || tmcf->rep == NULL || tmcf->rep->rep == NULL) {
+        return NULL;
+    }
+
+    sa = r->connection->sockaddr;
+    cache = NULL;
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_trl_rep_cleanup) {
+            cache = cln->data;
+            break;
+        }
+    }
+
+    if (cache && cache->sockaddr == sa) {
+        return cache->found ? &cache->m : NULL;
+    }
+
+    if (cache == NULL) {
+        cln = ngx_pool_cleanup_add(r->main->pool,
+                                   sizeof(ngx_http_trl_rep_cache_t));
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        cln->handler = ngx_http_trl_rep_cleanup;
+        cache = cln->data;
+    }
+
+    ngx_memzero(cache, sizeof(ngx_http_trl_rep_cache_t));
+    cache->sockaddr = sa;
+
+    if (ngx_http_trl_rep_addr(sa, &family, &addr) != NGX_OK) {
+        return NULL;
+    }
+
+    cache->found = 1;
+
+    if (trl_rep_lookup(tmcf->rep->rep, family, addr, &cache->m)) {
+        trl_rep_count(tmcf->rep->rep, &cache->m);
+    }
+
+    return &cache->m;
+}
+
+
+static void
+ngx_http_trl_rep_cleanup(void *data)
+{
+    /* nothing to free: it marks the request's lookup */
+}
+
+
+/* IPv4, IPv4-mapped IPv6 as IPv4, IPv6; NGX_DECLINED for unix sockets */
+
+static ngx_int_t
+ngx_http_trl_rep_addr(struct sockaddr *sa, int *family, u_char **addr)
+{
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        *family = 4;
+        *addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        return NGX_OK;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            *family = 4;
+            *addr = &sin6->sin6_addr.s6_addr[12];
+
+        } else {
+            *family = 6;
+            *addr = sin6->sin6_addr.s6_addr;
+        }
+
+        return NGX_OK;
+#endif
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+/*
+ * The limits that use lists: a source whose score reaches a limit's
+ * deny_score= is denied (403, as by token_ratelimit_deny, counted as
+ * denied by every zone of the location); else each limit's N is scaled by
+ * the smallest factor of its matched terms and its penalties start at the
+ * highest level of them.  Dry-run lists only report what they would do.
+ */
+
+ngx_int_t
+ngx_http_trl_rep_request(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_ctx_t *ctx, ngx_uint_t n)
+{
+    uint32_t                   factor, level;
+    ngx_uint_t                 i, j, more;
+    trl_rep_match_t           *m;
+    ngx_http_trl_rep_use_t    *use;
+    ngx_http_trl_rep_conf_t   *rcf;
+    ngx_http_trl_rep_list_t   *list, *worst;
+    ngx_http_trl_applied_t    *a;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    m = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (ctx->applied[i].limit->rep) {
+            m = ngx_http_trl_rep_match(r);
+            break;
+        }
+    }
+
+    if (m == NULL || (m->lists == 0 && m->dry_run == 0)) {
+        return NGX_DECLINED;
+    }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
+    rcf = tmcf->rep;
+
+    /* deny_score= first: a denied request counts in no window */
+
+    for (i = 0; i < n; i++) {
+        use = ctx->applied[i].limit->rep;
+
+        if (use == NULL || use->deny_score == 0 || m->lists == 0
+            || m->score < use->deny_score)
+        {
+            continue;
+        }
+
+        worst = ngx_http_trl_rep_worst(rcf, m->lists);
+
+        if (worst
+            && ngx_http_trl_rep_log_permit(&ngx_http_trl_rep_deny_rate, &more))
+        {
+            if (more) {
+                ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                              "access denied by reputation list \"%V\" "
+                              "(score %uD) (and %ui more since the last "
+                              "line)", &worst->name, m->score, more);
+            } else {
+                ngx_log_error(tlcf->log_level, r->connection->log, 0,
+                              "access denied by reputation list \"%V\" "
+                              "(score %uD)", &worst->name, m->score);
+            }
+        }
+
+        ngx_http_trl_count_all(tlcf, TRL_OUTCOME_DENIED);
+
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    for (i = 0; i < n; i++) {
+        a = &ctx->applied[i];
+        use = a->limit->rep;
+
+        if (use == NULL) {
+            continue;
+        }
+
+        if (m->dry_run) {
+            ngx_http_trl_rep_dry_run(r, rcf, a, m);
+        }
+
+        factor = 0;
+        level = 0;
+
+        for (j = 0; j < use->scale.n; j++) {
+            list = use->scale.term[j].list;
+
+            if (list->slot >= 0 && (m->lists & ((uint64_t) 1 << list->slot))
+                && (factor == 0 || use->scale.term[j].value < factor))
+            {
+                factor = use->scale.term[j].value;
+            }
+        }
+
+        for (j = 0; j < use->level.n; j++) {
+            list = use->level.term[j].list;
+
+            if (list->slot >= 0 && (m->lists & ((uint64_t) 1 << list->slot))
+                && use->level.term[j].value > level)
+            {
+                level = use->level.term[j].value;
+            }
+        }
+
+        /* distinct= zones keep their N: their storage is sized by it */
+
+        if (factor && !a->zone->distinct) {
+            a->n = trl_rep_scale_limit(a->zone->rate.limit, factor);
+        }
+
+        a->level = level;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* The declared list of a slot (at most 64 lists: a scan). */
+
+static ngx_http_trl_rep_list_t *
+ngx_http_trl_rep_slot(ngx_http_trl_rep_conf_t *rcf, ngx_int_t slot)
+{
+    ngx_uint_t                i;
+    ngx_http_trl_rep_list_t  *lists;
+
+    lists = rcf->lists.elts;
+
+    for (i = 0; i < rcf->lists.nelts; i++) {
+        if (lists[i].slot == slot) {
+            return &lists[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* The list of the highest score among those of mask. */
+
+static ngx_http_trl_rep_list_t *
+ngx_http_trl_rep_worst(ngx_http_trl_rep_conf_t *rcf, uint64_t mask)
+{
+    ngx_int_t                 slot;
+    ngx_http_trl_rep_list_t  *list, *worst;
+
+    worst = NULL;
+
+    for (slot = 0; slot < TRL_REP_MAX_LISTS; slot++) {
+        if (!(mask & ((uint64_t) 1 << slot))) {
+            continue;
+        }
+
+        list = ngx_http_trl_rep_slot(rcf, slot);
+
+        if (list && (worst == NULL || list->score > worst->score)) {
+            worst = list;
+        }
+    }
+
+    return worst;
+}
+
+
+static ngx_uint_t
+ngx_http_trl_rep_log_permit(ngx_http_trl_rep_rate_t *rate, ngx_uint_t *more)
+{
+    time_t  now;
+
+    now = ngx_time();
+
+    if (now - rate->logged < NGX_HTTP_TRL_REP_LOG_INTERVAL) {
+        rate->unlogged++;
+        return 0;
+    }
+
+    *more = rate->unlogged;
+    rate->logged = now;
+    rate->unlogged = 0;
+
+    return 1;
+}
+
+
+/*
+ * What the dry-run lists that matched would do to the limit a, logged at
+ * info (one line a second per worker).
+ */
+
+static void
+ngx_http_trl_rep_dry_run(ngx_http_request_t *r, ngx_http_trl_rep_conf_t *rcf,
+    ngx_http_trl_applied_t *a, trl_rep_match_t *m)
+{
+    ngx_uint_t                j, more;
+    ngx_http_trl_rep_use_t   *use;
+    ngx_http_trl_rep_list_t  *list;
+
+    if (r->connection->log->log_level < NGX_LOG_INFO) {
+        return;
+    }
+
+    use = a->limit->rep;
+
+    for (j = 0; j < use->scale.n; j++) {
+        list = use->scale.term[j].list;
+
+        if (list->slot < 0 || !(m->dry_run & ((uint64_t) 1 << list->slot))
+            || !ngx_http_trl_rep_log_permit(&ngx_http_trl_rep_dry_rate,
+                                            &more))
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "reputation list \"%V\" (dry run) would scale the "
+                      "limit of zone \"%V\" to %uD",
+                      &list->name, &a->zone->name,
+                      trl_rep_scale_limit(a->zone->rate.limit,
+                                          use->scale.term[j].value));
+    }
+
+    for (j = 0; j < use->level.n; j++) {
+        list = use->level.term[j].list;
+
+        if (list->slot < 0 || !(m->dry_run & ((uint64_t) 1 << list->slot))
+            || !ngx_http_trl_rep_log_permit(&ngx_http_trl_rep_dry_rate,
+                                            &more))
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "reputation list \"%V\" (dry run) would start the "
+                      "penalties of zone \"%V\" at level %uD",
+                      &list->name, &a->zone->name, use->level.term[j].value);
+    }
+
+    if (use->deny_score == 0) {
+        return;
+    }
+
+    list = ngx_http_trl_rep_worst(rcf, m->dry_run);
+
+    if (list && list->score >= use->deny_score
+        && ngx_http_trl_rep_log_permit(&ngx_http_trl_rep_dry_rate, &more))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "reputation list \"%V\" (dry run) would deny access "
+                      "(score %ui)", &list->name, list->score);
+    }
+}
+
+
+ngx_int_t
+ngx_http_trl_rep_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_trl_rep_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "" and "0" for a client on no list (or without a table) */
+
+static ngx_int_t
+ngx_http_trl_rep_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    size_t                     len;
+    uint64_t                   mask;
+    trl_rep_match_t           *m;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    m = ngx_http_trl_rep_match(r);
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    if (data == NGX_HTTP_TRL_REP_VAR_SCORE) {
+        p = ngx_pnalloc(r->pool, NGX_INT32_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->data = p;
+        v->len = ngx_sprintf(p, "%uD", m ? m->score : 0) - p;
+
+        return NGX_OK;
+    }
+
+    mask = m == NULL ? 0
+           : data == NGX_HTTP_TRL_REP_VAR_LISTS ? m->lists : m->dry_run;
+
+    if (mask == 0) {
+        v->len = 0;
+        v->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
+
+    len = TRL_REP_MAX_LISTS * TRL_REP_NAME_LEN;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    v->len = trl_rep_names(tmcf->rep->rep, mask, (char *) p, len);
+
+    return NGX_OK;
+}
