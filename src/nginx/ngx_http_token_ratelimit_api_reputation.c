@@ -170,6 +170,12 @@ ngx_http_trl_api_rep_upload(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
 
+    /* a body over the buffer: a temporary file that the loader can open
+     * by its name (not unlinked at once), removed with the request */
+
+    r->request_body_in_persistent_file = 1;
+    r->request_body_in_clean_file = 1;
+
     rc = ngx_http_read_client_request_body(r, ngx_http_trl_api_rep_body);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
