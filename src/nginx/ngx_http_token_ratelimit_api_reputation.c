@@ -516,7 +516,8 @@ ngx_http_trl_api_rep_list(ngx_http_trl_out_t *out,
         ngx_http_trl_out_cat(out, (u_char *) "null", 4);
     }
 
-    ngx_http_trl_out_printf(out, ",\"version\":%uL,\"checksum\":", info.version);
+    ngx_http_trl_out_printf(out, ",\"version\":%uL,\"checksum\":",
+                            info.version);
 
     if (info.version) {
         ngx_http_trl_out_printf(out, "\"%016xL\"", info.checksum);
