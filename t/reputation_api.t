@@ -17,6 +17,8 @@
 #   client_max_body_size, 403 cross_site_request for a PUT with the Origin
 #   of another site (SPEC 7).
 # - A body of 100k lines (a temporary file) is taken whole.
+# - Uploads whose clients close the connection before the answer are
+#   installed all the same; no worker dies.
 # - Atomic replace under load: while a client hammers /login, its list is
 #   replaced again and again by two versions that both hold its address
 #   (with other ranges each): every answer shows the scaled limit, never
@@ -82,6 +84,15 @@ sub limit_of {
     my ($addr) = @_;
     my $r = $t->get('/login', headers => { 'X-Forwarded-For' => $addr });
     return $r->{headers}{'x-ratelimit-limit'} // "status $r->{status}";
+}
+sub wait_until {
+    my ($secs, $code) = @_;
+    my $deadline = time + $secs;
+    until ($code->()) {
+        return 0 if time > $deadline;
+        sleep 0.05;
+    }
+    return 1;
 }
 sub lookup { call('GET', "/api/reputation/lookup?address=$_[0]")->{json} }
 
@@ -344,6 +355,26 @@ is(limit_of('203.0.113.7'), 10000, 'before: the full limit');
     ok(list('up')->{version} > $v0, 'the version moved on');
 }
 
+# --- a client that goes away ------------------------------------------------------
+
+{
+    my @pids = $t->worker_pids;
+    my $v = list('big')->{version};
+    my $body = join('', map { sprintf("14.%d.%d.1\n", $_ >> 8, $_ & 255) }
+                            0 .. 49_999);
+    for my $i (1 .. 5) {
+        my $s = $t->connect_keepalive;
+        print $s TRL::build_request('PUT', '/api/reputation/big',
+                                    body => $body);
+        close $s;                       # gone before the answer
+    }
+    ok(wait_until(10, sub { list('big')->{ranges4} == 50_000 }),
+       'uploads whose clients went away are installed all the same');
+    ok(list('big')->{version} > $v, '... as a newer version');
+    is(join(' ', $t->worker_pids), join(' ', @pids), 'no worker died');
+    is(call('GET', '/api/reputation/big')->{status}, 200, 'still serving');
+}
+
 # --- metrics --------------------------------------------------------------------
 
 {
@@ -352,7 +383,7 @@ is(limit_of('203.0.113.7'), 10000, 'before: the full limit');
     my $m = $r->{body};
     like($m, qr/^# TYPE token_ratelimit_reputation_ranges gauge$/m,
          'ranges: TYPE');
-    like($m, qr/^token_ratelimit_reputation_ranges\{list="big"\} 100000$/m,
+    like($m, qr/^token_ratelimit_reputation_ranges\{list="big"\} 50000$/m,
          'ranges of big');
     like($m, qr/^token_ratelimit_reputation_ranges\{list="fromfile"\} 1$/m,
          'ranges of fromfile');
