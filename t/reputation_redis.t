@@ -14,6 +14,9 @@
 #   still has the older version, cannot win with it) and reaches A.
 # - A reload of B keeps the list: served scaled at once, same version.
 # - A third node started later gets the list from Redis.
+# - With cluster= (three masters): two lists whose hashes are on two
+#   masters, each uploaded on one node, are in the hash on the master of
+#   its slot and served by the other node.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -22,6 +25,7 @@ use JSON::PP;
 use Time::HiRes qw(sleep time);
 use TRL;
 use TRLRedis;
+use TRLRedisCluster;
 
 my @t = map { TRL->new(workers => 2) } 0 .. 2;
 my $redis = TRLRedis->new(port => $t[0]->port('REDIS'));
@@ -194,5 +198,77 @@ is(up(2)->{version}, $v2, 'C: the version of Redis');
 is(up(2)->{origin}, 'redis', 'C: origin redis');
 
 $_->no_alerts for @t;
+
+# --- cluster=: each list's hash on the master of its own slot --------------------
+
+{
+    my $C = TRLRedisCluster->new(masters => 3);
+    # two names whose hashes live on two different masters
+    my @names = ('up');
+    my $up_port = $C->node_of('trl:reputation:up')->port;
+    for my $n (map { "list$_" } 1 .. 20) {
+        next if $C->node_of("trl:reputation:$n")->port == $up_port;
+        push @names, $n;
+        last;
+    }
+    isnt($C->node_of("trl:reputation:$names[0]")->port,
+         $C->node_of("trl:reputation:$names[1]")->port,
+         "cluster: $names[0] and $names[1] on two masters");
+
+    my @n = map { TRL->new(workers => 2) } 0 .. 1;
+    my $seeds = $C->seeds;
+    for my $t (@n) {
+        $t->write_config(<<"EOF");
+    token_ratelimit_zone \$binary_remote_addr zone=login:1m rate=10000r/m;
+    token_ratelimit_redis cluster=$seeds timeout=200ms;
+    token_ratelimit_reputation size=8m;
+    token_ratelimit_reputation_list $names[0];
+    token_ratelimit_reputation_list $names[1];
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+
+        location /login {
+            token_ratelimit zone=login scale=$names[0]:0.5,$names[1]:0.2;
+            empty_gif;
+        }
+        location /api { token_ratelimit_api; }
+    }
+EOF
+        $t->run;
+    }
+
+    my %addr = ($names[0] => '203.0.113.7', $names[1] => '198.51.100.7');
+    my %want = ($names[0] => 5000, $names[1] => 2000);
+    for my $name (@names) {
+        my $r;
+        # the node's links to the masters come up first
+        wait_for(10, sub {
+            $r = $n[0]->request(TRL::build_request('PUT',
+                     "/api/reputation/$name", body => "$addr{$name}\n"));
+            $r->{status} == 200
+                && wait_for(1, sub {
+                       my $j = $json->decode($n[0]->get(
+                                   "/api/reputation/$name")->{body});
+                       !$j->{unpublished};
+                   });
+        });
+        is($r->{status}, 200, "cluster: PUT $name on node D");
+        my $v = $json->decode($r->{body})->{version};
+        my $node = $C->node_of("trl:reputation:$name");
+        is($node->cli('HGET', "trl:reputation:$name", 'version'), $v,
+           "cluster: $name is in the hash on the master of its slot");
+        ok(wait_for(4, sub {
+               my $g = $n[1]->get('/login',
+                                  headers => { 'X-Forwarded-For'
+                                               => $addr{$name} });
+               ($g->{headers}{'x-ratelimit-limit'} // 0) == $want{$name}
+           }), "cluster: node E serves $name");
+    }
+
+    $_->no_alerts for @n;
+}
 
 done_testing;
