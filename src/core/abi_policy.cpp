@@ -60,6 +60,9 @@ void fill(const trl::Policy &p, trl_policy_t *out) {
     out->penalty = p.penalty;
     out->line = p.line;
     out->distinct = p.distinct.empty() ? nullptr : p.distinct.c_str();
+    out->scale = p.scale;
+    out->penalty_level = p.penalty_level;
+    out->deny_score = p.deny_score;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "grammar.hpp"
 #include "rate.hpp"
+#include "reputation_terms.hpp"
 #include "trl_distinct.h"
 
 namespace trl {
@@ -142,13 +143,17 @@ struct Partial {
     Field<uint64_t> max;
     Field<uint64_t> forgive;
     Field<double> factor;
+    Field<trl_rep_terms_t> scale;    // n 0 (scale: off): none
+    Field<trl_rep_terms_t> penalty_level;
+    Field<uint32_t> deny_score;      // 0 (deny_score: off): none
 };
 
 const char *const kTopKeys[] = {"enabled", "environment", "defaults",
                                 "environments"};
 const char *const kPolicyKeys[] = {"rate", "key", "count", "warn", "penalty",
                                    "dry_run", "sync", "zone_size",
-                                   "log_rate", "log_key", "distinct"};
+                                   "log_rate", "log_key", "distinct",
+                                   "scale", "penalty_level", "deny_score"};
 const char *const kPenaltyKeys[] = {"base", "factor", "max", "forgive"};
 
 template <size_t N>
@@ -323,6 +328,23 @@ bool Loader::partial(uint32_t id, const std::string &where, Partial &p) {
                                            "$trl_user, or off");
             }
             p.distinct.put(s, at, shown);
+        } else if (key == "scale" || key == "penalty_level") {
+            // as token_ratelimit's scale= and penalty_level=, or off
+            trl_rep_terms_t t{};
+            if (s != "off"
+                && !(key == "scale"
+                         ? scale_parse(s.data(), s.size(), t, reason)
+                         : level_parse(s.data(), s.size(), t, reason))) {
+                return bad(v, key, where, shown, reason + ", or off");
+            }
+            (key == "scale" ? p.scale : p.penalty_level).put(t, at, shown);
+        } else if (key == "deny_score") {
+            uint32_t score = 0;
+            if (s != "off"
+                && !score_parse(s.data(), s.size(), score, reason)) {
+                return bad(v, key, where, shown, reason + ", or off");
+            }
+            p.deny_score.put(score, at, shown);
         } else if (key == "count") {
             uint32_t c;
             if (!parse_count(s.data(), s.size(), c, reason)) {
@@ -442,6 +464,9 @@ bool Loader::finish(const std::string &name, const Mark &at,
     inherit(p.sync, d.sync);
     inherit(p.log_rate, d.log_rate);
     inherit(p.log_key, d.log_key);
+    inherit(p.scale, d.scale);
+    inherit(p.penalty_level, d.penalty_level);
+    inherit(p.deny_score, d.deny_score);
     if (!own.penalty.set) {
         p.penalty = d.penalty;
     }
@@ -475,6 +500,10 @@ bool Loader::finish(const std::string &name, const Mark &at,
     out.log_rate = p.log_rate.set ? p.log_rate.value : 0;
     out.log_key = p.log_key.set ? p.log_key.value : TRL_LOG_KEY_ON;
     out.distinct = p.distinct.set ? p.distinct.value : std::string();
+    out.scale = p.scale.set ? p.scale.value : trl_rep_terms_t{};
+    out.penalty_level = p.penalty_level.set ? p.penalty_level.value
+                                            : trl_rep_terms_t{};
+    out.deny_score = p.deny_score.set ? p.deny_score.value : 0;
 
     uint32_t n = out.rate.limit;
     if (!out.distinct.empty()) {
@@ -510,7 +539,7 @@ bool Loader::finish(const std::string &name, const Mark &at,
                         "expected base: <duration> (e.g. 30s)");
         }
         trl_penalty_t pen{p.base.value, p.max.value, p.forgive.value,
-                          p.factor.value};
+                          p.factor.value, 0};
         std::string reason;
         if (!finish_penalty(pen, p.factor.set, p.max.set, p.forgive.set,
                             reason)) {

@@ -72,6 +72,9 @@ struct Policy {
     uint32_t log_rate = 0;             // 0: the zone's default
     uint32_t log_key = TRL_LOG_KEY_ON;
     trl_penalty_t penalty{};           // base_ms 0: none
+    trl_rep_terms_t scale{};           // n 0: none
+    trl_rep_terms_t penalty_level{};   // n 0: none
+    uint32_t deny_score = 0;           // 0: none
     uint32_t line = 0;
 };
 

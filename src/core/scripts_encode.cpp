@@ -200,7 +200,8 @@ int trl_ask_encode(const trl_script_zone_t *zone, uint64_t hold_ms,
     return done(argv, ok);
 }
 
-// key; W, cell, N, the penalty's base (0: none), factor, max, forgive
+// key; W, cell, N, the penalty's base (0: none), factor, max, forgive,
+// level (at least 1)
 int trl_strict_encode(const trl_script_zone_t *zone,
                       const trl_penalty_t *penalty, int dry_run,
                       const trl_bytes_t *name, trl_argv_t *argv) noexcept {
@@ -213,7 +214,8 @@ int trl_strict_encode(const trl_script_zone_t *zone,
     bool ok = a.bytes(name->data, name->len) && zone_args(a, zone)
               && a.number(dry_run ? 0 : penalty->base_ms)
               && a.factor(penalty->factor) && a.number(penalty->max_ms)
-              && a.number(penalty->forgive_ms);
+              && a.number(penalty->forgive_ms)
+              && a.number(penalty->level > 1 ? penalty->level : 1);
     return done(argv, ok);
 }
 

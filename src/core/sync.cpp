@@ -233,9 +233,10 @@ const char kAsk[] =
     "end\n"
     TRL_LUA_INTS("out");
 
-// Strict: KEYS[1], ARGV = W, cell, N, then the penalty's base, factor, max
-// and forgive (base 0: none).  Checks the penalty, then the count, and
-// counts, in one step; a rejection starts the next penalty.  Returns (as
+// Strict: KEYS[1], ARGV = W, cell, N, then the penalty's base, factor, max,
+// forgive (base 0: none) and level (a violation counts as at least the
+// level-th; absent: 1).  Checks the penalty, then the count, and counts,
+// in one step; a rejection starts the next penalty.  Returns (as
 // one string) admitted (1 or 0), the total after, free_in (rejected: until
 // a request is admitted, the later of the block's end and a free place),
 // reset_in, the cell an admission went to (the ticket for a release), the
@@ -246,6 +247,7 @@ const char kStrict[] =
     "local key = KEYS[1]\n"
     "local base, factor = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local pmax, forgive = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+    "local level = tonumber(ARGV[8]) or 1\n"
     "local live, total, last, pu, pv = scan(key)\n"
     "if pu > now then\n"
     "  " TRL_LUA_INTS("{0, total, math.max(pu - now, free_in(live, total)), "
@@ -261,6 +263,7 @@ const char kStrict[] =
     "if base > 0 then\n"
     "  if pu > 0 and now - pu > forgive then pv = 0 end\n"
     "  if pv < 63 then pv = pv + 1 end\n"
+    "  if pv < level then pv = math.min(level, 63) end\n"
     "  local len = math.floor(math.min(base * factor ^ (pv - 1),\n"
     "                                  math.max(pmax, base)))\n"
     "  pu = now + len\n"

@@ -8,7 +8,9 @@
 // request of the key is rejected and not counted; the block does not grow
 // with them.  The next violation after a block blocks factor times longer,
 // up to max; a key that stays out of trouble for forgive after its last
-// block ended starts again from base.
+// block ended starts again from base.  A request with a penalty level L
+// (its source is on a reputation list) counts its violation as at least
+// the L-th.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -91,6 +93,9 @@ void Zone::start_penalty(Stripe &s, Entry &e, const trl_limit_t &limit,
     }
     if (v < kViolationMask) {
         v++;
+    }
+    if (p.level > v) {                      // a listed source starts higher
+        v = p.level < kViolationMask ? p.level : kViolationMask;
     }
 
     uint64_t length = penalty_length(p, v);

@@ -18,6 +18,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_reputation.h"
 
 
 #define NGX_HTTP_TRL_ERRLEN  1024
@@ -219,7 +220,7 @@ char *
 ngx_http_trl_policy_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_limit_t *limit, ngx_uint_t *skip)
 {
-    ngx_str_t                    name;
+    ngx_str_t                    name, where;
     ngx_uint_t                   i;
     trl_policy_t                 policy;
     ngx_http_trl_main_conf_t    *tmcf;
@@ -266,6 +267,24 @@ ngx_http_trl_policy_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     limit->dry_run = policy.dry_run;
 
     limit->penalty = policy.penalty;
+
+    /* scale:, penalty_level:, deny_score: (names resolved later) */
+
+    where.len = sizeof("in policy \"\"") - 1 + name.len;
+    where.data = ngx_pnalloc(cf->pool, where.len);
+    if (where.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(where.data, "in policy \"%V\"", &name);
+
+    if (ngx_http_trl_rep_use_add(cf, limit, &policy.scale,
+                                 &policy.penalty_level, policy.deny_score,
+                                 &where, &files[i].path, policy.line)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

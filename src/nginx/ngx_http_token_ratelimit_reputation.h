@@ -137,7 +137,8 @@ char *ngx_http_trl_rep_option(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_limit_t *limit);
 char *ngx_http_trl_rep_use_add(ngx_conf_t *cf, ngx_http_trl_limit_t *limit,
     const trl_rep_terms_t *scale, const trl_rep_terms_t *level,
-    ngx_uint_t deny_score, ngx_str_t *where);
+    ngx_uint_t deny_score, ngx_str_t *where, ngx_str_t *file,
+    ngx_uint_t line);
 void ngx_http_trl_rep_use_zone(ngx_conf_t *cf, ngx_http_trl_limit_t *limit,
     ngx_shm_zone_t *shm_zone);
 char *ngx_http_trl_rep_resolve(ngx_conf_t *cf,

@@ -117,7 +117,8 @@ duplicate:
 char *
 ngx_http_trl_rep_use_add(ngx_conf_t *cf, ngx_http_trl_limit_t *limit,
     const trl_rep_terms_t *scale, const trl_rep_terms_t *level,
-    ngx_uint_t deny_score, ngx_str_t *where)
+    ngx_uint_t deny_score, ngx_str_t *where, ngx_str_t *file,
+    ngx_uint_t line)
 {
     ngx_http_trl_rep_pending_t  *p;
 
@@ -133,6 +134,8 @@ ngx_http_trl_rep_use_add(ngx_conf_t *cf, ngx_http_trl_limit_t *limit,
     p->scale = *scale;
     p->level = *level;
     p->use->deny_score = deny_score;
+    p->file = *file;                        /* the policy file's line */
+    p->line = line;
 
     return NGX_CONF_OK;
 }

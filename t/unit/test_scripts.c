@@ -368,7 +368,7 @@ START_TEST(strict_encodes_as_the_script_reads)
     room_t          r;
     trl_argv_t     *argv = room(&r, ARGS_MAX, BUF_MAX);
     trl_bytes_t     name = bytes("trl:{login:alice}");
-    trl_penalty_t   penalty = { 60000, 3600000, 7200000, 1.5 };
+    trl_penalty_t   penalty = { 60000, 3600000, 7200000, 1.5, 0 };
 
     ck_assert_int_eq(trl_strict_encode(&zone30, &penalty, 0, &name, argv),
                      TRL_OK);

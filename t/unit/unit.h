@@ -73,6 +73,8 @@ Suite *distinct_suite(void);
 Suite *subject_suite(void);
 Suite *reputation_suite(void);
 Suite *reputation_parse_suite(void);
+Suite *reputation_level_suite(void);
+Suite *reputation_policy_suite(void);
 
 
 /*

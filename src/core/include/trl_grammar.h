@@ -44,12 +44,16 @@ int trl_size_parse(const char *text, size_t len, uint64_t *bytes,
 
 /* Progressive penalty: the v-th violation (a rejection) in a row blocks the
  * key for min(base * factor^(v-1), max); violations are forgotten once the
- * key stayed out of trouble for forgive after its last block ended. */
+ * key stayed out of trouble for forgive after its last block ended.  level
+ * (a request's, from its reputation: penalty_level=) makes a violation
+ * count as at least the level-th: v = max(v, level) after the increment
+ * (0 or 1: as usual). */
 typedef struct {
     uint64_t    base_ms;          /* 0: no penalty */
     uint64_t    max_ms;
     uint64_t    forgive_ms;
     double      factor;
+    uint32_t    level;            /* 0..30; not parsed (set per request) */
 } trl_penalty_t;
 
 /*

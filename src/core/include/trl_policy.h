@@ -8,6 +8,7 @@
 
 #include "trl_base.h"
 #include "trl_grammar.h"
+#include "trl_reputation.h"
 
 TRL_BEGIN_DECLS
 
@@ -44,6 +45,10 @@ TRL_BEGIN_DECLS
  *                                # string per key (token_ratelimit_zone's
  *                                # distinct=): rate N <= 1000, sync off or
  *                                # strict; "off" cancels one of defaults
+ *         scale: "tor:0.5,bad:0.2"  # token_ratelimit's scale=, penalty_level=
+ *         penalty_level: "bad:3"    # and deny_score= (trl_reputation.h);
+ *         deny_score: 80            # "off" cancels one of defaults; list
+ *                                   # names are checked by the caller
  *
  * - Top-level keys, policy keys and penalty keys are the ones above; any
  *   other is an error.  A policy inherits every setting it does not give
@@ -90,6 +95,9 @@ typedef struct {
     const char    *distinct;         /* distinct: (NUL-terminated nginx
                                         string, owned by the set), or
                                         NULL: the policy counts requests */
+    trl_rep_terms_t  scale;          /* scale: (n 0: none) */
+    trl_rep_terms_t  penalty_level;  /* penalty_level: (n 0: none) */
+    uint32_t         deny_score;     /* deny_score: 1..100, 0: none */
 } trl_policy_t;
 
 typedef struct trl_policy_set_s  trl_policy_set_t;

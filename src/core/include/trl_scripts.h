@@ -109,15 +109,16 @@ int trl_ask_decode(const trl_script_zone_t *zone, const char *reply,
 /*
  * Strict (strict zones, every request): Redis decides and counts; a
  * rejection starts the key's next penalty unless dry_run (the penalty's
- * forgive time still keeps the key's memory of an earlier one).
+ * forgive time still keeps the key's memory of an earlier one); its level
+ * (penalty_level=) makes that violation count as at least the level-th.
  */
 typedef struct {
     trl_strict_reply_t  reply;
     uint64_t            cell;    /* the admission's ticket for a release */
 } trl_strict_answer_t;
 
-#define TRL_STRICT_ARGS  8
-#define TRL_STRICT_BUF   (7 * TRL_ARG_NUM_MAX)
+#define TRL_STRICT_ARGS  9
+#define TRL_STRICT_BUF   (8 * TRL_ARG_NUM_MAX)
 
 int trl_strict_encode(const trl_script_zone_t *zone,
     const trl_penalty_t *penalty, int dry_run, const trl_bytes_t *name,
