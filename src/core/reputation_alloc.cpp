@@ -35,8 +35,9 @@ void will_reuse(RepRoot &r) {
 
 }  // namespace
 
+// Owned by a thread, not a process: installs run in a worker's threads.
 RepHeld::RepHeld(RepRoot &r) : r_(r) {
-    if (lock_owned(r_.lock)) {
+    if (lock_owned_as(r_.lock, current_tid())) {
         heap_repair(r_);
     }
 }

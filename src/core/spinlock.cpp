@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace trl {
@@ -41,8 +42,21 @@ void set_current_pid(uint32_t pid) {
     g_pid.store(pid, std::memory_order_relaxed);
 }
 
+uint32_t current_tid() {
+    thread_local uint32_t tid = 0;
+    if (tid == 0) {
+        tid = static_cast<uint32_t>(syscall(SYS_gettid));
+    }
+    return tid;
+}
+
 bool lock_owned(std::atomic<uint32_t> &owner) {
-    uint32_t me = current_pid();
+    return lock_owned_as(owner, current_pid());
+}
+
+// kill(2) with a thread's id answers for the thread: ESRCH once it is
+// gone, as for a process.
+bool lock_owned_as(std::atomic<uint32_t> &owner, uint32_t me) {
     uint32_t seen = 0;
 
     if (owner.compare_exchange_strong(seen, me, std::memory_order_acquire)) {

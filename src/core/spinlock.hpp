@@ -23,6 +23,14 @@ void set_current_pid(uint32_t pid);
 bool lock_owned(std::atomic<uint32_t> &owner);
 void unlock_owned(std::atomic<uint32_t> &owner);
 
+// The same for a lock that threads take too (the reputation table: a
+// worker's thread pool installs while its event loop checks files): the
+// owner is the calling thread's id (the pid for a process's main thread),
+// so that a thread never mistakes another thread of its process holding
+// the lock for a dead predecessor of the same pid.
+uint32_t current_tid();
+bool lock_owned_as(std::atomic<uint32_t> &owner, uint32_t me);
+
 }  // namespace trl
 
 #endif

@@ -8,6 +8,7 @@
 #include "unit.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -837,6 +838,90 @@ START_TEST(rep_concurrent_replace)
 END_TEST
 
 
+/* A worker's thread installs while its event loop takes the same lock
+ * (trl_rep_due, file checks): the loop waits for the thread, it never
+ * takes the lock over as from a dead process of the same pid (which
+ * would rebuild the heap under the install's feet). */
+typedef struct {
+    trl_rep_t        *rep;
+    int               slot;
+    trl_rep_build_t  *b;
+    volatile int      done;
+    int               failed;
+} installer_t;
+
+
+static void *
+installer(void *arg)
+{
+    installer_t  *in = arg;
+    char          err[256];
+    int           k;
+
+    for (k = 0; k < 6; k++) {
+        if (trl_rep_install(in->rep, in->slot, in->b, 0, "api", 0,
+                            NOW + (uint64_t) k * 3000, err, sizeof(err))
+            != TRL_OK)
+        {
+            in->failed = 1;
+        }
+    }
+    in->done = 1;
+    return NULL;
+}
+
+
+START_TEST(rep_threads_share_the_lock)
+{
+    size_t                size = 16 << 20, i, n = 400000;
+    void                 *mem = unit_shm(size);
+    trl_rep_t            *rep = table(mem, size);
+    int                   slot[1];
+    r4_t                 *r = malloc(n * sizeof(*r));
+    installer_t           in;
+    pthread_t             t;
+    trl_rep_zone_info_t   zi;
+    trl_rep_list_info_t   li;
+    uint64_t              calls = 0;
+    trl_rep_file_id_t     id = { 1, 1, 1, 1 };
+
+    declare(rep, "t", slot);
+    for (i = 0; i < n; i++) {
+        r[i].s = (uint32_t) i * 5000;
+        r[i].e = r[i].s + 9;
+    }
+    memset(&in, 0, sizeof(in));
+    in.rep = rep;
+    in.slot = slot[0];
+    in.b = build4(r, n);
+    ck_assert_int_eq(pthread_create(&t, NULL, installer, &in), 0);
+    while (!in.done) {
+        (void) trl_rep_due(rep, TRL_REP_DUE_FILES, NOW + calls, 1);
+        (void) trl_rep_file_changed(rep, slot[0], &id);
+        calls++;
+    }
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(in.failed, 0);
+
+    /* the heap adds up: the current table and the retired ones */
+    trl_rep_zone_info(rep, &zi);
+    ck_assert_int_eq(trl_rep_info(rep, slot[0], &li), TRL_OK);
+    ck_assert_uint_eq(zi.used, li.bytes + zi.retired);
+    trl_rep_reclaim(rep, NOW + 60000);
+    trl_rep_zone_info(rep, &zi);
+    ck_assert_uint_eq(zi.used, li.bytes);
+    for (i = 0; i < n; i += 997) {
+        unit_check(in4(rep, r[i].s + 9));
+        unit_check(!in4(rep, r[i].s + 10));
+    }
+    ck_assert_uint_gt(calls, 0);
+    trl_rep_build_free(in.b);
+    free(r);
+    unit_shm_free(mem, size);
+}
+END_TEST
+
+
 Suite *
 reputation_suite(void)
 {
@@ -854,5 +939,6 @@ reputation_suite(void)
     tcase_add_test(tc, rep_random_reference);
     tcase_add_test(tc, rep_large_narrow);
     tcase_add_test(tc, rep_concurrent_replace);
+    tcase_add_test(tc, rep_threads_share_the_lock);
     return s;
 }
