@@ -241,6 +241,8 @@ is(limit_of('203.0.113.7'), 10000, 'before: the full limit');
     is($r->{status}, 400, 'a bad body in a temporary file: 400');
     like($r->{json}{message}, qr/^body:4001: /, 'its line, named body')
         or diag($r->{json}{message});
+    like(list('up')->{error}{message} // '', qr/^body:4001: /,
+         'the list\'s error names it body too');
 
     # a file body, taken from memory when it fits the buffer
     $r = call('PUT', '/mem-api/reputation/up', $big);

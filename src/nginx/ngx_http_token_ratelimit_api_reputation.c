@@ -356,6 +356,10 @@ ngx_http_trl_api_rep_answer(ngx_http_request_t *r,
 
         if (err) {
             ngx_sprintf((u_char *) err, "body%s%Z", p);
+
+            /* the table's error too: the temporary file is gone soon */
+            trl_rep_set_error(job->rcf->rep, (int) job->list->slot, err,
+                              ngx_http_trl_wall_ms());
         } else {
             err = job->err;
         }
