@@ -14,13 +14,21 @@ use TRL;
 
 my $ROOT = $TRL::ROOT;
 my @SNIPPETS = qw(auth-service token-issuance login-failed-only
-                  login-distinct);
+                  login-distinct reputation);
 
 sub slurp {
     my ($path) = @_;
     open my $fh, '<', $path or die "$path: $!";
     local $/;
     return scalar <$fh>;
+}
+
+# A prefix where conf.d/ is the checkout's, as next to an nginx.conf:
+# reputation.conf names its list files relative to it.
+sub prefix {
+    my $t = TRL->new;
+    symlink "$ROOT/conf.d", $t->dir . '/conf.d' or die "symlink: $!";
+    return $t;
 }
 
 # A copy of a snippet that runs in the harness: the upstream address
@@ -63,14 +71,14 @@ sub check_rejection {
 # --- nginx -t: each snippet, then all of them in one http block ------------
 
 for my $name (@SNIPPETS) {
-    my $t = TRL->new;
+    my $t = prefix();
     $t->write_config("    include $ROOT/conf.d/$name.conf;\n");
     my ($rc, $out) = $t->test_config;
     is($rc, 0, "nginx -t with conf.d/$name.conf included") or diag($out);
 }
 
 {
-    my $t = TRL->new;
+    my $t = prefix();
     $t->write_config(join '', map { "    include $ROOT/conf.d/$_.conf;\n" }
                                   @SNIPPETS);
     my ($rc, $out) = $t->test_config;
@@ -267,6 +275,41 @@ for my $name (@SNIPPETS) {
     $t->no_alerts;
 }
 
+
+
+# --- reputation.conf -------------------------------------------------------
+
+{
+    my $t = runnable(prefix(), 'reputation');
+    my $from = sub {
+        my ($addr) = @_;
+        return $t->post('/login', '',
+                        headers => { 'X-Forwarded-For' => $addr });
+    };
+
+    my ($n, $rej) = until_rejected($t, 20, sub { $from->('192.0.2.200') });
+    is($n, 10, 'reputation: an unlisted client, 10 a minute');
+    check_rejection($rej, 10, 60, 'reputation: unlisted, 11th');
+
+    ($n, $rej) = until_rejected($t, 20, sub { $from->('198.51.100.7') });
+    is($n, 5, 'reputation: a Tor exit, 5 a minute (tor:0.5)');
+    check_rejection($rej, 5, 60, 'reputation: Tor exit, 6th');
+
+    ($n, $rej) = until_rejected($t, 20, sub { $from->('192.0.2.9') });
+    is($n, 2, 'reputation: on the abuse list, 2 a minute (abuse:0.2)');
+    is($rej->{headers}{'retry-after'}, 240,
+       'reputation: abuse, a first block of 4 minutes (penalty_level 3)');
+
+    is($from->('203.0.113.50')->{status}, 403,
+       'reputation: on the DROP list (score 90): denied');
+
+    like($t->read_file('logs/reputation.log'),
+         qr/^203\.0\.113\.50 "POST \/login HTTP\/1\.0" 403 lists=drop score=90 /m,
+         'reputation: the access log names the list and the score');
+
+    $t->stop;
+    $t->no_alerts;
+}
 
 # --- scripts/run.sh (make run) --------------------------------------------
 

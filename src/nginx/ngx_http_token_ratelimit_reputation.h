@@ -148,7 +148,10 @@ char *ngx_http_trl_rep_resolve(ngx_conf_t *cf,
 ngx_int_t ngx_http_trl_rep_job_post(ngx_http_trl_rep_job_t *job,
     ngx_log_t *log);
 
-/* (it may call done before it returns, where there are no threads) */
+/* The caller owns job (and text) and frees them in done; NGX_ERROR: not
+ * queued, done is not called.  Without threads done runs before
+ * ngx_http_trl_rep_job_post returns.  job->version: the installed version
+ * (or the one kept on a failure) once done runs. */
 /* the work of a job, where it is called (a thread, or the master) */
 void ngx_http_trl_rep_job_run(ngx_http_trl_rep_job_t *job);
 /* the identity of the file at path (all 0 when it cannot be stat()ed) */
