@@ -12,6 +12,8 @@
 # - An upload on B while Redis is down is installed on B ("unpublished":
 #   true), published once Redis is back (a fresh, empty Redis: A, which
 #   still has the older version, cannot win with it) and reaches A.
+# - A body in Redis that does not decode (a newer version): each node
+#   refuses it once, keeps its list and says why; a good upload ends it.
 # - A reload of B keeps the list: served scaled at once, same version.
 # - A third node started later gets the list from Redis.
 # - With cluster= (three masters): two lists whose hashes are on two
@@ -173,6 +175,32 @@ like($t[1]->error_log, qr/"up": version $v2 published to Redis \(uploaded while/
 is(up(0)->{version}, $v2, 'A: the same version as B');
 sleep 1.5;
 is(in_redis()->{version}, $v2, 'Redis keeps the newest version');
+
+# --- a body in Redis that does not decode ---------------------------------------
+
+{
+    my $bad = $v2 + 1;
+    $redis->cli('HSET', $KEY, 'version', $bad, 'checksum',
+                '0123456789abcdef', 'body', 'not a wire form');
+    ok(wait_for(4, sub {
+           count_in_log(0, qr/"up": version $bad from Redis not installed: .*; keeping version $v2/)
+           && count_in_log(1, qr/"up": version $bad from Redis not installed/)
+       }), 'both nodes: the bad version is refused, the version kept');
+    like(up(0)->{error}{message} // '', qr/^redis version $bad: /,
+         'A: the list says why');
+    is(limit_of(0, '198.51.100.1'), 5000, 'A: still serves its list');
+    sleep 2.5;
+    is(count_in_log(0, qr/version $bad from Redis not installed/)
+       + count_in_log(1, qr/version $bad from Redis not installed/), 2,
+       'refused once per node, not at every poll');
+
+    # a good upload ends it
+    $r = call(0, 'PUT', '/reputation/up', "198.51.100.0/24\n");
+    is($r->{status}, 200, 'A: a new upload');
+    $v2 = $r->{json}{version};
+    ok(wait_for(4, sub { up(1)->{version} == $v2 }), 'B: took it');
+    is(up(0)->{error}, undef, 'A: no error any more');
+}
 
 # --- reload of B -----------------------------------------------------------------
 

@@ -369,17 +369,25 @@ static void
 ngx_http_trl_rep_adopt(ngx_http_trl_rep_list_t *list,
     trl_rep_remote_t *remote)
 {
+    uint64_t                *version;
     ngx_http_trl_rep_job_t  *job;
 
-    job = ngx_calloc(sizeof(ngx_http_trl_rep_job_t) + remote->body.len + 1,
-                     ngx_http_trl_rep_sync_log);
+    /* the job, Redis's version (job->version becomes the one kept when
+     * the load fails), the body */
+
+    job = ngx_calloc(sizeof(ngx_http_trl_rep_job_t) + sizeof(uint64_t)
+                     + remote->body.len + 1, ngx_http_trl_rep_sync_log);
     if (job == NULL) {
         return;                                 /* the next poll */
     }
 
+    version = (uint64_t *) (job + 1);
+    *version = remote->version;
+
     job->rcf = ngx_http_trl_rep_sync_rcf;
     job->list = list;
-    job->text = (u_char *) (job + 1);
+    job->data = version;
+    job->text = (u_char *) (version + 1);
     job->len = remote->body.len;
     ngx_memcpy(job->text, remote->body.data, remote->body.len);
     job->wire = 1;
@@ -400,8 +408,8 @@ static void
 ngx_http_trl_rep_adopted(ngx_http_trl_rep_job_t *job)
 {
     u_char                    why[NGX_MAX_ERROR_STR];
+    uint64_t                  remote;
     trl_rep_t                *rep;
-    trl_rep_list_info_t       info;
     ngx_http_trl_rep_list_t  *list;
 
     list = job->list;
@@ -426,20 +434,18 @@ ngx_http_trl_rep_adopted(ngx_http_trl_rep_job_t *job)
 
     /* kept in the table: no worker fetches this version again */
 
+    remote = *(uint64_t *) job->data;
+
     *ngx_snprintf(why, sizeof(why) - 1, "redis version %uL: %s",
-                  job->version, job->err) = '\0';
+                  remote, job->err) = '\0';
 
     trl_rep_set_error(rep, (int) list->slot, (char *) why,
                       ngx_http_trl_wall_ms());
 
-    if (trl_rep_info(rep, (int) list->slot, &info) != TRL_OK) {
-        info.version = 0;
-    }
-
     ngx_log_error(NGX_LOG_ERR, ngx_http_trl_rep_sync_log, 0,
                   "token_ratelimit_reputation_list \"%V\": version %uL from "
                   "Redis not installed: %s; keeping version %uL",
-                  &list->name, job->version, job->err, info.version);
+                  &list->name, remote, job->err, job->version);
 
     ngx_free(job);
 }
