@@ -90,7 +90,8 @@ ngx_http_trl_rep_watch_handler(ngx_event_t *ev)
 
     trl_rep_reclaim(rcf->rep, now);
 
-    if (rcf->files && trl_rep_due(rcf->rep, TRL_REP_DUE_FILES, now, rcf->check))
+    if (rcf->files
+        && trl_rep_due(rcf->rep, TRL_REP_DUE_FILES, now, rcf->check))
     {
         ngx_http_trl_rep_check(rcf, ev->log);
     }
