@@ -218,4 +218,44 @@ int trl_lists_decode(const trl_bytes_t *elements, size_t nelements,
     return TRL_OK;
 }
 
+// version and checksum (and body), each nil when the hash has none
+int trl_rep_remote_decode(const trl_bytes_t *elements, size_t nelements,
+                          trl_rep_remote_t *out) noexcept {
+    if (elements == nullptr || out == nullptr
+        || (nelements != 2 && nelements != 3))
+    {
+        return TRL_ERROR;
+    }
+    trl_rep_remote_t r{};
+    if (elements[0].data == nullptr) {
+        *out = r;                           // nothing uploaded yet
+        return TRL_OK;
+    }
+    r.version = list_number(elements[0].data, elements[0].len);
+    const trl_bytes_t &c = elements[1];
+    if (r.version == 0 || c.data == nullptr || c.len != 16) {
+        return TRL_ERROR;
+    }
+    for (size_t i = 0; i < 16; i++) {
+        char h = c.data[i];
+        int d = h >= '0' && h <= '9'   ? h - '0'
+                : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                       : -1;
+        if (d < 0) {
+            return TRL_ERROR;
+        }
+        r.checksum = r.checksum << 4 | static_cast<uint64_t>(d);
+    }
+    if (nelements == 3) {
+        if (elements[2].data == nullptr) {
+            return TRL_ERROR;
+        }
+        r.body = elements[2];
+    }
+    r.present = 1;
+    *out = r;
+    return TRL_OK;
+}
+
 }  // extern "C"

@@ -123,6 +123,26 @@ bool start(trl_argv_t *argv) {
     return true;
 }
 
+// <prefix>reputation:<NAME>: the hash of an uploaded reputation list
+bool rep_key(Args &a, const char *prefix, size_t prefix_len,
+             const char *name, size_t name_len) {
+    static const char kTag[] = "reputation:";
+    constexpr size_t kTagLen = sizeof(kTag) - 1;
+    if ((prefix == nullptr && prefix_len > 0) || name == nullptr
+        || name_len == 0 || name_len >= TRL_REP_KEY_BUF(0) - kTagLen)
+    {
+        return false;
+    }
+    return a.written(prefix_len + kTagLen + name_len, [&](char *p, size_t) {
+        if (prefix_len) {
+            std::memcpy(p, prefix, prefix_len);
+        }
+        std::memcpy(p + prefix_len, kTag, kTagLen);
+        std::memcpy(p + prefix_len + kTagLen, name, name_len);
+        return prefix_len + kTagLen + name_len;
+    });
+}
+
 }  // namespace
 
 extern "C" {
@@ -247,6 +267,46 @@ int trl_lists_encode(const char *prefix, size_t prefix_len, uint64_t now_ms,
     for (size_t i = 0; ok && i < ndels; i++) {
         ok = a.number(dels[i]);
     }
+    return done(argv, ok);
+}
+
+// key; "1" for the body too, else "0"
+int trl_rep_read_encode(const char *prefix, size_t prefix_len,
+                        const char *name, size_t name_len, int with_body,
+                        trl_argv_t *argv) noexcept {
+    if (!start(argv)) {
+        return TRL_ERROR;
+    }
+    Args a(argv);
+    return done(argv, rep_key(a, prefix, prefix_len, name, name_len)
+                      && a.bytes(with_body ? "1" : "0", 1));
+}
+
+// key; version, checksum (16 hex digits), body, at, node
+int trl_rep_publish_encode(const char *prefix, size_t prefix_len,
+                           const char *name, size_t name_len,
+                           const trl_rep_remote_t *upload, uint64_t at_s,
+                           const char *node, size_t node_len,
+                           trl_argv_t *argv) noexcept {
+    static const char hex[] = "0123456789abcdef";
+    if (!start(argv) || upload == nullptr || upload->version == 0
+        || (upload->body.data == nullptr && upload->body.len > 0)
+        || (node == nullptr && node_len > 0))
+    {
+        return TRL_ERROR;
+    }
+    Args a(argv);
+    bool ok = rep_key(a, prefix, prefix_len, name, name_len)
+              && a.number(upload->version)
+              && a.written(16, [&](char *p, size_t) {
+                     for (int i = 0; i < 16; i++) {
+                         p[i] = hex[(upload->checksum >> (60 - 4 * i)) & 0xf];
+                     }
+                     return size_t{16};
+                 })
+              && a.bytes(upload->body.len ? upload->body.data : "",
+                         upload->body.len)
+              && a.number(at_s) && a.bytes(node_len ? node : "", node_len);
     return done(argv, ok);
 }
 

@@ -328,6 +328,26 @@ const char kLists[] =
     "redis.call('PEXPIRE', key, 86400000)\n"
     "return out\n";
 
+// Reputation, read: KEYS[1] = <prefix>reputation:<NAME>; ARGV[1] = "1" for
+// the body too.  Returns version, checksum (and body), nil where missing.
+const char kRepRead[] =
+    "local f = {'version', 'checksum'}\n"
+    "if ARGV[1] == '1' then f[3] = 'body' end\n"
+    "return redis.call('HMGET', KEYS[1], unpack(f))\n";
+
+// Reputation, publish: KEYS[1] as for read; ARGV = version (Unix ms of the
+// upload), checksum, body, at, node.  A hash holding the same or a newer
+// version is left as it is (the nodes adopt the newest upload).  Returns
+// version and checksum as the hash holds them then.
+const char kRepPublish[] =
+    "local key = KEYS[1]\n"
+    "local cur = tonumber(redis.call('HGET', key, 'version') or '0') or 0\n"
+    "if tonumber(ARGV[1]) > cur then\n"
+    "  redis.call('HSET', key, 'version', ARGV[1], 'checksum', ARGV[2],\n"
+    "             'body', ARGV[3], 'at', ARGV[4], 'node', ARGV[5])\n"
+    "end\n"
+    "return redis.call('HMGET', key, 'version', 'checksum')\n";
+
 }  // namespace
 
 uint64_t redis_cell_ms(uint64_t window_ms) {
@@ -384,6 +404,8 @@ const char *script_text(Script s) {
     case kScriptLists: return kLists;
     case kScriptAsk: return kAsk;
     case kScriptDistinct: return trl_distinct_script();
+    case kScriptRepRead: return kRepRead;
+    case kScriptRepPublish: return kRepPublish;
     default: return "";
     }
 }

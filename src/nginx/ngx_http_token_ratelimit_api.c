@@ -18,6 +18,8 @@
  *   POST   {loc}/lists/allow|deny?...     add one (address=, cidr= or
  *                                         key= [zone=]; ttl=)
  *   DELETE {loc}/lists/ID                 remove one
+ *   ...    {loc}/reputation[/NAME]        IP reputation lists (see
+ *                                         api_reputation.c)
  *
  * A wrong method gets 405 (with Allow), an unknown zone, entry or path 404,
  * malformed input 400 with a JSON error, all without touching any state.
@@ -72,6 +74,7 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_str_t                  path, part, format;
+    ngx_uint_t                 reputation;
     ngx_table_elt_t           *h;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_trl_main_conf_t  *tmcf;
@@ -99,9 +102,14 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
         path.len--;
     }
 
-    /* no call takes a body (POST takes query arguments) */
+    /* no call takes a body (POST takes query arguments) but reputation
+     * lists: api_reputation.c reads or discards it */
 
-    rc = ngx_http_discard_request_body(r);
+    reputation = path.len >= 10
+                 && ngx_strncmp(path.data, "reputation", 10) == 0
+                 && (path.len == 10 || path.data[10] == '/');
+
+    rc = reputation ? NGX_OK : ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -115,6 +123,11 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "token_ratelimit_api: cross-site check: %V "
                            "refused by its %V", &r->method_name, &h->key);
+
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
 
             return ngx_http_trl_api_refuse(r, h);
         }
@@ -176,6 +189,13 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
         part.len = path.len - ngx_min(path.len, 6);
 
         return ngx_http_trl_api_lists(r, tmcf, &part);
+    }
+
+    if (reputation) {
+        part.data = path.data + ngx_min(path.len, 11);
+        part.len = path.len - ngx_min(path.len, 11);
+
+        return ngx_http_trl_api_reputation(r, tmcf, &part);
     }
 
     if (path.len >= 5 && ngx_strncmp(path.data, "zones", 5) == 0

@@ -2,9 +2,9 @@
 /*
  * ngx_http_token_ratelimit_api.h - token_ratelimit_api: the monitoring and
  * administration endpoint (api.c routes to api_zones.c, api_lists.c,
- * prometheus.c and dashboard.c; api_args.c reads a call's arguments,
- * api_origin.c refuses cross-site calls), and the response builder and
- * answers they share (out.c).
+ * api_reputation.c, prometheus.c and dashboard.c; api_args.c reads a
+ * call's arguments, api_origin.c refuses cross-site calls), and the
+ * response builder and answers they share (out.c).
  */
 
 #ifndef _NGX_HTTP_TOKEN_RATELIMIT_API_H_INCLUDED_
@@ -103,6 +103,10 @@ ngx_int_t ngx_http_trl_api_lists(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *rest);
 void ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf);
+
+/* api_reputation.c */
+ngx_int_t ngx_http_trl_api_reputation(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *rest);
 
 /* api_origin.c */
 ngx_table_elt_t *ngx_http_trl_api_cross_site(ngx_http_request_t *r);

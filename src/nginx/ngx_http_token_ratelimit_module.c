@@ -746,6 +746,8 @@ ngx_http_trl_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_trl_rep_sync_init(cycle);
+
     return ngx_http_trl_sync_init_process(cycle);
 }
 
@@ -764,6 +766,7 @@ ngx_http_trl_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_trl_rep_sync_exit();
     ngx_http_trl_sync_exit_process(cycle);
     ngx_http_trl_redis_exit_process();
 }

@@ -16,6 +16,7 @@
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_api.h"
 #include "ngx_http_token_ratelimit_util.h"
+#include "ngx_http_token_ratelimit_reputation.h"
 
 
 /* one zone's numbers, read once per scrape */
@@ -75,6 +76,8 @@ static void ngx_http_trl_prom_distinct(ngx_http_trl_out_t *out,
 static void ngx_http_trl_prom_redis(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf);
 static void ngx_http_trl_prom_lists(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf);
+static void ngx_http_trl_prom_reputation(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf);
 static void ngx_http_trl_prom_label(ngx_http_trl_out_t *out, u_char *s,
     size_t len);
@@ -226,6 +229,7 @@ ngx_http_trl_api_prometheus(ngx_http_request_t *r,
     ngx_http_trl_prom_distinct(&out, pz, n);
     ngx_http_trl_prom_redis(&out, tmcf);
     ngx_http_trl_prom_lists(&out, tmcf);
+    ngx_http_trl_prom_reputation(&out, tmcf);
 
     return ngx_http_trl_out_send(&out, NGX_HTTP_OK,
                                  "text/plain; version=0.0.4; charset=utf-8");
@@ -602,6 +606,77 @@ ngx_http_trl_prom_lists(ngx_http_trl_out_t *out,
                             "token_ratelimit_list_entries{action=\"deny\"} "
                             "%uL\n",
                             allow, deny);
+}
+
+
+/* the reputation lists, by name (at most 64: declared in nginx.conf) */
+
+static void
+ngx_http_trl_prom_reputation(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf)
+{
+    ngx_uint_t                i, f, n;
+    trl_rep_zone_info_t       zi;
+    trl_rep_list_info_t      *info;
+    ngx_http_trl_rep_list_t  *lists;
+
+    static const char  *families[][3] = {
+        { "token_ratelimit_reputation_ranges", "gauge",
+          "Address ranges (IPv4 and IPv6, after merging) of the list's "
+          "table in force." },
+        { "token_ratelimit_reputation_matched_total", "counter",
+          "Requests whose client address the list held." },
+        { "token_ratelimit_reputation_version", "gauge",
+          "Version of the list's table in force (0: never loaded; uploads: "
+          "the Unix time of the upload in ms)." }
+    };
+
+    if (tmcf->rep == NULL || tmcf->rep->rep == NULL) {
+        return;
+    }
+
+    n = tmcf->rep->lists.nelts;
+    lists = tmcf->rep->lists.elts;
+
+    info = ngx_pcalloc(out->request->pool,
+                       (n + 1) * sizeof(trl_rep_list_info_t));
+    if (info == NULL) {
+        out->failed = 1;
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (lists[i].slot < 0
+            || trl_rep_info(tmcf->rep->rep, (int) lists[i].slot, &info[i])
+               != TRL_OK)
+        {
+            ngx_memzero(&info[i], sizeof(trl_rep_list_info_t));
+        }
+    }
+
+    for (f = 0; f < 3; f++) {
+        ngx_http_trl_prom_head(out, families[f][0], families[f][1],
+                               families[f][2]);
+
+        for (i = 0; i < n; i++) {
+            ngx_http_trl_out_printf(out, "%s{list=\"", families[f][0]);
+            ngx_http_trl_prom_label(out, lists[i].name.data,
+                                    lists[i].name.len);
+            ngx_http_trl_out_printf(out, "\"} %uL\n",
+                                    f == 0 ? info[i].ranges4
+                                             + info[i].ranges6
+                                    : f == 1 ? info[i].matched
+                                    : info[i].version);
+        }
+    }
+
+    trl_rep_zone_info(tmcf->rep->rep, &zi);
+
+    ngx_http_trl_prom_head(out, "token_ratelimit_reputation_bytes", "gauge",
+                           "Bytes of the reputation table's shared memory "
+                           "in use (tables in force and retired).");
+    ngx_http_trl_out_printf(out, "token_ratelimit_reputation_bytes %uL\n",
+                            zi.used);
 }
 
 

@@ -270,7 +270,8 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     static const char  *names[TRL_SCRIPTS] = {
         "publish", "strict decision", "release", "reset", "lists",
-        "async decision", "distinct decision"
+        "async decision", "distinct decision", "reputation read",
+        "reputation publish"
     };
 
     ngx_queue_remove(&cmd->queue);

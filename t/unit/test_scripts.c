@@ -654,6 +654,181 @@ START_TEST(lists_decode_refuses)
 END_TEST
 
 
+/* --- reputation lists --------------------------------------------------- */
+
+START_TEST(rep_read_encodes_as_the_script_reads)
+{
+    room_t  r;
+
+    ck_assert_int_eq(trl_rep_read_encode("trl:", 4, "tor", 3, 0,
+                                         room(&r, TRL_REP_READ_ARGS,
+                                              TRL_REP_READ_BUF(4))),
+                     TRL_OK);
+    ck_assert_uint_eq(r.argv.n, 2);
+    arg_is(&r.argv, 0, "trl:reputation:tor");
+    arg_is(&r.argv, 1, "0");
+
+    ck_assert_int_eq(trl_rep_read_encode(NULL, 0, "a.b-c_31", 8, 1,
+                                         room(&r, TRL_REP_READ_ARGS,
+                                              TRL_REP_READ_BUF(0))),
+                     TRL_OK);
+    arg_is(&r.argv, 0, "reputation:a.b-c_31");
+    arg_is(&r.argv, 1, "1");
+
+    /* a name of 31 bytes fits the room the macros give; 32 is refused */
+    ck_assert_int_eq(trl_rep_read_encode("p:", 2,
+                                         "0123456789012345678901234567890",
+                                         31, 0,
+                                         room(&r, TRL_REP_READ_ARGS,
+                                              TRL_REP_READ_BUF(2))),
+                     TRL_OK);
+    ck_assert_int_eq(trl_rep_read_encode("p:", 2,
+                                         "01234567890123456789012345678901",
+                                         32, 0,
+                                         room(&r, ARGS_MAX, BUF_MAX)),
+                     TRL_ERROR);
+    ck_assert_uint_eq(r.argv.n, 0);
+    ck_assert_int_eq(trl_rep_read_encode("p:", 2, "", 0, 0,
+                                         room(&r, ARGS_MAX, BUF_MAX)),
+                     TRL_ERROR);
+    ck_assert_int_eq(trl_rep_read_encode("p:", 2, "tor", 3, 0,
+                                         room(&r, 1, BUF_MAX)),
+                     TRL_ERROR);
+}
+END_TEST
+
+
+START_TEST(rep_publish_encodes_as_the_script_reads)
+{
+    room_t            r;
+    trl_rep_remote_t  up;
+    static const char body[] = "\x01\x00wire\xff";
+
+    memset(&up, 0, sizeof(up));
+    up.version = 1795384317123ULL;
+    up.checksum = 0x0123456789abcdefULL;
+    up.body.data = body;
+    up.body.len = sizeof(body) - 1;
+
+    ck_assert_int_eq(trl_rep_publish_encode("trl:", 4, "bad", 3, &up,
+                                            1795384317, "node-a", 6,
+                                            room(&r, TRL_REP_PUBLISH_ARGS,
+                                                 TRL_REP_PUBLISH_BUF(4))),
+                     TRL_OK);
+    ck_assert_uint_eq(r.argv.n, 6);
+    arg_is(&r.argv, 0, "trl:reputation:bad");
+    arg_is(&r.argv, 1, "1795384317123");
+    arg_is(&r.argv, 2, "0123456789abcdef");
+    ck_assert_ptr_eq(r.argv.args[3].data, body);    /* not copied */
+    ck_assert_uint_eq(r.argv.args[3].len, sizeof(body) - 1);
+    arg_is(&r.argv, 4, "1795384317");
+    arg_is(&r.argv, 5, "node-a");
+
+    /* an empty list: an empty body is still one */
+    up.body.data = NULL;
+    up.body.len = 0;
+    up.checksum = 7;
+    ck_assert_int_eq(trl_rep_publish_encode("", 0, "x", 1, &up, 1, NULL, 0,
+                                            room(&r, TRL_REP_PUBLISH_ARGS,
+                                                 TRL_REP_PUBLISH_BUF(0))),
+                     TRL_OK);
+    arg_is(&r.argv, 2, "0000000000000007");
+    arg_is(&r.argv, 3, "");
+    arg_is(&r.argv, 5, "");
+
+    /* no version, or no room */
+    up.version = 0;
+    ck_assert_int_eq(trl_rep_publish_encode("", 0, "x", 1, &up, 1, NULL, 0,
+                                            room(&r, ARGS_MAX, BUF_MAX)),
+                     TRL_ERROR);
+    up.version = 5;
+    ck_assert_int_eq(trl_rep_publish_encode("", 0, "x", 1, &up, 1, NULL, 0,
+                                            room(&r, 5, BUF_MAX)),
+                     TRL_ERROR);
+    ck_assert_uint_eq(r.argv.n, 0);
+    ck_assert_int_eq(trl_rep_publish_encode("", 0, "x", 1, NULL, 1, NULL, 0,
+                                            room(&r, ARGS_MAX, BUF_MAX)),
+                     TRL_ERROR);
+}
+END_TEST
+
+
+START_TEST(rep_remote_decode_round_trip)
+{
+    trl_bytes_t       el[3];
+    trl_rep_remote_t  got;
+
+    el[0] = bytes("1795384317123");
+    el[1] = bytes("0123456789ABCDEF");
+    el[2] = bytes("wire");
+
+    ck_assert_int_eq(trl_rep_remote_decode(el, 2, &got), TRL_OK);
+    ck_assert_int_eq(got.present, 1);
+    ck_assert_uint_eq(got.version, 1795384317123ULL);
+    ck_assert_uint_eq(got.checksum, 0x0123456789abcdefULL);
+    ck_assert_ptr_null(got.body.data);
+
+    ck_assert_int_eq(trl_rep_remote_decode(el, 3, &got), TRL_OK);
+    ck_assert_ptr_eq(got.body.data, el[2].data);
+    ck_assert_uint_eq(got.body.len, 4);
+
+    /* nothing uploaded: every element nil */
+    el[0].data = NULL;
+    el[0].len = 0;
+    el[1] = el[0];
+    el[2] = el[0];
+    memset(&got, 0x55, sizeof(got));
+    ck_assert_int_eq(trl_rep_remote_decode(el, 3, &got), TRL_OK);
+    ck_assert_int_eq(got.present, 0);
+    ck_assert_uint_eq(got.version, 0);
+    ck_assert_uint_eq(got.checksum, 0);
+}
+END_TEST
+
+
+START_TEST(rep_remote_decode_refuses)
+{
+    size_t            i;
+    trl_bytes_t       el[3];
+    trl_rep_remote_t  got;
+    static const char *bad[][2] = {
+        { "0", "0123456789abcdef" },
+        { "12a", "0123456789abcdef" },
+        { "-1", "0123456789abcdef" },
+        { "12345678901234567890", "0123456789abcdef" },
+        { "5", "0123456789abcde" },
+        { "5", "0123456789abcdef0" },
+        { "5", "0123456789abcdeg" },
+        { "5", "" }
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        el[0] = bytes(bad[i][0]);
+        el[1] = bytes(bad[i][1]);
+        memset(&got, 0x55, sizeof(got));
+        ck_assert_msg(trl_rep_remote_decode(el, 2, &got) == TRL_ERROR,
+                      "\"%s\" \"%s\" taken", bad[i][0], bad[i][1]);
+        ck_assert_uint_eq(got.version, 0x5555555555555555ULL);  /* as was */
+    }
+
+    /* a version without a checksum, a body asked for and missing */
+    el[0] = bytes("5");
+    el[1].data = NULL;
+    el[1].len = 0;
+    ck_assert_int_eq(trl_rep_remote_decode(el, 2, &got), TRL_ERROR);
+    el[1] = bytes("0123456789abcdef");
+    el[2].data = NULL;
+    el[2].len = 0;
+    ck_assert_int_eq(trl_rep_remote_decode(el, 3, &got), TRL_ERROR);
+
+    /* of another length */
+    ck_assert_int_eq(trl_rep_remote_decode(el, 1, &got), TRL_ERROR);
+    ck_assert_int_eq(trl_rep_remote_decode(el, 4, &got), TRL_ERROR);
+    ck_assert_int_eq(trl_rep_remote_decode(NULL, 2, &got), TRL_ERROR);
+}
+END_TEST
+
+
 /* --- any bytes ---------------------------------------------------------- */
 
 START_TEST(decoders_survive_any_bytes)
@@ -710,6 +885,10 @@ scripts_suite(void)
     tcase_add_test(tc, lists_encodes_as_the_script_reads);
     tcase_add_test(tc, lists_decode_round_trip);
     tcase_add_test(tc, lists_decode_refuses);
+    tcase_add_test(tc, rep_read_encodes_as_the_script_reads);
+    tcase_add_test(tc, rep_publish_encodes_as_the_script_reads);
+    tcase_add_test(tc, rep_remote_decode_round_trip);
+    tcase_add_test(tc, rep_remote_decode_refuses);
     tcase_add_test(tc, decoders_survive_any_bytes);
     suite_add_tcase(s, tc);
 

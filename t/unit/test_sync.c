@@ -1742,7 +1742,8 @@ END_TEST
 START_TEST(redis_scripts)
 {
     const char  *names[] = { "publish", "strict", "release", "reset",
-                             "lists", "ask", "distinct" };
+                             "lists", "ask", "distinct", "rep read",
+                             "rep publish" };
     int          i, bad[] = { -1, TRL_SCRIPTS, TRL_SCRIPTS + 1, 1000,
                               INT_MIN };
 
@@ -1753,7 +1754,9 @@ START_TEST(redis_scripts)
     ck_assert_int_eq(TRL_SCRIPT_LISTS, 4);
     ck_assert_int_eq(TRL_SCRIPT_ASK, 5);
     ck_assert_int_eq(TRL_SCRIPT_DISTINCT, 6);
-    ck_assert_int_eq(TRL_SCRIPTS, 7);
+    ck_assert_int_eq(TRL_SCRIPT_REP_READ, 7);
+    ck_assert_int_eq(TRL_SCRIPT_REP_PUBLISH, 8);
+    ck_assert_int_eq(TRL_SCRIPTS, 9);
     ck_assert_str_eq(trl_redis_script(TRL_SCRIPT_DISTINCT),
                      trl_distinct_script());
 

@@ -167,6 +167,47 @@ int trl_lists_decode(const trl_bytes_t *elements, size_t nelements,
     size_t *nentries) TRL_NOEXCEPT;
 
 
+/*
+ * Reputation (lists uploaded through the API, trl_reputation.h): the hash
+ * <prefix>reputation:<NAME> holds the last upload of a list: version (Unix
+ * ms of the upload), checksum (16 hex digits, of its ranges), body (its
+ * wire form), at (Unix seconds of the publication) and node (who
+ * uploaded).  Read: the version and checksum, with_body the body too.
+ * Publish: writes all five unless the hash holds a version as new or
+ * newer.  Both reply [version, checksum(, body)] as the hash holds them
+ * then (nil elements when it holds none).
+ */
+typedef struct {
+    int          present;        /* the hash holds a version */
+    uint64_t     version;
+    uint64_t     checksum;
+    trl_bytes_t  body;           /* with_body: into the reply's bytes */
+} trl_rep_remote_t;
+
+/* the hash's name: the prefix, "reputation:" and a name of 31 bytes */
+#define TRL_REP_KEY_BUF(prefix_len)                                          \
+    ((size_t) (prefix_len) + sizeof("reputation:") - 1 + 32)
+
+#define TRL_REP_READ_ARGS             2
+#define TRL_REP_READ_BUF(prefix_len)  (TRL_REP_KEY_BUF(prefix_len) + 1)
+#define TRL_REP_PUBLISH_ARGS          6
+#define TRL_REP_PUBLISH_BUF(prefix_len)                                      \
+    (TRL_REP_KEY_BUF(prefix_len) + 3 * TRL_ARG_NUM_MAX)
+
+int trl_rep_read_encode(const char *prefix, size_t prefix_len,
+    const char *name, size_t name_len, int with_body, trl_argv_t *argv)
+    TRL_NOEXCEPT;
+/* upload: version (>= 1), checksum and body (not copied); node: not
+ * copied either */
+int trl_rep_publish_encode(const char *prefix, size_t prefix_len,
+    const char *name, size_t name_len, const trl_rep_remote_t *upload,
+    uint64_t at_s, const char *node, size_t node_len, trl_argv_t *argv)
+    TRL_NOEXCEPT;
+/* elements: 2 (read, publish) or 3 (read with_body); data NULL for nil */
+int trl_rep_remote_decode(const trl_bytes_t *elements, size_t nelements,
+    trl_rep_remote_t *out) TRL_NOEXCEPT;
+
+
 TRL_END_DECLS
 
 #endif /* TRL_SCRIPTS_H_INCLUDED */

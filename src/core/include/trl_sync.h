@@ -137,7 +137,9 @@ size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
 #define TRL_SCRIPT_LISTS    4
 #define TRL_SCRIPT_ASK      5
 #define TRL_SCRIPT_DISTINCT 6     /* trl_distinct.h: distinct zones */
-#define TRL_SCRIPTS         7
+#define TRL_SCRIPT_REP_READ 7     /* trl_scripts.h: reputation lists */
+#define TRL_SCRIPT_REP_PUBLISH 8
+#define TRL_SCRIPTS         9
 
 const char *trl_redis_script(int script) TRL_NOEXCEPT;
 
