@@ -27,6 +27,7 @@ use Errno qw(EINPROGRESS EAGAIN EWOULDBLOCK);
 use File::Basename qw(dirname);
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
+use Scalar::Util qw(weaken);
 use IO::Select;
 use IO::Socket::INET;
 use IO::Socket::IP;
@@ -41,6 +42,7 @@ our $MODULE = $ENV{TRL_MODULE}
 our $NGINX = $ENV{NGINX_BIN} || '/usr/sbin/nginx';
 
 my %used_ports;
+my %running;            # the nginx instances started, by address (weak)
 
 sub new {
     my ($class, %opt) = @_;
@@ -238,6 +240,11 @@ sub run {
     $self->{running} = 1;
     $self->wait_for_port($_) for $self->listen_ports;
     $self->wait_workers;
+    # kept: stop() must find the master when its prefix is gone already
+    $self->{pid} = $self->master_pid;
+    $self->{owner} = $$;
+    $running{"$self"} = $self;
+    weaken($running{"$self"});
     return $self;
 }
 
@@ -328,7 +335,8 @@ sub reload {
 sub stop {
     my ($self) = @_;
     return unless $self->{running};
-    my $pid = $self->master_pid;
+    delete $running{"$self"};
+    my $pid = $self->master_pid || $self->{pid};
     if ($pid) {
         kill 'QUIT', $pid;
         for (1 .. 250) {
@@ -730,6 +738,17 @@ sub browse {
     my $log = $self->read_file($err);
     ok(length $dom, "chromium ($name) rendered $url") or diag($log);
     return ($dom, $log);
+}
+
+# A test's nginx kept in a file-scoped variable is destroyed only after
+# the END block of File::Temp removed its prefix (nginx.pid with it): stop
+# every nginx still running first (this END block runs before File::Temp's,
+# defined earlier), in the process that started it (not in forked clients).
+END {
+    local $?;
+    for my $t (grep { defined } values %running) {
+        $t->stop if ($t->{owner} // 0) == $$;
+    }
 }
 
 sub DESTROY {
