@@ -275,4 +275,50 @@ EOF
     $t2->no_alerts;
 }
 
+# --- a limit looks up the lists it names, the variables all of them ------
+# (matched counts the requests that looked a list up and found the source)
+
+{
+    my $t3 = TRL->new;
+    $t3->write_file('a.txt', "198.51.100.0/24\n");
+    $t3->write_file('b.txt', "198.51.100.0/25\n");
+    $t3->write_config(<<'EOF');
+    token_ratelimit_reputation size=1m;
+    token_ratelimit_reputation_list a file=%%DIR%%/a.txt;
+    token_ratelimit_reputation_list b file=%%DIR%%/b.txt;
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+    token_ratelimit_zone $binary_remote_addr zone=o:1m rate=10r/m;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /a    { token_ratelimit zone=o scale=a:0.5; empty_gif; }
+        location /vars { add_header X-Rep "[$token_ratelimit_reputation]";
+                         token_ratelimit zone=o scale=a:0.5; empty_gif; }
+        location /trl-api { token_ratelimit_api; }
+    }
+EOF
+    $t3->run;
+
+    my $matched = sub {
+        my $body = $t3->get('/trl-api/reputation')->{body};
+        my %m = $body =~ /"name":"(\w+)".*?"matched":(\d+)/g;
+        return "a=" . ($m{a} // '?') . " b=" . ($m{b} // '?');
+    };
+    my $xff = { 'X-Forwarded-For' => '198.51.100.9' };
+
+    my $r = $t3->get('/a', headers => $xff);
+    is($r->{headers}{'x-ratelimit-limit'}, 5, 'only list a named: scaled');
+    $t3->get('/a', headers => $xff);
+    is($matched->(), 'a=2 b=0',
+       'a limit naming list a looks up a alone (b not counted)');
+
+    $r = $t3->get('/vars', headers => $xff);
+    is($r->{headers}{'x-rep'}, '[a,b]',
+       'the variable looks up every list');
+    is($matched->(), 'a=3 b=1', '... each counted once for the request');
+
+    $t3->stop;
+    $t3->no_alerts;
+}
+
 done_testing;

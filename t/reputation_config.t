@@ -59,6 +59,9 @@ fails("$table token_ratelimit_reputation_list bad!name;",
       'a bad name');
 fails("$table token_ratelimit_reputation_list " . ('a' x 32) . ';',
       [qr/invalid list name "a{32}"/], 'a name of 32 bytes');
+fails("$table token_ratelimit_reputation_list lookup;",
+      [qr/invalid list name "lookup" in "token_ratelimit_reputation_list" directive: the name is reserved for the API's \{location\}\/reputation\/lookup/],
+      'the name "lookup"');
 fails("$table $list $list",
       [qr/duplicate list "tor" in "token_ratelimit_reputation_list" directive/],
       'a list twice');

@@ -283,6 +283,11 @@ void trl_rep_reclaim(trl_rep_t *rep, uint64_t now_ms) noexcept {
 
 int trl_rep_lookup(const trl_rep_t *rep, int family, const uint8_t *addr,
                    trl_rep_match_t *m) noexcept {
+    return trl_rep_lookup_some(rep, UINT64_MAX, family, addr, m);
+}
+
+int trl_rep_lookup_some(const trl_rep_t *rep, uint64_t want, int family,
+                        const uint8_t *addr, trl_rep_match_t *m) noexcept {
     return guard(0, [&] {
         trl_rep_match_t none;
         trl_rep_match_t &out = m != nullptr ? *m : none;
@@ -290,7 +295,7 @@ int trl_rep_lookup(const trl_rep_t *rep, int family, const uint8_t *addr,
             std::memset(&out, 0, sizeof(out));
             return 0;
         }
-        return trl::rep_lookup(root(rep), family, addr, out);
+        return trl::rep_lookup(root(rep), want, family, addr, out);
     });
 }
 

@@ -13,10 +13,10 @@ constexpr int kTries = 3;
 
 }  // namespace
 
-int rep_lookup(const RepRoot &r, int family, const uint8_t *addr,
-               trl_rep_match_t &m) {
+int rep_lookup(const RepRoot &r, uint64_t want, int family,
+               const uint8_t *addr, trl_rep_match_t &m) {
     std::memset(&m, 0, sizeof(m));
-    uint64_t mask = r.populated.load(std::memory_order_acquire);
+    uint64_t mask = r.populated.load(std::memory_order_acquire) & want;
     if (mask == 0 || addr == nullptr) {
         return 0;                           // the one load of no lists
     }
@@ -72,7 +72,7 @@ int rep_lookup(const RepRoot &r, int family, const uint8_t *addr,
             m = found;
             return (m.lists | m.dry_run) != 0 ? 1 : 0;
         }
-        mask = r.populated.load(std::memory_order_acquire);
+        mask = r.populated.load(std::memory_order_acquire) & want;
     }
     return 0;                               // no match after kTries
 }

@@ -120,8 +120,8 @@ bool rep_install(RepRoot &r, int slot, const Build &b, uint64_t version,
 bool rep_extract(RepRoot &r, int slot, Build &b);
 
 // reputation_lookup.cpp
-int rep_lookup(const RepRoot &r, int family, const uint8_t *addr,
-               trl_rep_match_t &m);
+int rep_lookup(const RepRoot &r, uint64_t want, int family,
+               const uint8_t *addr, trl_rep_match_t &m);
 
 }  // namespace trl
 

@@ -166,6 +166,9 @@ void ngx_http_trl_rep_exit_process(ngx_cycle_t *cycle);
 /* ngx_http_token_ratelimit_reputation_match.c: the client's lists, looked
  * up once per request (NULL: no table, or no address) */
 trl_rep_match_t *ngx_http_trl_rep_match(ngx_http_request_t *r);
+/* ... of the lists of the slots in want (others may be filled in) */
+trl_rep_match_t *ngx_http_trl_rep_match_some(ngx_http_request_t *r,
+    uint64_t want);
 /* the limits' scale=, penalty_level= and deny_score= for the request's
  * zones (ctx->applied[0 .. n - 1]): NGX_HTTP_FORBIDDEN when denied */
 ngx_int_t ngx_http_trl_rep_request(ngx_http_request_t *r,

@@ -324,6 +324,17 @@ ngx_http_trl_rep_list_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* {loc}/reputation/lookup is the API's lookup, never a list */
+
+    if (value[1].len == 6 && ngx_strncmp(value[1].data, "lookup", 6) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid list name \"%V\" in \"%V\" directive: "
+                           "the name is reserved for the API's "
+                           "{location}/reputation/lookup", &value[1],
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_trl_rep_find(rcf, value[1].data, value[1].len)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "duplicate list \"%V\" in \"%V\" directive",

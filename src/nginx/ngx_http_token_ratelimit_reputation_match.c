@@ -26,6 +26,7 @@
 typedef struct {
     struct sockaddr            *sockaddr;       /* the address looked up */
     ngx_uint_t                  found;          /* 0: no table or address */
+    uint64_t                    looked;         /* the slots looked up */
     trl_rep_match_t             m;
 } ngx_http_trl_rep_cache_t;
 
@@ -38,6 +39,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_trl_rep_addr(struct sockaddr *sa, int *family,
     u_char **addr);
+static uint64_t ngx_http_trl_rep_want(ngx_http_trl_rep_use_t *use);
 static void ngx_http_trl_rep_cleanup(void *data);
 static ngx_http_trl_rep_list_t *ngx_http_trl_rep_slot(
     ngx_http_trl_rep_conf_t *rcf, ngx_int_t slot);
@@ -77,14 +79,25 @@ static ngx_http_variable_t  ngx_http_trl_rep_vars[] = {
 /*
  * The lists of the client's address (after realip).  The lookup is cached
  * for the request, and done again only if the address changed since (a
- * location's realip runs in the preaccess phase).
+ * location's realip runs in the preaccess phase).  The limits look up only
+ * the lists they name (want), so that a location pays for those alone; the
+ * variables want them all, and a later call looks up what is missing.
  */
 
 trl_rep_match_t *
 ngx_http_trl_rep_match(ngx_http_request_t *r)
 {
+    return ngx_http_trl_rep_match_some(r, UINT64_MAX);
+}
+
+
+trl_rep_match_t *
+ngx_http_trl_rep_match_some(ngx_http_request_t *r, uint64_t want)
+{
     int                        family;
     u_char                    *addr;
+    uint64_t                   missing;
+    trl_rep_match_t            more;
     struct sockaddr           *sa;
     ngx_pool_cleanup_t        *cln;
     ngx_http_trl_rep_cache_t  *cache;
@@ -107,7 +120,29 @@ ngx_http_trl_rep_match(ngx_http_request_t *r)
     }
 
     if (cache && cache->sockaddr == sa) {
-        return cache->found ? &cache->m : NULL;
+        if (!cache->found) {
+            return NULL;
+        }
+
+        missing = want & ~cache->looked;
+
+        if (missing == 0) {
+            return &cache->m;
+        }
+
+        if (ngx_http_trl_rep_addr(sa, &family, &addr) == NGX_OK
+            && trl_rep_lookup_some(tmcf->rep->rep, missing, family, addr,
+                                   &more))
+        {
+            trl_rep_count(tmcf->rep->rep, &more);
+            cache->m.lists |= more.lists;
+            cache->m.dry_run |= more.dry_run;
+            cache->m.score = ngx_max(cache->m.score, more.score);
+        }
+
+        cache->looked |= missing;
+
+        return &cache->m;
     }
 
     if (cache == NULL) {
@@ -129,8 +164,9 @@ ngx_http_trl_rep_match(ngx_http_request_t *r)
     }
 
     cache->found = 1;
+    cache->looked = want;
 
-    if (trl_rep_lookup(tmcf->rep->rep, family, addr, &cache->m)) {
+    if (trl_rep_lookup_some(tmcf->rep->rep, want, family, addr, &cache->m)) {
         trl_rep_count(tmcf->rep->rep, &cache->m);
     }
 
@@ -183,6 +219,39 @@ ngx_http_trl_rep_addr(struct sockaddr *sa, int *family, u_char **addr)
 }
 
 
+/* The slots a limit's options name (all of them for deny_score=). */
+
+static uint64_t
+ngx_http_trl_rep_want(ngx_http_trl_rep_use_t *use)
+{
+    uint64_t    want;
+    ngx_int_t   slot;
+    ngx_uint_t  j;
+
+    if (use->deny_score) {
+        return UINT64_MAX;
+    }
+
+    want = 0;
+
+    for (j = 0; j < use->scale.n; j++) {
+        slot = use->scale.term[j].list->slot;
+        if (slot >= 0) {
+            want |= (uint64_t) 1 << slot;
+        }
+    }
+
+    for (j = 0; j < use->level.n; j++) {
+        slot = use->level.term[j].list->slot;
+        if (slot >= 0) {
+            want |= (uint64_t) 1 << slot;
+        }
+    }
+
+    return want;
+}
+
+
 /*
  * The limits that use lists: a source whose score reaches a limit's
  * deny_score= is denied (403, as by token_ratelimit_deny, counted as
@@ -196,6 +265,7 @@ ngx_http_trl_rep_request(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_ctx_t *ctx, ngx_uint_t n)
 {
     uint32_t                   factor, level;
+    uint64_t                   want;
     ngx_uint_t                 i, j, more;
     trl_rep_match_t           *m;
     ngx_http_trl_rep_use_t    *use;
@@ -204,14 +274,19 @@ ngx_http_trl_rep_request(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_applied_t    *a;
     ngx_http_trl_main_conf_t  *tmcf;
 
-    m = NULL;
+    /* the lists the limits name; deny_score= looks at every list's score */
+
+    want = 0;
 
     for (i = 0; i < n; i++) {
-        if (ctx->applied[i].limit->rep) {
-            m = ngx_http_trl_rep_match(r);
-            break;
+        use = ctx->applied[i].limit->rep;
+
+        if (use) {
+            want |= ngx_http_trl_rep_want(use);
         }
     }
+
+    m = want ? ngx_http_trl_rep_match_some(r, want) : NULL;
 
     if (m == NULL || (m->lists == 0 && m->dry_run == 0)) {
         return NGX_DECLINED;

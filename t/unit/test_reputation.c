@@ -297,12 +297,25 @@ START_TEST(rep_install_replace_extract_reclaim)
     ck_assert_uint_eq(m.score, 90);
     ck_assert_uint_eq(trl_rep_names(rep, m.lists, names, sizeof(names)), 7);
     ck_assert_str_eq(names, "tor,bad");
+
     ck_assert_uint_eq(trl_rep_names(rep, m.lists, names, 5), 5);
     ck_assert(memcmp(names, "tor,b", 5) == 0);
     trl_rep_count(rep, &m);
     trl_rep_count(rep, &m);
     ck_assert_int_eq(trl_rep_info(rep, slot[1], &li), TRL_OK);
     ck_assert_uint_eq(li.matched, 2);
+
+    /* a lookup of some lists: the others are not looked at */
+    ck_assert_int_eq(trl_rep_lookup_some(rep, (uint64_t) 1 << slot[0], 4,
+                                         addr, &m), 1);
+    ck_assert_uint_eq(m.lists, 1);
+    ck_assert_uint_eq(m.score, 40);
+    ck_assert_int_eq(trl_rep_lookup_some(rep, (uint64_t) 1 << slot[1], 4,
+                                         addr, &m), 1);
+    ck_assert_uint_eq(m.lists, 2);
+    ck_assert_uint_eq(m.score, 90);
+    ck_assert_int_eq(trl_rep_lookup_some(rep, 0, 4, addr, &m), 0);
+    ck_assert_uint_eq(m.lists, 0);
 
     /* extract: the same ranges */
     x = trl_rep_extract(rep, slot[0]);

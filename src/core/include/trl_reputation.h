@@ -179,6 +179,10 @@ typedef struct {
 
 int trl_rep_lookup(const trl_rep_t *rep, int family, const uint8_t *addr,
     trl_rep_match_t *m) TRL_NOEXCEPT;
+/* The same for the lists of the slots in want only: the others cost
+ * nothing (a location looks up the lists its limits name). */
+int trl_rep_lookup_some(const trl_rep_t *rep, uint64_t want, int family,
+    const uint8_t *addr, trl_rep_match_t *m) TRL_NOEXCEPT;
 /* Counts a request that matched (per list, for the statistics). */
 void trl_rep_count(trl_rep_t *rep, const trl_rep_match_t *m) TRL_NOEXCEPT;
 /* The names of the slots in mask, in slot order, separated by commas;
