@@ -164,7 +164,8 @@ ASAN_CI_TESTS := t/api_lists.t t/api_penalties.t t/config_errors.t \
                  t/bypass_deny.t t/event_log.t t/redis_long_keys.t \
                  t/redis_strict.t t/retry_after.t t/count_modes.t \
                  t/reload.t t/multi_zone.t t/redis_cluster.t t/distinct.t \
-                 t/debug_log.t
+                 t/debug_log.t t/reputation.t t/reputation_api.t \
+                 t/reputation_file.t t/reputation_redis.t
 ASAN_REPORTS = $(CURDIR)/build/asan/reports
 
 test-asan: deps
