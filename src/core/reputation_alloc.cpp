@@ -1,8 +1,9 @@
 // reputation_alloc.cpp - the heap of the reputation table: a first-fit
 // allocator whose free pieces form a list sorted by offset (each piece's
 // header in the piece itself), coalesced on free; retired generations
-// waiting out their grace; and the repair after a writer died holding the
-// lock.  Everything here runs under the table's lock.
+// waiting out their grace; the tables being written outside the lock; and
+// the repair after a writer died holding the lock.  Everything here runs
+// under the table's lock.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -148,6 +149,14 @@ void heap_repair(RepRoot &r) {
         }
     }
     r.nretired = kept;
+    // tables still being written by a live writer stay theirs
+    for (RepPending &w : r.pending) {
+        if (w.off != 0 && sane(w.off, w.size) && !owner_gone(w.tid)) {
+            inuse.push_back(Extent{w.off, w.size});
+        } else {
+            w = RepPending{};
+        }
+    }
     std::sort(inuse.begin(), inuse.end(),
               [](const Extent &a, const Extent &b) { return a.off < b.off; });
 
@@ -209,6 +218,14 @@ void reclaim(RepRoot &r, uint64_t now_ms) {
         }
     }
     r.nretired = kept;
+
+    // the tables a dead writer was writing
+    for (RepPending &w : r.pending) {
+        if (w.off != 0 && owner_gone(w.tid)) {
+            heap_free(r, w.off, w.size);
+            w = RepPending{};
+        }
+    }
 }
 
 }  // namespace trl

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "reputation_table.hpp"
+#include "spinlock.hpp"
 #include "reputation_terms.hpp"
 
 namespace trl {
@@ -13,7 +14,7 @@ namespace trl {
 namespace {
 
 constexpr uint64_t kRepMagic = UINT64_C(0x54524c5245505554);  // "TRLREPUT"
-constexpr uint32_t kRepVersion = 1;
+constexpr uint32_t kRepVersion = 2;   // 2: pending tables
 constexpr uint64_t kRepMinHeap = 64 * 1024;
 
 uint64_t heap_start() {
@@ -165,16 +166,62 @@ bool rep_install(RepRoot &r, int slot, const Build &b, uint64_t version,
         return false;
     }
     uint64_t need = gen_bytes(b);
+    uint64_t off = 0, size = need;
+    RepPending *pending = nullptr;
+
+    // The table is allocated under the lock, written outside it (readers
+    // cannot reach it yet; 16 ms for 1M ranges, which no worker's event
+    // loop asking the table for something else should wait), and swapped
+    // in under the lock.  Without a free pending entry it is written under
+    // the lock.
+    if (need != 0) {
+        RepHeld held(r);
+        if (!r.slot[slot].in_use) {
+            why = "no reputation list in slot " + std::to_string(slot);
+            return false;
+        }
+        reclaim(r, now_ms);
+        off = heap_alloc(r, size);
+        if (off != 0) {
+            for (RepPending &w : r.pending) {
+                if (w.off == 0) {
+                    w = RepPending{off, size, current_tid(), 0};
+                    pending = &w;
+                    break;
+                }
+            }
+            if (pending == nullptr) {
+                heap_free(r, off, size);
+                off = 0;
+                size = need;
+            }
+        }
+    }
+    if (pending != nullptr) {
+        gen_write(b, rep_base(r) + off, size);
+    }
 
     RepHeld held(r);
+    if (pending != nullptr) {
+        bool mine = pending->off == off && pending->tid == current_tid();
+        if (mine) {
+            *pending = RepPending{};
+        } else {                    // taken for a dead writer's: lost
+            why = "the reputation table was repaired while the list was "
+                  "written; load it again";
+            return false;
+        }
+    }
     RepSlot &s = r.slot[slot];
     if (!s.in_use) {
+        if (pending != nullptr) {
+            heap_free(r, off, size);
+        }
         why = "no reputation list in slot " + std::to_string(slot);
         return false;
     }
     reclaim(r, now_ms);
-    uint64_t off = 0, size = need;
-    if (need != 0) {
+    if (need != 0 && pending == nullptr) {
         off = heap_alloc(r, size);
         if (off == 0) {
             char text[256];

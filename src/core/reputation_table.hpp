@@ -26,6 +26,7 @@ namespace trl {
 constexpr uint64_t kRepGraceMs = 2000;
 constexpr uint32_t kRepMaxRetired = 128;
 constexpr uint64_t kRepAlign = 64;
+constexpr uint32_t kRepMaxPending = 8;     // tables being written at once
 
 struct RepSlot {
     std::atomic<uint64_t> gen;      // offset of the current generation (0)
@@ -64,6 +65,16 @@ struct RepRetired {
     uint64_t at_ms;
 };
 
+// A table allocated and being written outside the lock (rep_install): the
+// heap keeps it while its writer lives; a writer that died leaves it to
+// reclaim.
+struct RepPending {
+    uint64_t off;                   // 0: a free entry
+    uint64_t size;
+    uint32_t tid;                   // the writer
+    uint32_t reserved;
+};
+
 struct RepRoot {
     uint64_t magic;
     uint32_t version;
@@ -79,6 +90,7 @@ struct RepRoot {
     uint64_t retired_bytes;
     uint64_t due_ms[2];             // trl_rep_due's channels
     RepRetired retired[kRepMaxRetired];
+    RepPending pending[kRepMaxPending];
     RepSlot slot[TRL_REP_MAX_LISTS];
 };
 

@@ -54,6 +54,8 @@ bool lock_owned(std::atomic<uint32_t> &owner) {
     return lock_owned_as(owner, current_pid());
 }
 
+bool owner_gone(uint32_t id) { return process_gone(id); }
+
 // kill(2) with a thread's id answers for the thread: ESRCH once it is
 // gone, as for a process.
 bool lock_owned_as(std::atomic<uint32_t> &owner, uint32_t me) {

@@ -30,6 +30,8 @@ void unlock_owned(std::atomic<uint32_t> &owner);
 // the lock for a dead predecessor of the same pid.
 uint32_t current_tid();
 bool lock_owned_as(std::atomic<uint32_t> &owner, uint32_t me);
+// True when the process or thread of that id is gone (kill(2): ESRCH).
+bool owner_gone(uint32_t id);
 
 }  // namespace trl
 

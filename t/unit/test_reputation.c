@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -851,6 +852,74 @@ START_TEST(rep_concurrent_replace)
 END_TEST
 
 
+/* A writer killed anywhere in an install (under the lock, or writing its
+ * table outside it) leaks nothing: once its grace is over, the zone holds
+ * the current table alone, and installs go on.  The kill lands at random
+ * points (seed printed). */
+START_TEST(rep_writer_killed)
+{
+    size_t                 size = 32 << 20;
+    void                  *mem = unit_shm(size);
+    trl_rep_t             *rep = table(mem, size);
+    int                    slot[1], status, round;
+    pid_t                  pid;
+    r4_t                  *r;
+    size_t                 i, n = 200000;
+    unsigned               seed = (unsigned) time(NULL);
+    trl_rep_build_t       *big;
+    trl_rep_list_info_t    li;
+    trl_rep_zone_info_t    zi;
+    char                   err[256];
+
+    fprintf(stderr, "rep_writer_killed: seed %u\n", seed);
+    srand(seed);
+
+    declare(rep, "t", slot);
+    r = malloc(n * sizeof(*r));
+    for (i = 0; i < n; i++) {
+        r[i].s = 0x30000000 + (uint32_t) i * 4;
+        r[i].e = r[i].s + 1;
+    }
+    big = build4(r, n);
+    free(r);
+
+    for (round = 0; round < 6; round++) {
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            uint64_t  now = NOW;
+
+            for ( ;; ) {
+                now += 10;
+                (void) trl_rep_install(rep, slot[0], big, 0, "api", 0, now,
+                                       err, sizeof(err));
+            }
+        }
+        usleep(20000 + (useconds_t) (rand() % 30000));
+        kill(pid, SIGKILL);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    }
+
+    /* the parent installs (a lock left held is taken over), then reclaims
+     * past every grace: only the current table stays */
+    install(rep, slot[0], big, NOW + 10000000);
+    trl_rep_reclaim(rep, NOW + 20000000);
+    ck_assert_int_eq(trl_rep_info(rep, slot[0], &li), TRL_OK);
+    trl_rep_zone_info(rep, &zi);
+    ck_assert_msg(zi.used == li.bytes,
+                  "used %llu, the one table %llu (retired %llu)",
+                  (unsigned long long) zi.used,
+                  (unsigned long long) li.bytes,
+                  (unsigned long long) zi.retired);
+    ck_assert_int_eq(in4(rep, 0x30000000), 1);
+    ck_assert_int_eq(in4(rep, 0x30000002), 0);
+
+    trl_rep_build_free(big);
+    unit_shm_free(mem, size);
+}
+END_TEST
+
+
 /* A worker's thread installs while its event loop takes the same lock
  * (trl_rep_due, file checks): the loop waits for the thread, it never
  * takes the lock over as from a dead process of the same pid (which
@@ -953,5 +1022,6 @@ reputation_suite(void)
     tcase_add_test(tc, rep_large_narrow);
     tcase_add_test(tc, rep_concurrent_replace);
     tcase_add_test(tc, rep_threads_share_the_lock);
+    tcase_add_test(tc, rep_writer_killed);
     return s;
 }
