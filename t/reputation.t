@@ -142,6 +142,15 @@ sub seq { my ($path, $addr, $n) = @_; map { from($path, $addr) } 1 .. $n }
     is($r->{headers}{'x-ratelimit-limit'}, 2, 'IPv6 source on bad: N x 0.2');
     $r = from('/scale', '2001:db8:2::1');
     is($r->{headers}{'x-ratelimit-limit'}, 10, 'IPv6 source unlisted: N');
+
+    # the API's key view shows the key's N as its limits' scale= makes it
+    my $k = $t->get('/trl-api/zones/s/keys?key_hex=c6336407')->{body};
+    like($k, qr/"limit":5,"scaled_from":10,"count":5,"remaining":0,/,
+         'API key view: the tor source\'s scaled N, its count, none left');
+    like($k, qr/"blocked":true/, '... blocked');
+    $k = $t->get('/trl-api/zones/s/keys?key_hex=2d21200a')->{body};
+    like($k, qr/"limit":10,"count":10,/,
+         'API key view: an unlisted key keeps N (no scaled_from)');
 }
 
 like($t->error_log,

@@ -115,6 +115,10 @@ typedef struct {
                                                    counted; NULL: requests */
     u_char                     *secret;         /* distinct: 16 bytes in
                                                    the shared memory */
+    struct ngx_http_trl_rep_use_s  *rep_scale;  /* the scale= its limits
+                                                   name (the API's key view
+                                                   applies it), NULL: none */
+    unsigned                    rep_varies:1;   /* ... they name several */
 } ngx_http_trl_zone_t;
 
 

@@ -13,6 +13,7 @@
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_api.h"
 #include "ngx_http_token_ratelimit_redis.h"
+#include "ngx_http_token_ratelimit_reputation.h"
 #include "ngx_http_token_ratelimit_util.h"
 
 
@@ -248,6 +249,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     ngx_str_t             key;
     ngx_uint_t            cluster;
     trl_hash_t            hash;
+    uint32_t              scaled;
     trl_limit_t           tl;
     trl_result_t          res;
     ngx_http_trl_out_t    out;
@@ -330,6 +332,15 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     ngx_memzero(&tl, sizeof(trl_limit_t));
     tl.rate = zone->rate;
 
+    /* a listed address: its N as its limits' scale= makes it */
+
+    scaled = key.len ? ngx_http_trl_rep_key_limit(tmcf, zone, key.data,
+                                                  key.len)
+                     : 0;
+    if (scaled) {
+        tl.rate.limit = scaled;
+    }
+
     if (zone->sync == TRL_SYNC_MODE_ASYNC) {
         tl.flags = TRL_LIMIT_SYNC;
         tl.refresh_ms = (uint32_t) zone->redis->interval;
@@ -349,11 +360,18 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     ngx_http_trl_out_cat(&out, (u_char *) ",", 1);
     ngx_http_trl_api_key_or_hash(&out, zone, &key, &hash);
 
+    ngx_http_trl_out_printf(&out, ",\"known\":%s,\"limit\":%uD,",
+                            rc == TRL_OK ? "true" : "false", res.limit);
+
+    if (scaled) {
+        ngx_http_trl_out_printf(&out, "\"scaled_from\":%uD,",
+                                zone->rate.limit);
+    }
+
     ngx_http_trl_out_printf(&out,
-        ",\"known\":%s,\"limit\":%uD,\"count\":%uD,\"remaining\":%uD,"
+        "\"count\":%uD,\"remaining\":%uD,"
         "\"reset\":%T,\"blocked\":%s,\"retry_after\":%uL,\"violations\":%uD,"
         "\"penalty\":",
-        rc == TRL_OK ? "true" : "false", res.limit,
         res.limit - res.remaining, res.remaining,
         ngx_http_trl_unix_time(res.reset_ms, res.now_ms),
         res.rejected ? "true" : "false",

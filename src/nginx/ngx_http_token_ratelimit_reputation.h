@@ -171,6 +171,8 @@ trl_rep_match_t *ngx_http_trl_rep_match_some(ngx_http_request_t *r,
     uint64_t want);
 /* the limits' scale=, penalty_level= and deny_score= for the request's
  * zones (ctx->applied[0 .. n - 1]): NGX_HTTP_FORBIDDEN when denied */
+uint32_t ngx_http_trl_rep_key_limit(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_zone_t *zone, u_char *key, size_t len);
 ngx_int_t ngx_http_trl_rep_request(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx, ngx_uint_t n);
 ngx_int_t ngx_http_trl_rep_add_variables(ngx_conf_t *cf);

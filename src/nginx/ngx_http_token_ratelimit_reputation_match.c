@@ -40,6 +40,8 @@ typedef struct {
 static ngx_int_t ngx_http_trl_rep_addr(struct sockaddr *sa, int *family,
     u_char **addr);
 static uint64_t ngx_http_trl_rep_want(ngx_http_trl_rep_use_t *use);
+static uint32_t ngx_http_trl_rep_factor(ngx_http_trl_rep_use_t *use,
+    uint64_t lists);
 static void ngx_http_trl_rep_cleanup(void *data);
 static ngx_http_trl_rep_list_t *ngx_http_trl_rep_slot(
     ngx_http_trl_rep_conf_t *rcf, ngx_int_t slot);
@@ -252,6 +254,65 @@ ngx_http_trl_rep_want(ngx_http_trl_rep_use_t *use)
 }
 
 
+/* The smallest factor among the scale= terms whose list is in lists (0:
+ * none). */
+
+static uint32_t
+ngx_http_trl_rep_factor(ngx_http_trl_rep_use_t *use, uint64_t lists)
+{
+    uint32_t                  factor;
+    ngx_uint_t                j;
+    ngx_http_trl_rep_list_t  *list;
+
+    factor = 0;
+
+    for (j = 0; j < use->scale.n; j++) {
+        list = use->scale.term[j].list;
+
+        if (list->slot >= 0 && (lists & ((uint64_t) 1 << list->slot))
+            && (factor == 0 || use->scale.term[j].value < factor))
+        {
+            factor = use->scale.term[j].value;
+        }
+    }
+
+    return factor;
+}
+
+
+/*
+ * The N of a key of a zone keyed on $binary_remote_addr, as its limits'
+ * scale= makes it (the API's key view); 0 when the key is no address, its
+ * limits name no scale= or several, or no list holds it.
+ */
+
+uint32_t
+ngx_http_trl_rep_key_limit(ngx_http_trl_main_conf_t *tmcf,
+    ngx_http_trl_zone_t *zone, u_char *key, size_t len)
+{
+    uint32_t          factor;
+    trl_rep_match_t   m;
+
+    if (tmcf->rep == NULL || tmcf->rep->rep == NULL || !zone->key_addr
+        || zone->rep_scale == NULL || zone->rep_varies
+        || (len != 4 && len != 16))
+    {
+        return 0;
+    }
+
+    if (!trl_rep_lookup_some(tmcf->rep->rep,
+                             ngx_http_trl_rep_want(zone->rep_scale),
+                             len == 4 ? 4 : 6, key, &m))
+    {
+        return 0;
+    }
+
+    factor = ngx_http_trl_rep_factor(zone->rep_scale, m.lists);
+
+    return factor ? trl_rep_scale_limit(zone->rate.limit, factor) : 0;
+}
+
+
 /*
  * The limits that use lists: a source whose score reaches a limit's
  * deny_score= is denied (403, as by token_ratelimit_deny, counted as
@@ -340,18 +401,8 @@ ngx_http_trl_rep_request(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
             ngx_http_trl_rep_dry_run(r, rcf, a, m);
         }
 
-        factor = 0;
+        factor = ngx_http_trl_rep_factor(use, m->lists);
         level = 0;
-
-        for (j = 0; j < use->scale.n; j++) {
-            list = use->scale.term[j].list;
-
-            if (list->slot >= 0 && (m->lists & ((uint64_t) 1 << list->slot))
-                && (factor == 0 || use->scale.term[j].value < factor))
-            {
-                factor = use->scale.term[j].value;
-            }
-        }
 
         for (j = 0; j < use->level.n; j++) {
             list = use->level.term[j].list;

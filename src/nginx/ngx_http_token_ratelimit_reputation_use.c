@@ -17,6 +17,8 @@ static ngx_http_trl_rep_pending_t *ngx_http_trl_rep_pending(ngx_conf_t *cf,
 static char *ngx_http_trl_rep_resolve_terms(ngx_conf_t *cf,
     ngx_http_trl_main_conf_t *tmcf, ngx_http_trl_rep_pending_t *p,
     const trl_rep_terms_t *terms, ngx_http_trl_rep_terms_t *out);
+static ngx_uint_t ngx_http_trl_rep_same_scale(ngx_http_trl_rep_use_t *a,
+    ngx_http_trl_rep_use_t *b);
 
 
 static ngx_str_t  ngx_http_trl_rep_in_directive =
@@ -247,6 +249,19 @@ ngx_http_trl_rep_resolve(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
 
         zone = p[i].shm_zone ? p[i].shm_zone->data : NULL;
 
+        /* the API's key view scales a key as its limits do, if they agree */
+
+        if (zone && p[i].scale.n) {
+            if (zone->rep_scale == NULL) {
+                zone->rep_scale = p[i].use;
+
+            } else if (!ngx_http_trl_rep_same_scale(zone->rep_scale,
+                                                    p[i].use))
+            {
+                zone->rep_varies = 1;
+            }
+        }
+
         if (p[i].scale.n && zone && zone->distinct) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"scale\" %V in %V:%ui cannot be used with zone "
@@ -291,4 +306,26 @@ ngx_http_trl_rep_resolve_terms(ngx_conf_t *cf,
     out->n = terms->n;
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_trl_rep_same_scale(ngx_http_trl_rep_use_t *a,
+    ngx_http_trl_rep_use_t *b)
+{
+    ngx_uint_t  i;
+
+    if (a->scale.n != b->scale.n) {
+        return 0;
+    }
+
+    for (i = 0; i < a->scale.n; i++) {
+        if (a->scale.term[i].list != b->scale.term[i].list
+            || a->scale.term[i].value != b->scale.term[i].value)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
