@@ -247,27 +247,43 @@ $t->no_alerts;
 
 SKIP: {
     my $redis_ok = eval { require TRLRedis; 1 };
-    skip 'no TRLRedis', 4 unless $redis_ok;
+    skip 'no TRLRedis', 10 unless $redis_ok;
 
     my $t2 = TRL->new;
     my $redis = TRLRedis->new(port => $t2->port('REDIS'));
     my $raddr = $redis->address;
 
     $t2->write_file('tor.txt', "198.51.100.0/24\n");
-    $t2->write_config(<<"EOF");
+    my $http = <<"EOF";
     token_ratelimit_reputation size=1m;
     token_ratelimit_reputation_list tor file=%%DIR%%/tor.txt;
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Forwarded-For;
     token_ratelimit_zone \$binary_remote_addr zone=st:1m rate=6r/m
                          sync=strict;
+    token_ratelimit_zone \$binary_remote_addr zone=sp:1m rate=1r/s
+                         sync=strict;
+    token_ratelimit_zone \$binary_remote_addr zone=as:1m rate=8r/m
+                         sync=async;
     token_ratelimit_redis $raddr interval=50ms timeout=2s;
     server {
         listen 127.0.0.1:%%PORT%%;
         location / { token_ratelimit zone=st scale=tor:0.5; empty_gif; }
+        location /pen { token_ratelimit zone=sp penalty=2s:2:1h
+                                        penalty_level=tor:3;
+                        empty_gif; }
+        location /async { token_ratelimit zone=as scale=tor:0.5; empty_gif; }
     }
 EOF
+    $t2->write_config($http);
     $t2->run;
+
+    # a second node on the same Redis: the async zone's scaled N holds
+    # over the cluster (N' = 4, a burst bound of N' + 1 = 5)
+    my $t3 = TRL->new;
+    $t3->write_file('tor.txt', "198.51.100.0/24\n");
+    $t3->write_config($http);
+    $t3->run;
 
     my @r = map { $t2->get('/', headers => {
                       'X-Forwarded-For' => '198.51.100.50' }) } 1 .. 4;
@@ -280,6 +296,29 @@ EOF
     is(codes(@r), join(' ', ('200') x 6, '429'),
        'strict zone: unlisted source gets N = 6');
 
+    # penalty_level in a strict zone: the first block is 2s x 2^2 = 8 s
+    my $xff = { 'X-Forwarded-For' => '198.51.100.60' };
+    @r = map { $t2->get('/pen', headers => $xff) } 1 .. 2;
+    is(codes(@r), '200 429', 'strict zone, penalty_level: rejected');
+    ok(($r[1]{headers}{'retry-after'} // 0) >= 7
+       && $r[1]{headers}{'retry-after'} <= 60,
+       'strict zone, penalty_level=tor:3: the first block is 8 s, '
+       . 'not 2 s (Retry-After ' . ($r[1]{headers}{'retry-after'} // '-')
+       . ')');
+
+    # async: requests sent to each node in turn
+    $xff = { 'X-Forwarded-For' => '198.51.100.70' };
+    my @nodes = ($t2, $t3);
+    @r = map { $nodes[$_ % 2]->get('/async', headers => $xff) } 0 .. 11;
+    is($r[0]{headers}{'x-ratelimit-limit'}, 4,
+       'async zone: tor source gets N = 4 on node 1');
+    is($r[1]{headers}{'x-ratelimit-limit'}, 4, '... and on node 2');
+    my $ok = grep { $_->{status} == 200 } @r;
+    ok($ok >= 4 && $ok <= 5,
+       "async zone over two nodes: $ok of 12 admitted (N' = 4, at most 5)");
+
+    $t3->stop;
+    $t3->no_alerts;
     $t2->stop;
     $t2->no_alerts;
 }

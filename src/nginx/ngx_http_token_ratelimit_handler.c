@@ -566,17 +566,6 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     }
 
     /*
-     * A client whose N reputation scaled is decided on the cluster
-     * estimate, its admissions published: the lease and Redis's asks are
-     * the zone's N.
-     */
-
-    if (a->n != zone->rate.limit) {
-        a->publish = 1;
-        return ngx_http_trl_apply_local(r, tlcf, a, &tl);
-    }
-
-    /*
      * Async: admitted from the node's lease, rejected on a recent "full",
      * or else Redis is asked (the request waits as a strict one does).
      */

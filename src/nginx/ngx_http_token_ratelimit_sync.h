@@ -59,6 +59,9 @@ struct ngx_http_trl_ask_s {
     ngx_str_t                    name;       /* the key's Redis name */
     ngx_int_t                    slot;       /* ... its hash slot, or -1 */
     ngx_http_trl_zone_t         *zone;       /* async: queued to be sent */
+    uint32_t                     limit;      /* async: the request's N
+                                                (reputation may scale it):
+                                                a batch asks for one N */
     ngx_http_trl_ask_t          *next;
     ngx_http_trl_ask_done_pt     done;
 };

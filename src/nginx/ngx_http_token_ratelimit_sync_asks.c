@@ -82,7 +82,8 @@ ngx_http_trl_asks_handler(ngx_event_t *ev)
             next = ask->next;
 
             if (n == 0
-                || (n < NGX_HTTP_TRL_CHUNK && ask->zone == batch[0]->zone))
+                || (n < NGX_HTTP_TRL_CHUNK && ask->zone == batch[0]->zone
+                    && ask->limit == batch[0]->limit))
             {
                 batch[n++] = ask;
 
@@ -129,6 +130,7 @@ ngx_http_trl_asks_by_slot(ngx_http_trl_ask_t *list)
     for (first = 0, i = 1; i <= n; i++) {
         if (i == n || i - first == NGX_HTTP_TRL_CHUNK
             || asks[i]->zone != asks[first]->zone
+            || asks[i]->limit != asks[first]->limit
             || asks[i]->slot != asks[first]->slot)
         {
             ngx_http_trl_asks_send(&asks[first], i - first);
@@ -148,6 +150,10 @@ ngx_http_trl_ask_cmp(const void *one, const void *two)
 
     if (a->zone != b->zone) {
         return (uintptr_t) a->zone < (uintptr_t) b->zone ? -1 : 1;
+    }
+
+    if (a->limit != b->limit) {
+        return a->limit < b->limit ? -1 : 1;
     }
 
     return (a->slot > b->slot) - (a->slot < b->slot);
@@ -185,6 +191,7 @@ ngx_http_trl_asks_send(ngx_http_trl_ask_t **asks, ngx_uint_t n)
     batch[n] = NULL;
 
     ngx_http_trl_script_zone(asks[0]->zone, &sz);
+    sz.limit = asks[0]->limit;          /* the batch's N (reputation) */
     trl_argv_init(&argv, args, TRL_ASK_ARGS(NGX_HTTP_TRL_CHUNK), buf,
                   sizeof(buf));
 
@@ -229,6 +236,7 @@ ngx_http_trl_asks_reply(redisReply *reply, void *data)
 
     if (reply && reply->type == REDIS_REPLY_STRING) {
         ngx_http_trl_script_zone(batch[0]->zone, &sz);
+        sz.limit = batch[0]->limit;
 
         ok = trl_ask_decode(&sz, reply->str, reply->len, n, answers)
              == TRL_OK;

@@ -105,6 +105,7 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
 
         if (ask->answer.async) {
             ask->zone = a->zone;
+            ask->limit = a->n;
             ngx_http_trl_ask_queue(ask);
 
         } else if (a->zone->distinct) {
