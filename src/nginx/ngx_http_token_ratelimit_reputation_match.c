@@ -11,6 +11,7 @@
 
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_reputation.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 /* At most one line a second per worker of each kind; the rest counted. */
@@ -565,19 +566,7 @@ ngx_http_trl_rep_dry_run(ngx_http_request_t *r, ngx_http_trl_rep_conf_t *rcf,
 ngx_int_t
 ngx_http_trl_rep_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_trl_rep_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_trl_add_variable_table(cf, ngx_http_trl_rep_vars);
 }
 
 

@@ -53,6 +53,8 @@ static ngx_int_t ngx_http_trl_rep_read(ngx_http_trl_rep_list_t *list,
     ngx_uint_t with_body);
 static void ngx_http_trl_rep_table(ngx_http_trl_rep_list_t *list,
     uint64_t version, ngx_uint_t why);
+static ngx_http_trl_rep_list_t *ngx_http_trl_rep_reply_list(
+    redisReply *reply, ngx_http_trl_rep_call_t *call);
 static void ngx_http_trl_rep_read_reply(redisReply *reply, void *data);
 static void ngx_http_trl_rep_adopt(ngx_http_trl_rep_list_t *list,
     trl_rep_remote_t *remote);
@@ -288,6 +290,31 @@ ngx_http_trl_rep_read(ngx_http_trl_rep_list_t *list, ngx_uint_t with_body)
 }
 
 
+/*
+ * A reply's list, its call no longer in flight; NULL (the call freed) when
+ * the worker is exiting, or there is no answer or an error reply: the link
+ * logs those, and the next poll tries again (an upload stays unpublished).
+ */
+
+static ngx_http_trl_rep_list_t *
+ngx_http_trl_rep_reply_list(redisReply *reply, ngx_http_trl_rep_call_t *call)
+{
+    if (ngx_http_trl_rep_sync_rcf == NULL) {
+        ngx_free(call);                     /* exiting */
+        return NULL;
+    }
+
+    ngx_http_trl_rep_busy[call->list->slot] = 0;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_free(call);
+        return NULL;
+    }
+
+    return call->list;
+}
+
+
 static void
 ngx_http_trl_rep_read_reply(redisReply *reply, void *data)
 {
@@ -298,22 +325,12 @@ ngx_http_trl_rep_read_reply(redisReply *reply, void *data)
     trl_rep_list_info_t       info;
     ngx_http_trl_rep_list_t  *list;
 
-    list = call->list;
-
-    if (ngx_http_trl_rep_sync_rcf == NULL) {
-        ngx_free(call);                     /* exiting */
+    list = ngx_http_trl_rep_reply_list(reply, call);
+    if (list == NULL) {
         return;
     }
 
-    ngx_http_trl_rep_busy[list->slot] = 0;
     rep = ngx_http_trl_rep_sync_rcf->rep;
-
-    /* no answer, or an error reply: the link logs it, the next poll */
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_free(call);
-        return;
-    }
 
     if (ngx_http_trl_rep_remote(reply, call->with_body ? 3 : 2, &remote)
         != NGX_OK)
@@ -563,22 +580,12 @@ ngx_http_trl_rep_publish_reply(redisReply *reply, void *data)
     trl_rep_remote_t          remote;
     ngx_http_trl_rep_list_t  *list;
 
-    list = call->list;
-
-    if (ngx_http_trl_rep_sync_rcf == NULL) {
-        ngx_free(call);                         /* exiting */
+    list = ngx_http_trl_rep_reply_list(reply, call);
+    if (list == NULL) {
         return;
     }
 
-    ngx_http_trl_rep_busy[list->slot] = 0;
     rep = ngx_http_trl_rep_sync_rcf->rep;
-
-    /* unpublished still: a later poll tries again */
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_free(call);
-        return;
-    }
 
     if (ngx_http_trl_rep_remote(reply, 2, &remote) != NGX_OK
         || !remote.present)

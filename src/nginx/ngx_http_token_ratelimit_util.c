@@ -180,3 +180,24 @@ ngx_http_trl_json_escape(u_char *p, u_char *last, const u_char **s,
 
     return p;
 }
+
+
+/* Adds the variables of a table ended by ngx_http_null_variable. */
+
+ngx_int_t
+ngx_http_trl_add_variable_table(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}

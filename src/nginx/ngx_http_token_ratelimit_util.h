@@ -30,6 +30,8 @@ ngx_int_t ngx_http_trl_push_header(ngx_http_request_t *r, ngx_str_t *name,
     u_char *value, size_t len);
 u_char *ngx_http_trl_json_escape(u_char *p, u_char *last, const u_char **s,
     const u_char *end);
+ngx_int_t ngx_http_trl_add_variable_table(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_UTIL_H_INCLUDED_ */
