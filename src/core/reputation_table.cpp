@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "reputation_table.hpp"
 #include "spinlock.hpp"
@@ -277,19 +278,48 @@ bool rep_extract(RepRoot &r, int slot, Build &b) {
     if (slot < 0 || slot >= TRL_REP_MAX_LISTS) {
         return false;
     }
-    RepHeld held(r);
-    RepSlot &s = r.slot[slot];
-    if (!s.in_use || s.version == 0) {
-        return false;
+
+    // The table is copied outside the lock (about 5 ms for 1M ranges,
+    // which the event loops asking the table for anything else should not
+    // wait): it cannot change, and its memory is reused only after the
+    // grace, which the reuse counter tells.  Reused meanwhile: again; the
+    // third time, under the lock.
+    for (int attempt = 0;; attempt++) {
+        std::vector<uint8_t> copy;
+        uint64_t off, size, seq;
+        {
+            RepHeld held(r);
+            RepSlot &s = r.slot[slot];
+            if (!s.in_use || s.version == 0) {
+                return false;
+            }
+            off = s.gen.load(std::memory_order_relaxed);
+            size = s.gen_size;
+            // any free from here on moves it
+            seq = r.reuse.load(std::memory_order_acquire);
+            b.entries = s.entries;
+            b.dropped_trusted = s.dropped_trusted;
+            b.dropped_wide = s.dropped_wide;
+            b.example = s.example;
+            if (off != 0 && attempt == 2) {
+                gen_read(rep_base(r) + off, size, b);
+                break;
+            }
+        }
+        if (off == 0) {
+            break;
+        }
+        if (off < r.heap_off || off >= r.size || size > r.size - off) {
+            return false;
+        }
+        const uint8_t *gen = rep_base(r) + off;
+        copy.assign(gen, gen + size);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (r.reuse.load(std::memory_order_relaxed) == seq) {
+            gen_read(copy.data(), size, b);
+            break;
+        }
     }
-    uint64_t off = s.gen.load(std::memory_order_relaxed);
-    if (off != 0) {
-        gen_read(rep_base(r) + off, s.gen_size, b);
-    }
-    b.entries = s.entries;
-    b.dropped_trusted = s.dropped_trusted;
-    b.dropped_wide = s.dropped_wide;
-    b.example = s.example;
     b.checksum = build_checksum(b);
     return true;
 }
