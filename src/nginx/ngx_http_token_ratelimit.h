@@ -256,6 +256,9 @@ typedef struct {
     ngx_uint_t                  status;         /* NGX_HTTP_TRL_PASSED ... */
     ngx_uint_t                  headers;
     ngx_http_trl_wait_t        *wait;           /* strict: Redis answers */
+    void                       *rep;            /* the client's reputation
+                                                   lookup (reputation_match.c)
+                                                   */
     unsigned                    headers_done:1;
     unsigned                    decided:1;
     unsigned                    unavailable:1;  /* answered 503 */

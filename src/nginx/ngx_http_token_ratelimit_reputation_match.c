@@ -103,6 +103,7 @@ ngx_http_trl_rep_match_some(ngx_http_request_t *r, uint64_t want)
     trl_rep_match_t            more;
     struct sockaddr           *sa;
     ngx_pool_cleanup_t        *cln;
+    ngx_http_trl_ctx_t        *ctx;
     ngx_http_trl_rep_cache_t  *cache;
     ngx_http_trl_main_conf_t  *tmcf;
 
@@ -113,12 +114,26 @@ ngx_http_trl_rep_match_some(ngx_http_request_t *r, uint64_t want)
     }
 
     sa = r->connection->sockaddr;
-    cache = NULL;
 
-    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_trl_rep_cleanup) {
-            cache = cln->data;
-            break;
+    /*
+     * The lookup lives in the module's context when the request has one
+     * (a pointer away), else in a pool cleanup of its own that its handler
+     * finds again (a variable read before the limits run, or without any).
+     */
+
+    ctx = ngx_http_trl_get_ctx(r);
+    cache = ctx ? ctx->rep : NULL;
+
+    if (cache == NULL) {
+        for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_trl_rep_cleanup) {
+                cache = cln->data;
+                break;
+            }
+        }
+
+        if (cache && ctx) {
+            ctx->rep = cache;
         }
     }
 
@@ -148,7 +163,15 @@ ngx_http_trl_rep_match_some(ngx_http_request_t *r, uint64_t want)
         return &cache->m;
     }
 
-    if (cache == NULL) {
+    if (cache == NULL && ctx) {
+        cache = ngx_palloc(r->main->pool, sizeof(ngx_http_trl_rep_cache_t));
+        if (cache == NULL) {
+            return NULL;
+        }
+
+        ctx->rep = cache;
+
+    } else if (cache == NULL) {
         cln = ngx_pool_cleanup_add(r->main->pool,
                                    sizeof(ngx_http_trl_rep_cache_t));
         if (cln == NULL) {
