@@ -82,17 +82,41 @@ sub port {
     my ($self, $name) = @_;
     $name //= 'PORT';
     return $self->{ports}{$name} if $self->{ports}{$name};
+    return $self->{ports}{$name} = free_port();
+}
 
-    for (1 .. 50) {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                      Proto => 'tcp', Listen => 1)
+# A free loopback port, never handed out twice by this process.
+sub free_port {
+    # Below the ephemeral range: a port the kernel hands out as a free one
+    # is also a client's next source port, and thousands of client
+    # connections (other tests under prove -j2) then take it before nginx
+    # binds it.
+    my ($low) = (read_file_once('/proc/sys/net/ipv4/ip_local_port_range')
+                 // '32768') =~ /(\d+)/;
+    my $top = ($low // 32768) > 12000 ? $low - 1 : 0;
+
+    for (1 .. 200) {
+        my $want = $top ? 10000 + int(rand($top - 10000)) : 0;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $want, Proto => 'tcp',
+                                      Listen => 1)
             or next;
         my $port = $s->sockport;
         close $s;
         next if $used_ports{$port}++;
-        return $self->{ports}{$name} = $port;
+        return $port;
     }
     die "no free port";
+}
+
+# A port taken otherwise (a Redis cluster node's bus port): never handed out.
+sub port_taken { $used_ports{$_[0]}++ }
+
+sub read_file_once {
+    my ($path) = @_;
+    open my $fh, '<', $path or return undef;
+    local $/;
+    return scalar <$fh>;
 }
 
 # Writes nginx.conf: the harness's own preamble, then the given http block

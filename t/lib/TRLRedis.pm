@@ -75,18 +75,12 @@ sub new {
     return $self;
 }
 
+# TRL's: below the ephemeral range, never twice in this process.
 sub free_port {
-    for (1 .. 50) {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => 0, Proto => 'tcp',
-                                      Listen => 1)
-            or next;
-        my $port = $s->sockport;
-        close $s;
-        next if $used_ports{$port}++;
-        return $port;
-    }
-    die "no free port for redis";
+    require TRL;
+    my $port = TRL::free_port();
+    $used_ports{$port}++;
+    return $port;
 }
 
 # A free port whose port + 10000 is free too.
@@ -100,6 +94,7 @@ sub cluster_port {
             or next;
         close $s;
         $used_ports{$port + 10000}++;
+        TRL::port_taken($port + 10000);
         return $port;
     }
     die "no free port pair for a cluster node";
