@@ -10,18 +10,15 @@
 
 
 #include "ngx_http_token_ratelimit.h"
-
-
-/* At most one "denied" line per second per worker; the rest are counted. */
-#define NGX_HTTP_TRL_DENY_LOG_INTERVAL  1
+#include "ngx_http_token_ratelimit_util.h"
 
 
 static void ngx_http_trl_log_denied(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf);
 
 
-static time_t      ngx_http_trl_deny_logged;
-static ngx_uint_t  ngx_http_trl_deny_unlogged;
+/* at most one "denied" line a second per worker; the rest are counted */
+static ngx_http_trl_log_gate_t  ngx_http_trl_deny_gate;
 
 
 /*
@@ -140,27 +137,20 @@ ngx_http_trl_count_all(ngx_http_trl_loc_conf_t *tlcf, int outcome)
 static void
 ngx_http_trl_log_denied(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf)
 {
-    time_t  now;
+    ngx_uint_t  more;
 
-    now = ngx_time();
-
-    if (now - ngx_http_trl_deny_logged < NGX_HTTP_TRL_DENY_LOG_INTERVAL) {
-        ngx_http_trl_deny_unlogged++;
+    if (!ngx_http_trl_log_gate(&ngx_http_trl_deny_gate, &more)) {
         return;
     }
 
-    if (ngx_http_trl_deny_unlogged) {
+    if (more) {
         ngx_log_error(tlcf->log_level, r->connection->log, 0,
                       "access denied by token_ratelimit_deny "
-                      "(and %ui more since the last line)",
-                      ngx_http_trl_deny_unlogged);
+                      "(and %ui more since the last line)", more);
     } else {
         ngx_log_error(tlcf->log_level, r->connection->log, 0,
                       "access denied by token_ratelimit_deny");
     }
-
-    ngx_http_trl_deny_logged = now;
-    ngx_http_trl_deny_unlogged = 0;
 }
 
 

@@ -93,42 +93,13 @@ ngx_int_t
 ngx_http_trl_lists_addr(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf)
 {
-    int                   family, rc;
-    u_char               *addr;
-    struct sockaddr      *sa;
-#if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
-#endif
+    int      family, rc;
+    u_char  *addr;
 
-    if (tmcf->lists == NULL) {
-        return NGX_DECLINED;
-    }
-
-    sa = r->connection->sockaddr;
-
-    switch (sa->sa_family) {
-
-    case AF_INET:
-        family = 4;
-        addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
-        break;
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) sa;
-
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-            family = 4;
-            addr = &sin6->sin6_addr.s6_addr[12];
-        } else {
-            family = 6;
-            addr = sin6->sin6_addr.s6_addr;
-        }
-
-        break;
-#endif
-
-    default:
+    if (tmcf->lists == NULL
+        || ngx_http_trl_client_addr(r->connection->sockaddr, &family, &addr)
+           != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 

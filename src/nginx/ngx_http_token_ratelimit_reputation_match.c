@@ -14,10 +14,6 @@
 #include "ngx_http_token_ratelimit_util.h"
 
 
-/* At most one line a second per worker of each kind; the rest counted. */
-#define NGX_HTTP_TRL_REP_LOG_INTERVAL  1
-
-
 #define NGX_HTTP_TRL_REP_VAR_LISTS     0
 #define NGX_HTTP_TRL_REP_VAR_SCORE     1
 #define NGX_HTTP_TRL_REP_VAR_DRY_RUN   2
@@ -32,14 +28,6 @@ typedef struct {
 } ngx_http_trl_rep_cache_t;
 
 
-typedef struct {
-    time_t                      logged;
-    ngx_uint_t                  unlogged;
-} ngx_http_trl_rep_rate_t;
-
-
-static ngx_int_t ngx_http_trl_rep_addr(struct sockaddr *sa, int *family,
-    u_char **addr);
 static uint64_t ngx_http_trl_rep_want(ngx_http_trl_rep_use_t *use);
 static uint32_t ngx_http_trl_rep_factor(ngx_http_trl_rep_use_t *use,
     uint64_t lists);
@@ -48,8 +36,6 @@ static ngx_http_trl_rep_list_t *ngx_http_trl_rep_slot(
     ngx_http_trl_rep_conf_t *rcf, ngx_int_t slot);
 static ngx_http_trl_rep_list_t *ngx_http_trl_rep_worst(
     ngx_http_trl_rep_conf_t *rcf, uint64_t mask);
-static ngx_uint_t ngx_http_trl_rep_log_permit(ngx_http_trl_rep_rate_t *rate,
-    ngx_uint_t *more);
 static void ngx_http_trl_rep_dry_run(ngx_http_request_t *r,
     ngx_http_trl_rep_conf_t *rcf, ngx_http_trl_applied_t *a,
     trl_rep_match_t *m);
@@ -57,8 +43,9 @@ static ngx_int_t ngx_http_trl_rep_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
-static ngx_http_trl_rep_rate_t  ngx_http_trl_rep_deny_rate;
-static ngx_http_trl_rep_rate_t  ngx_http_trl_rep_dry_rate;
+/* at most one line a second per worker of each kind; the rest counted */
+static ngx_http_trl_log_gate_t  ngx_http_trl_rep_deny_gate;
+static ngx_http_trl_log_gate_t  ngx_http_trl_rep_dry_gate;
 
 
 static ngx_http_variable_t  ngx_http_trl_rep_vars[] = {
@@ -148,7 +135,7 @@ ngx_http_trl_rep_match_some(ngx_http_request_t *r, uint64_t want)
             return &cache->m;
         }
 
-        if (ngx_http_trl_rep_addr(sa, &family, &addr) == NGX_OK
+        if (ngx_http_trl_client_addr(sa, &family, &addr) == NGX_OK
             && trl_rep_lookup_some(tmcf->rep->rep, missing, family, addr,
                                    &more))
         {
@@ -185,7 +172,7 @@ ngx_http_trl_rep_match_some(ngx_http_request_t *r, uint64_t want)
     ngx_memzero(cache, sizeof(ngx_http_trl_rep_cache_t));
     cache->sockaddr = sa;
 
-    if (ngx_http_trl_rep_addr(sa, &family, &addr) != NGX_OK) {
+    if (ngx_http_trl_client_addr(sa, &family, &addr) != NGX_OK) {
         return NULL;
     }
 
@@ -204,44 +191,6 @@ static void
 ngx_http_trl_rep_cleanup(void *data)
 {
     /* nothing to free: it marks the request's lookup */
-}
-
-
-/* IPv4, IPv4-mapped IPv6 as IPv4, IPv6; NGX_DECLINED for unix sockets */
-
-static ngx_int_t
-ngx_http_trl_rep_addr(struct sockaddr *sa, int *family, u_char **addr)
-{
-#if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
-#endif
-
-    switch (sa->sa_family) {
-
-    case AF_INET:
-        *family = 4;
-        *addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
-        return NGX_OK;
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) sa;
-
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-            *family = 4;
-            *addr = &sin6->sin6_addr.s6_addr[12];
-
-        } else {
-            *family = 6;
-            *addr = sin6->sin6_addr.s6_addr;
-        }
-
-        return NGX_OK;
-#endif
-
-    default:
-        return NGX_DECLINED;
-    }
 }
 
 
@@ -394,7 +343,7 @@ ngx_http_trl_rep_request(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         worst = ngx_http_trl_rep_worst(rcf, m->lists);
 
         if (worst
-            && ngx_http_trl_rep_log_permit(&ngx_http_trl_rep_deny_rate, &more))
+            && ngx_http_trl_log_gate(&ngx_http_trl_rep_deny_gate, &more))
         {
             if (more) {
                 ngx_log_error(tlcf->log_level, r->connection->log, 0,
@@ -497,26 +446,6 @@ ngx_http_trl_rep_worst(ngx_http_trl_rep_conf_t *rcf, uint64_t mask)
 }
 
 
-static ngx_uint_t
-ngx_http_trl_rep_log_permit(ngx_http_trl_rep_rate_t *rate, ngx_uint_t *more)
-{
-    time_t  now;
-
-    now = ngx_time();
-
-    if (now - rate->logged < NGX_HTTP_TRL_REP_LOG_INTERVAL) {
-        rate->unlogged++;
-        return 0;
-    }
-
-    *more = rate->unlogged;
-    rate->logged = now;
-    rate->unlogged = 0;
-
-    return 1;
-}
-
-
 /*
  * What the dry-run lists that matched would do to the limit a, logged at
  * info (one line a second per worker).
@@ -540,7 +469,7 @@ ngx_http_trl_rep_dry_run(ngx_http_request_t *r, ngx_http_trl_rep_conf_t *rcf,
         list = use->scale.term[j].list;
 
         if (list->slot < 0 || !(m->dry_run & ((uint64_t) 1 << list->slot))
-            || !ngx_http_trl_rep_log_permit(&ngx_http_trl_rep_dry_rate,
+            || !ngx_http_trl_log_gate(&ngx_http_trl_rep_dry_gate,
                                             &more))
         {
             continue;
@@ -558,7 +487,7 @@ ngx_http_trl_rep_dry_run(ngx_http_request_t *r, ngx_http_trl_rep_conf_t *rcf,
         list = use->level.term[j].list;
 
         if (list->slot < 0 || !(m->dry_run & ((uint64_t) 1 << list->slot))
-            || !ngx_http_trl_rep_log_permit(&ngx_http_trl_rep_dry_rate,
+            || !ngx_http_trl_log_gate(&ngx_http_trl_rep_dry_gate,
                                             &more))
         {
             continue;
@@ -577,7 +506,7 @@ ngx_http_trl_rep_dry_run(ngx_http_request_t *r, ngx_http_trl_rep_conf_t *rcf,
     list = ngx_http_trl_rep_worst(rcf, m->dry_run);
 
     if (list && list->score >= use->deny_score
-        && ngx_http_trl_rep_log_permit(&ngx_http_trl_rep_dry_rate, &more))
+        && ngx_http_trl_log_gate(&ngx_http_trl_rep_dry_gate, &more))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "reputation list \"%V\" (dry run) would deny access "

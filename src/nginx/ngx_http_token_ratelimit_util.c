@@ -201,3 +201,70 @@ ngx_http_trl_add_variable_table(ngx_conf_t *cf, ngx_http_variable_t *vars)
 
     return NGX_OK;
 }
+
+
+/*
+ * A client address as the lists take it: IPv4, an IPv4-mapped IPv6 address
+ * as IPv4, IPv6; NGX_DECLINED for unix sockets.
+ */
+
+ngx_int_t
+ngx_http_trl_client_addr(struct sockaddr *sa, int *family, u_char **addr)
+{
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        *family = 4;
+        *addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        return NGX_OK;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            *family = 4;
+            *addr = &sin6->sin6_addr.s6_addr[12];
+
+        } else {
+            *family = 6;
+            *addr = sin6->sin6_addr.s6_addr;
+        }
+
+        return NGX_OK;
+#endif
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+/*
+ * 1 when a line of this kind may be written now (at most one a second per
+ * worker), with *more the lines held back since the last; 0: held back,
+ * counted.
+ */
+
+ngx_uint_t
+ngx_http_trl_log_gate(ngx_http_trl_log_gate_t *gate, ngx_uint_t *more)
+{
+    time_t  now;
+
+    now = ngx_time();
+
+    if (now - gate->logged < 1) {
+        gate->unlogged++;
+        return 0;
+    }
+
+    *more = gate->unlogged;
+    gate->logged = now;
+    gate->unlogged = 0;
+
+    return 1;
+}

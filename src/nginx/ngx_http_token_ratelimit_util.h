@@ -24,6 +24,13 @@
  */
 extern ngx_connection_t  ngx_http_trl_dumb_connection;
 
+
+/* A kind of log line written at most once a second per worker. */
+typedef struct {
+    time_t                      logged;
+    ngx_uint_t                  unlogged;
+} ngx_http_trl_log_gate_t;
+
 uint64_t ngx_http_trl_wall_ms(void);
 time_t ngx_http_trl_unix_time(uint64_t clock_ms, uint64_t now_ms);
 ngx_int_t ngx_http_trl_push_header(ngx_http_request_t *r, ngx_str_t *name,
@@ -32,6 +39,10 @@ u_char *ngx_http_trl_json_escape(u_char *p, u_char *last, const u_char **s,
     const u_char *end);
 ngx_int_t ngx_http_trl_add_variable_table(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
+ngx_int_t ngx_http_trl_client_addr(struct sockaddr *sa, int *family,
+    u_char **addr);
+ngx_uint_t ngx_http_trl_log_gate(ngx_http_trl_log_gate_t *gate,
+    ngx_uint_t *more);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_UTIL_H_INCLUDED_ */
