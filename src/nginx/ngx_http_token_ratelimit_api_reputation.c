@@ -410,10 +410,11 @@ ngx_http_trl_api_rep_lookup(ngx_http_request_t *r,
     ngx_unescape_uri(&dst, &src, arg.len, 0);
     addr.len = dst - addr.data;
 
-    if (trl_cidr_parse((char *) addr.data, addr.len, &cidr, NULL, 0)
-        != TRL_OK
-        || cidr.prefix != (cidr.family == 4 ? 32 : 128)
-        || ngx_strlchr(addr.data, addr.data + addr.len, '/'))
+    /* an address, not a range */
+
+    if (ngx_strlchr(addr.data, addr.data + addr.len, '/')
+        || trl_cidr_parse((char *) addr.data, addr.len, &cidr, NULL, 0)
+           != TRL_OK)
     {
         goto bad;
     }
