@@ -159,6 +159,26 @@ bool rep_configure(RepRoot &r, const trl_rep_decl_t *decl, size_t n,
     return true;
 }
 
+namespace {
+
+std::string zone_full(const RepRoot &r, const RepSlot &s, uint64_t need) {
+    char text[256];
+    uint64_t heap = r.size - r.heap_off;
+    std::snprintf(text, sizeof(text),
+                  "the reputation zone is full: the list \"%s\" "
+                  "needs %llu bytes, %llu are free (at most %llu "
+                  "in one piece, %llu more once retired tables "
+                  "are freed)",
+                  s.name, static_cast<unsigned long long>(need),
+                  static_cast<unsigned long long>(
+                      heap - r.used - r.retired_bytes),
+                  static_cast<unsigned long long>(heap_largest(r)),
+                  static_cast<unsigned long long>(r.retired_bytes));
+    return text;
+}
+
+}  // namespace
+
 bool rep_install(RepRoot &r, int slot, const Build &b, uint64_t version,
                  const char *origin, unsigned flags, uint64_t now_ms,
                  std::string &why) {
@@ -173,8 +193,8 @@ bool rep_install(RepRoot &r, int slot, const Build &b, uint64_t version,
     // The table is allocated under the lock, written outside it (readers
     // cannot reach it yet; 16 ms for 1M ranges, which no worker's event
     // loop asking the table for something else should wait), and swapped
-    // in under the lock.  Without a free pending entry it is written under
-    // the lock.
+    // in under the lock.  Without a free pending entry it is allocated and
+    // written under the lock of the swap.
     if (need != 0) {
         RepHeld held(r);
         if (!r.slot[slot].in_use) {
@@ -182,20 +202,19 @@ bool rep_install(RepRoot &r, int slot, const Build &b, uint64_t version,
             return false;
         }
         reclaim(r, now_ms);
-        off = heap_alloc(r, size);
-        if (off != 0) {
-            for (RepPending &w : r.pending) {
-                if (w.off == 0) {
-                    w = RepPending{off, size, current_tid(), 0};
-                    pending = &w;
-                    break;
-                }
+        for (RepPending &w : r.pending) {
+            if (w.off == 0) {
+                pending = &w;
+                break;
             }
-            if (pending == nullptr) {
-                heap_free(r, off, size);
-                off = 0;
-                size = need;
+        }
+        if (pending != nullptr) {
+            off = heap_alloc(r, size);
+            if (off == 0) {
+                why = zone_full(r, r.slot[slot], need);
+                return false;
             }
+            *pending = RepPending{off, size, current_tid(), 0};
         }
     }
     if (pending != nullptr) {
@@ -204,14 +223,13 @@ bool rep_install(RepRoot &r, int slot, const Build &b, uint64_t version,
 
     RepHeld held(r);
     if (pending != nullptr) {
-        bool mine = pending->off == off && pending->tid == current_tid();
-        if (mine) {
-            *pending = RepPending{};
-        } else {                    // taken for a dead writer's: lost
+        if (pending->off != off || pending->tid != current_tid()) {
+            // taken for a dead writer's: lost
             why = "the reputation table was repaired while the list was "
                   "written; load it again";
             return false;
         }
+        *pending = RepPending{};
     }
     RepSlot &s = r.slot[slot];
     if (!s.in_use) {
@@ -221,26 +239,16 @@ bool rep_install(RepRoot &r, int slot, const Build &b, uint64_t version,
         why = "no reputation list in slot " + std::to_string(slot);
         return false;
     }
-    reclaim(r, now_ms);
-    if (need != 0 && pending == nullptr) {
-        off = heap_alloc(r, size);
-        if (off == 0) {
-            char text[256];
-            uint64_t heap = r.size - r.heap_off;
-            std::snprintf(text, sizeof(text),
-                          "the reputation zone is full: the list \"%s\" "
-                          "needs %llu bytes, %llu are free (at most %llu "
-                          "in one piece, %llu more once retired tables "
-                          "are freed)",
-                          s.name, static_cast<unsigned long long>(need),
-                          static_cast<unsigned long long>(
-                              heap - r.used - r.retired_bytes),
-                          static_cast<unsigned long long>(heap_largest(r)),
-                          static_cast<unsigned long long>(r.retired_bytes));
-            why = text;
-            return false;
+    if (pending == nullptr) {
+        reclaim(r, now_ms);
+        if (need != 0) {
+            off = heap_alloc(r, size);
+            if (off == 0) {
+                why = zone_full(r, s, need);
+                return false;
+            }
+            gen_write(b, rep_base(r) + off, size);
         }
-        gen_write(b, rep_base(r) + off, size);
     }
 
     uint64_t old = s.gen.load(std::memory_order_relaxed);
