@@ -49,8 +49,17 @@ sub conf {
         location /scale { token_ratelimit zone=s scale=tor:0.5,big:0.5;
                           empty_gif; }
         location /vars  { empty_gif; }
+        location /trl-api { token_ratelimit_api; }
     }
 EOF
+}
+
+# token_ratelimit_reputation_load_failed of a list (the metrics)
+sub load_failed {
+    my ($list) = @_;
+    my $m = $t->get('/trl-api/metrics')->{body} // '';
+    return $m =~ /^token_ratelimit_reputation_load_failed\{list="$list"\} (\d+)$/m
+           ? $1 : 'none';
 }
 
 write_atomic('big.txt', "# empty for now\n");
@@ -136,6 +145,9 @@ is(scalar(@errors), 1, 'a malformed file: one error line (not one per check)')
 like($errors[0] // '', qr/tor\.txt:3: .*keeping version \d+/,
      '... naming file:line, keeping the version');
 is(lists_of('203.0.113.5'), '[tor]', 'the last good version is kept');
+is(load_failed('tor'), 1, 'the metrics say the load failed');
+like($t->get('/trl-api/reputation/tor')->{body},
+     qr/"error":\{"message":"[^"]*tor\.txt:3: /, '... and so does the API');
 
 # a fixed file is loaded again
 write_atomic('tor.txt', "198.51.100.0/24\n");
@@ -145,6 +157,7 @@ for (1 .. 60) {
     sleep 0.1;
 }
 ok($fixed, 'the fixed file is loaded');
+is(load_failed('tor'), 0, '... and the metric is back to 0');
 
 # --- reload keeps the table, a changed rate applies -----------------------
 

@@ -628,7 +628,11 @@ ngx_http_trl_prom_reputation(ngx_http_trl_out_t *out,
           "Requests whose client address the list held." },
         { "token_ratelimit_reputation_version", "gauge",
           "Version of the list's table in force (0: never loaded; uploads: "
-          "the Unix time of the upload in ms)." }
+          "the Unix time of the upload in ms)." },
+        { "token_ratelimit_reputation_load_failed", "gauge",
+          "1 while the list's last load failed (a bad or missing file, an "
+          "upload or a Redis copy refused): the table in force is the last "
+          "good one." }
     };
 
     if (tmcf->rep == NULL || tmcf->rep->rep == NULL) {
@@ -654,7 +658,7 @@ ngx_http_trl_prom_reputation(ngx_http_trl_out_t *out,
         }
     }
 
-    for (f = 0; f < 3; f++) {
+    for (f = 0; f < 4; f++) {
         ngx_http_trl_prom_head(out, families[f][0], families[f][1],
                                families[f][2]);
 
@@ -666,7 +670,8 @@ ngx_http_trl_prom_reputation(ngx_http_trl_out_t *out,
                                     f == 0 ? info[i].ranges4
                                              + info[i].ranges6
                                     : f == 1 ? info[i].matched
-                                    : info[i].version);
+                                    : f == 2 ? info[i].version
+                                    : (uint64_t) (info[i].error[0] != '\0'));
         }
     }
 
