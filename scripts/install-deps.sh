@@ -22,6 +22,11 @@ packages=(
     clang libclang-rt-14-dev     # make fuzz (libFuzzer), run by make test
     binutils                     # make deb (objdump)
     curl                         # scripts/trl-feed (t/reputation_feed.t)
+    # the security stack the module works with (issue 14); tests run each
+    # with a configuration of its own, never the system's services
+    libnginx-mod-http-modsecurity modsecurity-crs   # ModSecurity v3 + CRS
+    crowdsec crowdsec-custom-bouncer                # LAPI, cscli, bouncer
+    fail2ban                                        # fail2ban-regex
 )
 
 missing=()
@@ -57,6 +62,17 @@ fi
 
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+
+# crowdsec's postinst registers with the online Central API unless its
+# credentials file is non-empty (README.Debian): on a machine that cannot
+# reach api.crowdsec.net that fails the install.  The tests never use CAPI.
+capi=/etc/crowdsec/online_api_credentials.yaml
+if [[ " ${missing[*]} " == *" crowdsec "* ]] && [ ! -s "$capi" ]; then
+    "${sudo[@]}" mkdir -p /etc/crowdsec
+    echo "# CAPI registration disabled by $(basename "$0"): test machine" \
+        | "${sudo[@]}" tee "$capi" >/dev/null
+fi
+
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
