@@ -2,8 +2,11 @@
 /*
  * ngx_http_token_ratelimit_event_log.c - token_ratelimit_event_log: one JSON
  * object per line for every rejection, penalty start, deny and "Redis
- * unavailable" answer, and for a key first going over a distinct limit,
- * to a file or to syslog, for SIEM pipelines.
+ * unavailable" answer, for a key first going over a distinct limit, and
+ * for the events other parts report (ngx_http_trl_event_log_extra: bans,
+ * attack mode, signals), to a file or to syslog, for SIEM pipelines: in
+ * our own field names (format=json, written here) or in the Elastic
+ * Common Schema's (format=ecs, ngx_http_token_ratelimit_event_ecs.c).
  *
  * Nothing here runs for an admitted request.  Lines are rate-limited per
  * zone in the zone's shared memory (trl_zone_event_permit), so that a
@@ -16,36 +19,20 @@
  */
 
 
-#include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_event_log.h"
 #include "ngx_http_token_ratelimit_util.h"
 
 
 #define NGX_HTTP_TRL_EVENT_RATE        100      /* lines a second per zone */
 
-/* What attacker-controlled fields are cut to (bytes before escaping). */
-#define NGX_HTTP_TRL_EVENT_URI_LEN     512
-#define NGX_HTTP_TRL_EVENT_HOST_LEN    256
-#define NGX_HTTP_TRL_EVENT_METHOD_LEN  32
-#define NGX_HTTP_TRL_EVENT_KEY_LEN     256      /* printable keys */
-#define NGX_HTTP_TRL_EVENT_HEX_LEN     128      /* binary keys, as hex */
-#define NGX_HTTP_TRL_EVENT_SHORT_LEN   128      /* client, zone, request id */
-
 /*
  * Escaped, a byte takes at most 6 (\u00XX or \ufffd): the longest line is
- * below 9 KB, plus the syslog header (PRI, time, host name, tag).
+ * below 9 KB (ECS: 10 KB), plus the syslog header (PRI, time, host name,
+ * tag).
  */
 #define NGX_HTTP_TRL_EVENT_LINE        12288
 
 #define NGX_HTTP_TRL_EVENT_ERROR_GAP   60       /* s between error lines */
-
-
-struct ngx_http_trl_event_log_s {
-    ngx_open_file_t            *file;
-    ngx_syslog_peer_t          *syslog;
-    ngx_uint_t                  rate;
-    ngx_int_t                   request_id;     /* $request_id's index */
-    time_t                      error_logged;   /* per process */
-};
 
 
 static void ngx_http_trl_event_rejected(ngx_http_request_t *r,
@@ -57,21 +44,19 @@ static void ngx_http_trl_event_unavailable(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
 static ngx_http_trl_zone_t *ngx_http_trl_event_zone(
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone);
+static void ngx_http_trl_event_emit(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, ngx_http_trl_event_rec_t *ev);
 static ngx_uint_t ngx_http_trl_event_permit(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
     uint64_t *wall_ms);
-static u_char *ngx_http_trl_event_start(ngx_http_trl_event_log_t *el,
-    u_char *buf, u_char *last, uint64_t wall_ms, const char *event,
-    ngx_http_trl_zone_t *zone);
+static void ngx_http_trl_event_line(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, ngx_http_trl_event_rec_t *ev,
+    uint64_t wall_ms);
+static u_char *ngx_http_trl_event_json(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el, ngx_http_trl_event_rec_t *ev,
+    uint64_t wall_ms, u_char *p, u_char *last);
 static u_char *ngx_http_trl_event_request(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, u_char *p, u_char *last);
-static u_char *ngx_http_trl_event_key(u_char *p, u_char *last,
-    ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash);
-static u_char *ngx_http_trl_event_string(u_char *p, u_char *last,
-    const char *name, u_char *data, size_t len, size_t max,
-    const char *cut);
-static u_char *ngx_http_trl_event_seconds(u_char *p, u_char *last,
-    uint64_t ms);
 static void ngx_http_trl_event_write(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, u_char *buf, u_char *p);
 
@@ -80,9 +65,9 @@ static ngx_str_t  ngx_http_trl_request_id = ngx_string("request_id");
 
 
 /*
- * token_ratelimit_event_log off | file [rate=N] |
+ * token_ratelimit_event_log off | file [rate=N] [format=json|ecs] |
  *     syslog:server=address[,facility=..][,severity=..][,tag=..]
- *     [,nohostname] [rate=N];
+ *     [,nohostname] [rate=N] [format=json|ecs];
  */
 
 char *
@@ -94,7 +79,7 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     u_char                    *p;
     ngx_int_t                  n;
     ngx_str_t                 *value, target;
-    ngx_uint_t                 i, rate;
+    ngx_uint_t                 i, rate, format;
     ngx_syslog_peer_t         *peer;
     ngx_http_trl_event_log_t  *el;
 
@@ -127,6 +112,7 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     rate = 0;
+    format = NGX_HTTP_TRL_EVENT_JSON;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -148,10 +134,33 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "format=", 7) == 0) {
+
+            if (value[i].len == 11
+                && ngx_strncmp(value[i].data + 7, "json", 4) == 0)
+            {
+                format = NGX_HTTP_TRL_EVENT_JSON;
+                continue;
+            }
+
+            if (value[i].len == 10
+                && ngx_strncmp(value[i].data + 7, "ecs", 3) == 0)
+            {
+                format = NGX_HTTP_TRL_EVENT_ECS;
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, \"format=\" takes \"json\" "
+                               "or \"ecs\"", &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\" directive, "
-                           "expected \"rate=N\" after the target",
-                           &value[i], &cmd->name);
+                           "expected \"rate=N\" or \"format=json|ecs\" "
+                           "after the target", &value[i], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -161,6 +170,7 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     el->rate = rate ? rate : NGX_HTTP_TRL_EVENT_RATE;
+    el->format = format;
 
     el->request_id = ngx_http_get_variable_index(cf,
                                                  &ngx_http_trl_request_id);
@@ -263,47 +273,32 @@ static void
 ngx_http_trl_event_rejected(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a)
 {
-    u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
-    uint64_t                   wall_ms;
     ngx_http_trl_zone_t       *zone;
-    ngx_http_trl_event_log_t  *el;
+    ngx_http_trl_event_rec_t   ev;
 
-    el = tlcf->event_log;
     zone = a->zone;
-    last = buf + sizeof(buf) - 1;     /* room for the newline */
 
-    if (ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
+    ngx_memzero(&ev, sizeof(ngx_http_trl_event_rec_t));
+    ev.event = a->dry_run ? "rejected_dry_run" : "rejected";
+    ev.zone = zone;
+    ev.key = &a->key_text;
+    ev.hash = &a->key;
+    ev.request = 1;
+    ev.status = a->dry_run ? 0 : tlcf->status_code;
+    ev.fields = NGX_HTTP_TRL_EV_LIMIT | NGX_HTTP_TRL_EV_COUNT
+                | NGX_HTTP_TRL_EV_RETRY | NGX_HTTP_TRL_EV_RESET
+                | NGX_HTTP_TRL_EV_DRY_RUN
+                | (a->violations ? NGX_HTTP_TRL_EV_VIOLATIONS : 0);
+    ev.limit = a->n;
+    ev.window_ms = zone->rate.window_ms;
+    ev.count = a->used;
+    ev.violations = a->violations;
+    ev.retry_after = a->retry_after;
+    ev.reset_at = a->reset;
+    ev.penalized = a->penalized;
+    ev.dry_run = a->dry_run;
 
-        p = ngx_http_trl_event_start(el, buf, last, wall_ms,
-                                     a->dry_run ? "rejected_dry_run"
-                                                : "rejected",
-                                     zone);
-        p = ngx_http_trl_event_key(p, last, zone, &a->key_text, &a->key);
-        p = ngx_http_trl_event_request(r, el, p, last);
-
-        if (!a->dry_run) {
-            p = ngx_slprintf(p, last, ",\"status\":%ui", tlcf->status_code);
-        }
-
-        p = ngx_slprintf(p, last,
-                         ",\"limit\":%uD,\"window_ms\":%uL,\"count\":%ui,"
-                         "\"retry_after\":%T,\"reset_at\":%T",
-                         a->n, zone->rate.window_ms, a->used,
-                         a->retry_after, a->reset);
-
-        if (a->violations) {
-            p = ngx_slprintf(p, last, ",\"violations\":%uD", a->violations);
-        }
-
-        if (a->penalized) {
-            p = ngx_slprintf(p, last, ",\"penalized\":true");
-        }
-
-        p = ngx_slprintf(p, last, ",\"dry_run\":%s}",
-                         a->dry_run ? "true" : "false");
-
-        ngx_http_trl_event_write(r, el, buf, p);
-    }
+    ngx_http_trl_event_emit(r, tlcf->event_log, &ev);
 
     /*
      * A key's first rejection by a distinct zone in an episode: the value
@@ -311,60 +306,44 @@ ngx_http_trl_event_rejected(ngx_http_request_t *r,
      * log_key=on.
      */
 
-    if (zone->distinct && a->log_first
-        && ngx_http_trl_event_permit(r, el, zone, &wall_ms))
-    {
-        p = ngx_http_trl_event_start(el, buf, last, wall_ms,
-                                     "distinct_exceeded", zone);
-        p = ngx_http_trl_event_key(p, last, zone, &a->key_text, &a->key);
-        p = ngx_http_trl_event_request(r, el, p, last);
-        p = ngx_http_trl_event_string(p, last, "of",
-                                      zone->distinct->value.data,
-                                      zone->distinct->value.len,
-                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
-        p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL",
-                         zone->rate.limit, zone->rate.window_ms);
+    if (zone->distinct && a->log_first) {
+        ev.event = "distinct_exceeded";
+        ev.status = 0;
+        ev.fields = NGX_HTTP_TRL_EV_LIMIT | NGX_HTTP_TRL_EV_DRY_RUN
+                    | (zone->log_key == TRL_LOG_KEY_ON
+                       ? NGX_HTTP_TRL_EV_FINGERPRINT : 0);
+        ev.limit = zone->rate.limit;
+        ev.fingerprint = a->fp;
+        ev.of = zone->distinct->value;
+        ev.penalized = 0;
 
-        if (zone->log_key == TRL_LOG_KEY_ON) {
-            p = ngx_slprintf(p, last, ",\"fingerprint\":\"%08xD\"", a->fp);
-        }
-
-        p = ngx_slprintf(p, last, ",\"dry_run\":%s}",
-                         a->dry_run ? "true" : "false");
-
-        ngx_http_trl_event_write(r, el, buf, p);
+        ngx_http_trl_event_emit(r, tlcf->event_log, &ev);
     }
 
-    if (!a->penalty_start
-        || !ngx_http_trl_event_permit(r, el, zone, &wall_ms))
-    {
+    if (!a->penalty_start) {
         return;
     }
 
-    p = ngx_http_trl_event_start(el, buf, last, wall_ms, "penalty", zone);
-    p = ngx_http_trl_event_key(p, last, zone, &a->key_text, &a->key);
-    p = ngx_http_trl_event_request(r, el, p, last);
-
-    p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL,"
-                     "\"penalty_s\":",
-                     a->n, zone->rate.window_ms);
-    p = ngx_http_trl_event_seconds(p, last, a->penalty_ms);
-
     /* the client's wait: the block, or the window if it frees later */
 
-    p = ngx_slprintf(p, last, ",\"violations\":%uD,\"retry_after\":%T,"
-                     "\"reset_at\":%T,\"dry_run\":%s}",
-                     a->violations, a->retry_after, a->reset,
-                     a->dry_run ? "true" : "false");
+    ev.event = "penalty";
+    ev.status = 0;
+    ev.fields = NGX_HTTP_TRL_EV_LIMIT | NGX_HTTP_TRL_EV_PENALTY
+                | NGX_HTTP_TRL_EV_VIOLATIONS | NGX_HTTP_TRL_EV_RETRY
+                | NGX_HTTP_TRL_EV_RESET | NGX_HTTP_TRL_EV_DRY_RUN;
+    ev.limit = a->n;
+    ev.penalty_ms = a->penalty_ms;
+    ev.of.len = 0;
+    ev.penalized = 0;
 
-    ngx_http_trl_event_write(r, el, buf, p);
+    ngx_http_trl_event_emit(r, tlcf->event_log, &ev);
 }
 
 
 /*
- * token_ratelimit_deny or a runtime deny entry answered 403.  zone: the
- * zone whose key a deny entry named, else NULL: the location's first
- * zone, whose budget the line takes.
+ * token_ratelimit_deny, a runtime deny entry or a reputation deny answered
+ * 403.  zone: the zone whose key a deny entry named, else NULL: the
+ * location's first zone, whose budget the line takes.
  */
 
 static void
@@ -372,33 +351,26 @@ ngx_http_trl_event_denied(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone,
     ngx_str_t *key, ngx_uint_t why)
 {
-    u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
-    uint64_t                   wall_ms;
-    ngx_http_trl_event_log_t  *el;
+    ngx_http_trl_event_rec_t  ev;
 
-    el = tlcf->event_log;
-    zone = ngx_http_trl_event_zone(tlcf, zone);
+    ngx_memzero(&ev, sizeof(ngx_http_trl_event_rec_t));
+    ev.event = "denied";
+    ev.zone = ngx_http_trl_event_zone(tlcf, zone);
+    ev.key = key;
+    ev.request = 1;
+    ev.status = NGX_HTTP_FORBIDDEN;
 
-    if (zone == NULL || !ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
-        return;
+    if (why == NGX_HTTP_TRL_DENIED_LIST) {
+        ngx_str_set(&ev.reason, "deny_list");
+
+    } else if (why == NGX_HTTP_TRL_DENIED_REPUTATION) {
+        ngx_str_set(&ev.reason, "reputation");
+
+    } else {
+        ngx_str_set(&ev.reason, "token_ratelimit_deny");
     }
 
-    last = buf + sizeof(buf) - 1;     /* room for the newline */
-
-    p = ngx_http_trl_event_start(el, buf, last, wall_ms, "denied", zone);
-
-    if (key) {
-        p = ngx_http_trl_event_key(p, last, zone, key, NULL);
-    }
-
-    p = ngx_http_trl_event_request(r, el, p, last);
-
-    p = ngx_slprintf(p, last, ",\"status\":403,\"reason\":\"%s\"}",
-                     why == NGX_HTTP_TRL_DENIED_LIST ? "deny_list"
-                     : why == NGX_HTTP_TRL_DENIED_REPUTATION ? "reputation"
-                     : "token_ratelimit_deny");
-
-    ngx_http_trl_event_write(r, el, buf, p);
+    ngx_http_trl_event_emit(r, tlcf->event_log, &ev);
 }
 
 
@@ -408,25 +380,19 @@ static void
 ngx_http_trl_event_unavailable(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a)
 {
-    u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
-    uint64_t                   wall_ms;
-    ngx_http_trl_event_log_t  *el;
+    ngx_http_trl_event_rec_t  ev;
 
-    el = tlcf->event_log;
+    ngx_memzero(&ev, sizeof(ngx_http_trl_event_rec_t));
+    ev.event = "unavailable";
+    ev.zone = a->zone;
+    ev.key = &a->key_text;
+    ev.hash = &a->key;
+    ev.request = 1;
+    ev.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    ev.fields = NGX_HTTP_TRL_EV_RETRY;
+    ev.retry_after = 1;
 
-    if (!ngx_http_trl_event_permit(r, el, a->zone, &wall_ms)) {
-        return;
-    }
-
-    last = buf + sizeof(buf) - 1;     /* room for the newline */
-
-    p = ngx_http_trl_event_start(el, buf, last, wall_ms, "unavailable",
-                                 a->zone);
-    p = ngx_http_trl_event_key(p, last, a->zone, &a->key_text, &a->key);
-    p = ngx_http_trl_event_request(r, el, p, last);
-    p = ngx_slprintf(p, last, ",\"status\":503,\"retry_after\":1}");
-
-    ngx_http_trl_event_write(r, el, buf, p);
+    ngx_http_trl_event_emit(r, tlcf->event_log, &ev);
 }
 
 
@@ -441,54 +407,19 @@ void
 ngx_http_trl_event_log_extra(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_event_t *ev)
 {
-    u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
-    uint64_t                   wall_ms;
-    ngx_http_trl_zone_t       *zone;
-    ngx_http_trl_event_log_t  *el;
+    ngx_http_trl_event_rec_t  rec;
 
-    el = tlcf->event_log;
-    zone = ngx_http_trl_event_zone(tlcf, ev->zone);
+    ngx_memzero(&rec, sizeof(ngx_http_trl_event_rec_t));
+    rec.event = ev->event;
+    rec.zone = ngx_http_trl_event_zone(tlcf, ev->zone);
+    rec.key = ev->key.len ? &ev->key : NULL;
+    rec.request = 1;
+    rec.value = ev->value;
+    rec.duration_ms = ev->duration_ms;
+    rec.reason = ev->reason;
+    rec.state = ev->state;
 
-    if (zone == NULL || !ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
-        return;
-    }
-
-    last = buf + sizeof(buf) - 1;     /* room for the newline */
-
-    p = ngx_http_trl_event_start(el, buf, last, wall_ms, ev->event, zone);
-
-    if (ev->key.len) {
-        p = ngx_http_trl_event_key(p, last, zone, &ev->key, NULL);
-    }
-
-    p = ngx_http_trl_event_request(r, el, p, last);
-
-    if (ev->value.len) {
-        p = ngx_http_trl_event_string(p, last, "value", ev->value.data,
-                                      ev->value.len,
-                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
-    }
-
-    if (ev->duration_ms) {
-        p = ngx_slprintf(p, last, ",\"duration_s\":");
-        p = ngx_http_trl_event_seconds(p, last, ev->duration_ms);
-    }
-
-    if (ev->reason.len) {
-        p = ngx_http_trl_event_string(p, last, "reason", ev->reason.data,
-                                      ev->reason.len,
-                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
-    }
-
-    if (ev->state.len) {
-        p = ngx_http_trl_event_string(p, last, "state", ev->state.data,
-                                      ev->state.len,
-                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
-    }
-
-    p = ngx_slprintf(p, last, "}");
-
-    ngx_http_trl_event_write(r, el, buf, p);
+    ngx_http_trl_event_emit(r, tlcf->event_log, &rec);
 }
 
 
@@ -514,6 +445,24 @@ ngx_http_trl_event_zone(ngx_http_trl_loc_conf_t *tlcf,
 }
 
 
+/* The event's line, if the zone's budget for this second allows it. */
+
+static void
+ngx_http_trl_event_emit(ngx_http_request_t *r, ngx_http_trl_event_log_t *el,
+    ngx_http_trl_event_rec_t *ev)
+{
+    uint64_t  wall_ms;
+
+    if (ev->zone == NULL
+        || !ngx_http_trl_event_permit(r, el, ev->zone, &wall_ms))
+    {
+        return;
+    }
+
+    ngx_http_trl_event_line(r, el, ev, wall_ms);
+}
+
+
 /*
  * Takes a place in the zone's budget for this second (wall clock, as the
  * line's "time"); the lines refused since the last one are reported first.
@@ -524,8 +473,8 @@ ngx_http_trl_event_permit(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
     uint64_t *wall_ms)
 {
-    u_char    *p, *last, buf[2048];
-    uint64_t   suppressed;
+    uint64_t                   suppressed;
+    ngx_http_trl_event_rec_t   ev;
 
     *wall_ms = ngx_http_trl_wall_ms();
 
@@ -536,51 +485,185 @@ ngx_http_trl_event_permit(ngx_http_request_t *r,
     }
 
     if (suppressed) {
-        last = buf + sizeof(buf) - 1; /* room for the newline */
-        p = ngx_http_trl_event_start(el, buf, last, *wall_ms, "suppressed",
-                                     zone);
-        p = ngx_slprintf(p, last, ",\"count\":%uL,\"node\":", suppressed);
-        p = ngx_http_trl_event_string(p, last, NULL,
-                                      ngx_cycle->hostname.data,
-                                      ngx_cycle->hostname.len,
-                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
-        p = ngx_slprintf(p, last, "}");
+        ngx_memzero(&ev, sizeof(ngx_http_trl_event_rec_t));
+        ev.event = "suppressed";
+        ev.zone = zone;
+        ev.fields = NGX_HTTP_TRL_EV_COUNT;
+        ev.count = suppressed;
 
-        ngx_http_trl_event_write(r, el, buf, p);
+        ngx_http_trl_event_line(r, el, &ev, *wall_ms);
     }
 
     return 1;
 }
 
 
-/* The syslog header, then {"time":"...","event":"...","zone":"..." */
+/* One line in the log's format, after the syslog header. */
 
-static u_char *
-ngx_http_trl_event_start(ngx_http_trl_event_log_t *el, u_char *buf,
-    u_char *last, uint64_t wall_ms, const char *event,
-    ngx_http_trl_zone_t *zone)
+static void
+ngx_http_trl_event_line(ngx_http_request_t *r, ngx_http_trl_event_log_t *el,
+    ngx_http_trl_event_rec_t *ev, uint64_t wall_ms)
 {
-    u_char    *p;
-    ngx_tm_t   tm;
+    u_char  *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
 
     p = buf;
+    last = buf + sizeof(buf) - 1;     /* room for the newline */
 
     if (el->syslog) {
         p = ngx_syslog_add_header(el->syslog, p);
     }
 
+    if (el->format == NGX_HTTP_TRL_EVENT_ECS) {
+        p = ngx_http_trl_event_ecs(r, el, ev, wall_ms, p, last);
+
+    } else {
+        p = ngx_http_trl_event_json(r, el, ev, wall_ms, p, last);
+    }
+
+    ngx_http_trl_event_write(r, el, buf, p);
+}
+
+
+/*
+ * The native line: {"time":..,"event":..,"zone":.., the key, the request,
+ * then the numbers the event carries, in this order.
+ */
+
+static u_char *
+ngx_http_trl_event_json(ngx_http_request_t *r, ngx_http_trl_event_log_t *el,
+    ngx_http_trl_event_rec_t *ev, uint64_t wall_ms, u_char *p, u_char *last)
+{
+    p = ngx_slprintf(p, last, "{\"time\":");
+    p = ngx_http_trl_event_time(p, last, wall_ms);
+    p = ngx_slprintf(p, last, ",\"event\":\"%s\"", ev->event);
+    p = ngx_http_trl_event_string(p, last, "zone", ev->zone->name.data,
+                                  ev->zone->name.len,
+                                  NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+
+    if (ev->key) {
+        p = ngx_http_trl_event_key(p, last, ev->zone, ev->key, ev->hash);
+    }
+
+    if (ev->request) {
+        p = ngx_http_trl_event_request(r, el, p, last);
+    }
+
+    if (ev->of.len) {
+        p = ngx_http_trl_event_string(p, last, "of", ev->of.data,
+                                      ev->of.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    if (ev->status) {
+        p = ngx_slprintf(p, last, ",\"status\":%ui", ev->status);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_LIMIT) {
+        p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL",
+                         ev->limit, ev->window_ms);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_COUNT) {
+        p = ngx_slprintf(p, last, ",\"count\":%uL", ev->count);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_PENALTY) {
+        p = ngx_slprintf(p, last, ",\"penalty_s\":");
+        p = ngx_http_trl_event_seconds(p, last, ev->penalty_ms);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_VIOLATIONS) {
+        p = ngx_slprintf(p, last, ",\"violations\":%uD", ev->violations);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_RETRY) {
+        p = ngx_slprintf(p, last, ",\"retry_after\":%T", ev->retry_after);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_RESET) {
+        p = ngx_slprintf(p, last, ",\"reset_at\":%T", ev->reset_at);
+    }
+
+    if (ev->penalized) {
+        p = ngx_slprintf(p, last, ",\"penalized\":true");
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_FINGERPRINT) {
+        p = ngx_slprintf(p, last, ",\"fingerprint\":\"%08xD\"",
+                         ev->fingerprint);
+    }
+
+    if (ev->value.len) {
+        p = ngx_http_trl_event_string(p, last, "value", ev->value.data,
+                                      ev->value.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    if (ev->duration_ms) {
+        p = ngx_slprintf(p, last, ",\"duration_s\":");
+        p = ngx_http_trl_event_seconds(p, last, ev->duration_ms);
+    }
+
+    if (ev->reason.len) {
+        p = ngx_http_trl_event_string(p, last, "reason", ev->reason.data,
+                                      ev->reason.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    if (ev->state.len) {
+        p = ngx_http_trl_event_string(p, last, "state", ev->state.data,
+                                      ev->state.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    if (!ev->request) {                 /* "suppressed": the node alone */
+        p = ngx_http_trl_event_string(p, last, "node",
+                                      ngx_cycle->hostname.data,
+                                      ngx_cycle->hostname.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_DRY_RUN) {
+        p = ngx_slprintf(p, last, ",\"dry_run\":%s",
+                         ev->dry_run ? "true" : "false");
+    }
+
+    return ngx_slprintf(p, last, "}");
+}
+
+
+/* "2026-11-22T21:29:25.257Z": ISO 8601 UTC with ms, quoted */
+
+u_char *
+ngx_http_trl_event_time(u_char *p, u_char *last, uint64_t wall_ms)
+{
+    ngx_tm_t  tm;
+
     ngx_gmtime((time_t) (wall_ms / 1000), &tm);
 
-    p = ngx_slprintf(p, last,
-                     "{\"time\":\"%4d-%02d-%02dT%02d:%02d:%02d.%03uLZ\","
-                     "\"event\":\"%s\",\"zone\":",
-                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                     tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                     wall_ms % 1000, event);
+    return ngx_slprintf(p, last,
+                        "\"%4d-%02d-%02dT%02d:%02d:%02d.%03uLZ\"",
+                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                        tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                        wall_ms % 1000);
+}
 
-    return ngx_http_trl_event_string(p, last, NULL, zone->name.data,
-                                     zone->name.len,
-                                     NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+
+/* $request_id of the request, NULL when it has none */
+
+ngx_http_variable_value_t *
+ngx_http_trl_event_request_id(ngx_http_request_t *r,
+    ngx_http_trl_event_log_t *el)
+{
+    ngx_http_variable_value_t  *v;
+
+    v = ngx_http_get_indexed_variable(r, el->request_id);
+
+    if (v == NULL || v->not_found || v->len == 0) {
+        return NULL;
+    }
+
+    return v;
 }
 
 
@@ -614,9 +697,9 @@ ngx_http_trl_event_request(ngx_http_request_t *r,
                                       NULL);
     }
 
-    v = ngx_http_get_indexed_variable(r, el->request_id);
+    v = ngx_http_trl_event_request_id(r, el);
 
-    if (v && !v->not_found && v->len) {
+    if (v) {
         p = ngx_http_trl_event_string(p, last, "request_id", v->data,
                                       v->len, NGX_HTTP_TRL_EVENT_SHORT_LEN,
                                       NULL);
@@ -637,7 +720,7 @@ ngx_http_trl_event_request(ngx_http_request_t *r,
  * hash: ,"key_hash":"<32 hex>"; off: ,"key":null,"key_hidden":true.
  */
 
-static u_char *
+u_char *
 ngx_http_trl_event_key(u_char *p, u_char *last, ngx_http_trl_zone_t *zone,
     ngx_str_t *key, trl_hash_t *hash)
 {
@@ -694,7 +777,7 @@ ngx_http_trl_event_key(u_char *p, u_char *last, ngx_http_trl_zone_t *zone,
  * bytes (then ,"<cut>":true when cut is given) and escaped.
  */
 
-static u_char *
+u_char *
 ngx_http_trl_event_string(u_char *p, u_char *last, const char *name,
     u_char *data, size_t len, size_t max, const char *cut)
 {
@@ -731,7 +814,7 @@ ngx_http_trl_event_string(u_char *p, u_char *last, const char *name,
 
 /* Seconds from ms, as a JSON number: "30", "0.5", "1.25". */
 
-static u_char *
+u_char *
 ngx_http_trl_event_seconds(u_char *p, u_char *last, uint64_t ms)
 {
     uint64_t  frac;
