@@ -564,8 +564,14 @@ my $NARGS = qr/invalid number of arguments in $DIRECTIVE/;
 
 for my $case (
     ['token_ratelimit_event_log;', $NARGS, 'no file'],
-    ['token_ratelimit_event_log logs/e.log rate=5 rate=6;', $NARGS,
-     'three parameters'],
+    ['token_ratelimit_event_log logs/e.log rate=5 format=json rate=6;',
+     $NARGS, 'four parameters'],
+    ['token_ratelimit_event_log logs/e.log rate=5 rate=6;',
+     qr/invalid parameter "rate=6" in $DIRECTIVE, given twice/,
+     'rate= twice'],
+    ['token_ratelimit_event_log logs/e.log format=ecs format=json;',
+     qr/invalid parameter "format=json" in $DIRECTIVE, given twice/,
+     'format= twice'],
     ["token_ratelimit_event_log logs/a.log;\n"
      . " token_ratelimit_event_log logs/b.log;",
      qr/$DIRECTIVE is duplicate/, 'duplicate'],

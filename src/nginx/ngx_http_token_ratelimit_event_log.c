@@ -112,9 +112,20 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     rate = 0;
-    format = NGX_HTTP_TRL_EVENT_JSON;
+    format = NGX_CONF_UNSET_UINT;
 
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if ((rate && ngx_strncmp(value[i].data, "rate=", 5) == 0)
+            || (format != NGX_CONF_UNSET_UINT
+                && ngx_strncmp(value[i].data, "format=", 7) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, given twice", &value[i],
+                               &cmd->name);
+            return NGX_CONF_ERROR;
+        }
 
         if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
 
@@ -170,7 +181,8 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     el->rate = rate ? rate : NGX_HTTP_TRL_EVENT_RATE;
-    el->format = format;
+    el->format = (format == NGX_CONF_UNSET_UINT) ? NGX_HTTP_TRL_EVENT_JSON
+                                                 : format;
 
     el->request_id = ngx_http_get_variable_index(cf,
                                                  &ngx_http_trl_request_id);

@@ -189,7 +189,7 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       &ngx_http_trl_headers },
 
     { ngx_string("token_ratelimit_event_log"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_trl_event_log_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

@@ -1,0 +1,449 @@
+#!/usr/bin/perl
+# token_ratelimit_event_log format=json|ecs: the lines the module writes
+# checked against the field tables of docs/events.md, read from that file
+# so that the docs and the code cannot drift apart.
+#
+# - the same traffic through a format=json and a format=ecs server: every
+#   event the module can provoke here (rejected, rejected_dry_run, penalty,
+#   distinct_exceeded, denied (deny, deny entry), unavailable, suppressed)
+#   in both formats
+# - each line: every field documented, of its documented type, only in the
+#   events its row names, and every field marked "always" present
+# - ECS: event.action/kind/type/outcome as the classification table says;
+#   the ECS line carries the native line's values under ECS names
+# - every documented field (but those of extra events only) was written
+# - keys: user.hash for subject keys with log_key=on|hash (the key_hash
+#   itself with hash), none for mask, off and address keys; a hidden or
+#   masked key is nowhere in the ECS file
+# - nginx -t: format= takes json or ecs, named in the error
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(sleep);
+use TRL;
+
+# --- the tables of docs/events.md --------------------------------------------
+
+my $doc = TRL::read_file_once("$TRL::ROOT/docs/events.md")
+    or BAIL_OUT('docs/events.md missing');
+
+# The rows of the first table after the heading that starts with $title.
+sub table_after {
+    my ($title) = @_;
+    my ($section) = $doc =~ /^## \Q$title\E[^\n]*\n(.*?)(?=^## |\z)/ms
+        or BAIL_OUT("docs/events.md: no section \"$title\"");
+    my @rows;
+    for my $line (split /\n/, $section) {
+        next unless $line =~ /^\|/;
+        last if @rows && $line !~ /^\|/;
+        my @cells = map { s/^\s+|\s+$//gr } split /\|/, $line;
+        shift @cells;                       # before the first |
+        next if $cells[0] =~ /^-+$/;
+        push @rows, \@cells;
+    }
+    shift @rows;                            # the header
+    return @rows;
+}
+
+# field => { type, events => { name => 1 } or '*', always }
+sub fields_of {
+    my ($title) = @_;
+    my %f;
+    for my $row (table_after($title)) {
+        my ($name, $type, $events, $always) = @$row;
+        $name =~ s/`//g;
+        $f{$name} = {
+            type => $type,
+            events => { map { $_ => 1 } split /,\s*/, $events },
+            always => $always eq 'yes',
+        };
+    }
+    return \%f;
+}
+
+my %FIELDS = (json => fields_of('Native fields'),
+              ecs => fields_of('ECS fields'));
+ok(keys %{$FIELDS{json}} >= 30 && keys %{$FIELDS{ecs}} >= 40,
+   'docs/events.md: both field tables read')
+    or diag(explain \%FIELDS);
+
+my %CLASS;          # native event => [action, kind, type, outcome]
+for my $row (table_after('ECS classification')) {
+    my @c = map { s/`//gr } @$row;
+    $CLASS{$c[0]} = [@c[1 .. 4]];
+}
+ok($CLASS{rejected} && $CLASS{penalty}, 'docs/events.md: classification');
+
+my %KNOWN = map { $_ => 1 } qw(rejected rejected_dry_run penalty
+    distinct_exceeded denied unavailable suppressed);
+
+# Is a field of this row allowed in this event's line?
+sub applies {
+    my ($f, $event) = @_;
+    my $ev = $f->{events};
+    return 1 if $ev->{'*'} || $ev->{$event};
+    return 1 if $ev->{request} && $event ne 'suppressed';
+    return 1 if $ev->{extra} && !$KNOWN{$event};
+    return 0;
+}
+
+sub type_ok {
+    my ($type, $v) = @_;
+    return !defined $v || type_ok('keyword', $v) if $type eq 'keyword or null';
+    return 0 unless defined $v;
+    return ref $v eq 'ARRAY' && !grep { ref $_ || !defined } @$v
+        if $type eq 'keyword array';
+    return JSON::PP::is_bool($v) if $type eq 'boolean';
+    return 0 if ref $v;
+    return $v =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/ if $type eq 'date';
+    return B_number($v) && $v =~ /^-?\d+$/ if $type eq 'long';
+    return B_number($v) && $v =~ /^-?\d+(\.\d+)?$/ if $type eq 'float';
+    return $v =~ /^[\d.]+$|:/ if $type eq 'ip';
+    return !B_number($v) if $type eq 'keyword';
+    return 0;
+}
+
+# A JSON number, not a string of digits.
+sub B_number {
+    my ($v) = @_;
+    require B;
+    my $flags = B::svref_2object(\$v)->FLAGS;
+    return ($flags & (B::SVp_IOK() | B::SVp_NOK()))
+           && !($flags & B::SVp_POK());
+}
+
+# { "a.b.c" => value }: objects flattened, arrays kept as values.
+sub flatten {
+    my ($h, $prefix, $out) = @_;
+    $out //= {};
+    for my $k (keys %$h) {
+        my $name = defined $prefix ? "$prefix.$k" : $k;
+        if (ref $h->{$k} eq 'HASH') {
+            flatten($h->{$k}, $name, $out);
+        } else {
+            $out->{$name} = $h->{$k};
+        }
+    }
+    return $out;
+}
+
+# --- the module's lines ------------------------------------------------------
+
+my $t = TRL->new;
+my $dead = TRL::free_port();        # no Redis there: fail=closed answers 503
+
+$t->write_config(<<"EOF");
+    token_ratelimit_zone \$http_x_key zone=login:1m rate=2r/m;
+    token_ratelimit_zone \$http_x_key zone=pen:1m rate=1r/m;
+    token_ratelimit_zone \$http_x_key zone=dry:1m rate=1r/m;
+    token_ratelimit_zone \$http_x_key zone=hid:1m rate=1r/m log_key=off;
+    token_ratelimit_zone \$http_x_key zone=hsh:1m rate=1r/m log_key=hash;
+    token_ratelimit_zone \$http_x_key zone=msk:1m rate=1r/m log_key=mask;
+    token_ratelimit_zone \$binary_remote_addr zone=addr:1m rate=1r/m;
+    token_ratelimit_zone \$http_x_client zone=stuff:1m rate=2r/10m
+                         distinct=\$arg_user;
+    token_ratelimit_zone \$http_x_key zone=flood:1m rate=1r/m;
+    token_ratelimit_zone \$http_x_key zone=st:1m rate=5r/m sync=strict;
+    token_ratelimit_redis 127.0.0.1:$dead timeout=200ms fail=closed;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        token_ratelimit_event_log logs/events.json;
+        include locations.conf;
+        location /flood { token_ratelimit zone=flood;
+                          token_ratelimit_event_log logs/events.json rate=1;
+                          empty_gif; }
+        location /api { token_ratelimit_api; }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_ECS%%;
+        token_ratelimit_event_log logs/events.ecs format=ecs;
+        include locations.conf;
+        location /flood { token_ratelimit zone=flood;
+                          token_ratelimit_event_log logs/events.ecs rate=1
+                                                    format=ecs;
+                          empty_gif; }
+    }
+EOF
+$t->write_file('locations.conf', <<'EOF');
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Real-IP;
+    location /login { token_ratelimit zone=login; empty_gif; }
+    location /pen   { token_ratelimit zone=pen penalty=30s; empty_gif; }
+    location /dry   { token_ratelimit zone=dry dry_run; empty_gif; }
+    location /hid   { token_ratelimit zone=hid; empty_gif; }
+    location /hsh   { token_ratelimit zone=hsh; empty_gif; }
+    location /msk   { token_ratelimit zone=msk; empty_gif; }
+    location /addr/ { token_ratelimit zone=addr; empty_gif; }
+    location /stuff { token_ratelimit zone=stuff; empty_gif; }
+    location /st    { token_ratelimit zone=st; empty_gif; }
+    location /deny  { token_ratelimit zone=login;
+                      token_ratelimit_deny $http_x_deny; empty_gif; }
+EOF
+$t->run;
+
+my %PORT = (json => $t->port, ecs => $t->port('ECS'));
+my %FILE = (json => 'logs/events.json', ecs => 'logs/events.ecs');
+
+# The same traffic into one format's server; keys and addresses carry the
+# format's name (the zones are shared).
+sub traffic {
+    my ($fmt) = @_;
+    my $port = $PORT{$fmt};
+    my $n = $fmt eq 'json' ? 1 : 2;
+    my $get = sub {
+        my ($path, %h) = @_;
+        $h{'X-Real-IP'} //= "192.0.2.$n";
+        return $t->get($path, port => $port, headers => \%h)->{status};
+    };
+    my @st;
+    push @st, $get->('/login', 'X-Key' => "alice-$fmt") for 1 .. 3;
+    push @st, $get->('/pen', 'X-Key' => "pete-$fmt") for 1 .. 3;
+    push @st, $get->('/dry', 'X-Key' => "dora-$fmt") for 1 .. 2;
+    push @st, $get->('/hid', 'X-Key' => "topsecret-$fmt") for 1 .. 2;
+    push @st, $get->('/hsh', 'X-Key' => "hashme-$fmt") for 1 .. 2;
+    push @st, $get->('/msk', 'X-Key' => "maskedsecret-$fmt") for 1 .. 2;
+    push @st, $get->('/addr/' . ('u' x 600), 'X-Real-IP' => "198.51.100.$n")
+        for 1 .. 2;
+    push @st, $get->('/login', 'X-Key' => "bin\x01\x7f-$fmt") for 1 .. 3;
+    push @st, $get->('/login', 'X-Key' => ('k' x 300) . $fmt) for 1 .. 3;
+    push @st, $get->("/stuff?user=u$_", 'X-Client' => "stuffer-$fmt")
+        for 1 .. 3;
+    push @st, $get->('/deny', 'X-Key' => "dan-$fmt", 'X-Deny' => 1);
+    push @st, $get->('/st', 'X-Key' => "sam-$fmt");
+    # three rejections within a second at rate=1: two are suppressed, and
+    # reported before the next line of the zone
+    my $now = Time::HiRes::time();
+    sleep(int($now) + 1.05 - $now);
+    push @st, $get->('/flood', 'X-Key' => "fred-$fmt") for 1 .. 4;
+    sleep 1.1;
+    push @st, $get->('/flood', 'X-Key' => "fred-$fmt");
+    return join ' ', @st;
+}
+
+my $want = '200 200 429 200 429 429 200 200 200 429 200 429 200 429 200 429 '
+         . '200 200 429 200 200 429 200 200 429 403 503 200 429 429 429 429';
+is(traffic('json'), $want, 'json: the traffic answered as planned');
+is($t->post("/api/lists/deny?address=192.0.2.66", '')->{status}, 201,
+   'API: deny an address');
+is($t->get('/login', port => $PORT{json},
+           headers => { 'X-Real-IP' => '192.0.2.66' })->{status}, 403,
+   'json: a deny entry');
+is(traffic('ecs'), $want, 'ecs: the traffic answered as planned');
+is($t->get('/login', port => $PORT{ecs},
+           headers => { 'X-Real-IP' => '192.0.2.66' })->{status}, 403,
+   'ecs: a deny entry');
+sleep 0.2;
+
+my $json = JSON::PP->new->utf8;
+my (%lines, %raw);
+for my $fmt ('json', 'ecs') {
+    $raw{$fmt} = $t->read_file($FILE{$fmt});
+    $lines{$fmt} = [map { $json->decode($_) } split /\n/, $raw{$fmt}];
+}
+
+# --- every line against its table ---------------------------------------------
+
+my %seen_field;
+for my $fmt ('json', 'ecs') {
+    my $fields = $FIELDS{$fmt};
+    my (@bad, %events);
+    for my $line (@{$lines{$fmt}}) {
+        my $flat = flatten($line);
+        my $event = $fmt eq 'json' ? $flat->{event}
+                                   : $flat->{'token_ratelimit.event'};
+        $events{$event // '?'}++;
+        for my $name (sort keys %$flat) {
+            my $f = $fields->{$name};
+            $seen_field{$fmt}{$name}++;
+            if (!$f) {
+                push @bad, "$event: $name: not documented";
+            } elsif (!applies($f, $event)) {
+                push @bad, "$event: $name: not documented for this event";
+            } elsif (!type_ok($f->{type}, $flat->{$name})) {
+                push @bad, "$event: $name: not a $f->{type}: "
+                           . ($flat->{$name} // 'null');
+            }
+        }
+        for my $name (sort keys %$fields) {
+            my $f = $fields->{$name};
+            next unless $f->{always} && applies($f, $event);
+            push @bad, "$event: $name: missing" unless exists $flat->{$name};
+        }
+    }
+    ok(!@bad, "$fmt: every line matches docs/events.md")
+        or diag(join "\n", @bad);
+    is_deeply([sort keys %events], [sort keys %KNOWN],
+              "$fmt: every event the test provokes was written")
+        or diag(explain \%events);
+
+    my @unseen = grep {
+        my $ev = $fields->{$_}{events};
+        !$seen_field{$fmt}{$_} && !(keys %$ev == 1 && $ev->{extra});
+    } sort keys %$fields;
+    ok(!@unseen, "$fmt: every documented field was written")
+        or diag("never written: @unseen");
+}
+
+# --- ECS: classification, and the native values under ECS names ---------------
+
+my @ecs = @{$lines{ecs}};
+my @native = @{$lines{json}};
+is(scalar @ecs, scalar @native, 'as many ECS lines as native ones');
+is(join(' ', map { $_->{token_ratelimit}{event} } @ecs),
+   join(' ', map { $_->{event} } @native), 'the same events, in order');
+
+my @bad;
+for my $i (0 .. $#ecs) {
+    my ($e, $n) = ($ecs[$i], $native[$i]);
+    my $ev = $n->{event};
+    my $c = $CLASS{$ev} or do { push @bad, "$ev: not classified"; next };
+    my ($action, $kind, $type, $outcome) = @$c;
+    ($type, $outcome) = ('info', 'success') if $n->{dry_run};
+    push @bad, "$ev: event.action $e->{event}{action}"
+        if $e->{event}{action} ne $action;
+    push @bad, "$ev: event.kind $e->{event}{kind}"
+        if $e->{event}{kind} ne $kind;
+    push @bad, "$ev: event.type @{$e->{event}{type}}"
+        if "@{$e->{event}{type}}" ne $type;
+    push @bad, "$ev: event.outcome $e->{event}{outcome}"
+        if $e->{event}{outcome} ne $outcome;
+    push @bad, "$ev: event.category"
+        if "@{$e->{event}{category}}" ne 'authentication network';
+    push @bad, "$ev: rule.name" if $e->{rule}{name} ne $n->{zone};
+    push @bad, "$ev: host.name" if $e->{host}{name} ne $n->{node};
+    push @bad, "$ev: \@timestamp" if $e->{'@timestamp'} !~ /Z$/;
+
+    my %same = (
+        'http.response.status_code' => 'status', 'event.reason' => 'reason',
+        'http.request.method' => 'method', 'url.path' => 'uri',
+        'url.domain' => 'host',
+        map { ("token_ratelimit.$_" => $_) } qw(zone limit window_ms count
+            penalty_s violations penalized dry_run of key_hidden key_masked
+            key_truncated uri_truncated),
+    );
+    my $flat = flatten($e);
+    for my $name (sort keys %same) {
+        my ($a, $b) = ($flat->{$name}, $n->{$same{$name}});
+        next if !defined $a && !defined $b;
+        push @bad, "$ev: $name: " . ($a // 'none') . ' vs native '
+                   . ($b // 'none')
+            if !defined $a || !defined $b || "$a" ne "$b";
+    }
+    if ($ev ne 'suppressed') {        # the ECS server's clients end in .2
+        my $want = $n->{client} =~ s/^(192\.0\.2|198\.51\.100)\.1$/$1.2/r;
+        push @bad, "$ev: source.ip " . ($flat->{'source.ip'} // 'none')
+                   . " for $n->{client}"
+            unless ($flat->{'source.ip'} // '') eq $want
+                   && $flat->{'source.address'} eq $want;
+    }
+}
+ok(!@bad, 'ECS lines: classified as documented, native values kept')
+    or diag(join "\n", @bad);
+
+# --- keys: user.hash and what must not leak ----------------------------------
+
+sub ecs_of {
+    my ($zone, $event) = @_;
+    return grep { $_->{rule}{name} eq $zone
+                  && $_->{token_ratelimit}{event} eq $event } @ecs;
+}
+
+{
+    my ($rej) = ecs_of('pen', 'rejected');
+    my ($pen) = ecs_of('pen', 'penalty');
+    like($rej->{user}{hash} // '', qr/^[0-9a-f]{32}$/,
+         'log_key=on: user.hash, 32 hex digits');
+    is($pen->{user}{hash}, $rej->{user}{hash},
+       'log_key=on: the same key, the same user.hash');
+    is($rej->{token_ratelimit}{key}, 'pete-ecs', 'log_key=on: the key shown');
+    my ($other) = grep { ($_->{token_ratelimit}{key} // '') eq 'alice-ecs' }
+                  @ecs;
+    isnt($other->{user}{hash}, $rej->{user}{hash},
+         'another key, another user.hash');
+
+    my ($h) = ecs_of('hsh', 'rejected');
+    like($h->{token_ratelimit}{key_hash} // '', qr/^[0-9a-f]{32}$/,
+         'log_key=hash: key_hash');
+    is($h->{user}{hash}, $h->{token_ratelimit}{key_hash},
+       'log_key=hash: user.hash is the key_hash');
+    ok(!exists $h->{token_ratelimit}{key}, 'log_key=hash: no key');
+
+    my ($off) = ecs_of('hid', 'rejected');
+    ok($off && !exists $off->{user}, 'log_key=off: no user.hash');
+    ok($off->{token_ratelimit}{key_hidden}, 'log_key=off: key_hidden');
+    unlike($raw{ecs}, qr/topsecret/, 'log_key=off: the key is nowhere');
+
+    my ($m) = ecs_of('msk', 'rejected');
+    ok($m && !exists $m->{user}, 'log_key=mask: no user.hash');
+    is($m->{token_ratelimit}{key}, 'mask...', 'log_key=mask: the masked key');
+    unlike($raw{ecs}, qr/maskedsecret/, 'log_key=mask: the key is nowhere');
+
+    my ($a) = ecs_of('addr', 'rejected');
+    is($a->{source}{ip}, '198.51.100.2', 'address key: source.ip');
+    is($a->{token_ratelimit}{key}, '198.51.100.2', 'address key: the key');
+    ok(!exists $a->{user}, 'address key: no user.hash');
+    ok($a->{token_ratelimit}{uri_truncated}, 'a long path: uri_truncated');
+    is(length $a->{url}{path}, 512, 'a long path: url.path cut at 512');
+
+    my ($d) = grep { ($_->{event}{reason} // '') eq 'deny_list' } @ecs;
+    is($d && $d->{source}{ip}, '192.0.2.66', 'deny entry: source.ip');
+    is($d && $d->{http}{response}{status_code}, 403, 'deny entry: 403');
+
+    my ($s) = ecs_of('flood', 'suppressed');
+    is($s && $s->{token_ratelimit}{count}, 2, 'suppressed: the count');
+    ok($s && !exists $s->{source}, 'suppressed: no request fields');
+
+    my ($u) = ecs_of('st', 'unavailable');
+    is($u && $u->{http}{response}{status_code}, 503, 'unavailable: 503');
+
+    unlike($raw{ecs}, qr/"url":\{[^}]*"original"/, 'no url.original');
+}
+
+$t->stop;
+
+# --- nginx -t ----------------------------------------------------------------
+
+my $bad = TRL->new;
+for my $case (['format=xml', 'format=xml'], ['format=', 'format='],
+              ['format=ECS', 'format=ECS'], ['formats=ecs', 'formats=ecs'])
+{
+    my ($param, $token) = @$case;
+    $bad->write_config(<<"EOF");
+    token_ratelimit_zone \$binary_remote_addr zone=z:1m rate=5r/m;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { token_ratelimit zone=z;
+                     token_ratelimit_event_log logs/e.log $param;
+                     empty_gif; }
+    }
+EOF
+    my ($rc, $out) = $bad->test_config;
+    isnt($rc, 0, "nginx -t: $param: fails");
+    my $directive = '"token_ratelimit_event_log" directive';
+    like($out, qr/\[emerg\].*invalid parameter "\Q$token\E" in (?#
+                  )\Q$directive\E, .*json.*ecs/,
+         "nginx -t: $param: names the directive, the token, json|ecs")
+        or diag($out);
+}
+for my $param ('format=json', 'format=ecs rate=5',
+               'syslog:server=127.0.0.1:514 format=ecs')
+{
+    my $target = $param =~ /^syslog/ ? '' : 'logs/e.log ';
+    $bad->write_config(<<"EOF");
+    token_ratelimit_zone \$binary_remote_addr zone=z:1m rate=5r/m;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { token_ratelimit zone=z;
+                     token_ratelimit_event_log $target$param;
+                     empty_gif; }
+    }
+EOF
+    my ($rc, $out) = $bad->test_config;
+    is($rc, 0, "nginx -t: $param: accepted") or diag($out);
+}
+
+done_testing;
