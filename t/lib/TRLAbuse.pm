@@ -11,8 +11,9 @@ package TRLAbuse;
 #   203.0.113.30 (C)  admitted only: no line
 #   203.0.113.40 (D)  over a limit in a dry run: 1 rejected_dry_run line
 #
-# TRLAbuse::write_log(format => 'json'|'ecs') runs nginx with the module,
-# sends the traffic and returns (TRL instance, the log's path, its text).
+# TRLAbuse::write_log(format => 'json'|'ecs', before => sub { ($t) })
+# runs nginx with the module (logs/events.log), calls before->($t), sends
+# the traffic and returns (TRL instance, the log's path, its text).
 use strict;
 use warnings;
 use Test::More;
@@ -48,6 +49,7 @@ sub write_log {
     }
 EOF
     $t->run;
+    $opt{before}->($t) if $opt{before};     # e.g. a reader of the log
 
     my @st;
     my $get = sub {
