@@ -305,6 +305,22 @@ EOF
          "nginx -t: $param: names the directive, the token, json|ecs")
         or diag($out);
 }
+{
+    $bad->write_config(<<'EOF');
+    token_ratelimit_zone $binary_remote_addr zone=z:1m rate=5r/m;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { token_ratelimit zone=z;
+                     token_ratelimit_event_log format=ecs; empty_gif; }
+    }
+EOF
+    my ($rc, $out) = $bad->test_config;
+    isnt($rc, 0, 'nginx -t: format= without a target: fails');
+    like($out, qr/invalid parameter "format=ecs" in "token_ratelimit_event_log" (?#
+                  )directive, expected a file/,
+         'nginx -t: format= without a target: expected a file first')
+        or diag($out);
+}
 for my $param ('format=json', 'format=ecs rate=5',
                'syslog:server=127.0.0.1:514 format=ecs')
 {

@@ -103,7 +103,9 @@ ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_OK;
     }
 
-    if (value[1].len == 0 || ngx_strncmp(value[1].data, "rate=", 5) == 0) {
+    if (value[1].len == 0 || ngx_strncmp(value[1].data, "rate=", 5) == 0
+        || ngx_strncmp(value[1].data, "format=", 7) == 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\" directive, "
                            "expected a file, \"syslog:server=address\" or "
