@@ -15,12 +15,16 @@
 #   and token-ratelimit/penalty for the abusive client only, with a ban
 #   decision; none for the other rejected client (2 lines), the admitted
 #   one or the dry run's
+# - syslog: the datagrams nginx sent (tag=token_ratelimit) as rsyslog
+#   writes them, replayed as type syslog through the hub's syslog-logs:
+#   every line parsed the same
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
 use File::Copy qw(copy);
 use File::Path qw(make_path);
+use IO::Socket::INET;
 use JSON::PP;
 use POSIX ();
 use TRL;
@@ -69,6 +73,8 @@ sub crowdsec_config {
         or die "copy scenarios: $!";
     copy("$HUB/parsers/s02-enrich/crowdsecurity/dateparse-enrich.yaml",
          "$dir/parsers/s02-enrich/") or die "copy dateparse-enrich: $!";
+    copy("$HUB/parsers/s00-raw/crowdsecurity/syslog-logs.yaml",
+         "$dir/parsers/s00-raw/") or die "copy syslog-logs: $!";
     symlink "$HUB/$_", "$dir/hub/$_" or die "symlink $_: $!"
         for qw(.index.json blockers collections parsers postoverflows
                scenarios);
@@ -151,6 +157,73 @@ sub s01_results {
     return @out;
 }
 
+# Every line of $text (a format's lines) parsed at s01 as it says, from
+# crowdsec's parser-dump.yaml.
+sub check_parsed {
+    my ($name, $format, $text, $dump, $out) = @_;
+    my @lines = map { $json->decode(s/^.*?token_ratelimit: //r) }
+                split /\n/, $text;
+    my @res = s01_results($dump);
+    is(scalar @res, scalar @lines, "$name: every line reached s01")
+        or diag($out);
+    my @bad;
+    for my $i (0 .. $#lines) {
+        my ($l, $r) = ($lines[$i], $res[$i] || {});
+        my $f = $format eq 'json' ? $l
+              : { event => $l->{token_ratelimit}{event},
+                  zone => $l->{rule}{name}, client => $l->{source}{ip},
+                  uri => $l->{url}{path}, method => $l->{http}{request}{method},
+                  status => $l->{http}{response}{status_code},
+                  time => $l->{'@timestamp'},
+                  dry_run => $l->{token_ratelimit}{dry_run} };
+        my $m = $r->{meta} || {};
+        my %want = (log_type => 'token_ratelimit',
+                    token_ratelimit_event => $f->{event},
+                    source_ip => $f->{client}, zone => $f->{zone},
+                    http_path => $f->{uri}, http_verb => $f->{method},
+                    http_status => $f->{status} // '',
+                    dry_run => defined $f->{dry_run}
+                               ? ($f->{dry_run} ? 'true' : 'false') : '');
+        push @bad, "line $i: not parsed" unless $r->{success};
+        for my $k (sort keys %want) {
+            push @bad, "line $i: $k: " . ($m->{$k} // 'none')
+                       . " (want $want{$k})"
+                if ($m->{$k} // '') ne $want{$k};
+        }
+        push @bad, "line $i: StrTime " . ($r->{strtime} // 'none')
+            if ($r->{strtime} // '') ne $f->{time};
+    }
+    ok(!@bad, "$name: each line parsed: source_ip, event, zone, http "
+              . 'fields, dry_run, time') or diag(join "\n", @bad);
+    ok(!grep({ ($_->{meta}{source_ip} // '') eq $TRLAbuse::INJECTED } @res),
+       "$name: an address inside a key is not taken for the source");
+}
+
+# A crowdsec of its own (agent and local API) in the background.
+sub start_crowdsec {
+    my ($t, $dir, $cfg, $port, @args) = @_;
+    my $pid = fork // die "fork: $!";
+    $crowdsec{$pid} = 1;
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/crowdsec.log";
+        open STDERR, '>&', \*STDOUT;
+        exec($CROWDSEC, '-c', $cfg, @args) or POSIX::_exit(127);
+    }
+    my $up = 0;
+    for (1 .. 6) {
+        last if $up = $t->wait_for_port($port);
+    }
+    ok($up, "crowdsec's local API answers on 127.0.0.1:$port");
+    return $pid;
+}
+
+sub stop_crowdsec {
+    my ($pid) = @_;
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+    delete $crowdsec{$pid};
+}
+
 sub run_cmd {
     my ($cmd) = @_;
     my $out = `$cmd 2>&1`;
@@ -177,18 +250,7 @@ for my $format ('json', 'ecs') {
                               . "--force -f $dir/local_api_credentials.yaml");
         is($rc, 0, "$format: cscli machines add (own sqlite)") or diag($out);
 
-        $pid = fork // die "fork: $!";
-        $crowdsec{$pid} = 1;
-        if ($pid == 0) {
-            open STDOUT, '>', "$dir/crowdsec.log";
-            open STDERR, '>&', \*STDOUT;
-            exec($CROWDSEC, '-c', $cfg) or POSIX::_exit(127);
-        }
-        my $up = 0;
-        for (1 .. 6) {
-            last if $up = $t->wait_for_port($port);
-        }
-        ok($up, "$format: crowdsec's local API answers on 127.0.0.1:$port");
+        $pid = start_crowdsec($t, $dir, $cfg, $port);
         # the file is tailed from its end: wait for the reader
         for (1 .. 100) {
             last if (TRL::read_file_once("$dir/crowdsec.log") // '')
@@ -243,47 +305,39 @@ for my $format ('json', 'ecs') {
     like($out, qr/Loading 1 scenario files.*Adding leaky bucket.*abuse/s,
          "$format: our scenarios loaded") or diag($out);
 
-    # --- the parser -------------------------------------------------------
+    check_parsed($format, $format, $text, "$dir/dump/parser-dump.yaml",
+                 $out);
 
-    my @lines = map { $json->decode($_) } split /\n/, $text;
-    my @res = s01_results("$dir/dump/parser-dump.yaml");
-    is(scalar @res, scalar @lines, "$format: every line reached s01")
-        or diag($out);
-    my @bad;
-    for my $i (0 .. $#lines) {
-        my ($l, $r) = ($lines[$i], $res[$i] || {});
-        my $f = $format eq 'json' ? $l
-              : { event => $l->{token_ratelimit}{event},
-                  zone => $l->{rule}{name}, client => $l->{source}{ip},
-                  uri => $l->{url}{path}, method => $l->{http}{request}{method},
-                  status => $l->{http}{response}{status_code},
-                  time => $l->{'@timestamp'},
-                  dry_run => $l->{token_ratelimit}{dry_run} };
-        my $m = $r->{meta} || {};
-        my %want = (log_type => 'token_ratelimit',
-                    token_ratelimit_event => $f->{event},
-                    source_ip => $f->{client}, zone => $f->{zone},
-                    http_path => $f->{uri}, http_verb => $f->{method},
-                    http_status => $f->{status} // '',
-                    dry_run => defined $f->{dry_run}
-                               ? ($f->{dry_run} ? 'true' : 'false') : '');
-        push @bad, "line $i: not parsed" unless $r->{success};
-        for my $k (sort keys %want) {
-            push @bad, "line $i: $k: " . ($m->{$k} // 'none')
-                       . " (want $want{$k})"
-                if ($m->{$k} // '') ne $want{$k};
-        }
-        push @bad, "line $i: StrTime " . ($r->{strtime} // 'none')
-            if ($r->{strtime} // '') ne $f->{time};
-    }
-    ok(!@bad, "$format: each line parsed: source_ip, event, zone, http "
-              . 'fields, dry_run, time') or diag(join "\n", @bad);
-    ok(!grep({ ($_->{meta}{source_ip} // '') eq $TRLAbuse::INJECTED } @res),
-       "$format: an address inside a key is not taken for the source");
+    stop_crowdsec($pid);
+}
 
-    kill 'TERM', $pid;
-    waitpid $pid, 0;
-    delete $crowdsec{$pid};
+# --- syslog: what nginx sent, as rsyslog writes it, read as type syslog -------
+
+{
+    my $udp = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                    Proto => 'udp')
+        or die "udp listener: $!";
+    my ($t, undef, $text) = TRLAbuse::write_log(format => 'json',
+                                                syslog => $udp);
+    $t->stop;
+
+    my $dir = $t->dir . '/crowdsec';
+    my $port = TRL::free_port();
+    my $cfg = crowdsec_config($dir, $port);
+    my $log = $t->dir . '/logs/syslog';
+    write_file($log, $text =~ s/^<\d+>//mgr);      # rsyslog drops the PRI
+
+    my ($rc, $out) = run_cmd("$CSCLI -c $cfg machines add trl-test --auto "
+                             . "--force -f $dir/local_api_credentials.yaml");
+    is($rc, 0, 'syslog: cscli machines add') or diag($out);
+    my $pid = start_crowdsec($t, $dir, $cfg, $port, '-no-cs');
+    ($rc, $out) = run_cmd("timeout 120 $CROWDSEC -c $cfg -no-api "
+                          . "-dsn file://$log -type syslog "
+                          . "-dump-data $dir/dump");
+    is($rc, 0, 'syslog: crowdsec replay ran') or diag($out);
+    check_parsed('syslog', 'json', $text, "$dir/dump/parser-dump.yaml",
+                 $out);
+    stop_crowdsec($pid);
 }
 
 done_testing;

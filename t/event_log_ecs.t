@@ -20,6 +20,8 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use IO::Select;
+use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(sleep);
 use TRL;
@@ -42,6 +44,10 @@ ok($CLASS->{rejected} && $CLASS->{penalty} && $CLASS->{attack_mode},
 
 my $t = TRL->new;
 my $dead = TRL::free_port();        # no Redis there: fail=closed answers 503
+my $udp = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                Proto => 'udp')
+    or die "udp listener: $!";
+my $SYSLOG = $udp->sockport;
 
 $t->write_config(<<"EOF");
     token_ratelimit_zone \$http_x_key zone=login:1m rate=2r/m;
@@ -55,6 +61,7 @@ $t->write_config(<<"EOF");
                          distinct=\$arg_user;
     token_ratelimit_zone \$http_x_key zone=flood:1m rate=1r/m;
     token_ratelimit_zone \$http_x_key zone=st:1m rate=5r/m sync=strict;
+    token_ratelimit_zone \$http_x_key zone=sys:1m rate=1r/m;
     token_ratelimit_redis 127.0.0.1:$dead timeout=200ms fail=closed;
 
     server {
@@ -75,6 +82,10 @@ $t->write_config(<<"EOF");
                           token_ratelimit_event_log logs/events.ecs rate=1
                                                     format=ecs;
                           empty_gif; }
+        location /sys { token_ratelimit zone=sys;
+                        token_ratelimit_event_log syslog:server=127.0.0.1:$SYSLOG,tag=token_ratelimit
+                                                  format=ecs;
+                        empty_gif; }
     }
 EOF
 $t->write_file('locations.conf', <<'EOF');
@@ -277,6 +288,22 @@ sub ecs_of {
     is($u && $u->{http}{response}{status_code}, 503, 'unavailable: 503');
 
     unlike($raw{ecs}, qr/"url":\{[^}]*"original"/, 'no url.original');
+}
+
+# --- syslog: the ECS document as the message --------------------------------
+
+{
+    $t->get('/sys', port => $PORT{ecs}, headers => { 'X-Key' => 'sy' })
+        for 1 .. 2;
+    my $msg = '';
+    $udp->recv($msg, 65536) if IO::Select->new($udp)->can_read(3);
+    like($msg, qr/^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ token_ratelimit: \{/,
+         'syslog: the header, then the document') or diag($msg);
+    my ($body) = $msg =~ /token_ratelimit: (\{.*\})\z/s;
+    my $e = eval { JSON::PP->new->utf8->decode($body // '') } || {};
+    is($e->{event}{action}, 'rate_limited', 'syslog: an ECS document');
+    my @bad = TRLEventDoc::problems('ecs', $e);
+    ok(!@bad, 'syslog: it matches docs/events.md') or diag(join "\n", @bad);
 }
 
 $t->stop;

@@ -14,8 +14,11 @@ package TRLAbuse;
 # TRLAbuse::write_log(format => 'json'|'ecs', before => sub { ($t) })
 # runs nginx with the module (logs/events.log), calls before->($t), sends
 # the traffic and returns (TRL instance, the log's path, its text).
+# syslog => a UDP socket: the lines go there instead (tag token_ratelimit);
+# the text returned is the datagrams, one a line, and the path undef.
 use strict;
 use warnings;
+use IO::Select;
 use Test::More;
 use TRL;
 
@@ -29,6 +32,11 @@ sub write_log {
     my (%opt) = @_;
     my $format = $opt{format} || 'json';
 
+    my $udp = $opt{syslog};
+    my $target = $udp ? 'syslog:server=127.0.0.1:' . $udp->sockport
+                        . ',tag=token_ratelimit'
+                      : 'logs/events.log';
+
     my $t = TRL->new;
     $t->write_config(<<"EOF");
     token_ratelimit_zone \$binary_remote_addr zone=login:1m rate=2r/m;
@@ -39,7 +47,7 @@ sub write_log {
         listen 127.0.0.1:%%PORT%%;
         set_real_ip_from 127.0.0.1;
         real_ip_header X-Real-IP;
-        token_ratelimit_event_log logs/events.log format=$format;
+        token_ratelimit_event_log $target format=$format;
 
         location /login { token_ratelimit zone=login penalty=1m; empty_gif; }
         location /token { token_ratelimit zone=token; empty_gif; }
@@ -71,6 +79,15 @@ EOF
        "$format: the traffic answered as planned");
 
     my $text = '';
+    if ($udp) {                     # the datagrams, one a line
+        my $sel = IO::Select->new($udp);
+        while (($text =~ tr/\n//) < $LINES && $sel->can_read(3)) {
+            $udp->recv(my $msg, 65536);
+            $text .= "$msg\n";
+        }
+        is($text =~ tr/\n//, $LINES, "$format: $LINES datagrams sent");
+        return ($t, undef, $text);
+    }
     for (1 .. 20) {
         $text = $t->read_file('logs/events.log');
         last if ($text =~ tr/\n//) >= $LINES;
