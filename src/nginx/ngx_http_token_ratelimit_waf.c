@@ -177,14 +177,19 @@ ngx_http_trl_waf_header_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * postconfiguration: the handlers, only where the directive is used.  The
- * REWRITE one is moved to the start of its phase later (init_module), once
- * every module has added its own.
+ * postconfiguration: the handlers, only where the directive is used.
+ *
+ * Where the REWRITE handler lands depends on the modules' order in the
+ * cycle, which load_module order and each module's ngx_module_order set.
+ * It is put where it would run last, and moved to run first once every
+ * module has added its own (init_module): one path in every build, the
+ * one the tests take.
  */
 
 ngx_int_t
 ngx_http_trl_waf_init(ngx_conf_t *cf)
 {
+    ngx_array_t                *handlers;
     ngx_http_handler_pt        *h;
     ngx_http_trl_main_conf_t   *tmcf;
     ngx_http_core_main_conf_t  *cmcf;
@@ -197,12 +202,16 @@ ngx_http_trl_waf_init(ngx_conf_t *cf)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    handlers = &cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers;
+
+    h = ngx_array_push(handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_trl_waf_rewrite_handler;
+    h = handlers->elts;
+    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
+    h[0] = ngx_http_trl_waf_rewrite_handler;
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
     if (h == NULL) {
