@@ -17,7 +17,9 @@
 # - (d) conf.d/waf-modsecurity.conf with the real CRS 3.3.4 and
 #   conf.d/modsecurity/token-ratelimit.conf: nginx -t in both orders; a
 #   near request is scored as a warning and passes, one at the limit is
-#   scored critical (9525011) and CRS's 949110 blocks it (Total Score: 5).
+#   scored critical (9525011) and CRS's 949110 blocks it (Total Score: 5);
+# - (e) penalized=1 once a penalty started, the reputation score, and the
+#   verdicts of a distinct= zone.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -179,6 +181,52 @@ for my $order (qw(ours modsec)) {
        "with Retry-After ($r->{headers}{'retry-after'})");
     is($t->get('/app', headers => { 'X-Client' => 'good' })->{status}, 200,
        'another client is unaffected');
+
+    $t->stop;
+}
+
+# --- (e) the other fields: penalized, score, distinct ----------------------
+
+{
+    my $t = TRL->new;
+    $t->write_file('rules.conf', join "\n", (split /\n/, $RULES)[0 .. 3]);
+    $t->write_file('bad.txt', "192.0.2.0/24\n");
+    config($t, 'modsec', <<'EOF');
+    token_ratelimit_reputation size=1m;
+    token_ratelimit_reputation_list bad file=%%DIR%%/bad.txt score=80;
+
+    token_ratelimit_zone $arg_k zone=p:1m rate=1r/m;
+    token_ratelimit_zone $arg_k zone=d:1m rate=2r/m distinct=$arg_u;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        set_real_ip_from 127.0.0.1;     # loopback is a trusted range
+        real_ip_header X-Real-IP;
+        modsecurity on;
+        modsecurity_rules_file %%DIR%%/rules.conf;
+        token_ratelimit_waf_header X-Token-Ratelimit;
+
+        location /pen { token_ratelimit zone=p penalty=1m; empty_gif; }
+        location /dist { token_ratelimit zone=d; empty_gif; }
+    }
+EOF
+    $t->run;
+
+    my %bad = (headers => { 'X-Real-IP' => '192.0.2.7' });
+    my @st = map { $t->get('/pen?k=p', %bad)->{status} } 1 .. 3;
+    is("@st", '200 429 429', 'penalty: the 2nd request starts it');
+    my $seen = seen($t, 100);
+    is($seen->[2], 'seen [status=penalized; zone=p; remaining=0; limit=1; '
+       . 'penalized=1; score=80]', 'status=penalized, penalized=1, score=80');
+
+    @st = map { $t->get("/dist?k=d&u=$_", %bad)->{status} } qw(a b c);
+    is("@st", '200 200 429', 'distinct: the 3rd value is over the limit');
+    $seen = seen($t, 100);
+    is_deeply([ @$seen[-3 .. -1] ], [
+        'seen [status=none; score=80; distinct=ok]',
+        'seen [status=none; score=80; distinct=near]',
+        'seen [status=none; score=80; distinct=over]',
+    ], 'distinct= verdicts: ok, near (one value left), over');
 
     $t->stop;
 }
