@@ -13,7 +13,7 @@
 #   are unaffected;
 # - clean requests never count; two 403s leave a place;
 # - signals count in locations without a limit on the zone, and only
-#   values other than "" and "0" signal;
+#   values other than "" and "0" signal; the limiter's own rejections never;
 # - the zone's statistics count the signals and the violation;
 # - nginx -t refuses signal= with sync=strict, with distinct=, and a value
 #   without variables;
@@ -105,6 +105,15 @@ is(statuses(map { $t->get("/sig?k=f") } 1 .. 3), '200 200 200',
 is(statuses(map { $t->get("/sig?k=f&sig=yes") } 1 .. 2), '200 200',
    'sig=yes twice: two signals, each checked before its own count');
 is($t->get("/sig?k=f")->{status}, 429, 'then the key is full: 429');
+
+# the limiter's own rejections never signal
+is(statuses(map { $t->get("/sig?k=g&sig=1") } 1 .. 3), '200 200 429',
+   'two signals fill k=g; the 3rd request is rejected');
+my $sz = decode_json($t->get('/api/zones/sig')->{body});
+is($sz->{requests}{rejected}, 2,
+   'one rejection each for k=f and k=g: the rejected request (sig=1) '
+   . 'did not signal over the full key');
+is($sz->{requests}{passed}, 4, 'four signals counted (k=f, k=g)');
 
 # --- statistics -------------------------------------------------------------
 

@@ -390,9 +390,10 @@ ngx_http_trl_waf_value(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     if (best.zone) {
         p = ngx_sprintf(p, "; zone=%V; remaining=%uD; limit=%uD; "
-                        "penalized=%d", &best.zone->name, best.remaining,
+                        "penalized=%ui", &best.zone->name, best.remaining,
                         best.limit,
-                        best.state == NGX_HTTP_TRL_WAF_PENALIZED);
+                        (ngx_uint_t) (best.state
+                                      == NGX_HTTP_TRL_WAF_PENALIZED));
     }
 
     if (tmcf->rep) {
