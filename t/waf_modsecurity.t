@@ -3,8 +3,8 @@
 # ngx_http_modsecurity_module.so) in one nginx, both ways (issue 14):
 # - (a) into the WAF: token_ratelimit_waf_header sets X-Token-Ratelimit
 #   before ModSecurity reads the request, in BOTH load_module orders; a
-#   phase:1 rule logs what it sees (status ok, near at warn= / one place
-#   left, limit once full) and denies (406) on status=limit;
+#   phase:1 rule logs what it sees (status ok, near at warn= or with one
+#   place left, limit once full) and denies (406) on status=limit;
 # - (b) a client's header of that name never reaches ModSecurity (a rule
 #   matching its value never fires), also when sent twice or after more
 #   header fields than one part of nginx's list holds; the upstream (an
@@ -83,7 +83,7 @@ my $HTTP = <<'EOF';
         token_ratelimit_waf_header X-Token-Ratelimit;
 
         location /login {
-            token_ratelimit zone=login warn=2;
+            token_ratelimit zone=login warn=1;
             proxy_pass http://127.0.0.1:%%PORT_UP%%;
         }
 
@@ -124,7 +124,7 @@ for my $order (qw(ours modsec)) {
     my $l = 'zone=login; remaining=%d; limit=3; penalized=0';
     is_deeply(seen($t, 100), [
         sprintf("seen [status=ok; $l]", 3),
-        sprintf("seen [status=ok; $l]", 2),
+        sprintf("seen [status=near; $l]", 2),       # warn=1 reached
         sprintf("seen [status=near; $l]", 1),
         sprintf("seen [status=limit; $l]", 0),
     ], "$order first: phase 1 saw the limiter's view of each request");
