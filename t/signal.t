@@ -14,7 +14,8 @@
 # - clean requests never count; two 403s leave a place;
 # - signals count in locations without a limit on the zone, and only
 #   values other than "" and "0" signal; the limiter's own rejections never;
-# - the zone's statistics count the signals and the violation;
+# - the zone's statistics count the signals and the violation; the API
+#   shows signal=;
 # - nginx -t refuses signal= with sync=strict, with distinct=, and a value
 #   without variables;
 # - sync=async: two nginx nodes on one real Redis: the signals of node A
@@ -120,6 +121,7 @@ is($sz->{requests}{passed}, 4, 'four signals counted (k=f, k=g)');
 # /app?k=a: 3 signals counted; 429 answers are the limiter's own
 # rejections (and never signals); the 4th 403 of k=d filled the key.
 my $z = decode_json($t->get('/api/zones/waf')->{body});
+is($z->{signal}, '$waf_blocked', 'the API shows what signals');
 is($z->{requests}{passed}, 3 + 3 + 3, 'passed: one per signal counted '
    . '(k=a, k=d, k=e)');
 ok($z->{requests}{rejected} >= 4, 'rejected: the limiter\'s 429s '
