@@ -12,7 +12,8 @@
 #   with Retry-After (until a place is free), a penalty starts, other keys
 #   are unaffected;
 # - clean requests never count; two 403s leave a place;
-# - signals count in locations without a limit on the zone, and only
+# - signals count in locations without a limit on the zone (not where
+#   token_ratelimit_enabled is off), and only
 #   values other than "" and "0" signal; the limiter's own rejections never;
 # - the zone's statistics count the signals and the violation; the API
 #   shows signal=;
@@ -50,6 +51,12 @@ $t->write_config(<<"EOF");
 
         # no limit here: its 403s signal all the same
         location /other {
+            proxy_pass http://127.0.0.1:$backend;
+        }
+
+        # the master switch: nothing of the module, signals included
+        location /disabled {
+            token_ratelimit_enabled off;
             proxy_pass http://127.0.0.1:$backend;
         }
 
@@ -96,6 +103,10 @@ is(app('d')->{status}, 429, '... and fills the key: 429');
 is(statuses(map { $t->get("/other?k=e&status=403") } 1 .. 3),
    '403 403 403', 'three 403s in a location without a limit');
 is(app('e')->{status}, 429, 'they signal too: the key is blocked in /app');
+
+is(statuses(map { $t->get("/disabled?k=h&status=403") } 1 .. 4),
+   '403 403 403 403', 'four 403s where token_ratelimit_enabled is off');
+is(app('h')->{status}, 200, '... signal nothing');
 
 # --- what signals: neither "" nor "0" ---------------------------------------
 

@@ -93,6 +93,12 @@ my $HTTP = <<'EOF';
             proxy_pass http://127.0.0.1:%%PORT_UP%%;
         }
 
+        location /disabled {
+            token_ratelimit_enabled off;
+            token_ratelimit zone=login;
+            proxy_pass http://127.0.0.1:%%PORT_UP%%;
+        }
+
         location /off {
             token_ratelimit_waf_header off;
             proxy_pass http://127.0.0.1:%%PORT_UP%%;
@@ -133,6 +139,12 @@ for my $order (qw(ours modsec)) {
     $t->get('/login');
     like(seen($t, 100)->[-1], qr/^seen \[status=none\]$/,
          "$order first: no key, status=none");
+
+    # token_ratelimit_enabled off: the module does nothing there
+    my $n = @{seen($t, 100)};
+    is($t->get('/disabled?k=a')->{status}, 200,
+       "$order first: token_ratelimit_enabled off");
+    is(scalar @{seen($t, 100)}, $n, "$order first: ... no header there");
 
     $t->stop;
 }

@@ -151,8 +151,10 @@ ngx_http_trl_signal_log_handler(ngx_http_request_t *r)
     ngx_http_trl_loc_conf_t   *tlcf;
     ngx_http_trl_main_conf_t  *tmcf;
 
-    if (r != r->main) {
-        return NGX_OK;
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
+
+    if (r != r->main || !tlcf->enabled) {
+        return NGX_OK;                      /* "token_ratelimit_enabled off" */
     }
 
     /*
@@ -167,7 +169,6 @@ ngx_http_trl_signal_log_handler(ngx_http_request_t *r)
     }
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
     zones = tmcf->zones.elts;
 
     for (i = 0; i < tmcf->zones.nelts; i++) {

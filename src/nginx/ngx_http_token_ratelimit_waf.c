@@ -290,7 +290,7 @@ ngx_http_trl_waf_rewrite_handler(ngx_http_request_t *r)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
     waf = tlcf->waf;
 
-    if (waf == NULL || r != r->main) {
+    if (waf == NULL || !tlcf->enabled || r != r->main) {
         return NGX_DECLINED;
     }
 
@@ -333,7 +333,7 @@ ngx_http_trl_waf_hide_handler(ngx_http_request_t *r)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
 
-    if (tlcf->waf && r == r->main) {
+    if (tlcf->waf && tlcf->enabled && r == r->main) {
         ngx_http_trl_waf_remove(r, tlcf->waf);
     }
 
@@ -362,27 +362,24 @@ ngx_http_trl_waf_value(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_memzero(&best, sizeof(ngx_http_trl_waf_view_t));
     distinct = NGX_HTTP_TRL_WAF_NONE;
 
-    if (tlcf->enabled) {
-        limits = tlcf->limits.elts;
+    limits = tlcf->limits.elts;
 
-        for (i = 0; i < tlcf->limits.nelts; i++) {
-            ngx_http_trl_waf_peek(r, tlcf, &limits[i], &view);
+    for (i = 0; i < tlcf->limits.nelts; i++) {
+        ngx_http_trl_waf_peek(r, tlcf, &limits[i], &view);
 
-            if (view.state == NGX_HTTP_TRL_WAF_NONE) {
-                continue;
-            }
+        if (view.state == NGX_HTTP_TRL_WAF_NONE) {
+            continue;
+        }
 
-            if (view.zone->distinct) {
-                distinct = ngx_max(distinct, view.state);
-                continue;
-            }
+        if (view.zone->distinct) {
+            distinct = ngx_max(distinct, view.state);
+            continue;
+        }
 
-            if (view.state > best.state
-                || (view.state == best.state
-                    && view.remaining < best.remaining))
-            {
-                best = view;
-            }
+        if (view.state > best.state
+            || (view.state == best.state && view.remaining < best.remaining))
+        {
+            best = view;
         }
     }
 
