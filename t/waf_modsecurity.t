@@ -173,6 +173,29 @@ for my $order (qw(ours modsec)) {
     like($r->{body}, qr/^up saw \[\] f2=v2 f24=v24$/m,
          'the upstream saw none of them, and the other fields');
 
+    # where nginx's list of fields is cut: the first field of its 2nd part
+    # (20 fields a part), the last field of all, the only field
+    my %cases = (
+        'first of the 2nd part' => [ 19, 2 ],
+        'the last field'        => [ 25, 0 ],
+    );
+    for my $case (sort keys %cases) {
+        my ($before, $after) = @{$cases{$case}};
+        $raw = "GET /login?k=$before HTTP/1.0\r\nHost: localhost\r\n"
+            . join('', map { "X-Filler-$_: v$_\r\n" } 1 .. $before)
+            . "X-Token-Ratelimit: spoof\r\n"
+            . join('', map { "X-Filler-$_: w$_\r\n" } 24 .. 23 + $after)
+            . "\r\n";
+        $r = $t->request($raw);
+        is($r->{status}, 200, "spoofed as $case: not seen");
+        like($r->{body}, qr/^up saw \[\] f2=v2 f24=[vw]?\d*$/m,
+             "spoofed as $case: the upstream saw none");
+    }
+    $r = $t->request("GET /login?k=only HTTP/1.0\r\n"
+                     . "X-Token-Ratelimit: spoof\r\n\r\n");
+    is($r->{status}, 200, 'spoofed as the only field: not seen');
+    like($r->{body}, qr/^up saw \[\] /, '... nor by the upstream');
+
     ok(!grep(/spoof/, @{seen($t, 100)}), 'ModSecurity never saw a spoof');
     is(scalar @{seen($t, 102)}, 0, 'the spoof rule never fired');
 
