@@ -180,6 +180,14 @@ int trl_zone_sync_unpend(trl_zone_t *zone, const trl_hash_t *key,
                  [&] { return zone_of(zone).sync_unpend(*key, n); });
 }
 
+int trl_zone_sync_watch(trl_zone_t *zone, const trl_hash_t *key,
+                        const trl_limit_t *limit, uint64_t now_ms) noexcept {
+    return guard(TRL_ERROR, [&] {
+        return valid(limit) ? zone_of(zone).sync_watch(*key, *limit, now_ms)
+                            : TRL_ERROR;
+    });
+}
+
 int trl_zone_strict_cached(trl_zone_t *zone, const trl_hash_t *key,
                            const trl_limit_t *limit, uint64_t now_ms,
                            trl_result_t *res) noexcept {

@@ -165,6 +165,8 @@ class Zone {
     int sync_apply(const trl_hash_t &key, const trl_limit_t &limit,
                    const trl_sync_read_t &read, uint64_t now_ms);
     int sync_unpend(const trl_hash_t &key, uint32_t n);
+    int sync_watch(const trl_hash_t &key, const trl_limit_t &limit,
+                   uint64_t now_ms);
     int async_apply(const trl_hash_t &key, const trl_limit_t &limit,
                     const trl_ask_reply_t &reply, uint64_t now_ms,
                     trl_result_t &res);

@@ -111,6 +111,23 @@ int Zone::sync_unpend(const trl_hash_t &key, uint32_t n) {
     return TRL_OK;
 }
 
+// A signal zone's key, checked on a node that never counted it, is held so
+// that the reads of its cluster total land (sync_apply drops reads of keys
+// the zone does not hold).
+int Zone::sync_watch(const trl_hash_t &key, const trl_limit_t &limit,
+                     uint64_t now_ms) {
+    Stripe &s = stripe_of(key);
+    Locked lock(*this, s);
+    trl_result_t res;
+    now_ms = begin_result(lock, limit.rate.limit, now_ms, res);
+
+    if (find(s, key) != kNil) {
+        return 0;
+    }
+    take(s, key, limit, now_ms, res.evicted);
+    return 1;
+}
+
 int Zone::strict_cached(const trl_hash_t &key, const trl_limit_t &limit,
                         uint64_t now_ms, trl_result_t &res) {
     Stripe &s = stripe_of(key);

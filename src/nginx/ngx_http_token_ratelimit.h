@@ -119,6 +119,9 @@ typedef struct {
                                                    name (the API's key view
                                                    applies it), NULL: none */
     unsigned                    rep_varies:1;   /* ... they name several */
+    ngx_http_complex_value_t   *signal;         /* signal=: counted in the
+                                                   log phase (signal.c);
+                                                   NULL: requests */
 } ngx_http_trl_zone_t;
 
 
@@ -159,6 +162,11 @@ typedef struct {
                                                    (NULL: none) */
     ngx_array_t                 rep_uses;       /* ngx_http_trl_rep_pending_t:
                                                    list names to resolve */
+    ngx_uint_t                  waf_header;     /* token_ratelimit_waf_header
+                                                   is used somewhere */
+    ngx_int_t                   waf_score;      /* ... the index of
+                                                   $token_ratelimit_reputation_
+                                                   score */
 } ngx_http_trl_main_conf_t;
 
 
@@ -182,6 +190,9 @@ typedef struct {
 /* token_ratelimit_event_log (ngx_http_token_ratelimit_event_log.c) */
 typedef struct ngx_http_trl_event_log_s  ngx_http_trl_event_log_t;
 
+/* token_ratelimit_waf_header (ngx_http_token_ratelimit_waf.c) */
+typedef struct ngx_http_trl_waf_conf_s  ngx_http_trl_waf_conf_t;
+
 
 typedef struct {
     ngx_array_t                 limits;         /* ngx_http_trl_limit_t */
@@ -194,6 +205,8 @@ typedef struct {
     ngx_uint_t                  headers;
     ngx_uint_t                  ipv6_prefix;
     ngx_http_trl_event_log_t   *event_log;      /* NULL: off */
+    ngx_http_trl_waf_conf_t    *waf;            /* token_ratelimit_waf_header;
+                                                   NULL: off */
 } ngx_http_trl_loc_conf_t;
 
 
@@ -453,6 +466,23 @@ typedef struct {
 
 void ngx_http_trl_event_log_extra(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_event_t *ev);
+
+/* --- issue 14, part 1: the WAF both ways --------------------------------- */
+
+/* ngx_http_token_ratelimit_signal.c: signal zones */
+char *ngx_http_trl_signal_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx);
+char *ngx_http_trl_signal_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_trl_zone_t *ctx);
+ngx_int_t ngx_http_trl_signal_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_trl_signal_peek(ngx_http_request_t *r,
+    ngx_http_trl_applied_t *a, trl_limit_t *tl);
+
+/* ngx_http_token_ratelimit_waf.c: the limiter's view as a request header */
+char *ngx_http_trl_waf_header_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_trl_waf_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_trl_waf_init_module(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

@@ -152,6 +152,17 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
         ngx_http_trl_out_cat(out, (u_char *) "null", 4);
     }
 
+    /* a signal zone (issue 14, signal.c): what signals */
+
+    ngx_http_trl_out_printf(out, ",\"signal\":");
+
+    if (zone->signal) {
+        ngx_http_trl_out_json(out, zone->signal->value.data,
+                              zone->signal->value.len);
+    } else {
+        ngx_http_trl_out_cat(out, (u_char *) "null", 4);
+    }
+
     /* top offenders */
 
     n = trl_zone_offenders(zone->core, top, NGX_HTTP_TRL_API_TOP, now_ms);

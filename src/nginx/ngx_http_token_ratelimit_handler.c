@@ -40,6 +40,9 @@ static ngx_int_t ngx_http_trl_apply(ngx_http_request_t *r,
 static ngx_int_t ngx_http_trl_apply_local(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
     trl_limit_t *tl);
+static ngx_int_t ngx_http_trl_apply_signal(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl);
 static ngx_http_trl_applied_t *ngx_http_trl_most_restrictive(
     ngx_http_trl_ctx_t *ctx);
 static void ngx_http_trl_release(ngx_http_trl_applied_t *a);
@@ -525,6 +528,10 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     tl = ngx_http_trl_limit(a, tlcf);
 
+    if (zone->signal) {
+        return ngx_http_trl_apply_signal(r, tlcf, a, &tl);
+    }
+
     if (zone->distinct) {
         return ngx_http_trl_distinct_apply(r, tlcf, a, &tl);   /* local */
     }
@@ -639,6 +646,41 @@ ngx_http_trl_apply_local(ngx_http_request_t *r,
     }
 
     return a->rejected ? NGX_BUSY : NGX_OK;
+}
+
+
+/*
+ * A signal zone only checks (signal.c): not applied while the key has a
+ * place, else decided the usual way, so that a rejection is counted,
+ * answered and starts a penalty as any other (a place freed meanwhile is
+ * given back at once).
+ */
+
+static ngx_int_t
+ngx_http_trl_apply_signal(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
+    trl_limit_t *tl)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_trl_signal_peek(r, a, tl) == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    if (a->zone->sync == TRL_SYNC_MODE_ASYNC
+        && !ngx_http_trl_sync_available())
+    {
+        tl->flags &= ~TRL_LIMIT_SYNC;
+    }
+
+    rc = ngx_http_trl_apply_local(r, tlcf, a, tl);
+
+    if (rc == NGX_OK) {
+        ngx_http_trl_release(a);
+        return NGX_DECLINED;
+    }
+
+    return rc;
 }
 
 

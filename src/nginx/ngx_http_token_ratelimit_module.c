@@ -29,6 +29,7 @@ static char *ngx_http_trl_parse_penalty(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, trl_penalty_t *penalty);
 static ngx_int_t ngx_http_trl_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_trl_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_trl_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_trl_init_process(ngx_cycle_t *cycle);
 static void ngx_http_trl_exit_process(ngx_cycle_t *cycle);
 
@@ -195,6 +196,15 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       0,
       NULL },
 
+    /* issue 14, part 1: the WAF both ways (waf.c, signal.c) */
+
+    { ngx_string("token_ratelimit_waf_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trl_waf_header_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -220,7 +230,7 @@ ngx_module_t  ngx_http_token_ratelimit_module = {
     ngx_http_trl_commands,                 /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_trl_init_module,              /* init module */
     ngx_http_trl_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -325,6 +335,7 @@ ngx_http_trl_create_loc_conf(ngx_conf_t *cf)
     conf->headers = NGX_CONF_UNSET_UINT;
     conf->ipv6_prefix = NGX_CONF_UNSET_UINT;
     conf->event_log = NGX_CONF_UNSET_PTR;
+    conf->waf = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -352,6 +363,7 @@ ngx_http_trl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TRL_HEADERS_X);
     ngx_conf_merge_uint_value(conf->ipv6_prefix, prev->ipv6_prefix, 64);
     ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
+    ngx_conf_merge_ptr_value(conf->waf, prev->waf, NULL);
 
     return NGX_CONF_OK;
 }
@@ -712,7 +724,22 @@ ngx_http_trl_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_trl_signal_init(cf) != NGX_OK          /* issue 14, WAF */
+        || ngx_http_trl_waf_init(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_trl_init_header_filter(cf);
+}
+
+
+/* The modules are all configured: the phase engine is built. */
+
+static ngx_int_t
+ngx_http_trl_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_http_trl_waf_init_module(cycle);         /* issue 14, WAF */
 }
 
 

@@ -31,7 +31,8 @@ static ngx_str_t  ngx_http_trl_binary_remote_addr =
 
 /*
  * token_ratelimit_zone key zone=name:size rate=rate [sync[=async|strict]]
- *     [log_rate=N|off] [log_key=on|off|hash|mask] [distinct=string];
+ *     [log_rate=N|off] [log_key=on|off|hash|mask] [distinct=string]
+ *     [signal=string];
  */
 
 char *
@@ -96,13 +97,16 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else if (ngx_strncmp(value[i].data, "distinct=", 9) == 0) {
             rv = ngx_http_trl_distinct_option(cf, cmd, &value[i], ctx);
 
+        } else if (ngx_strncmp(value[i].data, "signal=", 7) == 0) {
+            rv = ngx_http_trl_signal_option(cf, cmd, &value[i], ctx);
+
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in \"%V\" "
                                "directive, expected \"zone=name:size\", "
                                "\"rate=rate\" and optionally \"sync\", "
-                               "\"log_rate=\", \"log_key=\" and "
-                               "\"distinct=\"",
+                               "\"log_rate=\", \"log_key=\", "
+                               "\"distinct=\" and \"signal=\"",
                                &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
@@ -131,6 +135,10 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ctx->distinct
         && ngx_http_trl_distinct_check(cf, cmd, ctx, size) != NGX_CONF_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_trl_signal_check(cf, cmd, ctx) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

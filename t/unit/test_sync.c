@@ -1910,6 +1910,50 @@ START_TEST(finding_strict_blocked_key_evicted_first)
 }
 END_TEST
 
+/*
+ * Signal zones (the glue's check-only limits): a key this node never
+ * counted gets an entry without admissions, so that a read of its cluster
+ * total lands (sync_apply drops reads of keys the zone does not hold), and
+ * a peek then sees the cluster's count.  Nothing is counted.
+ */
+START_TEST(watch_lets_a_read_land)
+{
+    size_t            size = 64 * 1024;
+    trl_zone_t       *zone = unit_zone_flags(size, TRL_ZONE_SYNC);
+    trl_limit_t       l = sync_limit(3, MIN, 1000);
+    trl_hash_t        key = unit_key(zone, "signal");
+    trl_hash_t        other = unit_key(zone, "unwatched");
+    trl_result_t      res;
+    trl_zone_stats_t  st;
+
+    /* unwatched: the read is dropped, the key stays unknown */
+    sync_read(zone, &other, &l, 1000, 3, 0, 50000, 0, T0);
+    ck_assert_int_eq(trl_zone_peek(zone, &other, &l, T0 + 1, &res), 1);
+    ck_assert_ptr_null(sync_state(zone, &other));
+
+    ck_assert_int_eq(trl_zone_sync_watch(zone, &key, &l, T0), 1);
+    ck_assert_int_eq(trl_zone_sync_watch(zone, &key, &l, T0 + 1), 0);
+    ck_assert_uint_eq(pending_of(zone, &key), 0);
+
+    /* known now, with nothing counted */
+    ck_assert_int_eq(trl_zone_peek(zone, &key, &l, T0 + 2, &res), TRL_OK);
+    ck_assert_uint_eq(res.remaining, 3);
+    ck_assert_uint_eq(res.rejected, 0);
+
+    /* the cluster's three land: the next request would be rejected */
+    sync_read(zone, &key, &l, 2000, 3, 30000, 50000, 0, T0 + 3);
+    ck_assert_int_eq(trl_zone_peek(zone, &key, &l, T0 + 4, &res), TRL_OK);
+    ck_assert_uint_eq(res.remaining, 0);
+    ck_assert_uint_eq(res.rejected, 1);
+
+    trl_zone_stats(zone, &st);
+    ck_assert_uint_eq(st.passed, 0);
+    ck_assert_uint_eq(st.rejected, 0);
+    ck_assert_uint_eq(st.keys, 1);
+    unit_shm_free(zone, size);
+}
+END_TEST
+
 
 
 Suite *
@@ -1941,6 +1985,7 @@ sync_suite(void)
     tcase_add_test(tc, estimate_release_and_unpend);
     tcase_add_test(tc, estimate_force_and_dry_run);
     tcase_add_test(tc, estimate_pending_saturates);
+    tcase_add_test(tc, watch_lets_a_read_land);
 
     tc = unit_tcase(s, "strict", 10);
     tcase_add_test(tc, strict_cached_unknown_or_open);

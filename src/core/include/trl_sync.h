@@ -71,6 +71,16 @@ int trl_zone_sync_unpend(trl_zone_t *zone, const trl_hash_t *key,
     uint32_t n) TRL_NOEXCEPT;
 
 /*
+ * Signal zones, whose limits only check (they peek): the key gets an entry
+ * without admissions if it has none, taken as a new key's, so that the
+ * cluster total read for it (trl_zone_sync_apply) has a place to land.
+ * Nothing is counted.  Returns 1 when the entry is new, 0 when the key
+ * had one, TRL_ERROR on a fault.
+ */
+int trl_zone_sync_watch(trl_zone_t *zone, const trl_hash_t *key,
+    const trl_limit_t *limit, uint64_t now_ms) TRL_NOEXCEPT;
+
+/*
  * Strict zones decide in Redis.  trl_zone_strict_cached() answers from the
  * zone when the key is known to be blocked (returns 1, res filled as a
  * rejection), else returns 0: ask Redis.  trl_zone_strict_apply() takes
