@@ -28,6 +28,7 @@ use Test::More;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 use TRL;
+use TRLEventDoc;
 
 my $t = TRL->new;
 my $backend = $t->start_backend;
@@ -43,6 +44,7 @@ $t->write_config(<<"EOF");
 
     server {
         listen 127.0.0.1:%%PORT%%;
+        token_ratelimit_event_log events.log;
 
         location /app {
             token_ratelimit zone=waf penalty=30s;
@@ -103,6 +105,20 @@ is(app('d')->{status}, 429, '... and fills the key: 429');
 is(statuses(map { $t->get("/other?k=e&status=403") } 1 .. 3),
    '403 403 403', 'three 403s in a location without a limit');
 is(app('e')->{status}, 429, 'they signal too: the key is blocked in /app');
+is($t->get("/other?k=e&status=403")->{status}, 403,
+   'a 4th 403 where no limit checks: a signal over the full key');
+
+sleep 0.3;    # the log phase of the last request may follow its answer
+# every signal is an event-log line ("signal"), as docs/events.md says
+my @sig = grep { $_->{event} eq 'signal' }
+    map { decode_json($_) } split /\n/, $t->read_file('events.log');
+is(scalar(grep { $_->{key} eq 'a' && $_->{reason} eq 'counted' } @sig), 3,
+   'event log: three "signal" lines of k=a, reason counted');
+my ($v) = grep { $_->{key} eq 'e' && $_->{reason} eq 'violation' } @sig;
+ok($v && $v->{zone} eq 'waf' && $v->{uri} eq '/other',
+   'event log: the 4th signal of k=e is a violation, in zone waf');
+is(join('; ', map { TRLEventDoc::problems('json', $_) } @sig), '',
+   'the signal lines have the documented fields');
 
 is(statuses(map { $t->get("/disabled?k=h&status=403") } 1 .. 4),
    '403 403 403 403', 'four 403s where token_ratelimit_enabled is off');

@@ -199,6 +199,7 @@ ngx_http_trl_signal_count(ngx_http_request_t *r,
 {
     trl_limit_t              tl;
     trl_result_t             res;
+    ngx_http_trl_event_t     ev;
     ngx_http_trl_limit_t    *limit, bare;
     ngx_http_trl_applied_t   a;
 
@@ -245,6 +246,21 @@ ngx_http_trl_signal_count(ngx_http_request_t *r,
 
     ngx_http_trl_log_events(r, tlcf, zone, &tl, &a.key_text, &a.key, &res);
     ngx_http_trl_set_result(&a, &tl, &res);
+
+    if (tlcf->event_log) {
+        ngx_memzero(&ev, sizeof(ngx_http_trl_event_t));
+        ev.event = "signal";
+        ev.zone = zone;
+        ev.key = a.key_text;
+        ngx_str_set(&ev.reason, "counted");
+
+        if (res.rejected) {
+            ngx_str_set(&ev.reason, "violation");
+            ev.duration_ms = res.penalty_start ? res.penalty_ms : 0;
+        }
+
+        ngx_http_trl_event_log_extra(r, tlcf, &ev);
+    }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "token_ratelimit: signal zone \"%V\" key "
