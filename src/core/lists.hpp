@@ -41,6 +41,7 @@ ListsRoot *lists_create(void *mem, size_t size, std::string &why);
 ListsRoot *lists_attach(void *mem, size_t size, std::string &why);
 
 int lists_add(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms);
+int lists_add_ban(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms);
 int lists_remove(ListsRoot &l, uint64_t id, bool tombstone);
 size_t lists_get(ListsRoot &l, trl_list_entry_t *out, size_t max,
                  uint64_t now_ms);

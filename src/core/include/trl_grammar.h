@@ -70,6 +70,24 @@ int trl_warn_parse(const char *text, size_t len, uint32_t *count,
     uint32_t *percent, char *err, size_t errlen) TRL_NOEXCEPT;
 
 
+/*
+ * Auto-ban ("token_ratelimit ... ban=", policy ban:): an address key that
+ * starts its count-th penalty in a row (within the penalty's forgive=) is
+ * denied for duration_ms through the runtime lists.  COUNT:DURATION, COUNT
+ * 1 to TRL_BAN_MAX_COUNT, DURATION as a penalty's parts (above 0, at most
+ * 365d); off: both 0.
+ */
+#define TRL_BAN_MAX_COUNT  1000
+
+typedef struct {
+    uint32_t    count;            /* 0: no auto-ban */
+    uint64_t    duration_ms;
+} trl_ban_t;
+
+int trl_ban_parse(const char *text, size_t len, trl_ban_t *ban,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
+
 /* Which admitted requests count ("token_ratelimit count=", policy count:):
  * all, failed (final status >= 400) or succeeded (< 400). */
 #define TRL_COUNT_ALL        0

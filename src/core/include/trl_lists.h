@@ -63,6 +63,13 @@ uint32_t trl_lists_capacity(const trl_lists_t *lists) TRL_NOEXCEPT;
 /* TRL_ERROR when full */
 int trl_lists_add(trl_lists_t *lists, trl_list_entry_t *entry,
     uint64_t now_ms) TRL_NOEXCEPT;
+/* An auto-ban: adds entry (a new deny entry of an address range) unless
+ * a deny entry in force covers the range already, or an allow entry
+ * overlaps it (an operator's allow is never overridden): then
+ * TRL_LIST_COVERED, nothing added.  TRL_ERROR when full. */
+#define TRL_LIST_COVERED  1
+int trl_lists_add_ban(trl_lists_t *lists, trl_list_entry_t *entry,
+    uint64_t now_ms) TRL_NOEXCEPT;
 /* 1: removed.  With tombstone, the removal is kept (invisible) until Redis
  * has been told (trl_lists_outgoing). */
 int trl_lists_remove(trl_lists_t *lists, uint64_t id, int tombstone)
