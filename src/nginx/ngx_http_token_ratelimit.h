@@ -431,4 +431,28 @@ void ngx_http_trl_event_log_write(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 
 
+/*
+ * Issue 14 (EVENTS): events that no zone decision carries; the caller
+ * tests tlcf->event_log != NULL.  Written like the other events (rate=
+ * budget of ev->zone, or the location's first zone when NULL), in the
+ * log's format (ngx_http_token_ratelimit_event_log.c).
+ */
+typedef struct {
+    const char                 *event;      /* "auto_banned", "attack_mode",
+                                               "signal", ... (native name) */
+    ngx_http_trl_zone_t        *zone;       /* NULL: none */
+    ngx_str_t                   key;        /* the raw key bytes (shown as the
+                                               zone's log_key= says), or empty */
+    ngx_str_t                   value;      /* e.g. the banned address/CIDR as
+                                               text, or empty */
+    uint64_t                    duration_ms; /* 0: none */
+    ngx_str_t                   reason;     /* short text, or empty */
+    ngx_str_t                   state;      /* "on"/"off" for attack_mode, or
+                                               empty */
+} ngx_http_trl_event_t;
+
+void ngx_http_trl_event_log_extra(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_event_t *ev);
+
+
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

@@ -55,6 +55,8 @@ static void ngx_http_trl_event_denied(ngx_http_request_t *r,
     ngx_str_t *key, ngx_uint_t why);
 static void ngx_http_trl_event_unavailable(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
+static ngx_http_trl_zone_t *ngx_http_trl_event_zone(
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_zone_t *zone);
 static ngx_uint_t ngx_http_trl_event_permit(ngx_http_request_t *r,
     ngx_http_trl_event_log_t *el, ngx_http_trl_zone_t *zone,
     uint64_t *wall_ms);
@@ -372,21 +374,12 @@ ngx_http_trl_event_denied(ngx_http_request_t *r,
 {
     u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
     uint64_t                   wall_ms;
-    ngx_http_trl_limit_t      *limits;
     ngx_http_trl_event_log_t  *el;
 
     el = tlcf->event_log;
+    zone = ngx_http_trl_event_zone(tlcf, zone);
 
-    if (zone == NULL) {
-        if (tlcf->limits.nelts == 0) {
-            return;
-        }
-
-        limits = tlcf->limits.elts;
-        zone = limits[0].shm_zone->data;
-    }
-
-    if (!ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
+    if (zone == NULL || !ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
         return;
     }
 
@@ -434,6 +427,90 @@ ngx_http_trl_event_unavailable(ngx_http_request_t *r,
     p = ngx_slprintf(p, last, ",\"status\":503,\"retry_after\":1}");
 
     ngx_http_trl_event_write(r, el, buf, p);
+}
+
+
+/*
+ * An event no zone decision carries (auto-ban, attack mode, a signal):
+ * the zone's budget (the location's first zone's when ev->zone is NULL),
+ * the key as that zone shows it, the request, then "value",
+ * "duration_s", "reason" and "state" when given.
+ */
+
+void
+ngx_http_trl_event_log_extra(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_event_t *ev)
+{
+    u_char                    *p, *last, buf[NGX_HTTP_TRL_EVENT_LINE];
+    uint64_t                   wall_ms;
+    ngx_http_trl_zone_t       *zone;
+    ngx_http_trl_event_log_t  *el;
+
+    el = tlcf->event_log;
+    zone = ngx_http_trl_event_zone(tlcf, ev->zone);
+
+    if (zone == NULL || !ngx_http_trl_event_permit(r, el, zone, &wall_ms)) {
+        return;
+    }
+
+    last = buf + sizeof(buf) - 1;     /* room for the newline */
+
+    p = ngx_http_trl_event_start(el, buf, last, wall_ms, ev->event, zone);
+
+    if (ev->key.len) {
+        p = ngx_http_trl_event_key(p, last, zone, &ev->key, NULL);
+    }
+
+    p = ngx_http_trl_event_request(r, el, p, last);
+
+    if (ev->value.len) {
+        p = ngx_http_trl_event_string(p, last, "value", ev->value.data,
+                                      ev->value.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    if (ev->duration_ms) {
+        p = ngx_slprintf(p, last, ",\"duration_s\":");
+        p = ngx_http_trl_event_seconds(p, last, ev->duration_ms);
+    }
+
+    if (ev->reason.len) {
+        p = ngx_http_trl_event_string(p, last, "reason", ev->reason.data,
+                                      ev->reason.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    if (ev->state.len) {
+        p = ngx_http_trl_event_string(p, last, "state", ev->state.data,
+                                      ev->state.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    p = ngx_slprintf(p, last, "}");
+
+    ngx_http_trl_event_write(r, el, buf, p);
+}
+
+
+/* The zone whose budget a line takes: its own, else the location's first. */
+
+static ngx_http_trl_zone_t *
+ngx_http_trl_event_zone(ngx_http_trl_loc_conf_t *tlcf,
+    ngx_http_trl_zone_t *zone)
+{
+    ngx_http_trl_limit_t  *limits;
+
+    if (zone) {
+        return zone;
+    }
+
+    if (tlcf->limits.nelts == 0) {
+        return NULL;
+    }
+
+    limits = tlcf->limits.elts;
+
+    return limits[0].shm_zone->data;
 }
 
 
