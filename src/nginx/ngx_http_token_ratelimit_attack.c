@@ -365,6 +365,7 @@ ngx_http_trl_attack_init_conf(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
 ngx_int_t
 ngx_http_trl_attack_init_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                 i;
     ngx_http_trl_main_conf_t  *tmcf;
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle,
@@ -379,6 +380,12 @@ ngx_http_trl_attack_init_process(ngx_cycle_t *cycle)
                                    * sizeof(ngx_http_trl_attack_seen_t));
     if (ngx_http_trl_attack_seen == NULL) {
         return NGX_ERROR;
+    }
+
+    /* the counts to compare the first tick's with */
+
+    for (i = 0; i < tmcf->attacks->nelts; i++) {
+        ngx_http_trl_attack_look(tmcf, i, 0);
     }
 
     ngx_http_trl_attack_ev.handler = ngx_http_trl_attack_tick;
@@ -414,7 +421,8 @@ ngx_http_trl_attack_tick(ngx_event_t *ev)
 }
 
 
-/* One zone's last second: enter, stay or leave; Redis is told. */
+/* One zone's last second: enter, stay or leave; Redis is told.  now_ms 0:
+ * only the counts are taken (the first tick compares with them). */
 
 static void
 ngx_http_trl_attack_look(ngx_http_trl_main_conf_t *tmcf, ngx_uint_t i,
@@ -451,6 +459,10 @@ ngx_http_trl_attack_look(ngx_http_trl_main_conf_t *tmcf, ngx_uint_t i,
     seen->rejected = st.rejected + st.rejected_dry_run;
     seen->offenses = st.offenses;
     seen->valid = 1;
+
+    if (now_ms == 0) {
+        return;                             /* only those counts */
+    }
 
     why = 0;
 
