@@ -15,7 +15,8 @@
 # - A short ban (2s) expires: gone from the lists, the address passes.
 # - Two nodes sharing Redis: a ban on node A denies on node B within ~2 s.
 # - nginx -t: ban= on a zone not keyed on the address, ban= without
-#   penalty=, a bad ban= value; the policy-file twin ban:.
+#   penalty=, a bad ban= value; the policy-file twin ban:; conf.d/auto-ban.conf
+#   runs as written.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -251,6 +252,20 @@ EOF
     my ($e) = entries($p, '192.0.2.50/32');
     is($e && $e->{origin}, 'auto_ban:login', 'policy ban: the entry');
     $p->stop;
+}
+
+# --- conf.d/auto-ban.conf works as written ---------------------------------
+
+{
+    my $c = TRL->new;
+    my ($up, $ls) = $c->run_snippet("$TRL::ROOT/conf.d/auto-ban.conf");
+    ok($up >= 1 && $ls == 1, 'auto-ban.conf: upstream and listen rewritten');
+    my @st = map { $c->get('/auth/login')->{status} } 1 .. 6;
+    is("@st", '200 200 200 200 200 429', 'auto-ban.conf: 5 logins a minute');
+    my $a = $c->get('/trl-api/attack');
+    like($a->{body}, qr/"ban_login":\{"on":false/,
+         'auto-ban.conf: attack mode configured, off');
+    $c->stop;
 }
 
 # --- two nodes through Redis ------------------------------------------------

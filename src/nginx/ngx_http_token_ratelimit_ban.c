@@ -32,7 +32,8 @@ static void ngx_http_trl_ban_full(ngx_http_request_t *r,
     ngx_http_trl_zone_t *zone);
 
 
-static ngx_str_t  ngx_http_trl_client_key = ngx_string("$token_ratelimit_client");
+static ngx_str_t  ngx_http_trl_client_key =
+    ngx_string("$token_ratelimit_client");
 
 
 /* ban=COUNT:DURATION (or off), parsed by the core as policy files' ban: */
