@@ -507,6 +507,8 @@ typedef struct ngx_http_trl_defense_s {
 #define NGX_HTTP_TRL_ATTACK_OFFENDERS  3
 #define NGX_HTTP_TRL_ATTACK_CLUSTER    4
 
+#define NGX_HTTP_TRL_ATTACK_MAX        64   /* token_ratelimit_attack zones */
+
 #define NGX_HTTP_TRL_ATTACK_LOG_FULL     0
 #define NGX_HTTP_TRL_ATTACK_LOG_SUMMARY  1
 

@@ -70,6 +70,13 @@ ngx_http_trl_attack_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    if (tmcf->attacks->nelts == NGX_HTTP_TRL_ATTACK_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many \"%V\" directives, at most %d",
+                           &cmd->name, NGX_HTTP_TRL_ATTACK_MAX);
+        return NGX_CONF_ERROR;
+    }
+
     ac = ngx_array_push(tmcf->attacks);
     if (ac == NULL) {
         return NGX_CONF_ERROR;

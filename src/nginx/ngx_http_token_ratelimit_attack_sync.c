@@ -23,7 +23,8 @@ static void ngx_http_trl_attack_reply(redisReply *reply, void *data);
 
 
 static ngx_http_trl_main_conf_t  *ngx_http_trl_attack_tmcf;
-static u_char                     ngx_http_trl_attack_busy[64];
+static u_char                     ngx_http_trl_attack_busy[
+                                      NGX_HTTP_TRL_ATTACK_MAX];
 static u_char                     ngx_http_trl_node[NGX_HTTP_TRL_NODE_LEN];
 static size_t                     ngx_http_trl_node_len;
 
