@@ -208,7 +208,7 @@ ok($t->no_alerts, 'no alerts');
     $c->config_fails("$z\n    token_ratelimit_attack zone=z status=200;\n",
         [qr/invalid value "status=200".*400 to 599, or 444/], 'status=200');
     $c->config_fails("$z\n    token_ratelimit_attack zone=z log=some;\n",
-        [qr/invalid parameter "log=some".*"log=full\|summary"/],
+        [qr/invalid value "log=some".*expected log=full or log=summary/],
         'log=some');
     $c->config_fails("$z\n    token_ratelimit_attack zone=z rejected=off;\n",
         [qr/has neither "rejected=" nor "offenders="/], 'no signal');
@@ -216,6 +216,11 @@ ok($t->no_alerts, 'no alerts');
                      . "    token_ratelimit_attack zone=z;\n",
         [qr/zone "z" has a "token_ratelimit_attack" directive already/],
         'twice');
+    $c->config_fails("$z\n    token_ratelimit_attack zone=z speed=1;\n",
+        [qr/invalid parameter "speed=1" in "token_ratelimit_attack"/,
+         qr/"rejected=P%\|off"/], 'unknown parameter');
+    $c->config_fails("$z\n    token_ratelimit_attack zone=z hold=0s;\n",
+        [qr/invalid value "hold=0s".*a duration above 0/], 'hold=0s');
 }
 
 # --- two nodes through Redis -----------------------------------------------

@@ -509,21 +509,14 @@ typedef struct ngx_http_trl_defense_s {
 
 #define NGX_HTTP_TRL_ATTACK_MAX        64   /* token_ratelimit_attack zones */
 
-#define NGX_HTTP_TRL_ATTACK_LOG_FULL     0
-#define NGX_HTTP_TRL_ATTACK_LOG_SUMMARY  1
 
 /* token_ratelimit_attack: one zone's thresholds and effects */
 typedef struct ngx_http_trl_attack_conf_s {
     ngx_http_trl_zone_t        *zone;
     ngx_str_t                   zone_name;
-    ngx_uint_t                  rejected;       /* percent, 0: off */
-    ngx_uint_t                  offenders;      /* new a second, 0: off */
-    ngx_uint_t                  min;            /* requests a second */
-    ngx_msec_t                  hold;
-    ngx_uint_t                  scale;          /* of N, thousandths; 1000:
-                                                   none */
-    ngx_uint_t                  status;         /* 0: the location's */
-    ngx_uint_t                  log;            /* ..._ATTACK_LOG_* */
+    trl_attack_t                p;              /* the thresholds and
+                                                   effects (the core's
+                                                   grammar) */
     ngx_str_t                   conf_file;
     ngx_uint_t                  conf_line;
 } ngx_http_trl_attack_conf_t;

@@ -70,7 +70,7 @@ ngx_http_trl_api_attack(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     }
 
     if (r->method == NGX_HTTP_POST) {
-        ttl = zone->attack->hold;
+        ttl = (ngx_int_t) zone->attack->p.hold_ms;
 
         if (ngx_http_trl_api_arg(r, "ttl", &arg) == NGX_OK) {
             ttl = ngx_parse_time(&arg, 0);
@@ -130,13 +130,13 @@ ngx_http_trl_api_attack_one(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone)
     }
 
     ngx_http_trl_out_printf(out,
-        "\"cluster\":%s,\"entered\":%uA,\"rejected_percent\":%ui,"
-        "\"offenders_per_s\":%ui,\"min_per_s\":%ui,\"hold_ms\":%M,"
-        "\"scale\":%ui.%03ui,\"status\":%ui,\"log\":\"%s\"}",
+        "\"cluster\":%s,\"entered\":%uA,\"rejected_percent\":%uD,"
+        "\"offenders_per_s\":%uD,\"min_per_s\":%uD,\"hold_ms\":%uL,"
+        "\"scale\":%uD.%03uD,\"status\":%uD,\"log\":\"%s\"}",
         d->attack_remote ? "true" : "false", d->attack_entered,
-        ac->rejected, ac->offenders, ac->min, ac->hold,
-        ac->scale / 1000, ac->scale % 1000, ac->status,
-        ac->log == NGX_HTTP_TRL_ATTACK_LOG_SUMMARY ? "summary" : "full");
+        ac->p.rejected, ac->p.offenders, ac->p.min, ac->p.hold_ms,
+        ac->p.scale / 1000, ac->p.scale % 1000, ac->p.status,
+        ac->p.log == TRL_ATTACK_LOG_SUMMARY ? "summary" : "full");
 }
 
 

@@ -36,9 +36,6 @@ typedef struct {
 } ngx_http_trl_attack_seen_t;
 
 
-static char *ngx_http_trl_attack_number(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *value, size_t skip, const char *unit, ngx_uint_t *out,
-    const char *accepted);
 static void ngx_http_trl_attack_tick(ngx_event_t *ev);
 static void ngx_http_trl_attack_look(ngx_http_trl_main_conf_t *tmcf,
     ngx_uint_t i, uint64_t now_ms);
@@ -53,11 +50,10 @@ ngx_http_trl_attack_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_trl_main_conf_t  *tmcf = conf;
 
-    char                        *rv;
-    double                       scale, frac;
-    ngx_str_t                   *value, s;
-    ngx_int_t                    n;
-    ngx_uint_t                   i, digits;
+    int                          rc;
+    char                         err[NGX_MAX_ERROR_STR];
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
     ngx_http_trl_attack_conf_t  *ac, *other;
 
     value = cf->args->elts;
@@ -83,11 +79,7 @@ ngx_http_trl_attack_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ngx_memzero(ac, sizeof(ngx_http_trl_attack_conf_t));
-    ac->rejected = 50;
-    ac->min = 100;
-    ac->hold = 5 * 60 * 1000;
-    ac->scale = 1000;
-    ac->log = NGX_HTTP_TRL_ATTACK_LOG_FULL;
+    trl_attack_defaults(&ac->p);
     ac->conf_file = cf->conf_file->file.name;
     ac->conf_line = cf->conf_file->line;
 
@@ -99,132 +91,20 @@ ngx_http_trl_attack_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "rejected=", 9) == 0) {
-            rv = ngx_http_trl_attack_number(cf, cmd, &value[i], 9, "%",
-                                            &ac->rejected,
-                                            "a share of 1% to 100%, such as "
-                                            "rejected=50%, or off");
-            if (rv != NGX_CONF_OK) {
-                return rv;
-            }
+        /* the rest: the core's grammar */
 
-            if (ac->rejected > 100) {
-                goto invalid_share;
-            }
+        rc = trl_attack_param((char *) value[i].data, value[i].len, &ac->p,
+                              err, sizeof(err));
 
+        if (rc == TRL_OK) {
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "offenders=", 10) == 0) {
-            rv = ngx_http_trl_attack_number(cf, cmd, &value[i], 10, "/s",
-                                            &ac->offenders,
-                                            "new offending keys a second, "
-                                            "such as offenders=20/s, or off");
-            if (rv != NGX_CONF_OK) {
-                return rv;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "min=", 4) == 0) {
-            rv = ngx_http_trl_attack_number(cf, cmd, &value[i], 4, "/s",
-                                            &ac->min,
-                                            "requests a second, such as "
-                                            "min=100/s");
-            if (rv != NGX_CONF_OK) {
-                return rv;
-            }
-
-            if (ac->min == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\" in \"%V\" "
-                                   "directive, expected requests a second, "
-                                   "such as min=100/s", &value[i],
-                                   &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "hold=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-            n = ngx_parse_time(&s, 0);
-
-            if (n == NGX_ERROR || n <= 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\" in \"%V\" "
-                                   "directive, expected a time above 0 "
-                                   "such as hold=5m", &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            ac->hold = (ngx_msec_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "scale=", 6) == 0) {
-            /* 0.001 to 1, three decimals at most */
-            scale = 0;
-            frac = 0;
-            digits = 0;
-
-            for (n = 6; n < (ngx_int_t) value[i].len; n++) {
-                if (value[i].data[n] == '.' && frac == 0) {
-                    frac = 1;
-                    continue;
-                }
-
-                if (value[i].data[n] < '0' || value[i].data[n] > '9'
-                    || (frac && ++digits > 3))
-                {
-                    goto invalid_scale;
-                }
-
-                if (frac) {
-                    frac /= 10;
-                    scale += frac * (value[i].data[n] - '0');
-
-                } else {
-                    scale = scale * 10 + (value[i].data[n] - '0');
-                }
-            }
-
-            ac->scale = (ngx_uint_t) (scale * 1000 + 0.5);
-
-            if (value[i].len == 6 || ac->scale == 0 || ac->scale > 1000) {
-                goto invalid_scale;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "status=", 7) == 0) {
-            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
-
-            if (n != NGX_HTTP_CLOSE && (n < 400 || n > 599)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\" in \"%V\" "
-                                   "directive, expected a status of 400 to "
-                                   "599, or 444 to close the connection",
-                                   &value[i], &cmd->name);
-                return NGX_CONF_ERROR;
-            }
-
-            ac->status = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "log=full") == 0) {
-            ac->log = NGX_HTTP_TRL_ATTACK_LOG_FULL;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "log=summary") == 0) {
-            ac->log = NGX_HTTP_TRL_ATTACK_LOG_SUMMARY;
-            continue;
+        if (rc == TRL_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive, "
+                               "%s", &value[i], &cmd->name, err);
+            return NGX_CONF_ERROR;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -244,7 +124,7 @@ ngx_http_trl_attack_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ac->rejected == 0 && ac->offenders == 0) {
+    if (ac->p.rejected == 0 && ac->p.offenders == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive of zone \"%V\" has neither "
                            "\"rejected=\" nor \"offenders=\": it could only "
@@ -270,58 +150,6 @@ ngx_http_trl_attack_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-
-invalid_share:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, expected "
-                       "a share of 1%% to 100%%, such as rejected=50%%, or "
-                       "off", &value[i], &cmd->name);
-    return NGX_CONF_ERROR;
-
-invalid_scale:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, expected "
-                       "a factor above 0 and at most 1 with up to three "
-                       "decimals, such as scale=0.5", &value[i], &cmd->name);
-    return NGX_CONF_ERROR;
-}
-
-
-/* NAME=N<unit> or NAME=off (0) */
-
-static char *
-ngx_http_trl_attack_number(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *value, size_t skip, const char *unit, ngx_uint_t *out,
-    const char *accepted)
-{
-    size_t     len, ulen;
-    ngx_int_t  n;
-
-    len = value->len - skip;
-    ulen = ngx_strlen(unit);
-
-    if (len == 3 && ngx_strncmp(value->data + skip, "off", 3) == 0) {
-        *out = 0;
-        return NGX_CONF_OK;
-    }
-
-    if (len > ulen
-        && ngx_strncmp(value->data + value->len - ulen, unit, ulen) == 0)
-    {
-        n = ngx_atoi(value->data + skip, len - ulen);
-
-        if (n > 0 && n <= 1000000) {
-            *out = (ngx_uint_t) n;
-            return NGX_CONF_OK;
-        }
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, expected "
-                       "%s", value, &cmd->name, accepted);
-    return NGX_CONF_ERROR;
 }
 
 
@@ -473,12 +301,12 @@ ngx_http_trl_attack_look(ngx_http_trl_main_conf_t *tmcf, ngx_uint_t i,
 
     why = 0;
 
-    if (ac->rejected && requests >= ac->min
-        && rejected * 100 >= ac->rejected * requests)
+    if (ac->p.rejected && requests >= ac->p.min
+        && rejected * 100 >= ac->p.rejected * requests)
     {
         why = NGX_HTTP_TRL_ATTACK_REJECTED;
 
-    } else if (ac->offenders && offenses >= ac->offenders) {
+    } else if (ac->p.offenders && offenses >= ac->p.offenders) {
         why = NGX_HTTP_TRL_ATTACK_OFFENDERS;
     }
 
@@ -492,11 +320,11 @@ ngx_http_trl_attack_look(ngx_http_trl_main_conf_t *tmcf, ngx_uint_t i,
     } else if (d->attack_remote) {
         ngx_http_trl_attack_enter(zone, NGX_HTTP_TRL_ATTACK_CLUSTER, 0);
 
-    } else if (d->attack && now_ms >= d->attack_held + ac->hold) {
+    } else if (d->attack && now_ms >= d->attack_held + ac->p.hold_ms) {
         ngx_http_trl_attack_leave(zone, 0);
     }
 
-    if (d->attack && ac->log == NGX_HTTP_TRL_ATTACK_LOG_SUMMARY
+    if (d->attack && ac->p.log == TRL_ATTACK_LOG_SUMMARY
         && requests)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -606,13 +434,13 @@ ngx_http_trl_attack_request(ngx_http_trl_applied_t *a)
     ngx_http_trl_zone_t  *zone = a->zone;
 
     if (zone->attack == NULL || zone->defense == NULL
-        || !zone->defense->attack || zone->attack->scale >= 1000
+        || !zone->defense->attack || zone->attack->p.scale >= 1000
         || zone->distinct)
     {
         return;
     }
 
-    a->n = trl_rep_scale_limit(a->n, (uint32_t) zone->attack->scale);
+    a->n = trl_rep_scale_limit(a->n, (uint32_t) zone->attack->p.scale);
 }
 
 
@@ -620,7 +448,7 @@ ngx_uint_t
 ngx_http_trl_attack_quiet(ngx_http_trl_zone_t *zone)
 {
     return zone->attack && zone->defense && zone->defense->attack
-           && zone->attack->log == NGX_HTTP_TRL_ATTACK_LOG_SUMMARY;
+           && zone->attack->p.log == TRL_ATTACK_LOG_SUMMARY;
 }
 
 
@@ -637,10 +465,10 @@ ngx_http_trl_attack_status(ngx_http_trl_ctx_t *ctx, ngx_uint_t status)
 
     zone = ctx->rejected->zone;
 
-    if (zone->attack && zone->attack->status && zone->defense
+    if (zone->attack && zone->attack->p.status && zone->defense
         && zone->defense->attack)
     {
-        return zone->attack->status;
+        return zone->attack->p.status;
     }
 
     return status;

@@ -75,7 +75,7 @@ ngx_http_trl_attack_sync(ngx_http_trl_main_conf_t *tmcf, ngx_uint_t i,
         ngx_str_set(&args[1], "del");
 
     } else if (local && d->attack) {
-        ms = ac->hold;
+        ms = ac->p.hold_ms;
 
         if (d->attack_until > now_ms && d->attack_until - now_ms > ms) {
             ms = d->attack_until - now_ms;

@@ -1,7 +1,8 @@
 /*
- * test_ban.c - auto-ban (issue 14): ban=COUNT:DURATION and its policy-file
- * twin ban: (one parser), and the runtime lists' add of a ban (never over
- * an allow entry, never twice).
+ * test_ban.c - auto-ban and attack mode (issue 14): ban=COUNT:DURATION and
+ * its policy-file twin ban: (one parser), the runtime lists' add of a ban
+ * (never over an allow entry, never twice), token_ratelimit_attack's
+ * parameters.
  */
 
 #include "unit.h"
@@ -187,6 +188,80 @@ START_TEST(ban_lists_add)
 END_TEST
 
 
+/* token_ratelimit_attack's parameters: the core's grammar */
+START_TEST(attack_params)
+{
+    char          err[512];
+    trl_attack_t  a;
+
+    trl_attack_defaults(&a);
+    ck_assert_uint_eq(a.rejected, 50);
+    ck_assert_uint_eq(a.offenders, 0);
+    ck_assert_uint_eq(a.min, 100);
+    ck_assert_uint_eq(a.hold_ms, UINT64_C(300000));
+    ck_assert_uint_eq(a.scale, 1000);
+    ck_assert_uint_eq(a.status, 0);
+    ck_assert_uint_eq(a.log, TRL_ATTACK_LOG_FULL);
+
+#define P(t)  trl_attack_param(t, strlen(t), &a, err, sizeof(err))
+    ck_assert_int_eq(P("rejected=60%"), TRL_OK);
+    ck_assert_uint_eq(a.rejected, 60);
+    ck_assert_int_eq(P("rejected=off"), TRL_OK);
+    ck_assert_uint_eq(a.rejected, 0);
+    ck_assert_int_eq(P("offenders=20/s"), TRL_OK);
+    ck_assert_uint_eq(a.offenders, 20);
+    ck_assert_int_eq(P("min=1/s"), TRL_OK);
+    ck_assert_uint_eq(a.min, 1);
+    ck_assert_int_eq(P("hold=1h30m"), TRL_OK);
+    ck_assert_uint_eq(a.hold_ms, UINT64_C(5400000));
+    ck_assert_int_eq(P("scale=0.5"), TRL_OK);
+    ck_assert_uint_eq(a.scale, 500);
+    ck_assert_int_eq(P("scale=.25"), TRL_OK);
+    ck_assert_uint_eq(a.scale, 250);
+    ck_assert_int_eq(P("scale=1"), TRL_OK);
+    ck_assert_uint_eq(a.scale, 1000);
+    ck_assert_int_eq(P("scale=0.001"), TRL_OK);
+    ck_assert_uint_eq(a.scale, 1);
+    ck_assert_int_eq(P("status=444"), TRL_OK);
+    ck_assert_uint_eq(a.status, 444);
+    ck_assert_int_eq(P("status=503"), TRL_OK);
+    ck_assert_int_eq(P("log=summary"), TRL_OK);
+    ck_assert_uint_eq(a.log, TRL_ATTACK_LOG_SUMMARY);
+
+    /* bad values say what is accepted; a was left as it was */
+    ck_assert_int_eq(P("rejected=0%"), TRL_ERROR);
+    ck_assert_msg(strstr(err, "a share of 1% to 100%") != NULL, "%s", err);
+    ck_assert_int_eq(P("rejected=101%"), TRL_ERROR);
+    ck_assert_int_eq(P("rejected=50"), TRL_ERROR);
+    ck_assert_int_eq(P("offenders=20"), TRL_ERROR);
+    ck_assert_int_eq(P("offenders=1000001/s"), TRL_ERROR);
+    ck_assert_int_eq(P("min=off"), TRL_ERROR);
+    ck_assert_int_eq(P("min=0/s"), TRL_ERROR);
+    ck_assert_int_eq(P("hold=0s"), TRL_ERROR);
+    ck_assert_int_eq(P("hold=x"), TRL_ERROR);
+    ck_assert_int_eq(P("scale=0"), TRL_ERROR);
+    ck_assert_int_eq(P("scale=1.5"), TRL_ERROR);
+    ck_assert_int_eq(P("scale=2"), TRL_ERROR);
+    ck_assert_int_eq(P("scale=0.0001"), TRL_ERROR);
+    ck_assert_int_eq(P("scale=."), TRL_ERROR);
+    ck_assert_int_eq(P("scale="), TRL_ERROR);
+    ck_assert_int_eq(P("status=200"), TRL_ERROR);
+    ck_assert_msg(strstr(err, "400 to 599, or 444") != NULL, "%s", err);
+    ck_assert_int_eq(P("status=600"), TRL_ERROR);
+    ck_assert_int_eq(P("log=some"), TRL_ERROR);
+    ck_assert_uint_eq(a.rejected, 0);
+    ck_assert_uint_eq(a.scale, 1);
+    ck_assert_uint_eq(a.status, 503);
+
+    ck_assert_int_eq(P("speed=1"), TRL_ATTACK_UNKNOWN);
+    ck_assert_int_eq(P("rejected"), TRL_ATTACK_UNKNOWN);
+    ck_assert_int_eq(trl_attack_param(NULL, 0, &a, err, sizeof(err)),
+                     TRL_ERROR);
+#undef P
+}
+END_TEST
+
+
 Suite *
 ban_suite(void)
 {
@@ -196,6 +271,7 @@ ban_suite(void)
     tcase_add_test(tc, ban_values);
     tcase_add_test(tc, ban_policy);
     tcase_add_test(tc, ban_lists_add);
+    tcase_add_test(tc, attack_params);
     suite_add_tcase(s, tc);
     return s;
 }
