@@ -359,10 +359,12 @@
         e.cidr ? String(e.cidr) : key(e),
         e.cidr ? '' : e.zone ? String(e.zone) : 'all zones',
         clock(n(e.created)),
-        e.expires ? 'in ' + age(n(e.expires) - now) : 'never']);
+        e.expires ? 'in ' + age(n(e.expires) - now) : 'never',
+        e.origin ? String(e.origin) : '\u2013']);
     });
     fill('lists', ['ID', 'Action', 'Address or key', 'Zone', 'Created',
-      'Expires'], lrows, data.lists ? 'No entries.' : 'Not available.');
+      'Expires', 'Origin'], lrows,
+      data.lists ? 'No entries.' : 'Not available.');
     $('meta').textContent = 'nginx ' + String(data.nginx || '?') +
       ' \u00b7 updated ' + new Date(t).toLocaleTimeString() +
       ' \u00b7 every ' + every / 1000 + 's';

@@ -360,6 +360,8 @@ SKIP: {
          . '<td><span class="keytext">evil</span></td><td>login</td>';
     like(table($dom, 'lists'), qr/\Q$row\E/,
          'browser: the deny entry, its exact ID');
+    like(table($dom, 'lists'), qr{<td>api</td></tr>},
+         'browser: the entry\'s origin');
 
     ok(-f $shot, "browser: screenshot $shot");
     cmp_ok(-s $shot // 0, '>', 20000, 'browser: the screenshot is not blank');
