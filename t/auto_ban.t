@@ -13,6 +13,8 @@
 #   a range an allow entry overlaps (a $token_ratelimit_client zone bans
 #   the IPv6 /64 of token_ratelimit_ipv6_prefix).
 # - A short ban (2s) expires: gone from the lists, the address passes.
+# - Full lists: the ban is lost, counted (auto_bans_lost, Prometheus), said
+#   once in the error log; the requests are answered as usual.
 # - Two nodes sharing Redis: a ban on node A denies on node B within ~2 s.
 # - nginx -t: ban= on a zone not keyed on the address, ban= without
 #   penalty=, a bad ban= value; the policy-file twin ban:; conf.d/auto-ban.conf
@@ -190,6 +192,31 @@ $t->run;
     is(from($t, '/open', '192.0.2.30'), '200/PASSED',
        'ban=3:2s: passes after 2 s');
     ok(!entries($t, '192.0.2.30/32'), 'ban=3:2s: gone from the lists');
+}
+
+# --- full lists: the ban is lost, counted, said once; the request as usual -
+
+{
+    my $status = 0;
+    for my $i (1 .. 5000) {
+        $status = api($t, 'POST', "/lists/deny?key=fill$i&zone=open")
+                  ->{status};
+        last if $status != 201;
+    }
+    is($status, 507, 'the lists are full');
+    my $seen = penalties($t, '/login', '192.0.2.90', 3);
+    like($seen, qr{^200/PASSED( 429/REJECTED){3}$},
+         "full: the requests answered as usual ($seen)");
+    isnt(from($t, '/open', '192.0.2.90'), '403/REJECTED', 'full: no ban');
+    penalties($t, '/login', '192.0.2.91', 3);
+    my $z = api($t, 'GET', '/zones/login')->{json} || {};
+    is($z->{auto_bans_lost}, 2, 'full: auto_bans_lost 2');
+    like(api($t, 'GET', '/metrics')->{body},
+         qr/^token_ratelimit_auto_bans_lost_total\{zone="login"\} 2$/m,
+         'full: Prometheus token_ratelimit_auto_bans_lost_total 2');
+    my $lost = 'an auto-ban was lost, the runtime lists are full';
+    my @lines = $t->error_log =~ /(\Q$lost\E)/g;
+    is(scalar @lines, 1, 'full: said once (a minute)');
 }
 
 $t->stop;
