@@ -266,7 +266,7 @@
     var zones = data.zones || {}, names = Object.keys(zones);
     var now = n(data.time) || Math.floor(t / 1000);
     var charts = [], zrows = [], orows = [], prows = [], srows = [];
-    var lrows = [];
+    var lrows = [], attack = [];
     Object.keys(hist).forEach(function (k) {
       if (!(k in zones)) {
         delete hist[k];
@@ -292,6 +292,11 @@
         n(q.passed), n(q.warned), n(q.rejected), n(q.denied),
         n(q.bypassed), n(z.evictions), n(z.offenses),
         n(z.penalties_active)]);
+      if (z.attack && z.attack.on === true) {
+        attack.push(name + ' (' + String(z.attack.reason || '') +
+          (z.attack.since ? ', since ' + clock(n(z.attack.since)) : '') +
+          ')');
+      }
       (z.top_offenders || []).forEach(function (o) {
         orows.push([name, key(o), n(o.recent), n(o.rejections),
           ago(n(o.first), now), ago(n(o.last), now)]);
@@ -310,6 +315,10 @@
           n(k.errors), n(k.fallback)]);
       }
     });
+    var ab = $('attack');
+    ab.hidden = !attack.length;
+    ab.textContent = attack.length
+      ? 'Attack mode: ' + attack.join(', ') : '';
     $('charts').replaceChildren.apply($('charts'), charts);
     if (!names.length) {
       $('charts').appendChild(el('p', 'empty', 'No zones.'));
@@ -350,10 +359,12 @@
         e.cidr ? String(e.cidr) : key(e),
         e.cidr ? '' : e.zone ? String(e.zone) : 'all zones',
         clock(n(e.created)),
-        e.expires ? 'in ' + age(n(e.expires) - now) : 'never']);
+        e.expires ? 'in ' + age(n(e.expires) - now) : 'never',
+        e.origin ? String(e.origin) : '\u2013']);
     });
     fill('lists', ['ID', 'Action', 'Address or key', 'Zone', 'Created',
-      'Expires'], lrows, data.lists ? 'No entries.' : 'Not available.');
+      'Expires', 'Origin'], lrows,
+      data.lists ? 'No entries.' : 'Not available.');
     $('meta').textContent = 'nginx ' + String(data.nginx || '?') +
       ' \u00b7 updated ' + new Date(t).toLocaleTimeString() +
       ' \u00b7 every ' + every / 1000 + 's';

@@ -11,8 +11,9 @@
 #   page polls several times in about a second): against a node with real
 #   state (admitted and rejected traffic, penalties, a key that is an HTML
 #   tag, a binary key, a runtime deny entry, a zone synced through a real
-#   Redis), the rendered DOM shows every zone with a chart of at least two
-#   points, the offenders (the HTML key as text, no <img> made of it), the
+#   Redis, a zone in attack mode), the rendered DOM shows every zone with a
+#   chart of at least two points, the attack mode banner naming the zone,
+#   the offenders (the HTML key as text, no <img> made of it), the
 #   penalties, Redis up, the sync zone, the list entry with its exact ID;
 #   no Content-Security-Policy violation under the CSP the module sends
 #   (checked against a probe page that does violate it); a screenshot is
@@ -45,6 +46,7 @@ $t->write_config(<<"EOF");
     token_ratelimit_zone \$http_x_key zone=login:1m rate=3r/10s;
     token_ratelimit_zone \$http_x_key zone=shared:1m rate=5r/m sync;
     token_ratelimit_redis $raddr interval=50ms;
+    token_ratelimit_attack zone=shared rejected=100% min=1000000/s;
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -162,6 +164,10 @@ my $r = $t->post('/trl-api/lists/deny?key=evil&zone=login&ttl=1h', '');
 is($r->{status}, 201, 'runtime deny entry added');
 my ($list_id) = $r->{body} =~ /"id":(\d+)/;
 ok($list_id, "list entry id $list_id");
+
+# attack mode (issue 14): the banner names the zone
+$r = $t->post('/trl-api/attack/shared?ttl=1h', '');
+like($r->{body}, qr/"on":true/, 'zone "shared" put in attack mode');
 
 # the sync zone has talked to Redis
 my $json = '';
@@ -298,6 +304,10 @@ SKIP: {
     unlike($log, qr/Uncaught|SyntaxError|TypeError/,
            'browser: no script error in the console');
     like(table($dom, 'banner', 'div'), qr/^$/, 'browser: no error banner');
+    like(table($dom, 'attack', 'div'), qr/^Attack mode: shared \(api, since /,
+         'browser: the attack mode banner names the zone');
+    unlike($dom, qr/<div id="attack"[^>]*hidden/,
+           'browser: the attack mode banner is shown');
 
     # charts: one per zone, at least 2 points each, within the plot
     for my $zone ('login', 'shared') {
@@ -350,6 +360,8 @@ SKIP: {
          . '<td><span class="keytext">evil</span></td><td>login</td>';
     like(table($dom, 'lists'), qr/\Q$row\E/,
          'browser: the deny entry, its exact ID');
+    like(table($dom, 'lists'), qr{<td>api</td></tr>},
+         'browser: the entry\'s origin');
 
     ok(-f $shot, "browser: screenshot $shot");
     cmp_ok(-s $shot // 0, '>', 20000, 'browser: the screenshot is not blank');

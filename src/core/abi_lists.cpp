@@ -63,6 +63,13 @@ int trl_lists_add(trl_lists_t *lists, trl_list_entry_t *entry,
                  [&] { return trl::lists_add(root(lists), *entry, now_ms); });
 }
 
+int trl_lists_add_ban(trl_lists_t *lists, trl_list_entry_t *entry,
+                      uint64_t now_ms) noexcept {
+    return guard(TRL_ERROR, [&] {
+        return trl::lists_add_ban(root(lists), *entry, now_ms);
+    });
+}
+
 int trl_lists_remove(trl_lists_t *lists, uint64_t id,
                      int tombstone) noexcept {
     return guard(0, [&] {
@@ -142,6 +149,12 @@ void trl_lists_incoming(trl_lists_t *lists, uint64_t epoch,
         trl::lists_incoming(root(lists), epoch, remote, nremote, puts, nputs,
                             dels, ndels, resets, max_resets, *nresets,
                             now_ms);
+    });
+}
+
+int trl_list_origin_valid(const char *text, size_t len) noexcept {
+    return guard(0, [&] {
+        return text != nullptr && trl::list_origin_valid(text, len) ? 1 : 0;
     });
 }
 

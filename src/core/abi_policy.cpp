@@ -63,6 +63,7 @@ void fill(const trl::Policy &p, trl_policy_t *out) {
     out->scale = p.scale;
     out->penalty_level = p.penalty_level;
     out->deny_score = p.deny_score;
+    out->ban = p.ban;
 }
 
 }  // namespace
@@ -151,6 +152,11 @@ int trl_penalty_parse(const char *text, size_t len, trl_penalty_t *penalty,
                       char *err, size_t errlen) noexcept {
     return parse_entry(text, len, penalty, "penalty", err, errlen,
                        trl::parse_penalty);
+}
+
+int trl_ban_parse(const char *text, size_t len, trl_ban_t *ban, char *err,
+                  size_t errlen) noexcept {
+    return parse_entry(text, len, ban, "ban", err, errlen, trl::parse_ban);
 }
 
 int trl_warn_parse(const char *text, size_t len, uint32_t *count,

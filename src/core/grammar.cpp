@@ -187,6 +187,47 @@ bool parse_penalty_time(const char *text, size_t len, uint64_t &ms,
     return true;
 }
 
+bool parse_ban(const char *text, size_t len, trl_ban_t &b, std::string &why) {
+    static const char kForm[] =
+        "a ban is COUNT:DURATION such as 3:24h (the COUNT-th penalty in a "
+        "row bans the address for DURATION), COUNT 1 to 1000, DURATION of "
+        "unit ms, s, m, h or d above 0; or off";
+    b = trl_ban_t();
+    if (len == 3 && std::strncmp(text, "off", 3) == 0) {
+        return true;
+    }
+    const char *colon =
+        static_cast<const char *>(std::memchr(text, ':', len));
+    if (colon == nullptr || colon == text) {
+        why = kForm;
+        return false;
+    }
+    uint64_t count = 0;
+    for (const char *p = text; p < colon; p++) {
+        if (!is_digit(*p) || count > TRL_BAN_MAX_COUNT) {
+            why = "COUNT \"" + std::string(text, colon) + "\" is not a "
+                  "number of 1 to 1000; " + kForm;
+            return false;
+        }
+        count = count * 10 + static_cast<uint64_t>(*p - '0');
+    }
+    if (count == 0 || count > TRL_BAN_MAX_COUNT) {
+        why = "COUNT \"" + std::string(text, colon) + "\" is not a "
+              "number of 1 to 1000; " + kForm;
+        return false;
+    }
+    std::string reason;
+    size_t dlen = static_cast<size_t>(text + len - colon - 1);
+    if (!parse_penalty_time(colon + 1, dlen, b.duration_ms, reason)) {
+        why = "DURATION \"" + std::string(colon + 1, dlen) + "\": " + reason
+              + "; " + kForm;
+        b = trl_ban_t();
+        return false;
+    }
+    b.count = static_cast<uint32_t>(count);
+    return true;
+}
+
 bool finish_penalty(trl_penalty_t &p, bool factor_given, bool max_given,
                     bool forgive_given, std::string &why) {
     if (!factor_given) {

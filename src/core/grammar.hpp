@@ -48,6 +48,9 @@ bool finish_penalty(trl_penalty_t &p, bool factor_given, bool max_given,
 bool parse_penalty(const char *text, size_t len, trl_penalty_t &p,
                    std::string &why);
 
+// An auto-ban: COUNT:DURATION, or off.
+bool parse_ban(const char *text, size_t len, trl_ban_t &b, std::string &why);
+
 // The keywords of the modes, any case: all, failed or succeeded
 // (TRL_COUNT_*); off, async or strict (TRL_SYNC_MODE_*).
 bool parse_count(const char *text, size_t len, uint32_t &mode,

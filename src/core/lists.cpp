@@ -12,7 +12,10 @@ namespace trl {
 namespace {
 
 constexpr uint64_t kListsMagic = UINT64_C(0x544b524c4c495354);  // "TKRLLIST"
-constexpr uint32_t kListsVersion = 1;
+// 2: trl_list_entry_t gained origin (a block of layout 1, kept by a reload
+// that loads this module, is refused: the old generation's workers still
+// use it as it is)
+constexpr uint32_t kListsVersion = 2;
 
 bool prefix_match(const uint8_t *net, const uint8_t *addr, unsigned bits) {
     unsigned full = bits / 8;
@@ -33,6 +36,8 @@ int combine(int seen, int action) {
 }
 
 }  // namespace
+
+static int add_held(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms);
 
 ListsHeld::ListsHeld(ListsRoot &l) : l_(l) { (void) lock_owned(l_.lock); }
 
@@ -91,6 +96,11 @@ ListsRoot *lists_attach(void *mem, size_t size, std::string &why) {
 // replaces the entry of the same id.  TRL_ERROR when full.
 int lists_add(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms) {
     ListsHeld held(l);
+    return add_held(l, e, now_ms);
+}
+
+// lists_add with the lock held.
+static int add_held(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms) {
     trl_list_entry_t *s = list_slots(l);
     trl_list_entry_t *free_slot = nullptr;
 
@@ -120,6 +130,28 @@ int lists_add(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms) {
     *free_slot = e;
     l.changes.fetch_add(1, std::memory_order_relaxed);
     return TRL_OK;
+}
+
+// Under one hold of the lock, so that two workers banning the same
+// address at once add one entry.
+int lists_add_ban(ListsRoot &l, trl_list_entry_t &e, uint64_t now_ms) {
+    ListsHeld held(l);
+    trl_list_entry_t *s = list_slots(l);
+    for (uint32_t i = 0; i < l.capacity; i++) {
+        const trl_list_entry_t &o = s[i];
+        if (o.family != e.family || e.family == 0
+            || !list_applies(o, now_ms)) {
+            continue;
+        }
+        unsigned common = o.prefix < e.prefix ? o.prefix : e.prefix;
+        if (!prefix_match(o.addr, e.addr, common)) {
+            continue;                       // disjoint
+        }
+        if (o.action == TRL_LIST_ALLOW || o.prefix <= e.prefix) {
+            return TRL_LIST_COVERED;
+        }
+    }
+    return add_held(l, e, now_ms);
 }
 
 // With tombstone, the entry stays as a removal (action 0) until Redis has

@@ -146,6 +146,7 @@ struct Partial {
     Field<trl_rep_terms_t> scale;    // n 0 (scale: off): none
     Field<trl_rep_terms_t> penalty_level;
     Field<uint32_t> deny_score;      // 0 (deny_score: off): none
+    Field<trl_ban_t> ban;            // count 0 (ban: off): none
 };
 
 const char *const kTopKeys[] = {"enabled", "environment", "defaults",
@@ -153,7 +154,8 @@ const char *const kTopKeys[] = {"enabled", "environment", "defaults",
 const char *const kPolicyKeys[] = {"rate", "key", "count", "warn", "penalty",
                                    "dry_run", "sync", "zone_size",
                                    "log_rate", "log_key", "distinct",
-                                   "scale", "penalty_level", "deny_score"};
+                                   "scale", "penalty_level", "deny_score",
+                                   "ban"};
 const char *const kPenaltyKeys[] = {"base", "factor", "max", "forgive"};
 
 template <size_t N>
@@ -338,6 +340,13 @@ bool Loader::partial(uint32_t id, const std::string &where, Partial &p) {
                 return bad(v, key, where, shown, reason + ", or off");
             }
             (key == "scale" ? p.scale : p.penalty_level).put(t, at, shown);
+        } else if (key == "ban") {
+            // as token_ratelimit's ban=
+            trl_ban_t b{};
+            if (!parse_ban(s.data(), s.size(), b, reason)) {
+                return bad(v, key, where, shown, reason);
+            }
+            p.ban.put(b, at, shown);
         } else if (key == "deny_score") {
             uint32_t score = 0;
             if (s != "off"
@@ -467,6 +476,7 @@ bool Loader::finish(const std::string &name, const Mark &at,
     inherit(p.scale, d.scale);
     inherit(p.penalty_level, d.penalty_level);
     inherit(p.deny_score, d.deny_score);
+    inherit(p.ban, d.ban);
     if (!own.penalty.set) {
         p.penalty = d.penalty;
     }
@@ -504,6 +514,7 @@ bool Loader::finish(const std::string &name, const Mark &at,
     out.penalty_level = p.penalty_level.set ? p.penalty_level.value
                                             : trl_rep_terms_t{};
     out.deny_score = p.deny_score.set ? p.deny_score.value : 0;
+    out.ban = p.ban.set ? p.ban.value : trl_ban_t{};
 
     uint32_t n = out.rate.limit;
     if (!out.distinct.empty()) {

@@ -75,6 +75,7 @@ struct Policy {
     trl_rep_terms_t scale{};           // n 0: none
     trl_rep_terms_t penalty_level{};   // n 0: none
     uint32_t deny_score = 0;           // 0: none
+    trl_ban_t ban{};                   // count 0: none
     uint32_t line = 0;
 };
 

@@ -289,10 +289,23 @@ const char kRelease[] =
 const char kReset[] =
     "return redis.call('DEL', KEYS[1])\n";
 
+// Attack mode (issue 14): KEYS[1] = <prefix>attack:<zone>, the flag a node
+// sets while it has the zone in attack mode; ARGV[1] = "set" (ARGV[2] the
+// value "<node> <reason>", ARGV[3] its time to live in ms), "del" or
+// "get".  Returns the value ("" when none) and its time to live in ms.
+const char kAttack[] =
+    "local k = KEYS[1]\n"
+    "if ARGV[1] == 'set' then\n"
+    "  redis.call('SET', k, ARGV[2], 'PX', ARGV[3])\n"
+    "elseif ARGV[1] == 'del' then\n"
+    "  redis.call('DEL', k)\n"
+    "end\n"
+    "return {redis.call('GET', k) or '', redis.call('PTTL', k)}\n";
+
 // Lists: KEYS[1] = <prefix>lists; ARGV = the node's Unix time (ms), the
 // epoch to give a new hash, the number of entries to put, the entries (id,
 // value), then the ids to delete.  Values are "action:family:prefix:
-// created:expires:hex:zone" (see trl_list_encode); expired fields are
+// created:expires:hex:zone[ origin]" (see trl_list_encode); expired fields are
 // deleted on the way.  The hash lives a day past the last node that
 // reconciled (the nodes keep their entries: a rebuilt hash gets them all
 // again).  Returns the epoch, then id and value per entry.
@@ -406,6 +419,7 @@ const char *script_text(Script s) {
     case kScriptDistinct: return trl_distinct_script();
     case kScriptRepRead: return kRepRead;
     case kScriptRepPublish: return kRepPublish;
+    case kScriptAttack: return kAttack;
     default: return "";
     }
 }

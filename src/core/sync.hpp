@@ -49,7 +49,7 @@ std::string redis_key(const char *prefix, size_t prefix_len,
 // The scripts, by use (see sync.cpp for their arguments and replies).
 enum Script { kScriptPublish, kScriptStrict, kScriptRelease, kScriptReset,
               kScriptLists, kScriptAsk, kScriptDistinct, kScriptRepRead,
-              kScriptRepPublish, kScripts };
+              kScriptRepPublish, kScriptAttack, kScripts };
 
 const char *script_text(Script s);
 

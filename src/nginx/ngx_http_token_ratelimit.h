@@ -122,6 +122,12 @@ typedef struct {
     ngx_http_complex_value_t   *signal;         /* signal=: counted in the
                                                    log phase (signal.c);
                                                    NULL: requests */
+    struct ngx_http_trl_defense_s  *defense;    /* issue 14 (BAN): its
+                                                   auto-ban counters and
+                                                   attack state in shared
+                                                   memory; NULL: none */
+    struct ngx_http_trl_attack_conf_s  *attack; /* token_ratelimit_attack
+                                                   (NULL: none) */
 } ngx_http_trl_zone_t;
 
 
@@ -146,6 +152,8 @@ typedef struct {
     ngx_flag_t                  dry_run;        /* this limit only */
     struct ngx_http_trl_rep_use_s  *rep;        /* scale=, penalty_level=,
                                                    deny_score=; NULL: none */
+    trl_ban_t                   ban;            /* ban= (issue 14, BAN);
+                                                   count 0: none */
 } ngx_http_trl_limit_t;
 
 
@@ -167,6 +175,11 @@ typedef struct {
     ngx_int_t                   waf_score;      /* ... the index of
                                                    $token_ratelimit_reputation_
                                                    score */
+    ngx_uint_t                  ban;            /* issue 14 (BAN): some
+                                                   limit has ban= */
+    ngx_array_t                *attacks;        /* ngx_http_trl_attack_conf_t,
+                                                   NULL: none */
+    ngx_shm_zone_t             *defense_zone;
 } ngx_http_trl_main_conf_t;
 
 
@@ -184,6 +197,8 @@ typedef struct {
     ngx_uint_t                  line;
     ngx_uint_t                  count;
     ngx_uint_t                  warn;
+    trl_ban_t                   ban;            /* issue 14 (BAN) */
+    ngx_uint_t                  penalty;        /* ... penalty= given */
 } ngx_http_trl_ref_t;
 
 
@@ -483,6 +498,89 @@ char *ngx_http_trl_waf_header_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_trl_waf_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_trl_waf_init_module(ngx_cycle_t *cycle);
+
+/*
+ * Issue 14 (BAN): auto-ban and attack mode.  Each zone's record in the
+ * shared memory "token_ratelimit_defense" (defense.c), made when some
+ * limit has ban= or some zone token_ratelimit_attack, found by name so
+ * that it survives reloads.
+ */
+typedef struct ngx_http_trl_defense_s {
+    u_char                      name[NGX_HTTP_TRL_ZONE_NAME_MAX + 1];
+    ngx_atomic_t                auto_bans;      /* deny entries added */
+    ngx_atomic_t                ban_full;       /* bans lost: lists full */
+    ngx_atomic_t                ban_full_log;   /* Unix s of the last line */
+    ngx_atomic_t                attack;         /* 1: on (the request path
+                                                   loads only this) */
+    ngx_atomic_t                attack_entered; /* times it went on */
+    ngx_atomic_t                attack_since;   /* Unix ms it went on */
+    ngx_atomic_t                attack_until;   /* Unix ms the API's ttl
+                                                   ends, 0: none */
+    ngx_atomic_t                attack_held;    /* Unix ms the signal (or a
+                                                   node through Redis) last
+                                                   held it on */
+    ngx_atomic_t                attack_why;     /* NGX_HTTP_TRL_ATTACK_* */
+    ngx_atomic_t                attack_remote;  /* another node keeps it */
+    ngx_atomic_t                attack_clear;   /* left by the API: Redis
+                                                   is to forget it too */
+    ngx_atomic_t                attack_events;  /* events to write: bit 0
+                                                   on, bit 1 off */
+    ngx_atomic_t                summary_sec;    /* log=summary: the second
+                                                   counted */
+    ngx_atomic_t                summary_rejected; /* ... its rejections */
+    ngx_atomic_t                used;           /* the record is a zone's */
+} ngx_http_trl_defense_t;
+
+#define NGX_HTTP_TRL_ATTACK_API        1
+#define NGX_HTTP_TRL_ATTACK_REJECTED   2
+#define NGX_HTTP_TRL_ATTACK_OFFENDERS  3
+#define NGX_HTTP_TRL_ATTACK_CLUSTER    4
+
+#define NGX_HTTP_TRL_ATTACK_MAX        64   /* token_ratelimit_attack zones */
+
+
+/* token_ratelimit_attack: one zone's thresholds and effects */
+typedef struct ngx_http_trl_attack_conf_s {
+    ngx_http_trl_zone_t        *zone;
+    ngx_str_t                   zone_name;
+    trl_attack_t                p;              /* the thresholds and
+                                                   effects (the core's
+                                                   grammar) */
+    ngx_str_t                   conf_file;
+    ngx_uint_t                  conf_line;
+} ngx_http_trl_attack_conf_t;
+
+/* ngx_http_token_ratelimit_defense.c */
+char *ngx_http_trl_defense_init_conf(ngx_conf_t *cf,
+    ngx_http_trl_main_conf_t *tmcf);
+
+/* ngx_http_token_ratelimit_ban.c */
+char *ngx_http_trl_ban_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_limit_t *limit);
+char *ngx_http_trl_ban_check(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf);
+void ngx_http_trl_ban_apply(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
+
+/* ngx_http_token_ratelimit_attack.c */
+char *ngx_http_trl_attack_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_trl_attack_init_conf(ngx_conf_t *cf,
+    ngx_http_trl_main_conf_t *tmcf);
+ngx_int_t ngx_http_trl_attack_init_process(ngx_cycle_t *cycle);
+void ngx_http_trl_attack_request(ngx_http_trl_applied_t *a);
+ngx_uint_t ngx_http_trl_attack_quiet(ngx_http_trl_zone_t *zone);
+ngx_uint_t ngx_http_trl_attack_status(ngx_http_trl_ctx_t *ctx,
+    ngx_uint_t status);
+void ngx_http_trl_attack_enter(ngx_http_trl_zone_t *zone, ngx_uint_t why,
+    uint64_t until_ms);
+void ngx_http_trl_attack_leave(ngx_http_trl_zone_t *zone, ngx_uint_t api);
+const char *ngx_http_trl_attack_why(ngx_uint_t why);
+
+/* ngx_http_token_ratelimit_attack_sync.c */
+void ngx_http_trl_attack_sync(ngx_http_trl_main_conf_t *tmcf,
+    ngx_uint_t i, ngx_uint_t local, uint64_t now_ms);
+void ngx_http_trl_attack_events(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

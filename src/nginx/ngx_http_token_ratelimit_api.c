@@ -20,6 +20,7 @@
  *   DELETE {loc}/lists/ID                 remove one
  *   ...    {loc}/reputation[/NAME]        IP reputation lists (see
  *                                         api_reputation.c)
+ *   ...    {loc}/attack[/ZONE]            attack mode (api_attack.c)
  *
  * A wrong method gets 405 (with Allow), an unknown zone, entry or path 404,
  * malformed input 400 with a JSON error, all without touching any state.
@@ -189,6 +190,15 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
         part.len = path.len - ngx_min(path.len, 6);
 
         return ngx_http_trl_api_lists(r, tmcf, &part);
+    }
+
+    if (path.len >= 6 && ngx_strncmp(path.data, "attack", 6) == 0
+        && (path.len == 6 || path.data[6] == '/'))
+    {
+        part.data = path.data + ngx_min(path.len, 7);
+        part.len = path.len - ngx_min(path.len, 7);
+
+        return ngx_http_trl_api_attack(r, tmcf, &part);
     }
 
     if (reputation) {

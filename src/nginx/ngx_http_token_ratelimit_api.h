@@ -123,5 +123,14 @@ ngx_int_t ngx_http_trl_api_dashboard(ngx_http_request_t *r,
 /* redis.c */
 void ngx_http_trl_redis_state(ngx_http_trl_redis_state_t *state);
 
+/* api_attack.c (issue 14, BAN): {loc}/attack[/ZONE], a zone's state in
+ * GET {loc}/ and {loc}/zones/NAME, the metrics of auto-ban and attack mode */
+ngx_int_t ngx_http_trl_api_attack(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_str_t *rest);
+void ngx_http_trl_api_attack_state(ngx_http_trl_out_t *out,
+    ngx_http_trl_zone_t *zone);
+void ngx_http_trl_api_defense_prometheus(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf);
+
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_API_H_INCLUDED_ */

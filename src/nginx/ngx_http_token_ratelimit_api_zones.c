@@ -245,6 +245,7 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
             sync[TRL_SYNC_FALLBACK]);
     }
 
+    ngx_http_trl_api_attack_state(out, zone);
     ngx_http_trl_out_cat(out, (u_char *) "}", 1);
 }
 

@@ -213,6 +213,8 @@ ngx_http_trl_start(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
             *a = ctx->applied[i];
         }
 
+        ngx_http_trl_attack_request(a);     /* scale= in attack mode */
+
         rc = ngx_http_trl_apply(r, tlcf, a);
 
         if (rc == NGX_DECLINED) {
@@ -434,7 +436,12 @@ ngx_http_trl_finish(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     ctx->decided = 1;
 
-    if (tlcf->event_log) {
+    ngx_http_trl_ban_apply(r, tlcf, ctx);
+    ngx_http_trl_attack_events(r, tlcf, ctx);
+
+    if (tlcf->event_log
+        && !(ctx->rejected && ngx_http_trl_attack_quiet(ctx->rejected->zone)))
+    {
         ngx_http_trl_event_log_write(r, tlcf, ctx);
     }
 

@@ -28,7 +28,7 @@ ngx_http_trl_lists_init_conf(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
 {
     /* the API's entries, and the resets of sync zones between nodes */
 
-    if (!tmcf->api && tmcf->redis == NULL) {
+    if (!tmcf->api && tmcf->redis == NULL && !tmcf->ban) {
         return NGX_CONF_OK;
     }
 

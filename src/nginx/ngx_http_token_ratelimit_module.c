@@ -205,6 +205,15 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       0,
       NULL },
 
+    /* issue 14, BAN: attack mode (auto-ban is token_ratelimit's ban=) */
+
+    { ngx_string("token_ratelimit_attack"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_trl_attack_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -279,6 +288,9 @@ ngx_http_trl_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_trl_zone_t  **zones;
 
     if (ngx_http_trl_check_refs(cf, tmcf) != NGX_CONF_OK
+        || ngx_http_trl_ban_check(cf, tmcf) != NGX_CONF_OK
+        || ngx_http_trl_attack_init_conf(cf, tmcf) != NGX_CONF_OK
+        || ngx_http_trl_defense_init_conf(cf, tmcf) != NGX_CONF_OK
         || ngx_http_trl_lists_init_conf(cf, tmcf) != NGX_CONF_OK
         || ngx_http_trl_distinct_init_conf(cf, tmcf) != NGX_CONF_OK
         || ngx_http_trl_rep_init_conf(cf, tmcf) != NGX_CONF_OK)
@@ -481,6 +493,16 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        rv = ngx_http_trl_ban_option(cf, cmd, &value[i], &parsed);
+
+        if (rv != (char *) NGX_DECLINED) {
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
         rv = ngx_http_trl_rep_option(cf, cmd, &value[i], &parsed);
 
         if (rv != (char *) NGX_DECLINED) {
@@ -496,8 +518,8 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "expected \"zone=name\" (or \"policy=name\") and "
                            "optionally \"count=all|failed|succeeded\", "
                            "\"warn=\", \"penalty=\", \"dry_run\", "
-                           "\"scale=\", \"penalty_level=\" and "
-                           "\"deny_score=\"",
+                           "\"scale=\", \"penalty_level=\", "
+                           "\"deny_score=\" and \"ban=\"",
                            &value[i], &cmd->name);
         return NGX_CONF_ERROR;
     }
@@ -559,6 +581,8 @@ ngx_http_trl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ref->line = cf->conf_file->line;
     ref->count = parsed.count;
     ref->warn = parsed.warn;
+    ref->ban = parsed.ban;
+    ref->penalty = parsed.penalty.base_ms != 0;
 
     return NGX_CONF_OK;
 }
@@ -758,7 +782,9 @@ ngx_http_trl_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_trl_rep_init_process(cycle) != NGX_OK) {
+    if (ngx_http_trl_rep_init_process(cycle) != NGX_OK
+        || ngx_http_trl_attack_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

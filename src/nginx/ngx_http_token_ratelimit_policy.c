@@ -267,6 +267,7 @@ ngx_http_trl_policy_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     limit->dry_run = policy.dry_run;
 
     limit->penalty = policy.penalty;
+    limit->ban = policy.ban;
 
     /* scale:, penalty_level:, deny_score: (names resolved later) */
 

@@ -230,6 +230,7 @@ ngx_http_trl_api_prometheus(ngx_http_request_t *r,
     ngx_http_trl_prom_redis(&out, tmcf);
     ngx_http_trl_prom_lists(&out, tmcf);
     ngx_http_trl_prom_reputation(&out, tmcf);
+    ngx_http_trl_api_defense_prometheus(&out, tmcf);
 
     return ngx_http_trl_out_send(&out, NGX_HTTP_OK,
                                  "text/plain; version=0.0.4; charset=utf-8");

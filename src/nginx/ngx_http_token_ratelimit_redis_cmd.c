@@ -271,7 +271,7 @@ ngx_http_trl_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     static const char  *names[TRL_SCRIPTS] = {
         "publish", "strict decision", "release", "reset", "lists",
         "async decision", "distinct decision", "reputation read",
-        "reputation publish"
+        "reputation publish", "attack mode"
     };
 
     ngx_queue_remove(&cmd->queue);

@@ -114,7 +114,7 @@ ngx_http_trl_reject(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_uint_t               status;
     ngx_http_trl_applied_t  *a;
 
-    status = tlcf->status_code;
+    status = ngx_http_trl_attack_status(ctx, tlcf->status_code);
 
     /* 444 closes the connection; error_page takes precedence over JSON */
 

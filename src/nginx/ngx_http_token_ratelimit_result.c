@@ -172,8 +172,9 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         }
     }
 
-    if (!res->log_first && res->suppressed == 0 && !res->warn_first
-        && !res->penalty_start)
+    if ((!res->log_first && res->suppressed == 0 && !res->warn_first
+         && !res->penalty_start)
+        || ngx_http_trl_attack_quiet(zone))   /* a summary a second */
     {
         return;
     }

@@ -1743,7 +1743,7 @@ START_TEST(redis_scripts)
 {
     const char  *names[] = { "publish", "strict", "release", "reset",
                              "lists", "ask", "distinct", "rep read",
-                             "rep publish" };
+                             "rep publish", "attack" };
     int          i, bad[] = { -1, TRL_SCRIPTS, TRL_SCRIPTS + 1, 1000,
                               INT_MIN };
 
@@ -1756,7 +1756,8 @@ START_TEST(redis_scripts)
     ck_assert_int_eq(TRL_SCRIPT_DISTINCT, 6);
     ck_assert_int_eq(TRL_SCRIPT_REP_READ, 7);
     ck_assert_int_eq(TRL_SCRIPT_REP_PUBLISH, 8);
-    ck_assert_int_eq(TRL_SCRIPTS, 9);
+    ck_assert_int_eq(TRL_SCRIPT_ATTACK, 9);
+    ck_assert_int_eq(TRL_SCRIPTS, 10);
     ck_assert_str_eq(trl_redis_script(TRL_SCRIPT_DISTINCT),
                      trl_distinct_script());
 

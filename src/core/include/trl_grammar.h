@@ -70,6 +70,57 @@ int trl_warn_parse(const char *text, size_t len, uint32_t *count,
     uint32_t *percent, char *err, size_t errlen) TRL_NOEXCEPT;
 
 
+/*
+ * Auto-ban ("token_ratelimit ... ban=", policy ban:): an address key that
+ * starts its count-th penalty in a row (within the penalty's forgive=) is
+ * denied for duration_ms through the runtime lists.  COUNT:DURATION, COUNT
+ * 1 to TRL_BAN_MAX_COUNT, DURATION as a penalty's parts (above 0, at most
+ * 365d); off: both 0.
+ */
+#define TRL_BAN_MAX_COUNT  1000
+
+typedef struct {
+    uint32_t    count;            /* 0: no auto-ban */
+    uint64_t    duration_ms;
+} trl_ban_t;
+
+int trl_ban_parse(const char *text, size_t len, trl_ban_t *ban,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
+
+/*
+ * Attack mode ("token_ratelimit_attack", issue 14): its thresholds and
+ * effects, one NAME=VALUE parameter at a time (zone= is the caller's):
+ *   rejected=P% | off     share of rejected requests, 1..100 (default 50)
+ *   offenders=N/s | off   new offending keys a second (default off)
+ *   min=N/s               requests a second for rejected= (default 100)
+ *   hold=DURATION         how long a low signal before leaving (default
+ *                         5m; durations as in policy files, above 0)
+ *   scale=F               N multiplied, 0.001..1, 3 decimals (default 1)
+ *   status=CODE           400..599, or 444 (default 0: the location's)
+ *   log=full | summary
+ * N at most 1000000.  trl_attack_param: TRL_OK, TRL_ERROR (a bad value,
+ * err says what is accepted) or TRL_ATTACK_UNKNOWN (no such parameter).
+ */
+#define TRL_ATTACK_LOG_FULL      0
+#define TRL_ATTACK_LOG_SUMMARY   1
+#define TRL_ATTACK_UNKNOWN       1
+
+typedef struct {
+    uint32_t    rejected;         /* percent, 0: off */
+    uint32_t    offenders;        /* a second, 0: off */
+    uint32_t    min;              /* requests a second */
+    uint64_t    hold_ms;
+    uint32_t    scale;            /* thousandths, 1000: unchanged */
+    uint32_t    status;           /* 0: the location's */
+    uint32_t    log;              /* TRL_ATTACK_LOG_* */
+} trl_attack_t;
+
+void trl_attack_defaults(trl_attack_t *attack) TRL_NOEXCEPT;
+int trl_attack_param(const char *text, size_t len, trl_attack_t *attack,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
+
 /* Which admitted requests count ("token_ratelimit count=", policy count:):
  * all, failed (final status >= 400) or succeeded (< 400). */
 #define TRL_COUNT_ALL        0

@@ -49,6 +49,8 @@ TRL_BEGIN_DECLS
  *         penalty_level: "bad:3"    # and deny_score= (trl_reputation.h);
  *         deny_score: 80            # "off" cancels one of defaults; list
  *                                   # names are checked by the caller
+ *         ban: "3:24h"           # token_ratelimit's ban= (trl_grammar.h),
+ *                                # or off; the caller checks the key
  *
  * - Top-level keys, policy keys and penalty keys are the ones above; any
  *   other is an error.  A policy inherits every setting it does not give
@@ -98,6 +100,7 @@ typedef struct {
     trl_rep_terms_t  scale;          /* scale: (n 0: none) */
     trl_rep_terms_t  penalty_level;  /* penalty_level: (n 0: none) */
     uint32_t         deny_score;     /* deny_score: 1..100, 0: none */
+    trl_ban_t        ban;            /* ban: (count 0: none) */
 } trl_policy_t;
 
 typedef struct trl_policy_set_s  trl_policy_set_t;

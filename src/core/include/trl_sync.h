@@ -149,7 +149,8 @@ size_t trl_redis_key(const char *prefix, size_t prefix_len, const char *zone,
 #define TRL_SCRIPT_DISTINCT 6     /* trl_distinct.h: distinct zones */
 #define TRL_SCRIPT_REP_READ 7     /* trl_scripts.h: reputation lists */
 #define TRL_SCRIPT_REP_PUBLISH 8
-#define TRL_SCRIPTS         9
+#define TRL_SCRIPT_ATTACK   9     /* attack mode's flag (issue 14) */
+#define TRL_SCRIPTS         10
 
 const char *trl_redis_script(int script) TRL_NOEXCEPT;
 
