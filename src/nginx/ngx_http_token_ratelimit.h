@@ -159,6 +159,8 @@ typedef struct {
                                                    (NULL: none) */
     ngx_array_t                 rep_uses;       /* ngx_http_trl_rep_pending_t:
                                                    list names to resolve */
+    struct ngx_http_trl_crowdsec_s  *crowdsec;  /* decisions stream and
+                                                   netset (NULL: neither) */
 } ngx_http_trl_main_conf_t;
 
 
@@ -194,6 +196,9 @@ typedef struct {
     ngx_uint_t                  headers;
     ngx_uint_t                  ipv6_prefix;
     ngx_http_trl_event_log_t   *event_log;      /* NULL: off */
+    ngx_array_t                *crowdsec_keys;  /* ngx_str_t: the API's
+                                                   bouncer keys (not
+                                                   inherited), NULL: none */
 } ngx_http_trl_loc_conf_t;
 
 
@@ -429,6 +434,14 @@ char *ngx_http_trl_event_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_trl_event_log_write(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
+
+
+/* CrowdSec (issue 14 part 3): ngx_http_token_ratelimit_crowdsec.h */
+char *ngx_http_trl_crowdsec_key_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_trl_netset_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_trl_netset_init_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */
