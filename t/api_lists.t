@@ -15,7 +15,9 @@
 # - ttl= expires an entry: gone from the list and no longer applied.
 # - DELETE {loc}/lists/ID removes it (404 the second time).
 # - Entries survive a reload.
-# - Bad input: 400 (address, cidr, ttl, no selector, key too long), 404
+# - origin: "api" unless origin= says who added it (1 to 63 printable
+#   characters, no space).
+# - Bad input: 400 (address, cidr, ttl, no selector, key too long, origin), 404
 #   (unknown zone, unknown entry), 405 with Allow, all JSON, nothing
 #   changed.  A zone name of 64 bytes or more works (no overflow).
 # - Full lists: 507, and every entry is still listed.
@@ -216,6 +218,11 @@ is_deeply(lists(), [], 'GET {loc}/lists: empty at first');
        'an allowed address with a denied key: deny wins');
 }
 
+# --- origin: who added an entry ----------------------------------------------
+
+add('origin', 'deny',
+    'cidr=198.18.0.0/15&origin=crowdsec%3Acrowdsecurity%2Fssh-bf');
+
 # --- listing -----------------------------------------------------------------
 
 {
@@ -260,6 +267,10 @@ is_deeply(lists(), [], 'GET {loc}/lists: empty at first');
        'binary key entry of a $binary_remote_addr zone: as an address');
     $e = $by_id{$ids{'allow-key'}} || {};
     is($e->{action}, 'allow', 'allow entry: action');
+    is($by_id{$ids{v4}}{origin}, 'api', 'origin: "api" when not given');
+    is($by_id{$ids{'key-k'}}{origin}, 'api', 'origin: "api" of a key entry');
+    is($by_id{$ids{origin}}{origin}, 'crowdsec:crowdsecurity/ssh-bf',
+       'origin: as given (URL-decoded)');
 
     my $all = api('GET', '/api/')->{json} || {};
     is_deeply([sort map { "$_->{id}" } @{$all->{lists} || []}],
@@ -365,6 +376,10 @@ my $snapshot = join ' ', sort map { "$_->{id}" } @{lists()};
         [400, 'POST', 'allow?key='],
         [400, 'POST', 'deny?key_hex=abc'],
         [400, 'POST', 'deny?key=' . ('x' x 129)],
+        [400, 'POST', 'deny?address=192.0.2.5&origin='],
+        [400, 'POST', 'deny?address=192.0.2.5&origin=a%20b'],
+        [400, 'POST', 'deny?address=192.0.2.5&origin=a%0Ab'],
+        [400, 'POST', 'deny?address=192.0.2.5&origin=' . ('o' x 64)],
         [404, 'POST', 'deny?key=x&zone=nope'],
         [404, 'POST', 'allow?key=x&zone=K'],
         [405, 'GET', 'deny', 'POST, DELETE'],

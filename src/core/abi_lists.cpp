@@ -145,6 +145,12 @@ void trl_lists_incoming(trl_lists_t *lists, uint64_t epoch,
     });
 }
 
+int trl_list_origin_valid(const char *text, size_t len) noexcept {
+    return guard(0, [&] {
+        return text != nullptr && trl::list_origin_valid(text, len) ? 1 : 0;
+    });
+}
+
 size_t trl_list_encode(const trl_list_entry_t *e, char *buf,
                        size_t len) noexcept {
     return guard(size_t{0}, [&] { return trl::list_encode(*e, buf, len); });

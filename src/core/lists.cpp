@@ -12,7 +12,10 @@ namespace trl {
 namespace {
 
 constexpr uint64_t kListsMagic = UINT64_C(0x544b524c4c495354);  // "TKRLLIST"
-constexpr uint32_t kListsVersion = 1;
+// 2: trl_list_entry_t gained origin (a block of layout 1, kept by a reload
+// that loads this module, is refused: the old generation's workers still
+// use it as it is)
+constexpr uint32_t kListsVersion = 2;
 
 bool prefix_match(const uint8_t *net, const uint8_t *addr, unsigned bits) {
     unsigned full = bits / 8;

@@ -63,6 +63,7 @@ void lists_incoming(ListsRoot &l, uint64_t epoch,
                     const uint64_t *puts, size_t nputs, const uint64_t *dels,
                     size_t ndels, trl_list_entry_t *resets, size_t max_resets,
                     size_t &nresets, uint64_t now_ms);
+bool list_origin_valid(const char *text, size_t len);
 size_t list_encode(const trl_list_entry_t &e, char *buf, size_t len);
 bool list_decode(uint64_t id, const char *text, size_t len,
                  trl_list_entry_t &e);

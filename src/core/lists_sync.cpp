@@ -210,6 +210,18 @@ void lists_incoming(ListsRoot &l, uint64_t epoch,
     l.changes.fetch_add(1, std::memory_order_relaxed);
 }
 
+bool list_origin_valid(const char *text, size_t len) {
+    if (len == 0 || len > TRL_LIST_ORIGIN_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] <= ' ' || text[i] > '~') {
+            return false;
+        }
+    }
+    return true;
+}
+
 size_t list_encode(const trl_list_entry_t &e, char *buf, size_t len) {
     static const char hex[] = "0123456789abcdef";
     const uint8_t *data = e.family == 0
@@ -217,11 +229,15 @@ size_t list_encode(const trl_list_entry_t &e, char *buf, size_t len) {
                               : e.addr;
     size_t n = e.family == 0 ? e.key_len : (e.family == 4 ? 4 : 16);
     size_t zone_len = strnlen(e.zone, sizeof(e.zone) - 1);
+    size_t origin_len = strnlen(e.origin, sizeof(e.origin) - 1);
 
     int head = std::snprintf(buf, len, "%u:%u:%u:%" PRIu64 ":%" PRIu64 ":",
                              e.action, e.family, e.prefix, e.created_ms,
                              e.expires_ms);
-    if (head < 0 || static_cast<size_t>(head) + 2 * n + 1 + zone_len >= len) {
+    if (head < 0
+        || static_cast<size_t>(head) + 2 * n + 1 + zone_len
+                   + (origin_len ? 1 + origin_len : 0)
+               >= len) {
         return 0;
     }
     char *p = buf + head;
@@ -232,6 +248,11 @@ size_t list_encode(const trl_list_entry_t &e, char *buf, size_t len) {
     *p++ = ':';
     std::memcpy(p, e.zone, zone_len);
     p += zone_len;
+    if (origin_len != 0) {              // older nodes wrote none
+        *p++ = ' ';
+        std::memcpy(p, e.origin, origin_len);
+        p += origin_len;
+    }
     *p = '\0';
     return static_cast<size_t>(p - buf);
 }
@@ -272,11 +293,23 @@ bool list_decode(uint64_t id, const char *text, size_t len,
         data[i] = static_cast<uint8_t>(hi * 16 + lo);
     }
 
-    size_t zone_len = static_cast<size_t>(end - colon - 1);
+    // zone names have no space (the glue keeps them plain), nor has an
+    // origin: what follows one is the origin
+    const char *zone = colon + 1;
+    const char *zone_end = static_cast<const char *>(
+        std::memchr(zone, ' ', static_cast<size_t>(end - zone)));
+    size_t zone_len = static_cast<size_t>((zone_end ? zone_end : end) - zone);
     if (zone_len >= sizeof(e.zone) || (family != 0 && zone_len != 0)) {
         return false;
     }
-    std::memcpy(e.zone, colon + 1, zone_len);
+    std::memcpy(e.zone, zone, zone_len);
+    if (zone_end != nullptr) {
+        size_t origin_len = static_cast<size_t>(end - zone_end - 1);
+        if (!list_origin_valid(zone_end + 1, origin_len)) {
+            return false;
+        }
+        std::memcpy(e.origin, zone_end + 1, origin_len);
+    }
 
     e.id = id;
     e.action = static_cast<uint8_t>(action);

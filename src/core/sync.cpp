@@ -292,7 +292,7 @@ const char kReset[] =
 // Lists: KEYS[1] = <prefix>lists; ARGV = the node's Unix time (ms), the
 // epoch to give a new hash, the number of entries to put, the entries (id,
 // value), then the ids to delete.  Values are "action:family:prefix:
-// created:expires:hex:zone" (see trl_list_encode); expired fields are
+// created:expires:hex:zone[ origin]" (see trl_list_encode); expired fields are
 // deleted on the way.  The hash lives a day past the last node that
 // reconciled (the nodes keep their entries: a rebuilt hash gets them all
 // again).  Returns the epoch, then id and value per entry.

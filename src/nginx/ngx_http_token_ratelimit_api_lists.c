@@ -5,7 +5,8 @@
  *
  *   GET    {loc}/lists                    every entry
  *   POST   {loc}/lists/allow|deny?...     add one (address=, cidr= or
- *                                         key= [zone=]; ttl=)
+ *                                         key= [zone=]; ttl=; origin=,
+ *                                         "api" when not given)
  *   DELETE {loc}/lists/ID                 remove one
  *   DELETE {loc}/lists/allow|deny?...     remove those of an address or
  *                                         range (address= or cidr=; the
@@ -22,6 +23,7 @@ static ngx_int_t ngx_http_trl_api_list_add(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_uint_t action);
 static ngx_int_t ngx_http_trl_api_parse_addr(ngx_str_t *text,
     trl_list_entry_t *e, ngx_uint_t cidr);
+static ngx_int_t ngx_http_trl_api_unescape(ngx_str_t *arg, u_char *buf);
 static ngx_http_trl_zone_t *ngx_http_trl_api_entry_zone(
     ngx_http_trl_main_conf_t *tmcf, trl_list_entry_t *e);
 static ngx_int_t ngx_http_trl_api_list_remove_value(ngx_http_request_t *r,
@@ -111,12 +113,15 @@ ngx_http_trl_api_lists(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
 }
 
 
-/* POST {loc}/lists/allow|deny?address=|cidr=|key=[&zone=][&ttl=] */
+/*
+ * POST {loc}/lists/allow|deny?address=|cidr=|key=[&zone=][&ttl=][&origin=]
+ */
 
 static ngx_int_t
 ngx_http_trl_api_list_add(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_uint_t action)
 {
+    u_char               origin[3 * TRL_LIST_ORIGIN_MAX];
     ngx_int_t            ttl;
     ngx_str_t            arg, key;
     trl_list_entry_t     e;
@@ -189,6 +194,21 @@ ngx_http_trl_api_list_add(ngx_http_request_t *r,
 
         e.expires_ms = e.created_ms + (uint64_t) ttl;
     }
+
+    if (ngx_http_trl_api_arg(r, "origin", &arg) != NGX_OK) {
+        ngx_str_set(&arg, "api");
+
+    } else if (arg.len > 3 * TRL_LIST_ORIGIN_MAX
+               || ngx_http_trl_api_unescape(&arg, origin) != NGX_OK
+               || !trl_list_origin_valid((char *) arg.data, arg.len))
+    {
+        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "origin= must be 1 to 63 printable "
+                                      "characters without spaces, such as "
+                                      "crowdsec:ssh-bf");
+    }
+
+    ngx_memcpy(e.origin, arg.data, arg.len);
 
     if (trl_lists_add(tmcf->lists, &e, e.created_ms) != TRL_OK) {
         return ngx_http_trl_out_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
@@ -298,6 +318,24 @@ ngx_http_trl_api_same_range(trl_list_entry_t *a, trl_list_entry_t *b)
            && (rest == 0
                || ((a->addr[whole] ^ b->addr[whole])
                    & (0xff << (8 - rest)) & 0xff) == 0);
+}
+
+
+/* arg URL-decoded into buf (room for arg->len bytes), arg then names it */
+
+static ngx_int_t
+ngx_http_trl_api_unescape(ngx_str_t *arg, u_char *buf)
+{
+    u_char  *dst, *src;
+
+    dst = buf;
+    src = arg->data;
+    ngx_unescape_uri(&dst, &src, arg->len, 0);
+
+    arg->data = buf;
+    arg->len = dst - buf;
+
+    return arg->len ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -416,6 +454,10 @@ ngx_http_trl_api_entries(ngx_http_trl_out_t *out,
             ngx_http_trl_out_printf(out, "\"cidr\":\"%*s/%ud\"", len, addr,
                                     (ngx_uint_t) entries[i].prefix);
         }
+
+        ngx_http_trl_out_cat(out, (u_char *) ",\"origin\":", 10);
+        ngx_http_trl_out_json(out, (u_char *) entries[i].origin,
+                              ngx_strlen(entries[i].origin));
 
         ngx_http_trl_out_printf(out, ",\"created\":%T,\"expires\":",
                                 (time_t) (entries[i].created_ms / 1000));

@@ -82,6 +82,89 @@ START_TEST(lists_create_attach)
 END_TEST
 
 
+/* a block laid out by a module whose entries had no origin (layout 1),
+ * kept by a reload, is refused rather than misread */
+START_TEST(lists_old_layout_refused)
+{
+    void         *mem = lists_mem();
+    char          err[128];
+    uint32_t      old = 1;
+    trl_lists_t  *l;
+
+    l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
+    ck_assert_ptr_nonnull(l);
+    memcpy((char *) mem + 8, &old, sizeof(old));    /* ListsRoot.version */
+    ck_assert_ptr_null(trl_lists_attach(mem, 0, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "another version of the module (layout 1, "
+                              "this one reads 2)") != NULL, "%s", err);
+    free(mem);
+}
+END_TEST
+
+
+START_TEST(lists_origin)
+{
+    void              *mem = lists_mem();
+    trl_lists_t       *l = trl_lists_create(mem, LISTS_SIZE, NULL, 0);
+    trl_list_entry_t   e, d, got[4];
+    char               buf[512];
+    size_t             n;
+
+    /* kept by the lists as given */
+    e = addr_entry(TRL_LIST_DENY, 4, "\xc0\x00\x02\x07", 4, 32);
+    strcpy(e.origin, "auto_ban:login");
+    ck_assert_int_eq(trl_lists_add(l, &e, NOW), TRL_OK);
+    ck_assert_uint_eq(trl_lists_get(l, got, 4, NOW), 1);
+    ck_assert_str_eq(got[0].origin, "auto_ban:login");
+
+    /* through Redis: after the zone and a space, both kinds of entry */
+    e.created_ms = NOW;
+    n = trl_list_encode(&e, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "2:4:32:1800000000000:0:c0000207: auto_ban:login");
+    ck_assert_int_eq(trl_list_decode(e.id, buf, n, &d), TRL_OK);
+    ck_assert_int_eq(memcmp(&d, &e, sizeof(e)), 0);
+
+    e = key_entry(TRL_LIST_DENY, "bob", "login");
+    strcpy(e.origin, "crowdsec:crowdsecurity/ssh-bf");
+    e.id = 5;
+    n = trl_list_encode(&e, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "2:0:0:0:0:626f62:login "
+                          "crowdsec:crowdsecurity/ssh-bf");
+    ck_assert_int_eq(trl_list_decode(5, buf, n, &d), TRL_OK);
+    ck_assert_int_eq(memcmp(&d, &e, sizeof(e)), 0);
+
+    /* as older nodes wrote them: no origin */
+    ck_assert_int_eq(trl_list_decode(7, "2:4:32:1:0:c0000207:", 20, &d),
+                     TRL_OK);
+    ck_assert_str_eq(d.origin, "");
+    ck_assert_int_eq(trl_list_decode(7, "2:0:0:1:0:626f62:login", 22, &d),
+                     TRL_OK);
+    ck_assert_str_eq(d.zone, "login");
+    ck_assert_str_eq(d.origin, "");
+
+    /* a bad origin: the whole entry is refused */
+    ck_assert_int_eq(trl_list_decode(7, "2:4:32:1:0:c0000207: ", 21, &d),
+                     TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(7, "2:4:32:1:0:c0000207: a b", 24, &d),
+                     TRL_ERROR);
+    ck_assert_int_eq(trl_list_decode(7, "2:4:32:1:0:c0000207:z a", 23, &d),
+                     TRL_ERROR);                  /* zone on an address */
+
+    ck_assert_int_eq(trl_list_origin_valid("api", 3), 1);
+    ck_assert_int_eq(trl_list_origin_valid("a\"\\b", 4), 1);
+    ck_assert_int_eq(trl_list_origin_valid("", 0), 0);
+    ck_assert_int_eq(trl_list_origin_valid("a b", 3), 0);
+    ck_assert_int_eq(trl_list_origin_valid("a\x7f", 2), 0);
+    ck_assert_int_eq(trl_list_origin_valid("\xc3\xa9", 2), 0);
+    memset(buf, 'o', 64);
+    ck_assert_int_eq(trl_list_origin_valid(buf, 63), 1);
+    ck_assert_int_eq(trl_list_origin_valid(buf, 64), 0);
+    ck_assert_int_eq(trl_list_origin_valid(NULL, 0), 0);
+    free(mem);
+}
+END_TEST
+
+
 START_TEST(lists_ids_unique_and_js_safe)
 {
     void              *mem = lists_mem();
@@ -626,6 +709,8 @@ lists_suite(void)
 
     tc = unit_tcase(s, "entries", 10);
     tcase_add_test(tc, lists_create_attach);
+    tcase_add_test(tc, lists_old_layout_refused);
+    tcase_add_test(tc, lists_origin);
     tcase_add_test(tc, lists_view_of_full_lists);
     tcase_add_test(tc, lists_ids_unique_and_js_safe);
     tcase_add_test(tc, lists_match_addresses);

@@ -37,7 +37,18 @@ typedef struct {
     uint8_t   addr[16];
     char      zone[64];          /* NUL-terminated */
     char      key[128];
+    char      origin[64];        /* who added it, NUL-terminated: "api",
+                                    "auto_ban:ZONE", "crowdsec:SCENARIO";
+                                    "" when not said (entries of older
+                                    nodes); printable, no space */
 } trl_list_entry_t;
+
+#define TRL_LIST_ORIGIN_MAX  63
+
+/* 1 when text (len bytes) may be an origin: 1 to TRL_LIST_ORIGIN_MAX
+ * printable ASCII characters, no space (it travels in the Redis field's
+ * value and in JSON). */
+int trl_list_origin_valid(const char *text, size_t len) TRL_NOEXCEPT;
 
 typedef struct trl_lists_s  trl_lists_t;
 
@@ -101,7 +112,11 @@ void trl_lists_incoming(trl_lists_t *lists, uint64_t epoch,
     trl_list_entry_t *resets, size_t max_resets, size_t *nresets,
     uint64_t now_ms) TRL_NOEXCEPT;
 /* An entry as the value of its Redis field, and back (TRL_OK or
- * TRL_ERROR); encode returns the length (0 when len is short). */
+ * TRL_ERROR); encode returns the length (0 when len is short).  The value
+ * is action:family:prefix:created:expires:HEX:zone, then a space and the
+ * origin when the entry has one (a value without it decodes with origin
+ * "", as older nodes wrote them; older nodes refuse an address entry with
+ * one, and see a key entry with one as of no zone they have). */
 size_t trl_list_encode(const trl_list_entry_t *e, char *buf, size_t len)
     TRL_NOEXCEPT;
 int trl_list_decode(uint64_t id, const char *text, size_t len,
