@@ -86,6 +86,9 @@ is(call('POST', '/trl/lists/deny?address=203.0.113.7&ttl=1h')->{status},
    201, 'deny entry 203.0.113.7 (1h)');
 is(call('POST', '/trl/lists/deny?cidr=198.51.100.0/24')->{status}, 201,
    'deny entry 198.51.100.0/24 (no TTL)');
+is(call('POST', '/trl/lists/deny?address=192.0.2.99&ttl=1h'
+        . '&origin=crowdsec:crowdsecurity%2Fssh-bf')->{status}, 201,
+   'deny entry 192.0.2.99 of origin crowdsec:crowdsecurity/ssh-bf');
 is(call('POST', '/trl/lists/deny?address=10.1.2.3&ttl=1h')->{status}, 201,
    'deny entry 10.1.2.3 (a trusted range)');
 
@@ -128,7 +131,8 @@ like($r->{headers}{'content-type'}, qr{^application/json},
 like($r->{body}, qr/^\{"deleted":null,"new":\[\{"duration":"[^"]+","id":\d+,"origin":"token-ratelimit","scenario":"[^"]*","scope":"(Ip|Range)","type":"ban","value":"[^"]+"\}/,
      '... in LAPI\'s key order, deleted null');
 my %new = map { $_->{value} => $_ } @{$r->{json}{new} || []};
-is(join(' ', sort keys %new), '198.51.100.0/24 203.0.113.50 203.0.113.7',
+is(join(' ', sort keys %new),
+   '192.0.2.99 198.51.100.0/24 203.0.113.50 203.0.113.7',
    '... the deny entries and the penalised address, not the trusted one');
 is($new{'203.0.113.7'}{scope}, 'Ip', '203.0.113.7: scope Ip');
 like($new{'203.0.113.7'}{duration}, qr/^59m5\ds$/, '... 59m5Xs left');
@@ -139,6 +143,9 @@ is($new{'203.0.113.50'}{scenario}, 'login',
    '203.0.113.50: scenario = the zone');
 like($new{'203.0.113.50'}{duration}, qr/^9m5\ds$/, '... the penalty left');
 is($new{'203.0.113.7'}{type}, 'ban', 'type ban');
+is($new{'203.0.113.7'}{scenario}, 'api', '... scenario: its origin, api');
+is($new{'192.0.2.99'}{scenario}, 'crowdsec:crowdsecurity/ssh-bf',
+   '192.0.2.99: scenario crowdsec:crowdsecurity/ssh-bf');
 
 $r = pull('');
 is($r->{body}, '{"deleted":null,"new":null}', 'the next pull: nothing new');
@@ -148,7 +155,18 @@ is(join(' ', map { $_->{value} } @{$r->{json}{new}}), '198.51.100.0/24',
    'scopes=range: only the range');
 
 $r = call('GET', '/trl/v1/decisions', 'X-Api-Key' => $KEY);
-is(scalar @{$r->{json}}, 3, 'GET v1/decisions: the three in force');
+is(scalar @{$r->{json}}, 4, 'GET v1/decisions: the four in force');
+
+# the entries of a value, or of a value and an origin
+is(call('DELETE', '/trl/lists/deny?address=192.0.2.99&origin=api')
+   ->{status}, 404, 'DELETE by value, another origin: 404');
+$r = call('DELETE', '/trl/lists/deny?address=192.0.2.99'
+          . '&origin=crowdsec:crowdsecurity%2Fssh-bf');
+is($r->{status}, 200, 'DELETE by value and its origin: 200');
+$r = pull('');
+is(join(' ', map { $_->{value} } @{$r->{json}{deleted} || []}),
+   '192.0.2.99', 'the bouncer holding it: deleted');
+is($r->{json}{new}, undef, '... nothing new');
 
 # --- the real bouncer ----------------------------------------------------------
 

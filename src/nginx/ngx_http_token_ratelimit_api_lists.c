@@ -231,18 +231,33 @@ ngx_http_trl_api_list_add(ngx_http_request_t *r,
 }
 
 
-/* DELETE {loc}/lists/allow|deny?address=|cidr= */
+/* DELETE {loc}/lists/allow|deny?address=|cidr=[&origin=] */
 
 static ngx_int_t
 ngx_http_trl_api_list_remove_value(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_uint_t action)
 {
     size_t               i, n, removed;
-    ngx_str_t            arg;
+    ngx_str_t            arg, origin;
     trl_list_entry_t     want, *entries;
     ngx_http_trl_out_t   out;
+    u_char               buf[3 * TRL_LIST_ORIGIN_MAX];
 
     ngx_memzero(&want, sizeof(trl_list_entry_t));
+
+    /* origin=: only the entries that origin added */
+
+    ngx_str_null(&origin);
+
+    if (ngx_http_trl_api_arg(r, "origin", &origin) == NGX_OK
+        && (origin.len > sizeof(buf)
+            || ngx_http_trl_api_unescape(&origin, buf) != NGX_OK
+            || !trl_list_origin_valid((char *) origin.data, origin.len)))
+    {
+        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "origin= must be 1 to 63 printable "
+                                      "characters without spaces");
+    }
 
     if (!((ngx_http_trl_api_arg(r, "address", &arg) == NGX_OK
            && ngx_http_trl_api_parse_addr(&arg, &want, 0) == NGX_OK)
@@ -273,6 +288,10 @@ ngx_http_trl_api_list_remove_value(ngx_http_request_t *r,
     for (i = 0; i < n; i++) {
         if (entries[i].action != action
             || !ngx_http_trl_api_same_range(&entries[i], &want)
+            || (origin.len
+                && (ngx_strlen(entries[i].origin) != origin.len
+                    || ngx_strncmp(entries[i].origin, origin.data,
+                                   origin.len) != 0))
             || trl_lists_remove(tmcf->lists, entries[i].id,
                                 tmcf->redis != NULL)
                != 1)

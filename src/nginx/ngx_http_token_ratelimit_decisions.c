@@ -98,8 +98,10 @@ ngx_http_trl_decisions_lists(ngx_http_trl_main_conf_t *tmcf,
         d.prefix = entries[i].prefix;
         ngx_memcpy(d.addr, entries[i].addr, 16);
 
-        /* a runtime entry: the API's, an auto-ban's, CrowdSec's */
-        ngx_cpystrn((u_char *) d.scenario, (u_char *) "api",
+        /* who added it: "api", "auto_ban:ZONE", "crowdsec:SCENARIO" */
+        ngx_cpystrn((u_char *) d.scenario,
+                    (u_char *) (entries[i].origin[0] ? entries[i].origin
+                                                     : "api"),
                     sizeof(d.scenario));
 
         if (ngx_http_trl_decision_push(tmcf, out, &d) != NGX_OK) {

@@ -15,7 +15,8 @@
 TRL_BEGIN_DECLS
 
 
-#define TRL_DECISION_SCENARIO  48    /* the scenario's text, NUL included */
+#define TRL_DECISION_SCENARIO  64    /* the scenario (a list entry's origin,
+                                        a zone's name), NUL included */
 
 /* One ban of an address or a range: wall clock Unix ms. */
 typedef struct {
