@@ -75,6 +75,7 @@ Suite *reputation_suite(void);
 Suite *reputation_parse_suite(void);
 Suite *reputation_level_suite(void);
 Suite *reputation_policy_suite(void);
+Suite *decisions_suite(void);
 
 
 /*
