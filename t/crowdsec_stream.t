@@ -112,6 +112,9 @@ is(call('GET', '/plain/v1/decisions/stream', 'X-Api-Key' => $KEY)
    ->{status}, 404, 'a location without a key: 404');
 is(call('GET', '/trl/v1/alerts', 'X-Api-Key' => $KEY)->{status}, 404,
    'an unknown v1 path: 404');
+$r = call('HEAD', '/trl/v1/decisions/stream?startup=true', 'X-Api-Key' => $KEY);
+is($r->{status}, 405, 'HEAD of the stream: 405 (a pull changes state)');
+is($r->{headers}{allow}, 'GET', '... Allow: GET');
 $r = call('POST', '/trl/v1/usage-metrics', 'X-Api-Key' => $KEY);
 is($r->{status}, 201, 'usage-metrics: 201');
 is(call('POST', '/trl/v1/usage-metrics', 'X-Api-Key' => "x$KEY")->{status},

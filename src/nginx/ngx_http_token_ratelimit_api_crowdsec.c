@@ -310,8 +310,10 @@ ngx_http_trl_api_crowdsec(ngx_http_request_t *r,
     if (path->len == 19 && ngx_strncmp(path->data, "v1/decisions/stream", 19)
                            == 0)
     {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_trl_out_not_allowed(r, "GET, HEAD");
+        /* not HEAD: a pull changes what the bouncer is said to hold */
+
+        if (r->method != NGX_HTTP_GET) {
+            return ngx_http_trl_out_not_allowed(r, "GET");
         }
 
         return ngx_http_trl_crowdsec_stream(r, tmcf, key);

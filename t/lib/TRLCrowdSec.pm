@@ -44,6 +44,7 @@ sub spawn {
     my ($t, $log, @cmd) = @_;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
+        delete @ENV{qw(LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS)};  # make test-asan
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $log or POSIX::_exit(127);
         open STDERR, '>&', \*STDOUT;
@@ -139,6 +140,8 @@ sub lapi {
     my $cfg = "$dir/config.yaml";
     my $cscli = sub {
         my @cmd = ($CSCLI, '-c', $cfg, @_);
+        local %ENV = %ENV;
+        delete @ENV{qw(LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS)};
         my $out = qx{@cmd 2>&1};
         return wantarray ? ($? >> 8, $out) : $out;
     };
