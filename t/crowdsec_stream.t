@@ -17,6 +17,7 @@
 # - the netset file: the same set, sorted, replaced by rename (a new
 #   inode, no PATH.tmp left), not rewritten while nothing changes;
 #   {loc}/crowdsec shows it and the bouncers
+# - a reload keeps each bouncer's memory
 # - a netset path that cannot be written: one error line for the outage,
 #   the API shows it failing; written once the directory exists
 
@@ -256,6 +257,14 @@ is($r->{json}{new}, undef, 'our own next pull: nothing new');
 is(join(' ', map { $_->{value} } @{$r->{json}{deleted} || []}),
    '203.0.113.7', '... 203.0.113.7 deleted');
 is($r->{json}{deleted}[0]{duration}, '0s', '... removed before its time');
+
+# a reload keeps what each bouncer was sent (the same shared memory)
+my ($rc) = $t->reload;
+is($rc, 0, 'reload');
+is(pull('')->{body}, '{"deleted":null,"new":null}',
+   'after the reload: nothing new for a bouncer that has it all');
+is(scalar @{pull('?startup=true')->{json}{new}}, 2,
+   '... startup=true: all again');
 
 # --- a netset path that cannot be written ---------------------------------------
 
