@@ -10,7 +10,8 @@
 # - startup=true: every decision in force as new (deny entries of the API,
 #   an address serving a penalty in a zone keyed on $binary_remote_addr),
 #   deleted null; never a trusted address; the next pull: null and null;
-#   scopes= filters
+#   scopes= filters; a live bouncer's ?ip= and ?range= get only the
+#   decisions that hold the address (null when none)
 # - the real bouncer: its script runs "add VALUE SECONDS SCENARIO JSON"
 #   for each (scope Ip/Range, the TTL left), "del" once the entry is
 #   removed through DELETE {loc}/lists/deny?address=
@@ -160,6 +161,26 @@ is(join(' ', map { $_->{value} } @{$r->{json}{new}}), '198.51.100.0/24',
 
 $r = call('GET', '/trl/v1/decisions', 'X-Api-Key' => $KEY);
 is(scalar @{$r->{json}}, 4, 'GET v1/decisions: the four in force');
+
+# a live bouncer asks about one address: only what holds it, or null
+sub live {
+    my ($q) = @_;
+    my $r = call('GET', "/trl/v1/decisions?$q", 'X-Api-Key' => $KEY);
+    return $r->{status} == 200
+        ? join(' ', map { $_->{value} } @{$r->{json} || []}) || $r->{body}
+        : $r->{status};
+}
+is(live('ip=198.51.100.77'), '198.51.100.0/24', '?ip= in the range');
+is(live('ip=203.0.113.7'), '203.0.113.7', '?ip= of an entry');
+is(live('ip=203.0.113.8'), 'null', '?ip= of no decision: null');
+is(live('range=198.51.100.128/25'), '198.51.100.0/24',
+   '?range= inside the range');
+is(live('range=198.0.0.0/8'), 'null', '?range= wider: null');
+is(live('scope=ip&value=203.0.113.7'), '203.0.113.7', '?scope=&value=');
+is(live('scope=range&value=203.0.113.7'), 'null', '... of another scope');
+is(live('ip=203.0.113.7&type=captcha'), 'null', '?type=captcha: null');
+is(live('ip=nope'), 400, '?ip= not an address: 400');
+is(live('ip=198.51.100.0/24'), 400, '?ip= a range: 400');
 
 # the entries of a value, or of a value and an origin
 is(call('DELETE', '/trl/lists/deny?address=192.0.2.99&origin=api')

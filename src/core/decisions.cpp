@@ -61,6 +61,12 @@ int trl_decision_trusted(const trl_decision_t *d, const trl_cidr_t *trusted,
     });
 }
 
+int trl_decision_covers(const trl_decision_t *d,
+                        const trl_cidr_t *c) noexcept {
+    return d->family == c->family && d->prefix <= c->prefix
+           && overlaps(d->family, d->prefix, d->addr, *c);
+}
+
 uint64_t trl_decision_penalty_id(const char *zone, size_t zone_len,
                                  const void *key, size_t key_len) noexcept {
     // FNV-1a: the id only has to be stable, not secret

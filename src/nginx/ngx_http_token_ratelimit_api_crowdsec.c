@@ -18,7 +18,8 @@
  * kept in the shared memory zone "token_ratelimit_crowdsec" (trl_stream_*,
  * trl_decisions.h: 8 bouncers, 4,096 decisions each).  The filters of
  * the bouncers' query (scopes=, origins=, scenarios_containing=,
- * scenarios_not_containing=) apply as LAPI applies them.
+ * scenarios_not_containing=; a live bouncer's ip= or range=, scope=,
+ * value=, type=) apply as LAPI applies them.
  */
 
 
@@ -40,6 +41,11 @@ typedef struct {
     ngx_str_t                   origins;
     ngx_str_t                   containing;
     ngx_str_t                   not_containing;
+    ngx_str_t                   scope;          /* exact, one */
+    ngx_str_t                   value;          /* exact */
+    ngx_str_t                   type;
+    trl_cidr_t                  held;           /* ip= or range= */
+    ngx_uint_t                  has_held;
 } ngx_http_trl_crowdsec_filter_t;
 
 
@@ -432,6 +438,7 @@ ngx_http_trl_crowdsec_stream(ngx_http_request_t *r,
 {
     u_char              *who, *p;
     size_t               nwho, nnew, ndel, held;
+    ngx_int_t            rc;
     uint64_t             now_ms;
     ngx_str_t            arg;
     ngx_uint_t           startup;
@@ -442,7 +449,15 @@ ngx_http_trl_crowdsec_stream(ngx_http_request_t *r,
     startup = ngx_http_trl_api_arg(r, "startup", &arg) == NGX_OK
               && arg.len == 4 && ngx_strncmp(arg.data, "true", 4) == 0;
 
-    if (ngx_http_trl_crowdsec_collect(r, tmcf, &decisions) != NGX_OK) {
+    rc = ngx_http_trl_crowdsec_collect(r, tmcf, &decisions);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "ip= must be an address, range= a "
+                                      "CIDR range");
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -501,10 +516,19 @@ static ngx_int_t
 ngx_http_trl_crowdsec_list(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf)
 {
+    ngx_int_t            rc;
     ngx_array_t          decisions;
     ngx_http_trl_out_t   out;
 
-    if (ngx_http_trl_crowdsec_collect(r, tmcf, &decisions) != NGX_OK) {
+    rc = ngx_http_trl_crowdsec_collect(r, tmcf, &decisions);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "ip= must be an address, range= a "
+                                      "CIDR range");
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -531,13 +555,18 @@ ngx_http_trl_crowdsec_collect(ngx_http_request_t *r,
 
     static const char  *names[] = { "scopes", "origins",
                                     "scenarios_containing",
-                                    "scenarios_not_containing" };
+                                    "scenarios_not_containing", "scope",
+                                    "value", "type", "ip", "range" };
+
+    ngx_str_t   ip, range;
+    ngx_str_t  *args[] = { &f.scopes, &f.origins, &f.containing,
+                           &f.not_containing, &f.scope, &f.value, &f.type,
+                           &ip, &range };
 
     ngx_memzero(&f, sizeof(ngx_http_trl_crowdsec_filter_t));
 
-    for (i = 0; i < 4; i++) {
-        arg = i == 0 ? &f.scopes : i == 1 ? &f.origins
-              : i == 2 ? &f.containing : &f.not_containing;
+    for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+        arg = args[i];
 
         if (ngx_http_trl_api_arg(r, names[i], arg) != NGX_OK
             || arg->len == 0)
@@ -555,6 +584,23 @@ ngx_http_trl_crowdsec_collect(ngx_http_request_t *r,
         arg->data = dst;
         ngx_unescape_uri(&dst, &src, arg->len, NGX_UNESCAPE_URI);
         arg->len = dst - arg->data;
+    }
+
+    /* a live bouncer asks about one address (or range): the decisions
+     * that hold it, never all */
+
+    arg = ip.len ? &ip : range.len ? &range : NULL;
+
+    if (arg) {
+        if (trl_cidr_parse((char *) arg->data, arg->len, &f.held, NULL, 0)
+            != TRL_OK
+            || (arg == &ip && f.held.prefix != (f.held.family == 4 ? 32
+                                                                  : 128)))
+        {
+            return NGX_DECLINED;
+        }
+
+        f.has_held = 1;
     }
 
     if (ngx_array_init(decisions, r->pool, 16, sizeof(trl_decision_t))
@@ -583,9 +629,45 @@ static ngx_uint_t
 ngx_http_trl_crowdsec_wanted(ngx_http_trl_crowdsec_filter_t *f,
     trl_decision_t *d)
 {
-    size_t  len;
+    size_t      len;
+    ngx_str_t   value;
+    ngx_uint_t  whole;
+    u_char      buf[NGX_INET6_ADDRSTRLEN + 5];
 
     len = ngx_strlen(d->scenario);
+    whole = d->prefix == (d->family == 4 ? 32 : 128);
+
+    if (f->has_held && !trl_decision_covers(d, &f->held)) {
+        return 0;
+    }
+
+    if (f->type.len
+        && (f->type.len != 3 || ngx_strncasecmp(f->type.data,
+                                                (u_char *) "ban", 3) != 0))
+    {
+        return 0;
+    }
+
+    if (f->scope.len
+        && !(whole ? f->scope.len == 2
+                     && ngx_strncasecmp(f->scope.data, (u_char *) "ip", 2)
+                        == 0
+                   : f->scope.len == 5
+                     && ngx_strncasecmp(f->scope.data, (u_char *) "range",
+                                        5) == 0))
+    {
+        return 0;
+    }
+
+    if (f->value.len) {
+        ngx_http_trl_decision_value(d, &value, buf);
+
+        if (value.len != f->value.len
+            || ngx_strncmp(value.data, f->value.data, value.len) != 0)
+        {
+            return 0;
+        }
+    }
 
     if (f->scopes.len
         && !ngx_http_trl_crowdsec_any(&f->scopes,

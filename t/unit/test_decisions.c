@@ -135,6 +135,38 @@ START_TEST(decisions_trusted_ranges_never_banned)
 END_TEST
 
 
+START_TEST(decisions_cover_addresses_and_ranges)
+{
+    trl_cidr_t      c;
+    trl_decision_t  d;
+
+    d = v4(1, 198, 51, 100, 0, 24, 0);
+
+    ck_assert_int_eq(trl_cidr_parse("198.51.100.9", 12, &c, NULL, 0),
+                     TRL_OK);
+    ck_assert_int_eq(trl_decision_covers(&d, &c), 1);
+    ck_assert_int_eq(trl_cidr_parse("198.51.101.9", 12, &c, NULL, 0),
+                     TRL_OK);
+    ck_assert_int_eq(trl_decision_covers(&d, &c), 0);
+    ck_assert_int_eq(trl_cidr_parse("198.51.100.128/25", 17, &c, NULL, 0),
+                     TRL_OK);
+    ck_assert_int_eq(trl_decision_covers(&d, &c), 1);
+
+    /* a wider range is not held by a narrower decision */
+    ck_assert_int_eq(trl_cidr_parse("198.51.0.0/16", 13, &c, NULL, 0),
+                     TRL_OK);
+    ck_assert_int_eq(trl_decision_covers(&d, &c), 0);
+
+    d = v4(1, 203, 0, 113, 7, 32, 0);
+    ck_assert_int_eq(trl_cidr_parse("203.0.113.7", 11, &c, NULL, 0),
+                     TRL_OK);
+    ck_assert_int_eq(trl_decision_covers(&d, &c), 1);
+    ck_assert_int_eq(trl_cidr_parse("::1", 3, &c, NULL, 0), TRL_OK);
+    ck_assert_int_eq(trl_decision_covers(&d, &c), 0);
+}
+END_TEST
+
+
 START_TEST(decisions_penalty_ids_stable_and_js_safe)
 {
     uint64_t  a, b, c;
@@ -308,6 +340,7 @@ decisions_suite(void)
     tc = unit_tcase(s, "decisions", 10);
     tcase_add_test(tc, decisions_duration_as_go_prints_it);
     tcase_add_test(tc, decisions_trusted_ranges_never_banned);
+    tcase_add_test(tc, decisions_cover_addresses_and_ranges);
     tcase_add_test(tc, decisions_penalty_ids_stable_and_js_safe);
 
     tc = unit_tcase(s, "stream", 30);

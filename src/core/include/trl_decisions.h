@@ -34,6 +34,11 @@ typedef struct {
 int trl_decision_trusted(const trl_decision_t *d, const trl_cidr_t *trusted,
     size_t ntrusted) TRL_NOEXCEPT;
 
+/* 1 when the decision's range holds all of c (an address: c's prefix is
+ * 32 or 128): GET .../v1/decisions?ip=|range=, as a live bouncer asks. */
+int trl_decision_covers(const trl_decision_t *d, const trl_cidr_t *c)
+    TRL_NOEXCEPT;
+
 /* The id of the decision "this key of this zone serves a penalty": the same
  * for the same zone and key, below 2^53 and at or above 2^52 (runtime list
  * ids are the others, mostly). */
