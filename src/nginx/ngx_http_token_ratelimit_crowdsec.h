@@ -1,9 +1,10 @@
 
 /*
  * ngx_http_token_ratelimit_crowdsec.h - CrowdSec (issue 14 part 3): the
- * decisions stream of token_ratelimit_api (api_crowdsec.c) and the netset
- * file (netset.c), both made of the decisions that decisions.c collects;
- * one shared memory zone (api_crowdsec.c) holds what the bouncers were
+ * decisions stream of token_ratelimit_api (api_crowdsec.c, its filters in
+ * api_crowdsec_filter.c) and the netset file (netset.c), both made of the
+ * decisions that decisions.c collects; one shared memory zone
+ * (crowdsec_conf.c, with the keys' directive) holds what the bouncers were
  * sent and the netset file's state.
  */
 
@@ -45,10 +46,19 @@ typedef struct ngx_http_trl_crowdsec_s {
 } ngx_http_trl_crowdsec_t;
 
 
-/* api_crowdsec.c */
+#define NGX_HTTP_TRL_CROWDSEC_ORIGIN   "token-ratelimit"
+
+
+/* crowdsec_conf.c */
 ngx_http_trl_crowdsec_t *ngx_http_trl_crowdsec_conf(ngx_conf_t *cf);
+
+/* api_crowdsec.c */
 ngx_int_t ngx_http_trl_api_crowdsec(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *path);
+
+/* api_crowdsec_filter.c: NGX_DECLINED for a bad ip= or range= */
+ngx_int_t ngx_http_trl_crowdsec_collect(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_array_t *decisions);
 
 /* decisions.c: out is an array of trl_decision_t */
 ngx_int_t ngx_http_trl_decisions(ngx_http_trl_main_conf_t *tmcf,
