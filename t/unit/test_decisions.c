@@ -33,6 +33,7 @@ v4(uint64_t id, uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t prefix,
 }
 
 
+/* the stream lives at the start of its memory: free(s) releases it */
 static trl_stream_t *
 stream_new(void)
 {
@@ -228,6 +229,7 @@ START_TEST(stream_new_then_nothing_then_deleted)
     ck_assert_uint_eq(p->ndel, 0);
 
     free(p);
+    free(s);
 }
 END_TEST
 
@@ -259,6 +261,7 @@ START_TEST(stream_extended_sent_again)
     ck_assert_uint_eq(p->nnew, 0);
 
     free(p);
+    free(s);
 }
 END_TEST
 
@@ -307,6 +310,7 @@ START_TEST(stream_bounded)
 
     free(cur);
     free(p);
+    free(s);
 }
 END_TEST
 
