@@ -263,7 +263,7 @@ for my $path ('/', '/lists', '/zones', '/zones/login/keys?key=victim',
 $r = call('OPTIONS', '/lists/allow', $H, 'Sec-Fetch-Site' => 'cross-site',
           Origin => 'http://evil.example');
 is($r->{status}, 405, 'OPTIONS with cross-site headers: 405 as before');
-is($r->{headers}{allow}, 'POST', '... with its Allow');
+is($r->{headers}{allow}, 'POST, DELETE', '... with its Allow');
 is(lists(), $LISTS, 'OPTIONS: lists unchanged');
 is(call('GET', '/nonexistent', $H, 'Sec-Fetch-Site' => 'cross-site')
    ->{status}, 404, 'GET of an unknown path with cross-site headers: 404');

@@ -180,6 +180,8 @@ typedef struct {
     ngx_array_t                *attacks;        /* ngx_http_trl_attack_conf_t,
                                                    NULL: none */
     ngx_shm_zone_t             *defense_zone;
+    struct ngx_http_trl_crowdsec_s  *crowdsec;  /* decisions stream and
+                                                   netset (NULL: neither) */
 } ngx_http_trl_main_conf_t;
 
 
@@ -222,6 +224,9 @@ typedef struct {
     ngx_http_trl_event_log_t   *event_log;      /* NULL: off */
     ngx_http_trl_waf_conf_t    *waf;            /* token_ratelimit_waf_header;
                                                    NULL: off */
+    ngx_array_t                *crowdsec_keys;  /* ngx_str_t: the API's
+                                                   bouncer keys (not
+                                                   inherited), NULL: none */
 } ngx_http_trl_loc_conf_t;
 
 
@@ -581,6 +586,12 @@ void ngx_http_trl_attack_sync(ngx_http_trl_main_conf_t *tmcf,
     ngx_uint_t i, ngx_uint_t local, uint64_t now_ms);
 void ngx_http_trl_attack_events(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
+/* CrowdSec (issue 14 part 3): ngx_http_token_ratelimit_crowdsec.h */
+char *ngx_http_trl_crowdsec_key_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_trl_netset_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_trl_netset_init_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

@@ -21,6 +21,8 @@
  *   ...    {loc}/reputation[/NAME]        IP reputation lists (see
  *                                         api_reputation.c)
  *   ...    {loc}/attack[/ZONE]            attack mode (api_attack.c)
+ *   ...    {loc}/v1/..., {loc}/crowdsec   a CrowdSec LAPI for bouncers
+ *                                         (see api_crowdsec.c)
  *
  * A wrong method gets 405 (with Allow), an unknown zone, entry or path 404,
  * malformed input 400 with a JSON error, all without touching any state.
@@ -35,6 +37,7 @@
 
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_api.h"
+#include "ngx_http_token_ratelimit_crowdsec.h"
 
 
 static ngx_int_t ngx_http_trl_api_handler(ngx_http_request_t *r);
@@ -206,6 +209,12 @@ ngx_http_trl_api_handler(ngx_http_request_t *r)
         part.len = path.len - ngx_min(path.len, 11);
 
         return ngx_http_trl_api_reputation(r, tmcf, &part);
+    }
+
+    if ((path.len == 8 && ngx_strncmp(path.data, "crowdsec", 8) == 0)
+        || (path.len > 3 && ngx_strncmp(path.data, "v1/", 3) == 0))
+    {
+        return ngx_http_trl_api_crowdsec(r, tmcf, &path);
     }
 
     if (path.len >= 5 && ngx_strncmp(path.data, "zones", 5) == 0

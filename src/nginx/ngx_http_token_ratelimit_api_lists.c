@@ -8,6 +8,9 @@
  *                                         key= [zone=]; ttl=; origin=,
  *                                         "api" when not given)
  *   DELETE {loc}/lists/ID                 remove one
+ *   DELETE {loc}/lists/allow|deny?...     remove those of an address or
+ *                                         range (address= or cidr=; the
+ *                                         CrowdSec bouncer's script)
  */
 
 
@@ -23,6 +26,10 @@ static ngx_int_t ngx_http_trl_api_parse_addr(ngx_str_t *text,
 static ngx_int_t ngx_http_trl_api_unescape(ngx_str_t *arg, u_char *buf);
 static ngx_http_trl_zone_t *ngx_http_trl_api_entry_zone(
     ngx_http_trl_main_conf_t *tmcf, trl_list_entry_t *e);
+static ngx_int_t ngx_http_trl_api_list_remove_value(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_uint_t action);
+static ngx_uint_t ngx_http_trl_api_same_range(trl_list_entry_t *a,
+    trl_list_entry_t *b);
 
 
 ngx_int_t
@@ -53,8 +60,15 @@ ngx_http_trl_api_lists(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
     if ((rest->len == 5 && ngx_strncmp(rest->data, "allow", 5) == 0)
         || (rest->len == 4 && ngx_strncmp(rest->data, "deny", 4) == 0))
     {
+        if (r->method == NGX_HTTP_DELETE) {
+            return ngx_http_trl_api_list_remove_value(r, tmcf,
+                                                      rest->len == 5
+                                                      ? TRL_LIST_ALLOW
+                                                      : TRL_LIST_DENY);
+        }
+
         if (r->method != NGX_HTTP_POST) {
-            return ngx_http_trl_out_not_allowed(r, "POST");
+            return ngx_http_trl_out_not_allowed(r, "POST, DELETE");
         }
 
         return ngx_http_trl_api_list_add(r, tmcf, rest->len == 5
@@ -214,6 +228,115 @@ ngx_http_trl_api_list_add(ngx_http_request_t *r,
                             tmcf->redis ? "true" : "false");
 
     return ngx_http_trl_out_send(&out, NGX_HTTP_CREATED, "application/json");
+}
+
+
+/* DELETE {loc}/lists/allow|deny?address=|cidr=[&origin=] */
+
+static ngx_int_t
+ngx_http_trl_api_list_remove_value(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_uint_t action)
+{
+    size_t               i, n, removed;
+    ngx_str_t            arg, origin;
+    trl_list_entry_t     want, *entries;
+    ngx_http_trl_out_t   out;
+    u_char               buf[3 * TRL_LIST_ORIGIN_MAX];
+
+    ngx_memzero(&want, sizeof(trl_list_entry_t));
+
+    /* origin=: only the entries that origin added */
+
+    ngx_str_null(&origin);
+
+    if (ngx_http_trl_api_arg(r, "origin", &origin) == NGX_OK
+        && (origin.len > sizeof(buf)
+            || ngx_http_trl_api_unescape(&origin, buf) != NGX_OK
+            || !trl_list_origin_valid((char *) origin.data, origin.len)))
+    {
+        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "origin= must be 1 to 63 printable "
+                                      "characters without spaces");
+    }
+
+    if (!((ngx_http_trl_api_arg(r, "address", &arg) == NGX_OK
+           && ngx_http_trl_api_parse_addr(&arg, &want, 0) == NGX_OK)
+          || (ngx_http_trl_api_arg(r, "cidr", &arg) == NGX_OK
+              && ngx_http_trl_api_parse_addr(&arg, &want, 1) == NGX_OK)))
+    {
+        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "give address= or cidr= (the entries "
+                                      "of that address or range are "
+                                      "removed), or remove one by "
+                                      "DELETE {loc}/lists/ID");
+    }
+
+    entries = ngx_palloc(r->pool, trl_lists_capacity(tmcf->lists)
+                                  * sizeof(trl_list_entry_t));
+    if (entries == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = trl_lists_get(tmcf->lists, entries, trl_lists_capacity(tmcf->lists),
+                      ngx_http_trl_wall_ms());
+
+    ngx_http_trl_out_init(&out, r);
+    ngx_http_trl_out_printf(&out, "{\"removed\":[");
+
+    removed = 0;
+
+    for (i = 0; i < n; i++) {
+        if (entries[i].action != action
+            || !ngx_http_trl_api_same_range(&entries[i], &want)
+            || (origin.len
+                && (ngx_strlen(entries[i].origin) != origin.len
+                    || ngx_strncmp(entries[i].origin, origin.data,
+                                   origin.len) != 0))
+            || trl_lists_remove(tmcf->lists, entries[i].id,
+                                tmcf->redis != NULL)
+               != 1)
+        {
+            continue;
+        }
+
+        ngx_http_trl_out_printf(&out, "%s%uL", removed++ ? "," : "",
+                                entries[i].id);
+    }
+
+    if (removed == 0) {
+        return ngx_http_trl_out_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                      "no such list entry");
+    }
+
+    if (tmcf->redis) {
+        ngx_http_trl_lists_sync_now();
+    }
+
+    ngx_http_trl_out_printf(&out, "],\"cluster\":%s}\n",
+                            tmcf->redis ? "true" : "false");
+
+    return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
+}
+
+
+/* the same family, prefix and bits within the prefix */
+
+static ngx_uint_t
+ngx_http_trl_api_same_range(trl_list_entry_t *a, trl_list_entry_t *b)
+{
+    ngx_uint_t  whole, rest;
+
+    if (a->family != b->family || a->prefix != b->prefix) {
+        return 0;
+    }
+
+    whole = a->prefix / 8;
+    rest = a->prefix % 8;
+
+    return ngx_memcmp(a->addr, b->addr, whole) == 0
+           && (rest == 0
+               || ((a->addr[whole] ^ b->addr[whole])
+                   & (0xff << (8 - rest)) & 0xff) == 0);
 }
 
 

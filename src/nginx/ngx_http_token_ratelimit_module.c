@@ -214,6 +214,22 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       0,
       NULL },
 
+    /* CrowdSec (issue 14 part 3): api_crowdsec.c, netset.c */
+
+    { ngx_string("token_ratelimit_crowdsec_key"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trl_crowdsec_key_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("token_ratelimit_netset"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_trl_netset_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -785,6 +801,10 @@ ngx_http_trl_init_process(ngx_cycle_t *cycle)
     if (ngx_http_trl_rep_init_process(cycle) != NGX_OK
         || ngx_http_trl_attack_init_process(cycle) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_trl_netset_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

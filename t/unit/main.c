@@ -40,6 +40,7 @@ main(void)
     srunner_add_suite(sr, reputation_level_suite());
     srunner_add_suite(sr, reputation_policy_suite());
     srunner_add_suite(sr, ban_suite());
+    srunner_add_suite(sr, decisions_suite());
 
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -76,6 +76,7 @@ Suite *reputation_parse_suite(void);
 Suite *reputation_level_suite(void);
 Suite *reputation_policy_suite(void);
 Suite *ban_suite(void);               /* issue 14 (BAN) */
+Suite *decisions_suite(void);
 
 
 /*

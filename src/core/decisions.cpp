@@ -1,0 +1,109 @@
+// decisions.cpp - CrowdSec decisions: the ranges never handed out, the id
+// of a penalty's decision, durations as Go prints them.
+#include <cstdio>
+#include <cstring>
+
+#include "guard.hpp"
+#include "trl_decisions.h"
+
+namespace {
+
+// trl_reputation.h's built-in trusted ranges: no bouncer is ever told to
+// drop loopback, private or link-local traffic
+const char *const kNeverBanned[] = {
+    "0.0.0.0/8",      "10.0.0.0/8",     "100.64.0.0/10",  "127.0.0.0/8",
+    "169.254.0.0/16", "172.16.0.0/12",  "192.168.0.0/16", "::1/128",
+    "::/128",         "fc00::/7",       "fe80::/10",
+};
+
+// Two ranges overlap when they agree on the shorter of the two prefixes.
+bool overlaps(uint8_t family, uint8_t prefix, const uint8_t *addr,
+              const trl_cidr_t &c) {
+    if (c.family != family) {
+        return false;
+    }
+    unsigned bits = prefix < c.prefix ? prefix : c.prefix;
+    unsigned max = family == 4 ? 32 : 128;
+    bits = bits > max ? max : bits;
+    unsigned whole = bits / 8;
+    if (std::memcmp(addr, c.addr, whole) != 0) {
+        return false;
+    }
+    unsigned rest = bits % 8;
+    if (rest == 0) {
+        return true;
+    }
+    uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+    return (addr[whole] & mask) == (c.addr[whole] & mask);
+}
+
+}  // namespace
+
+extern "C" {
+
+int trl_decision_trusted(const trl_decision_t *d, const trl_cidr_t *trusted,
+                         size_t ntrusted) noexcept {
+    return trl::guard(1, [&] {
+        for (const char *text : kNeverBanned) {
+            trl_cidr_t c;
+            if (trl_cidr_parse(text, std::strlen(text), &c, nullptr, 0)
+                    == TRL_OK
+                && overlaps(d->family, d->prefix, d->addr, c)) {
+                return 1;
+            }
+        }
+        for (size_t i = 0; i < ntrusted; i++) {
+            if (overlaps(d->family, d->prefix, d->addr, trusted[i])) {
+                return 1;
+            }
+        }
+        return 0;
+    });
+}
+
+int trl_decision_covers(const trl_decision_t *d,
+                        const trl_cidr_t *c) noexcept {
+    return d->family == c->family && d->prefix <= c->prefix
+           && overlaps(d->family, d->prefix, d->addr, *c);
+}
+
+uint64_t trl_decision_penalty_id(const char *zone, size_t zone_len,
+                                 const void *key, size_t key_len) noexcept {
+    // FNV-1a: the id only has to be stable, not secret
+    uint64_t h = 14695981039346656037ULL;
+    auto mix = [&h](const void *p, size_t n) {
+        const unsigned char *b = static_cast<const unsigned char *>(p);
+        for (size_t i = 0; i < n; i++) {
+            h ^= b[i];
+            h *= 1099511628211ULL;
+        }
+    };
+    mix(zone, zone_len);
+    mix("", 1);
+    mix(key, key_len);
+    return (h & ((1ULL << 52) - 1)) | (1ULL << 52);
+}
+
+size_t trl_decision_duration(int64_t ms, char *buf, size_t len) noexcept {
+    int64_t s = ms / 1000;
+    const char *sign = s < 0 ? "-" : "";
+    uint64_t a = s < 0 ? static_cast<uint64_t>(-s) : static_cast<uint64_t>(s);
+    uint64_t h = a / 3600, m = a / 60 % 60, sec = a % 60;
+    int n;
+    if (h) {
+        n = std::snprintf(buf, len, "%s%lluh%llum%llus", sign,
+                          static_cast<unsigned long long>(h),
+                          static_cast<unsigned long long>(m),
+                          static_cast<unsigned long long>(sec));
+    } else if (m) {
+        n = std::snprintf(buf, len, "%s%llum%llus", sign,
+                          static_cast<unsigned long long>(m),
+                          static_cast<unsigned long long>(sec));
+    } else {
+        n = std::snprintf(buf, len, "%s%llus", sign,
+                          static_cast<unsigned long long>(sec));
+    }
+    return n < 0 || static_cast<size_t>(n) >= len ? 0 : static_cast<size_t>(n);
+}
+
+}  // extern "C"
