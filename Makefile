@@ -165,7 +165,10 @@ ASAN_CI_TESTS := t/api_lists.t t/api_penalties.t t/config_errors.t \
                  t/redis_strict.t t/retry_after.t t/count_modes.t \
                  t/reload.t t/multi_zone.t t/redis_cluster.t t/distinct.t \
                  t/debug_log.t t/reputation.t t/reputation_api.t \
-                 t/reputation_file.t t/reputation_redis.t
+                 t/reputation_file.t t/reputation_redis.t \
+                 t/signal.t t/waf_modsecurity.t t/auto_ban.t \
+                 t/attack_mode.t t/event_log_ecs.t t/crowdsec_stream.t \
+                 t/crowdsec_conf.t t/crowdsec_in.t t/fail2ban.t
 ASAN_REPORTS = $(CURDIR)/build/asan/reports
 
 test-asan: deps

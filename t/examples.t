@@ -14,7 +14,7 @@ use TRL;
 
 my $ROOT = $TRL::ROOT;
 my @SNIPPETS = qw(auth-service token-issuance login-failed-only
-                  login-distinct reputation);
+                  login-distinct reputation auto-ban crowdsec);
 
 sub slurp {
     my ($path) = @_;
