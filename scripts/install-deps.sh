@@ -73,6 +73,18 @@ if [[ " ${missing[*]} " == *" crowdsec "* ]] && [ ! -s "$capi" ]; then
         | "${sudo[@]}" tee "$capi" >/dev/null
 fi
 
+# The tests run every server (nginx, redis, crowdsec, fail2ban) with a
+# configuration of their own: the packages' services are not started at
+# install (where they could fail the install on a machine without systemd,
+# or take ports), unless the machine has a policy of its own already.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# %s: no service starts while it installs\nexit 101\n' \
+        "$(basename "$0")" | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
+
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
