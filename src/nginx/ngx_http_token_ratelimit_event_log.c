@@ -572,51 +572,7 @@ ngx_http_trl_event_json(ngx_http_request_t *r, ngx_http_trl_event_log_t *el,
         p = ngx_slprintf(p, last, ",\"status\":%ui", ev->status);
     }
 
-    if (ev->fields & NGX_HTTP_TRL_EV_LIMIT) {
-        p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL",
-                         ev->limit, ev->window_ms);
-    }
-
-    if (ev->fields & NGX_HTTP_TRL_EV_COUNT) {
-        p = ngx_slprintf(p, last, ",\"count\":%uL", ev->count);
-    }
-
-    if (ev->fields & NGX_HTTP_TRL_EV_PENALTY) {
-        p = ngx_slprintf(p, last, ",\"penalty_s\":");
-        p = ngx_http_trl_event_seconds(p, last, ev->penalty_ms);
-    }
-
-    if (ev->fields & NGX_HTTP_TRL_EV_VIOLATIONS) {
-        p = ngx_slprintf(p, last, ",\"violations\":%uD", ev->violations);
-    }
-
-    if (ev->fields & NGX_HTTP_TRL_EV_RETRY) {
-        p = ngx_slprintf(p, last, ",\"retry_after\":%T", ev->retry_after);
-    }
-
-    if (ev->fields & NGX_HTTP_TRL_EV_RESET) {
-        p = ngx_slprintf(p, last, ",\"reset_at\":%T", ev->reset_at);
-    }
-
-    if (ev->penalized) {
-        p = ngx_slprintf(p, last, ",\"penalized\":true");
-    }
-
-    if (ev->fields & NGX_HTTP_TRL_EV_FINGERPRINT) {
-        p = ngx_slprintf(p, last, ",\"fingerprint\":\"%08xD\"",
-                         ev->fingerprint);
-    }
-
-    if (ev->value.len) {
-        p = ngx_http_trl_event_string(p, last, "value", ev->value.data,
-                                      ev->value.len,
-                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
-    }
-
-    if (ev->duration_ms) {
-        p = ngx_slprintf(p, last, ",\"duration_s\":");
-        p = ngx_http_trl_event_seconds(p, last, ev->duration_ms);
-    }
+    p = ngx_http_trl_event_numbers(p, last, ev);
 
     if (ev->reason.len) {
         p = ngx_http_trl_event_string(p, last, "reason", ev->reason.data,
@@ -898,4 +854,64 @@ ngx_http_trl_event_write(ngx_http_request_t *r,
                       " to \"%V\" failed or was incomplete (%z of %uz)",
                       &el->file->name, n, len);
     }
+}
+
+
+/*
+ * The numbers of an event and the extra events' value and duration, in
+ * the order both formats write them (the native line at its top level,
+ * ECS under "token_ratelimit").
+ */
+
+u_char *
+ngx_http_trl_event_numbers(u_char *p, u_char *last,
+    ngx_http_trl_event_rec_t *ev)
+{
+    if (ev->fields & NGX_HTTP_TRL_EV_LIMIT) {
+        p = ngx_slprintf(p, last, ",\"limit\":%uD,\"window_ms\":%uL",
+                         ev->limit, ev->window_ms);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_COUNT) {
+        p = ngx_slprintf(p, last, ",\"count\":%uL", ev->count);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_PENALTY) {
+        p = ngx_slprintf(p, last, ",\"penalty_s\":");
+        p = ngx_http_trl_event_seconds(p, last, ev->penalty_ms);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_VIOLATIONS) {
+        p = ngx_slprintf(p, last, ",\"violations\":%uD", ev->violations);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_RETRY) {
+        p = ngx_slprintf(p, last, ",\"retry_after\":%T", ev->retry_after);
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_RESET) {
+        p = ngx_slprintf(p, last, ",\"reset_at\":%T", ev->reset_at);
+    }
+
+    if (ev->penalized) {
+        p = ngx_slprintf(p, last, ",\"penalized\":true");
+    }
+
+    if (ev->fields & NGX_HTTP_TRL_EV_FINGERPRINT) {
+        p = ngx_slprintf(p, last, ",\"fingerprint\":\"%08xD\"",
+                         ev->fingerprint);
+    }
+
+    if (ev->value.len) {
+        p = ngx_http_trl_event_string(p, last, "value", ev->value.data,
+                                      ev->value.len,
+                                      NGX_HTTP_TRL_EVENT_SHORT_LEN, NULL);
+    }
+
+    if (ev->duration_ms) {
+        p = ngx_slprintf(p, last, ",\"duration_s\":");
+        p = ngx_http_trl_event_seconds(p, last, ev->duration_ms);
+    }
+
+    return p;
 }

@@ -90,6 +90,8 @@ u_char *ngx_http_trl_event_string(u_char *p, u_char *last,
     const char *name, u_char *data, size_t len, size_t max,
     const char *cut);
 u_char *ngx_http_trl_event_seconds(u_char *p, u_char *last, uint64_t ms);
+u_char *ngx_http_trl_event_numbers(u_char *p, u_char *last,
+    ngx_http_trl_event_rec_t *ev);
 u_char *ngx_http_trl_event_time(u_char *p, u_char *last, uint64_t wall_ms);
 ngx_http_variable_value_t *ngx_http_trl_event_request_id(
     ngx_http_request_t *r, ngx_http_trl_event_log_t *el);
