@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
 # token_ratelimit_crowdsec_key and token_ratelimit_netset at nginx -t (each
-# error names the directive, the bad value and what is accepted), and the
+# error names the directive, the bad value and what is accepted; a key
+# where no token_ratelimit_api answers is an error), and the
 # shipped example conf.d/crowdsec.conf: it passes nginx -t, runs (its
 # netset path moved into the test's prefix), limits its login location and
 # answers a bouncer with its key.
@@ -51,6 +52,28 @@ $c->config_fails("token_ratelimit_crowdsec_key 0123456789abcdef0123;\n"
                  . api_server(''),
                  [qr/"token_ratelimit_crowdsec_key" directive is not allowed here/],
                  'the key at http level');
+$c->config_fails(<<'EOF',
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /trl/ {
+            token_ratelimit_crowdsec_key 0123456789abcdef0123;
+        }
+    }
+EOF
+                 [qr/"token_ratelimit_crowdsec_key" is used in location "\/trl\/" without "token_ratelimit_api": it takes effect only in the API's own location/],
+                 'the key where no API answers');
+$c->write_config(<<'EOF');
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /trl/ {
+            token_ratelimit_crowdsec_key 0123456789abcdef0123;
+            token_ratelimit_api;
+        }
+    }
+EOF
+my ($krc, $kout) = $c->test_config;
+is($krc, 0, 'the key before token_ratelimit_api in its location: nginx -t '
+   . 'passes') or diag $kout;
 my ($out) = $c->config_fails(api_server('token_ratelimit_crowdsec_key 012;'),
                              [qr/needs a key/], 'a bad key is not shown');
 unlike($out, qr/"012"/, '... its value is not echoed');

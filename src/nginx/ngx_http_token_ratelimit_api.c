@@ -73,6 +73,15 @@ ngx_http_trl_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* Whether a location serves token_ratelimit_api (known once it is read). */
+
+ngx_uint_t
+ngx_http_trl_api_location(ngx_http_core_loc_conf_t *clcf)
+{
+    return clcf->handler == ngx_http_trl_api_handler;
+}
+
+
 static ngx_int_t
 ngx_http_trl_api_handler(ngx_http_request_t *r)
 {

@@ -76,6 +76,7 @@ void ngx_http_trl_out_redis_state(ngx_http_trl_main_conf_t *tmcf,
     ngx_http_trl_redis_state_t *state);
 
 /* api.c: the directive and the router */
+ngx_uint_t ngx_http_trl_api_location(ngx_http_core_loc_conf_t *clcf);
 char *ngx_http_trl_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -375,6 +375,23 @@ ngx_http_trl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_trl_loc_conf_t  *prev = parent;
     ngx_http_trl_loc_conf_t  *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /* a bouncer key where no API answers bouncers is a mistake, not a no-op */
+
+    if (conf->crowdsec_keys) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (!ngx_http_trl_api_location(clcf)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"token_ratelimit_crowdsec_key\" is used in "
+                               "location \"%V\" without "
+                               "\"token_ratelimit_api\": it takes effect "
+                               "only in the API's own location", &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (conf->limits.elts == NULL) {
         conf->limits = prev->limits;
     }
