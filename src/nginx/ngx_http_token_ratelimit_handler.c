@@ -213,7 +213,9 @@ ngx_http_trl_start(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
             *a = ctx->applied[i];
         }
 
-        ngx_http_trl_attack_request(a);     /* scale= in attack mode */
+        if (a->zone->attack) {
+            ngx_http_trl_attack_request(a); /* scale= in attack mode */
+        }
 
         rc = ngx_http_trl_apply(r, tlcf, a);
 
@@ -432,12 +434,17 @@ static ngx_int_t
 ngx_http_trl_finish(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
     ngx_http_trl_ctx_t *ctx)
 {
-    ngx_http_trl_applied_t  *rejected;
+    ngx_http_trl_applied_t    *rejected;
+    ngx_http_trl_main_conf_t  *tmcf;
 
     ctx->decided = 1;
 
-    ngx_http_trl_ban_apply(r, tlcf, ctx);
-    ngx_http_trl_attack_events(r, tlcf, ctx);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_token_ratelimit_module);
+
+    if (tmcf->defense_zone) {           /* some ban= or token_ratelimit_attack */
+        ngx_http_trl_ban_apply(r, tlcf, ctx);
+        ngx_http_trl_attack_events(r, tlcf, ctx);
+    }
 
     if (tlcf->event_log
         && !(ctx->rejected && ngx_http_trl_attack_quiet(ctx->rejected->zone)))
