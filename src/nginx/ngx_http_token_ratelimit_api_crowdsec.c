@@ -32,6 +32,8 @@
 
 static ngx_str_t *ngx_http_trl_crowdsec_auth(ngx_http_request_t *r,
     ngx_array_t *keys);
+static ngx_int_t ngx_http_trl_crowdsec_decisions(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_array_t *decisions);
 static ngx_int_t ngx_http_trl_crowdsec_stream(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *key);
 static ngx_int_t ngx_http_trl_crowdsec_list(ngx_http_request_t *r,
@@ -193,6 +195,29 @@ ngx_http_trl_crowdsec_forbidden(ngx_http_request_t *r)
 }
 
 
+/*
+ * The decisions in force that the request's filters keep: NGX_DECLINED
+ * when they are in *decisions, else the request's answer (400, 500).
+ */
+
+static ngx_int_t
+ngx_http_trl_crowdsec_decisions(ngx_http_request_t *r,
+    ngx_http_trl_main_conf_t *tmcf, ngx_array_t *decisions)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_trl_crowdsec_collect(r, tmcf, decisions);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "ip= must be an address, range= a "
+                                      "CIDR range");
+    }
+
+    return rc == NGX_OK ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
 static ngx_int_t
 ngx_http_trl_crowdsec_stream(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *key)
@@ -210,16 +235,10 @@ ngx_http_trl_crowdsec_stream(ngx_http_request_t *r,
     startup = ngx_http_trl_api_arg(r, "startup", &arg) == NGX_OK
               && arg.len == 4 && ngx_strncmp(arg.data, "true", 4) == 0;
 
-    rc = ngx_http_trl_crowdsec_collect(r, tmcf, &decisions);
+    rc = ngx_http_trl_crowdsec_decisions(r, tmcf, &decisions);
 
-    if (rc == NGX_DECLINED) {
-        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "ip= must be an address, range= a "
-                                      "CIDR range");
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc != NGX_DECLINED) {
+        return rc;                          /* answered: a bad filter */
     }
 
     /* the bouncer: its key and its User-Agent */
@@ -281,16 +300,10 @@ ngx_http_trl_crowdsec_list(ngx_http_request_t *r,
     ngx_array_t          decisions;
     ngx_http_trl_out_t   out;
 
-    rc = ngx_http_trl_crowdsec_collect(r, tmcf, &decisions);
+    rc = ngx_http_trl_crowdsec_decisions(r, tmcf, &decisions);
 
-    if (rc == NGX_DECLINED) {
-        return ngx_http_trl_out_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "ip= must be an address, range= a "
-                                      "CIDR range");
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc != NGX_DECLINED) {
+        return rc;                          /* answered: a bad filter */
     }
 
     ngx_http_trl_out_init(&out, r);
