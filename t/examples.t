@@ -353,7 +353,11 @@ END {
 
     my %o = (port => $port);
     my $r = $t->get('/', %o);
-    is($r->{status}, 200, 'run.sh: index');
+    is($r->{status}, 200, 'run.sh: index')
+        or diag('run.sh\'s nginx (pid ' . $pid . ') '
+                . (kill(0, $pid) ? 'is running' : 'is gone')
+                . '; its output: ' . slurp($out) . '; listening: '
+                . join(' ', grep { /:$port\b/ } `ss -ltnpH 2>&1`));
 
     my ($n, $rej) = until_rejected($t, 15,
                                    sub { $t->post('/oauth/token', '', %o) });
