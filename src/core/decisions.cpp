@@ -2,19 +2,13 @@
 // of a penalty's decision, durations as Go prints them.
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "guard.hpp"
+#include "reputation.hpp"
 #include "trl_decisions.h"
 
 namespace {
-
-// trl_reputation.h's built-in trusted ranges: no bouncer is ever told to
-// drop loopback, private or link-local traffic
-const char *const kNeverBanned[] = {
-    "0.0.0.0/8",      "10.0.0.0/8",     "100.64.0.0/10",  "127.0.0.0/8",
-    "169.254.0.0/16", "172.16.0.0/12",  "192.168.0.0/16", "::1/128",
-    "::/128",         "fc00::/7",       "fe80::/10",
-};
 
 // Two ranges overlap when they agree on the shorter of the two prefixes.
 bool overlaps(uint8_t family, uint8_t prefix, const uint8_t *addr,
@@ -41,23 +35,26 @@ bool overlaps(uint8_t family, uint8_t prefix, const uint8_t *addr,
 
 extern "C" {
 
+int trl_cidr_overlaps(uint8_t family, uint8_t prefix, const uint8_t *addr,
+                      const trl_cidr_t *ranges, size_t n) noexcept {
+    for (size_t i = 0; i < n; i++) {
+        if (overlaps(family, prefix, addr, ranges[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int trl_decision_trusted(const trl_decision_t *d, const trl_cidr_t *trusted,
                          size_t ntrusted) noexcept {
+    // no bouncer is ever told to drop loopback, private or link-local
+    // traffic: the reputation's built-in trusted ranges
     return trl::guard(1, [&] {
-        for (const char *text : kNeverBanned) {
-            trl_cidr_t c;
-            if (trl_cidr_parse(text, std::strlen(text), &c, nullptr, 0)
-                    == TRL_OK
-                && overlaps(d->family, d->prefix, d->addr, c)) {
-                return 1;
-            }
-        }
-        for (size_t i = 0; i < ntrusted; i++) {
-            if (overlaps(d->family, d->prefix, d->addr, trusted[i])) {
-                return 1;
-            }
-        }
-        return 0;
+        const std::vector<trl_cidr_t> &builtin = trl::builtin_trusted();
+        return trl_cidr_overlaps(d->family, d->prefix, d->addr,
+                                 builtin.data(), builtin.size())
+               || trl_cidr_overlaps(d->family, d->prefix, d->addr, trusted,
+                                    ntrusted);
     });
 }
 

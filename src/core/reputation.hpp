@@ -83,6 +83,9 @@ using Build = trl_rep_build_s;
 // reputation_parse.cpp
 bool cidr_parse(const char *text, size_t len, trl_cidr_t &out,
                 std::string &why);
+// The ranges always trusted (loopback, private, link-local networks):
+// never listed, never handed to a bouncer.  Parsed once.
+const std::vector<trl_cidr_t> &builtin_trusted();
 // A list's text to b (normalised); false with "<source>:<line>: ..."
 bool rep_parse(const char *text, size_t len, const char *source,
                const trl_rep_rules_t *rules, Build &b, std::string &why);

@@ -359,11 +359,7 @@ class Parser {
   public:
     Parser(const char *source, const trl_rep_rules_t *rules, Build &b)
         : source_(source ? source : "list"), b_(b) {
-        for (const char *t : kBuiltinTrusted) {
-            trl_cidr_t c;
-            std::string why;
-            Entry e;
-            (void) parse_cidr(t, std::strlen(t), e, &c, why);
+        for (const trl_cidr_t &c : builtin_trusted()) {
             trusted_.push_back(trusted_of(c));
         }
         if (rules != nullptr) {
@@ -553,6 +549,21 @@ bool cidr_parse(const char *text, size_t len, trl_cidr_t &out,
         return false;
     }
     return true;
+}
+
+const std::vector<trl_cidr_t> &builtin_trusted() {
+    static const std::vector<trl_cidr_t> ranges = [] {
+        std::vector<trl_cidr_t> v;
+        for (const char *t : kBuiltinTrusted) {
+            trl_cidr_t c;
+            std::string why;
+            Entry e;
+            (void) parse_cidr(t, std::strlen(t), e, &c, why);
+            v.push_back(c);
+        }
+        return v;
+    }();
+    return ranges;
 }
 
 bool rep_parse(const char *text, size_t len, const char *source,

@@ -18,6 +18,7 @@
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_util.h"
 #include "ngx_http_token_ratelimit_reputation.h"
+#include "trl_decisions.h"
 
 
 /* at most one "lists are full" line per zone per this many seconds */
@@ -243,37 +244,10 @@ ngx_http_trl_ban_add(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 static ngx_uint_t
 ngx_http_trl_ban_trusted(ngx_http_trl_main_conf_t *tmcf, trl_list_entry_t *e)
 {
-    u_char       mask;
-    ngx_uint_t   i, bits, common, full;
-    trl_cidr_t  *t;
-
-    if (tmcf->rep == NULL) {
-        return 0;
-    }
-
-    t = tmcf->rep->trusted.elts;
-
-    for (i = 0; i < tmcf->rep->trusted.nelts; i++) {
-        if (t[i].family != e->family) {
-            continue;
-        }
-
-        common = ngx_min(t[i].prefix, e->prefix);
-        full = common / 8;
-        bits = common % 8;
-
-        if (ngx_memcmp(t[i].addr, e->addr, full) != 0) {
-            continue;
-        }
-
-        mask = (u_char) (0xff00 >> bits);
-
-        if (bits == 0 || (t[i].addr[full] & mask) == (e->addr[full] & mask)) {
-            return 1;
-        }
-    }
-
-    return 0;
+    return tmcf->rep != NULL
+           && trl_cidr_overlaps(e->family, e->prefix, e->addr,
+                                tmcf->rep->trusted.elts,
+                                tmcf->rep->trusted.nelts);
 }
 
 

@@ -119,6 +119,15 @@ START_TEST(decisions_trusted_ranges_never_banned)
     d = v4(1, 203, 0, 112, 0, 23, 0);
     ck_assert_int_eq(trl_decision_trusted(&d, &mine, 1), 1);
 
+    /* the overlap alone (auto-ban's check): no built-in ranges there */
+    ck_assert_int_eq(trl_cidr_overlaps(4, 32, d.addr, &mine, 1), 0);
+    d = v4(1, 203, 0, 113, 127, 32, 0);
+    ck_assert_int_eq(trl_cidr_overlaps(4, 32, d.addr, &mine, 1), 1);
+    ck_assert_int_eq(trl_cidr_overlaps(6, 32, d.addr, &mine, 1), 0);
+    d = v4(1, 127, 0, 0, 1, 32, 0);
+    ck_assert_int_eq(trl_cidr_overlaps(4, 32, d.addr, &mine, 1), 0);
+    ck_assert_int_eq(trl_cidr_overlaps(4, 32, d.addr, NULL, 0), 0);
+
     /* IPv6: loopback and ULA are, documentation space is not */
     memset(&d, 0, sizeof(d));
     d.family = 6;

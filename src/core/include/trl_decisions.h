@@ -28,6 +28,10 @@ typedef struct {
     char      scenario[TRL_DECISION_SCENARIO];
 } trl_decision_t;
 
+/* 1 when the range family/prefix/addr overlaps one of ranges[n]. */
+int trl_cidr_overlaps(uint8_t family, uint8_t prefix, const uint8_t *addr,
+    const trl_cidr_t *ranges, size_t n) TRL_NOEXCEPT;
+
 /* 1 when the decision's range overlaps a trusted range: the built-in ones
  * (trl_reputation.h: loopback, private and link-local networks) or one of
  * trusted[] (trusted= and set_real_ip_from). */
