@@ -24,6 +24,7 @@
 
 #include "offenders.hpp"
 #include "spinlock.hpp"
+#include "trl_active.h"
 #include "trl_core.h"
 #include "window.hpp"
 
@@ -206,6 +207,17 @@ class Zone {
                               bool admitted, uint32_t count,
                               uint32_t free_in_ms, uint32_t reset_in_ms,
                               uint64_t now_ms, trl_result_t &res);
+
+    // zone_active.cpp: active zones (trl_active.h), distinct zones whose
+    // slot times are expiry - MAX
+    int active_settle(const trl_hash_t &key, const trl_limit_t &limit,
+                      uint64_t ticket, uint64_t lifetime_ms, uint32_t id,
+                      uint64_t now_ms, uint32_t &held);
+    int active_release(const trl_hash_t &key, const trl_limit_t &limit,
+                       uint32_t id, uint64_t now_ms, uint32_t &held);
+    size_t active_places(const trl_hash_t &key, const trl_limit_t &limit,
+                         uint64_t now_ms, trl_active_place_t *out,
+                         size_t max);
 
     // zone_events.cpp: the event log's and the error log's rate limits
     bool line_permit(int log, uint64_t now_ms, uint32_t per_second,

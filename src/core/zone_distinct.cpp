@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "distinct.hpp"
+#include "trl_active.h"
 #include "trl_distinct.h"
 #include "zone.hpp"
 
@@ -89,6 +90,13 @@ int Zone::distinct_acquire(const trl_hash_t &key, const trl_limit_t &limit,
     bool provisional = limit.flags & TRL_DISTINCT_PROVISIONAL;
     bool force = limit.flags & TRL_LIMIT_FORCE;
     uint64_t at = distinct_stamp(now_ms, w);
+
+    // TRL_DISTINCT_UNIQUE (active zones): a nonce met again is changed,
+    // never taken for a repeat (which would admit without a place)
+    while ((limit.flags & TRL_DISTINCT_UNIQUE) && !force
+           && set.find(fp) >= 0) {
+        fp = ((fp + 1) & (TRL_ACTIVE_NONCE - 1)) | TRL_ACTIVE_NONCE;
+    }
     int k = set.find(fp);
 
     if (held && (k < 0 || set.v[k].sole)) {

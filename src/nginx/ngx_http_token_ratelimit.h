@@ -17,6 +17,7 @@
 
 #include "trl_core.h"
 #include "trl_distinct.h"
+#include "trl_active.h"
 
 
 /* ngx_http_trl_ctx_t.denied_why */
@@ -128,7 +129,40 @@ typedef struct {
                                                    memory; NULL: none */
     struct ngx_http_trl_attack_conf_s  *attack; /* token_ratelimit_attack
                                                    (NULL: none) */
+    struct ngx_http_trl_active_s  *active;      /* issue 15: active=, the
+                                                   places held per key
+                                                   (active.c); NULL: none */
 } ngx_http_trl_zone_t;
+
+
+/*
+ * An active zone (issue 15): at most N places per key held at once, each
+ * for its token's lifetime.  The zone's rate.window_ms is MAX; W (the
+ * rate's window as written) is the lifetime when none is known.
+ */
+typedef struct ngx_http_trl_active_s {
+    uint64_t                    max_ms;         /* active=MAX */
+    uint64_t                    default_ms;     /* W */
+    ngx_http_complex_value_t   *lifetime;       /* lifetime=, NULL: W */
+    ngx_http_complex_value_t   *token;          /* token=, NULL: none */
+    ngx_atomic_t               *stats;          /* NGX_HTTP_TRL_ACTIVE_*,
+                                                   in the zone's head */
+    unsigned                    on:1;           /* "active" given */
+} ngx_http_trl_active_t;
+
+#define NGX_HTTP_TRL_ACTIVE_HEAD            128
+
+#define NGX_HTTP_TRL_ACTIVE_ISSUED          0
+#define NGX_HTTP_TRL_ACTIVE_RELEASED        1
+#define NGX_HTTP_TRL_ACTIVE_MISSED          2
+#define NGX_HTTP_TRL_ACTIVE_LIFE_UPSTREAM   3
+#define NGX_HTTP_TRL_ACTIVE_LIFE_DEFAULT    4
+#define NGX_HTTP_TRL_ACTIVE_LIFE_CAPPED     5
+#define NGX_HTTP_TRL_ACTIVE_LIFE_INVALID    6
+#define NGX_HTTP_TRL_ACTIVE_NSTATS          7
+
+/* Zones whose keys hold slots of values (distinct.c decides them). */
+#define ngx_http_trl_slots(zone)  ((zone)->distinct || (zone)->active)
 
 
 /*
@@ -180,6 +214,8 @@ typedef struct {
     ngx_array_t                *attacks;        /* ngx_http_trl_attack_conf_t,
                                                    NULL: none */
     ngx_shm_zone_t             *defense_zone;
+    ngx_uint_t                  releases;       /* issue 15: some
+                                                   token_ratelimit_release */
     struct ngx_http_trl_crowdsec_s  *crowdsec;  /* decisions stream and
                                                    netset (NULL: neither) */
 } ngx_http_trl_main_conf_t;
@@ -227,6 +263,9 @@ typedef struct {
     ngx_array_t                *crowdsec_keys;  /* ngx_str_t: the API's
                                                    bouncer keys (not
                                                    inherited), NULL: none */
+    ngx_array_t                *releases;       /* issue 15:
+                                                   token_ratelimit_release,
+                                                   NULL: none */
 } ngx_http_trl_loc_conf_t;
 
 
@@ -301,7 +340,19 @@ typedef struct {
     unsigned                    body_wanted:1;  /* a subject reads it */
     unsigned                    late:1;         /* a subject is known in
                                                    the log phase only */
+    unsigned                    active_shown:1; /* issue 15: active_held
+                                                   is set */
+    unsigned                    released:2;     /* NGX_HTTP_TRL_RELEASED_* */
+    uint32_t                    active_held;    /* places held after */
+    uint64_t                    active_lifetime; /* ms its place is held */
 } ngx_http_trl_ctx_t;
+
+#define NGX_HTTP_TRL_RELEASED_ONE   1
+#define NGX_HTTP_TRL_RELEASED_NONE  2
+
+#define NGX_HTTP_TRL_VAR_ACTIVE     0
+#define NGX_HTTP_TRL_VAR_LIFETIME   1
+#define NGX_HTTP_TRL_VAR_RELEASED   2
 
 
 /* ngx_http_trl_ctx_t.body: reading the request body for a subject */
@@ -592,6 +643,31 @@ char *ngx_http_trl_crowdsec_key_directive(ngx_conf_t *cf,
 char *ngx_http_trl_netset_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_trl_netset_init_process(ngx_cycle_t *cycle);
+
+
+/* Active tokens (issue 15): ngx_http_token_ratelimit_active.c */
+char *ngx_http_trl_active_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_http_trl_zone_t *ctx);
+char *ngx_http_trl_active_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_trl_zone_t *ctx, ssize_t size);
+ngx_int_t ngx_http_trl_active_create(ngx_shm_zone_t *shm_zone,
+    ngx_http_trl_zone_t *ctx, u_char *block, size_t bytes);
+ngx_int_t ngx_http_trl_active_attach(ngx_shm_zone_t *shm_zone,
+    ngx_http_trl_zone_t *ctx, u_char *block);
+uint32_t ngx_http_trl_active_nonce(void);
+void ngx_http_trl_active_keep(ngx_http_request_t *r,
+    ngx_http_trl_applied_t *a);
+uint64_t ngx_http_trl_active_stat(ngx_http_trl_zone_t *zone, ngx_uint_t i);
+
+/* ngx_http_token_ratelimit_active_release.c */
+char *ngx_http_trl_release_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_trl_active_check_release(ngx_conf_t *cf,
+    ngx_array_t *releases);
+ngx_int_t ngx_http_trl_active_init_phase(ngx_conf_t *cf);
+ngx_uint_t ngx_http_trl_active_used(ngx_conf_t *cf);
+ngx_int_t ngx_http_trl_active_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 #endif /* _NGX_HTTP_TOKEN_RATELIMIT_H_INCLUDED_ */

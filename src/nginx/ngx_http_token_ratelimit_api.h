@@ -130,6 +130,14 @@ ngx_int_t ngx_http_trl_api_attack(ngx_http_request_t *r,
     ngx_http_trl_main_conf_t *tmcf, ngx_str_t *rest);
 void ngx_http_trl_api_attack_state(ngx_http_trl_out_t *out,
     ngx_http_trl_zone_t *zone);
+/* ngx_http_token_ratelimit_api_active.c (issue 15) */
+void ngx_http_trl_api_active_places(ngx_http_trl_out_t *out,
+    ngx_http_trl_zone_t *zone, trl_hash_t *hash, trl_limit_t *tl);
+void ngx_http_trl_api_active_zone(ngx_http_trl_out_t *out,
+    ngx_http_trl_zone_t *zone);
+void ngx_http_trl_api_active_prometheus(ngx_http_trl_out_t *out,
+    ngx_http_trl_main_conf_t *tmcf);
+
 void ngx_http_trl_api_defense_prometheus(ngx_http_trl_out_t *out,
     ngx_http_trl_main_conf_t *tmcf);
 

@@ -152,6 +152,8 @@ ngx_http_trl_api_zone(ngx_http_trl_out_t *out, ngx_http_trl_zone_t *zone,
         ngx_http_trl_out_cat(out, (u_char *) "null", 4);
     }
 
+    ngx_http_trl_api_active_zone(out, zone);        /* issue 15 */
+
     /* a signal zone (issue 14, signal.c): what signals */
 
     ngx_http_trl_out_printf(out, ",\"signal\":");
@@ -358,7 +360,7 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         tl.refresh_ms = (uint32_t) zone->redis->interval;
     }
 
-    rc = zone->distinct ? trl_distinct_peek(zone->core, &hash, &tl, now_ms,
+    rc = ngx_http_trl_slots(zone) ? trl_distinct_peek(zone->core, &hash, &tl, now_ms,
                                             &res)
                         : trl_zone_peek(zone->core, &hash, &tl, now_ms, &res);
 
@@ -390,14 +392,17 @@ ngx_http_trl_api_key(ngx_http_request_t *r, ngx_http_trl_main_conf_t *tmcf,
         res.rejected ? (res.retry_ms + 999) / 1000 : 0, res.violations);
 
     if (res.penalized) {
-        ngx_http_trl_out_printf(&out, "{\"left\":%uL,\"until\":%T}}\n",
+        ngx_http_trl_out_printf(&out, "{\"left\":%uL,\"until\":%T}",
                                 (res.penalty_ms + 999) / 1000,
                                 ngx_http_trl_unix_time(res.now_ms
                                                        + res.penalty_ms,
                                                        res.now_ms));
     } else {
-        ngx_http_trl_out_cat(&out, (u_char *) "null}\n", 6);
+        ngx_http_trl_out_cat(&out, (u_char *) "null", 4);
     }
+
+    ngx_http_trl_api_active_places(&out, zone, &hash, &tl);   /* issue 15 */
+    ngx_http_trl_out_cat(&out, (u_char *) "}\n", 2);
 
     return ngx_http_trl_out_send(&out, NGX_HTTP_OK, "application/json");
 }

@@ -435,7 +435,7 @@ ngx_http_trl_attack_request(ngx_http_trl_applied_t *a)
 
     if (zone->attack == NULL || zone->defense == NULL
         || !zone->defense->attack || zone->attack->p.scale >= 1000
-        || zone->distinct)
+        || ngx_http_trl_slots(zone))
     {
         return;
     }

@@ -24,9 +24,6 @@ static ngx_int_t ngx_http_trl_distinct_async(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
     trl_limit_t *tl);
 static void ngx_http_trl_distinct_reply(redisReply *reply, void *data);
-static ngx_int_t ngx_http_trl_distinct_eval(ngx_str_t *name,
-    trl_distinct_redis_req_t *req, ngx_http_trl_reply_pt handler,
-    void *data);
 
 
 /*
@@ -251,6 +248,12 @@ ngx_http_trl_distinct_value(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
     ngx_http_trl_zone_t  *zone;
 
     zone = a->zone;
+
+    if (zone->active) {
+        a->fp = ngx_http_trl_active_nonce();    /* every place is new */
+        return NGX_OK;
+    }
+
     ctx = ngx_http_trl_get_ctx(r);
 
     if (ctx) {
@@ -296,6 +299,21 @@ ngx_http_trl_distinct_apply(ngx_http_request_t *r,
     trl_limit_t *tl)
 {
     tl->flags |= TRL_DISTINCT_PROVISIONAL;
+
+    if (a->zone->active) {
+
+        /*
+         * Every place is new: sync=async, which decides repeats on the
+         * node, asks Redis for each as sync=strict does.
+         */
+
+        tl->flags |= TRL_DISTINCT_UNIQUE;
+        tl->flags &= ~TRL_LIMIT_SYNC;
+
+        if (a->zone->sync != TRL_SYNC_MODE_OFF) {
+            return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
+        }
+    }
 
     if (a->zone->sync == TRL_SYNC_MODE_STRICT) {
         return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
@@ -379,6 +397,10 @@ ngx_http_trl_distinct_local(ngx_http_request_t *r,
 
     zone = a->zone;
     tl->flags |= TRL_DISTINCT_PROVISIONAL;
+
+    if (zone->active) {
+        tl->flags |= TRL_DISTINCT_UNIQUE;
+    }
 
     if (trl_distinct_acquire(zone->core, &a->key, tl, a->fp, TRL_CLOCK_NOW,
                              &res)
@@ -650,6 +672,7 @@ ngx_http_trl_distinct_send(ngx_http_trl_applied_t *a, ngx_http_trl_ask_t *ask)
     req->limit = a->zone->rate.limit;
     req->fp = a->fp;
     req->provisional = 1;
+    req->unique = a->zone->active != NULL;
 
     if (ngx_http_trl_distinct_eval(&ask->name, req,
                                    ngx_http_trl_distinct_reply, ask)
@@ -806,7 +829,7 @@ ngx_http_trl_distinct_give_back(ngx_str_t *name,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_trl_distinct_eval(ngx_str_t *name, trl_distinct_redis_req_t *req,
     ngx_http_trl_reply_pt handler, void *data)
 {

@@ -167,6 +167,29 @@ ngx_http_trl_distinct_init_conf(ngx_conf_t *cf,
     zones = tmcf->zones.elts;
 
     for (i = 0; i < tmcf->zones.nelts; i++) {
+        if (zones[i]->active) {                 /* issue 15: token ids */
+            if (tmcf->distinct_secret) {
+                zones[i]->secret = tmcf->distinct_secret;
+
+            } else if (zones[i]->sync != TRL_SYNC_MODE_OFF
+                       && zones[i]->active->token)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"token_ratelimit_zone\" \"%V\" in %V:%ui "
+                              "has \"token=\" and \"sync\" but no "
+                              "\"token_ratelimit_distinct_secret\" is "
+                              "configured: without it each node "
+                              "fingerprints token ids under secret bytes of "
+                              "its own and a release on one node would not "
+                              "find a token issued on another",
+                              &zones[i]->name, &zones[i]->conf_file,
+                              zones[i]->conf_line);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (zones[i]->distinct == NULL) {
             continue;
         }

@@ -298,7 +298,9 @@ ngx_http_trl_keys(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         a->zone = zone;
         a->n = zone->rate.limit;            /* scale= may change it */
 
-        if (zone->distinct && ngx_http_trl_distinct_value(r, a) != NGX_OK) {
+        if (ngx_http_trl_slots(zone)
+            && ngx_http_trl_distinct_value(r, a) != NGX_OK)
+        {
             continue;                       /* no value: not limited */
         }
 
@@ -408,6 +410,10 @@ ngx_http_trl_decide(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         a = &ctx->applied[i];
 
         if (a->admitted && a->limit->count == TRL_COUNT_ALL) {
+            if (a->zone->active) {
+                continue;       /* kept in the log phase, for its lifetime */
+            }
+
             if (a->zone->distinct) {
                 ngx_http_trl_distinct_settle(a, 1);
                 continue;
@@ -546,7 +552,7 @@ ngx_http_trl_apply(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
         return ngx_http_trl_apply_signal(r, tlcf, a, &tl);
     }
 
-    if (zone->distinct) {
+    if (ngx_http_trl_slots(zone)) {
         return ngx_http_trl_distinct_apply(r, tlcf, a, &tl);   /* local */
     }
 
@@ -745,7 +751,7 @@ ngx_http_trl_release(ngx_http_trl_applied_t *a)
         return;
     }
 
-    if (a->zone->distinct) {
+    if (ngx_http_trl_slots(a->zone)) {
         ngx_http_trl_distinct_settle(a, 0);
         return;
     }
@@ -882,7 +888,7 @@ ngx_http_trl_strict_finish(ngx_http_request_t *r,
         tl = ngx_http_trl_limit(a, tlcf);
         answer = ngx_http_trl_strict_answer(ctx->wait, i);
 
-        if (zone->distinct) {
+        if (ngx_http_trl_slots(zone)) {
             ngx_http_trl_distinct_answer(r, tlcf, a, answer);
             continue;
         }

@@ -98,6 +98,13 @@ static ngx_command_t  ngx_http_trl_commands[] = {
       0,
       NULL },
 
+    { ngx_string("token_ratelimit_release"),        /* issue 15 */
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_trl_release_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("token_ratelimit_distinct_secret"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_trl_distinct_secret_directive,
@@ -364,6 +371,7 @@ ngx_http_trl_create_loc_conf(ngx_conf_t *cf)
     conf->ipv6_prefix = NGX_CONF_UNSET_UINT;
     conf->event_log = NGX_CONF_UNSET_PTR;
     conf->waf = NGX_CONF_UNSET_PTR;
+    conf->releases = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -409,8 +417,9 @@ ngx_http_trl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->ipv6_prefix, prev->ipv6_prefix, 64);
     ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
     ngx_conf_merge_ptr_value(conf->waf, prev->waf, NULL);
+    ngx_conf_merge_ptr_value(conf->releases, prev->releases, NULL);
 
-    return NGX_CONF_OK;
+    return ngx_http_trl_active_check_release(cf, conf->releases);
 }
 
 
@@ -778,6 +787,12 @@ static ngx_int_t
 ngx_http_trl_postconfiguration(ngx_conf_t *cf)
 {
     if (ngx_http_trl_init_phases(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_trl_active_used(cf)
+        && ngx_http_trl_active_init_phase(cf) != NGX_OK)   /* issue 15 */
+    {
         return NGX_ERROR;
     }
 

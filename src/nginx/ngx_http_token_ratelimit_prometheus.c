@@ -231,6 +231,7 @@ ngx_http_trl_api_prometheus(ngx_http_request_t *r,
     ngx_http_trl_prom_lists(&out, tmcf);
     ngx_http_trl_prom_reputation(&out, tmcf);
     ngx_http_trl_api_defense_prometheus(&out, tmcf);
+    ngx_http_trl_api_active_prometheus(&out, tmcf);     /* issue 15 */
 
     return ngx_http_trl_out_send(&out, NGX_HTTP_OK,
                                  "text/plain; version=0.0.4; charset=utf-8");

@@ -389,7 +389,7 @@ ngx_http_trl_rep_request(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
         /* distinct= zones keep their N: their storage is sized by it */
 
-        if (factor && !a->zone->distinct) {
+        if (factor && !ngx_http_trl_slots(a->zone)) {
             a->n = trl_rep_scale_limit(a->zone->rate.limit, factor);
         }
 

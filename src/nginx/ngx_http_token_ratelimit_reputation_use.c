@@ -262,7 +262,7 @@ ngx_http_trl_rep_resolve(ngx_conf_t *cf, ngx_http_trl_main_conf_t *tmcf)
             }
         }
 
-        if (p[i].scale.n && zone && zone->distinct) {
+        if (p[i].scale.n && zone && ngx_http_trl_slots(zone)) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"scale\" %V in %V:%ui cannot be used with zone "
                           "\"%V\": a distinct= zone keeps the N it is "

@@ -95,6 +95,18 @@ static ngx_http_variable_t  ngx_http_trl_vars[] = {
       ngx_http_trl_distinct_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE,
       0 },
 
+    { ngx_string("token_ratelimit_active"), NULL,        /* issue 15 */
+      ngx_http_trl_active_variable, NGX_HTTP_TRL_VAR_ACTIVE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_lifetime"), NULL,
+      ngx_http_trl_active_variable, NGX_HTTP_TRL_VAR_LIFETIME,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("token_ratelimit_released"), NULL,
+      ngx_http_trl_active_variable, NGX_HTTP_TRL_VAR_RELEASED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 

@@ -77,6 +77,9 @@ ngx_int_t ngx_http_trl_script_eval(ngx_uint_t script, ngx_uint_t nkeys,
     void *data);
 
 /* ngx_http_token_ratelimit_distinct_sync.c */
+ngx_int_t ngx_http_trl_distinct_eval(ngx_str_t *name,
+    trl_distinct_redis_req_t *req, ngx_http_trl_reply_pt handler,
+    void *data);
 ngx_int_t ngx_http_trl_distinct_send(ngx_http_trl_applied_t *a,
     ngx_http_trl_ask_t *ask);
 void ngx_http_trl_distinct_answer(ngx_http_request_t *r,

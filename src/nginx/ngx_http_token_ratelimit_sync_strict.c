@@ -108,7 +108,7 @@ ngx_http_trl_strict_start(ngx_http_request_t *r,
             ask->limit = a->n;
             ngx_http_trl_ask_queue(ask);
 
-        } else if (a->zone->distinct) {
+        } else if (ngx_http_trl_slots(a->zone)) {
             if (ngx_http_trl_distinct_send(a, ask) != NGX_OK) {
                 continue;
             }

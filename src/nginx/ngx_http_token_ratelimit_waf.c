@@ -448,7 +448,7 @@ ngx_http_trl_waf_peek(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
 
     ngx_memzero(&res, sizeof(trl_result_t));
 
-    rc = zone->distinct ? trl_distinct_peek(zone->core, &a.key, &tl,
+    rc = ngx_http_trl_slots(zone) ? trl_distinct_peek(zone->core, &a.key, &tl,
                                             TRL_CLOCK_NOW, &res)
                         : trl_zone_peek(zone->core, &a.key, &tl,
                                         TRL_CLOCK_NOW, &res);

@@ -100,13 +100,22 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else if (ngx_strncmp(value[i].data, "signal=", 7) == 0) {
             rv = ngx_http_trl_signal_option(cf, cmd, &value[i], ctx);
 
+        } else if ((value[i].len == 6
+                    && ngx_strncmp(value[i].data, "active", 6) == 0)
+                   || ngx_strncmp(value[i].data, "active=", 7) == 0
+                   || ngx_strncmp(value[i].data, "lifetime=", 9) == 0
+                   || ngx_strncmp(value[i].data, "token=", 6) == 0)
+        {
+            rv = ngx_http_trl_active_option(cf, cmd, &value[i], ctx);
+
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in \"%V\" "
                                "directive, expected \"zone=name:size\", "
                                "\"rate=rate\" and optionally \"sync\", "
                                "\"log_rate=\", \"log_key=\", "
-                               "\"distinct=\" and \"signal=\"",
+                               "\"distinct=\", \"signal=\", \"active\", "
+                               "\"lifetime=\" and \"token=\"",
                                &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
@@ -138,7 +147,9 @@ ngx_http_trl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_trl_signal_check(cf, cmd, ctx) != NGX_CONF_OK) {
+    if (ngx_http_trl_signal_check(cf, cmd, ctx) != NGX_CONF_OK
+        || ngx_http_trl_active_check(cf, cmd, ctx, size) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -619,6 +630,16 @@ ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
+        if ((ctx->active == NULL) != (octx->active == NULL)) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "token_ratelimit_zone \"%V\" changed between "
+                          "counting requests and holding active places "
+                          "(active), which needs another layout of its "
+                          "memory; rename the zone to start it afresh",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         block = shpool->data;
         goto attach;
     }
@@ -642,7 +663,14 @@ ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    if (ctx->distinct) {
+    if (ctx->active) {
+        if (ngx_http_trl_active_create(shm_zone, ctx, block, bytes)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (ctx->distinct) {
         if (ngx_http_trl_distinct_create(shm_zone, ctx, block, bytes)
             != NGX_OK)
         {
@@ -674,6 +702,10 @@ ngx_http_trl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                 &shm_zone->shm.name);
 
 attach:
+
+    if (ctx->active) {
+        return ngx_http_trl_active_attach(shm_zone, ctx, block);
+    }
 
     if (ctx->distinct) {
         return ngx_http_trl_distinct_attach(shm_zone, ctx, block);

@@ -453,7 +453,7 @@ START_TEST(distinct_redis_args)
     trl_distinct_arg_t        argv[TRL_DISTINCT_REDIS_ARGS];
     trl_distinct_redis_req_t  q;
     const char               *want[] = { "a", "600000", "10", "2147483647",
-                                         "1", "0" };
+                                         "1", "0", "0", "0" };
     size_t                    i, n;
 
     memset(&q, 0, sizeof(q));
@@ -462,7 +462,7 @@ START_TEST(distinct_redis_args)
     q.limit = 10;
     q.fp = 0xffffffff;
     q.provisional = 1;
-    n = trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 6);
+    n = trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 8);
     ck_assert_uint_eq(n, TRL_DISTINCT_REDIS_ARGS);
     for (i = 0; i < n; i++) {
         ck_assert_uint_eq(argv[i].len, strlen(want[i]));
@@ -473,8 +473,8 @@ START_TEST(distinct_redis_args)
     q.provisional = 0;
     q.made = 1;
     q.stamp_ms = 1796598475209ULL;
-    n = trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 6);
-    ck_assert_uint_eq(n, 6);
+    n = trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 8);
+    ck_assert_uint_eq(n, 8);
     ck_assert(argv[0].len == 1 && argv[0].data[0] == 'x');
     ck_assert(argv[4].len == 1 && argv[4].data[0] == '4');
     ck_assert(argv[5].len == 13 && memcmp(argv[5].data, "1796598475209", 13)
@@ -484,15 +484,40 @@ START_TEST(distinct_redis_args)
     q.window_ms = TRL_RATE_MAX_WINDOW_MS;
     q.limit = TRL_DISTINCT_MAX_LIMIT;
     q.stamp_ms = UINT64_MAX;
-    ck_assert_uint_eq(trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 6),
-                      6);
-    ck_assert_uint_eq(trl_distinct_redis_args(&q, buf, 20, argv, 6), 0);
-    ck_assert_uint_eq(trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 5),
+    q.lifetime_ms = TRL_RATE_MAX_WINDOW_MS;
+    q.id = UINT32_MAX;
+    ck_assert_uint_eq(trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 8),
+                      8);
+    ck_assert_uint_eq(trl_distinct_redis_args(&q, buf, 20, argv, 8), 0);
+    ck_assert_uint_eq(trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 7),
                       0);
-    q.op = 3;
-    ck_assert_uint_eq(trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 6),
+    q.op = TRL_DISTINCT_OP_RELEASE + 1;
+    ck_assert_uint_eq(trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 8),
                       0);
     ck_assert(strstr(trl_distinct_script(), "ZREMRANGEBYSCORE") != NULL);
+
+    /* active zones: settle (lifetime, id), release, unique acquire */
+    memset(&q, 0, sizeof(q));
+    q.op = TRL_DISTINCT_OP_SETTLE;
+    q.window_ms = 3600000;
+    q.limit = 5;
+    q.fp = 0x40000001;
+    q.stamp_ms = 17;
+    q.lifetime_ms = 2000;
+    q.id = 0x2a;
+    n = trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 8);
+    ck_assert_uint_eq(n, 8);
+    ck_assert(argv[0].len == 1 && argv[0].data[0] == 's');
+    ck_assert(argv[6].len == 4 && memcmp(argv[6].data, "2000", 4) == 0);
+    ck_assert(argv[7].len == 2 && memcmp(argv[7].data, "42", 2) == 0);
+    q.op = TRL_DISTINCT_OP_RELEASE;
+    n = trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 8);
+    ck_assert(n == 8 && argv[0].data[0] == 'r');
+    q.op = TRL_DISTINCT_OP_ACQUIRE;
+    q.unique = 1;
+    q.provisional = 1;
+    n = trl_distinct_redis_args(&q, buf, sizeof(buf), argv, 8);
+    ck_assert(n == 8 && argv[4].len == 1 && argv[4].data[0] == '9');
 }
 END_TEST
 

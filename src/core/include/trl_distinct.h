@@ -190,6 +190,8 @@ int trl_json_field(const void *body, size_t len, const char *name,
 #define TRL_DISTINCT_OP_ACQUIRE  0
 #define TRL_DISTINCT_OP_CONFIRM  1
 #define TRL_DISTINCT_OP_CANCEL   2
+#define TRL_DISTINCT_OP_SETTLE   3     /* active zones (trl_active.h) */
+#define TRL_DISTINCT_OP_RELEASE  4
 
 typedef struct {
     int        op;             /* TRL_DISTINCT_OP_* */
@@ -202,6 +204,15 @@ typedef struct {
     uint64_t   stamp_ms;       /* confirm, cancel: the admission's time,
                                   as the acquire reply said */
     uint8_t    made;           /* cancel: the admission added the member */
+    uint8_t    unique;         /* acquire (active zones): a member met
+                                  again is a nonce collision, rejected
+                                  (free in 1 ms), not a repeat */
+    uint64_t   lifetime_ms;    /* settle: held until now + it (<= W), or
+                                  0: given back */
+    uint32_t   id;             /* settle: the member's new name (kept when
+                                  another member has it); release: the
+                                  member to remove, 0: the settled member
+                                  that expires first */
 } trl_distinct_redis_req_t;
 
 typedef struct {
@@ -210,10 +221,10 @@ typedef struct {
 } trl_distinct_arg_t;
 
 /* Writes the ARGV strings (NUL-terminated) into buf and points argv at
- * them: op, W, N, fp, flags, stamp.  Returns their number
+ * them: op, W, N, fp, flags, stamp, lifetime, id.  Returns their number
  * (TRL_DISTINCT_REDIS_ARGS), 0 when buf or argv is short or the request
  * is bad; TRL_DISTINCT_REDIS_BUF bytes of buf always suffice. */
-#define TRL_DISTINCT_REDIS_ARGS  6
+#define TRL_DISTINCT_REDIS_ARGS  8
 #define TRL_DISTINCT_REDIS_BUF   128
 
 size_t trl_distinct_redis_args(const trl_distinct_redis_req_t *req,

@@ -1,0 +1,81 @@
+// abi_active.cpp - the extern "C" boundary of active zones (trl_active.h):
+// every entry point is noexcept, and what can throw runs in guard().
+#include "guard.hpp"
+#include "siphash.hpp"
+#include "trl_active.h"
+#include "zone.hpp"
+
+namespace {
+
+bool valid(const trl_limit_t *limit) noexcept {
+    return limit != nullptr && limit->rate.limit >= 1
+           && limit->rate.limit <= TRL_DISTINCT_MAX_LIMIT
+           && limit->rate.window_ms >= 1
+           && limit->rate.window_ms <= TRL_RATE_MAX_WINDOW_MS;
+}
+
+trl::Zone zone_of(trl_zone_t *zone) noexcept {
+    return trl::Zone(reinterpret_cast<trl::Root *>(zone));
+}
+
+}  // namespace
+
+extern "C" {
+
+uint32_t trl_active_nonce(uint32_t random) noexcept {
+    return (random & (TRL_ACTIVE_NONCE - 1)) | TRL_ACTIVE_NONCE;
+}
+
+uint32_t trl_active_id(const uint8_t secret[16], const void *id,
+                       size_t len) noexcept {
+    trl_hash_t h = trl::siphash128(secret, id, len);
+    uint32_t v = static_cast<uint32_t>(h.lo) & (TRL_ACTIVE_NONCE - 1);
+    return v != 0 ? v : 1;
+}
+
+int trl_active_settle(trl_zone_t *zone, const trl_hash_t *key,
+                      const trl_limit_t *limit, uint64_t ticket,
+                      uint64_t lifetime_ms, uint32_t id, uint64_t now_ms,
+                      uint32_t *held) noexcept {
+    return trl::guard(TRL_ERROR, [&] {
+        uint32_t n = 0;
+        if (!valid(limit) || key == nullptr) {
+            return TRL_ERROR;
+        }
+        int rc = zone_of(zone).active_settle(*key, *limit, ticket,
+                                             lifetime_ms, id, now_ms, n);
+        if (held != nullptr) {
+            *held = n;
+        }
+        return rc;
+    });
+}
+
+int trl_active_release(trl_zone_t *zone, const trl_hash_t *key,
+                       const trl_limit_t *limit, uint32_t id,
+                       uint64_t now_ms, uint32_t *held) noexcept {
+    return trl::guard(TRL_ERROR, [&] {
+        uint32_t n = 0;
+        if (!valid(limit) || key == nullptr) {
+            return TRL_ERROR;
+        }
+        int rc = zone_of(zone).active_release(*key, *limit, id, now_ms, n);
+        if (held != nullptr) {
+            *held = n;
+        }
+        return rc;
+    });
+}
+
+size_t trl_active_places(trl_zone_t *zone, const trl_hash_t *key,
+                         const trl_limit_t *limit, uint64_t now_ms,
+                         trl_active_place_t *out, size_t max) noexcept {
+    return trl::guard(size_t{0}, [&] {
+        if (!valid(limit) || key == nullptr || out == nullptr) {
+            return size_t{0};
+        }
+        return zone_of(zone).active_places(*key, *limit, now_ms, out, max);
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,479 @@
+
+/*
+ * ngx_http_token_ratelimit_active_release.c - what the end of a request
+ * does to active zones: the directive token_ratelimit_release (a
+ * revocation gives a place back), the log-phase handler that settles
+ * issuances and runs releases, and the variables $token_ratelimit_active,
+ * $token_ratelimit_lifetime and $token_ratelimit_released.
+ *
+ * The handler runs first in the log phase (before access_log), so that
+ * the variables show what it did.
+ */
+
+
+#include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_sync.h"
+
+
+/* One token_ratelimit_release directive. */
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_complex_value_t   *key;        /* NULL: the zone's key */
+    ngx_http_complex_value_t   *token;      /* NULL: the zone's token= */
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+} ngx_http_trl_release_t;
+
+
+static ngx_int_t ngx_http_trl_active_log_handler(ngx_http_request_t *r);
+static void ngx_http_trl_active_release_one(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx, ngx_http_trl_release_t *rel);
+static void ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone,
+    ngx_str_t *key, uint32_t id);
+static ngx_http_complex_value_t *ngx_http_trl_release_value(ngx_conf_t *cf,
+    ngx_str_t *v);
+
+
+/* token_ratelimit_release zone=name [key=string] [token=string]; */
+
+char *
+ngx_http_trl_release_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_trl_loc_conf_t  *tlcf = conf;
+
+    ngx_str_t                 *value, v;
+    ngx_uint_t                 i;
+    ngx_http_trl_release_t    *rel;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    value = cf->args->elts;
+
+    if (tlcf->releases == NGX_CONF_UNSET_PTR) {
+        tlcf->releases = ngx_array_create(cf->pool, 2,
+                                          sizeof(ngx_http_trl_release_t));
+        if (tlcf->releases == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rel = ngx_array_push(tlcf->releases);
+    if (rel == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rel, sizeof(ngx_http_trl_release_t));
+    rel->file = cf->conf_file->file.name;
+    rel->line = cf->conf_file->line;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0 && value[i].len > 5) {
+            v.data = value[i].data + 5;
+            v.len = value[i].len - 5;
+
+            rel->shm_zone = ngx_shared_memory_add(cf, &v, 0,
+                                             &ngx_http_token_ratelimit_module);
+            if (rel->shm_zone == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0 && value[i].len > 4) {
+            v.data = value[i].data + 4;
+            v.len = value[i].len - 4;
+
+            rel->key = ngx_http_trl_release_value(cf, &v);
+            if (rel->key == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "token=", 6) == 0 && value[i].len > 6) {
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+            rel->token = ngx_http_trl_release_value(cf, &v);
+            if (rel->token == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected \"zone=name\" and optionally "
+                           "\"key=string\" and \"token=string\"",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rel->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive must have a \"zone=name\" "
+                           "parameter naming an active zone", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_token_ratelimit_module);
+    tmcf->releases = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_http_complex_value_t *
+ngx_http_trl_release_value(ngx_conf_t *cf, ngx_str_t *v)
+{
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    cv = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = v;
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NULL;
+    }
+
+    return cv;
+}
+
+
+/*
+ * A location's releases, once the http block is read: each names an
+ * active zone.  Called for every location (merge), as the zones are all
+ * known by then only when checked at postconfiguration: see
+ * ngx_http_trl_active_check_releases().
+ */
+
+char *
+ngx_http_trl_active_check_release(ngx_conf_t *cf, ngx_array_t *releases)
+{
+    ngx_uint_t               i;
+    ngx_http_trl_zone_t     *zone;
+    ngx_http_trl_release_t  *rel;
+
+    if (releases == NULL || releases == NGX_CONF_UNSET_PTR) {
+        return NGX_CONF_OK;
+    }
+
+    rel = releases->elts;
+
+    for (i = 0; i < releases->nelts; i++) {
+        zone = rel[i].shm_zone->data;
+
+        if (zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "unknown zone \"%V\" in \"token_ratelimit_release\" "
+                          "directive, no \"token_ratelimit_zone\" defines it "
+                          "in %V:%ui", &rel[i].shm_zone->shm.name,
+                          &rel[i].file, rel[i].line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (zone->active == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "zone \"%V\" in \"token_ratelimit_release\" "
+                          "directive in %V:%ui is not an active zone: "
+                          "only a zone with \"active\" holds places to "
+                          "give back", &zone->name, &rel[i].file,
+                          rel[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* The handler runs first in the log phase: before access_log. */
+
+ngx_int_t
+ngx_http_trl_active_init_phase(ngx_conf_t *cf)
+{
+    ngx_array_t                *handlers;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    handlers = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
+
+    h = ngx_array_push(handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = handlers->elts;
+    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
+    h[0] = ngx_http_trl_active_log_handler;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request ended: its places in active zones are kept (for the token's
+ * lifetime) or given back, as its count mode says; then, if it succeeded,
+ * its releases run.
+ */
+
+static ngx_int_t
+ngx_http_trl_active_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                i, status, failed;
+    ngx_http_trl_ctx_t       *ctx;
+    ngx_http_trl_release_t   *rel;
+    ngx_http_trl_applied_t   *a;
+    ngx_http_trl_loc_conf_t  *tlcf;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+    failed = (status == 0 || status >= NGX_HTTP_BAD_REQUEST);
+
+    ctx = ngx_http_trl_get_ctx(r);
+
+    if (ctx && ctx->decided) {
+        for (i = 0; i < ctx->napplied; i++) {
+            a = &ctx->applied[i];
+
+            if (a->zone->active == NULL || !a->admitted) {
+                continue;
+            }
+
+            if (a->limit->count == TRL_COUNT_ALL
+                || (a->limit->count == TRL_COUNT_FAILED && failed)
+                || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed))
+            {
+                ngx_http_trl_active_keep(r, a);
+                continue;
+            }
+
+            ngx_http_trl_distinct_settle(a, 0);    /* given back */
+        }
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
+
+    if (tlcf->releases == NULL || tlcf->releases == NGX_CONF_UNSET_PTR
+        || failed || !tlcf->enabled)
+    {
+        return NGX_OK;
+    }
+
+    if (ctx == NULL) {
+        ctx = ngx_http_trl_create_ctx(r, 0);
+        if (ctx == NULL) {
+            return NGX_OK;
+        }
+    }
+
+    rel = tlcf->releases->elts;
+
+    for (i = 0; i < tlcf->releases->nelts; i++) {
+        ngx_http_trl_active_release_one(r, ctx, &rel[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * One release: the key's place of the token named (token=, else the
+ * zone's token= on this request), or without a name the settled place
+ * that expires first.  Never below zero, never a place in flight, never
+ * a penalty.  A sync zone releases in Redis too (the variable and the
+ * counters say what the node itself held).
+ */
+
+static void
+ngx_http_trl_active_release_one(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx, ngx_http_trl_release_t *rel)
+{
+    ngx_int_t                 rc;
+    uint32_t                  id, held;
+    ngx_str_t                 key, token;
+    trl_hash_t                hash;
+    trl_limit_t               tl;
+    ngx_http_trl_zone_t      *zone;
+    ngx_http_complex_value_t *cv;
+
+    zone = rel->shm_zone->data;
+
+    if (zone == NULL || zone->core == NULL || zone->active == NULL) {
+        return;
+    }
+
+    if (ngx_http_complex_value(r, rel->key ? rel->key : &zone->key, &key)
+        != NGX_OK
+        || key.len == 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "token_ratelimit: zone \"%V\": empty key, nothing "
+                       "to release", &zone->name);
+        return;
+    }
+
+    id = 0;
+    cv = rel->token ? rel->token : zone->active->token;
+
+    if (cv && ngx_http_complex_value(r, cv, &token) == NGX_OK && token.len) {
+        id = trl_active_id(zone->secret, token.data, token.len);
+    }
+
+    trl_zone_hash(zone->core, key.data, key.len, &hash);
+
+    ngx_memzero(&tl, sizeof(trl_limit_t));
+    tl.rate = zone->rate;
+
+    held = 0;
+    rc = trl_active_release(zone->core, &hash, &tl, id, TRL_CLOCK_NOW, &held);
+
+    if (rc == TRL_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "token_ratelimit zone \"%V\" failed to release a "
+                      "place", &zone->name);
+        return;
+    }
+
+    ngx_atomic_fetch_add(&zone->active->stats[rc == 1
+                                              ? NGX_HTTP_TRL_ACTIVE_RELEASED
+                                              : NGX_HTTP_TRL_ACTIVE_MISSED],
+                         1);
+
+    ctx->released = rc == 1 ? NGX_HTTP_TRL_RELEASED_ONE
+                            : NGX_HTTP_TRL_RELEASED_NONE;
+    ctx->active_held = held;
+    ctx->active_shown = 1;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "token_ratelimit: zone \"%V\": release of token id "
+                   "%08xD: %s, %uD held", &zone->name, id,
+                   rc == 1 ? "released" : "none to release", held);
+
+    if (zone->sync != TRL_SYNC_MODE_OFF && ngx_http_trl_sync_available()) {
+        ngx_http_trl_active_redis_release(zone, &key, id);
+    }
+}
+
+
+static void
+ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone, ngx_str_t *key,
+    uint32_t id)
+{
+    ngx_str_t                 name;
+    trl_distinct_redis_req_t  req;
+
+    if (ngx_http_trl_redis_name(NULL, zone, key, &name) != NGX_OK) {
+        return;
+    }
+
+    ngx_memzero(&req, sizeof(trl_distinct_redis_req_t));
+    req.op = TRL_DISTINCT_OP_RELEASE;
+    req.window_ms = zone->rate.window_ms;
+    req.limit = zone->rate.limit;
+    req.id = id;
+
+    (void) ngx_http_trl_distinct_eval(&name, &req, NULL, NULL);
+    ngx_free(name.data);                    /* the command keeps a copy */
+}
+
+
+/* --- variables ----------------------------------------------------------- */
+
+ngx_int_t
+ngx_http_trl_active_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char              *p;
+    uint64_t             n;
+    ngx_http_trl_ctx_t  *ctx;
+
+    ctx = ngx_http_trl_get_ctx(r);
+    v->not_found = 1;
+
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_TRL_VAR_ACTIVE:
+        if (!ctx->active_shown) {
+            return NGX_OK;
+        }
+        n = ctx->active_held;
+        break;
+
+    case NGX_HTTP_TRL_VAR_LIFETIME:
+        if (!ctx->active_lifetime) {
+            return NGX_OK;
+        }
+        n = (ctx->active_lifetime + 999) / 1000;
+        break;
+
+    default: /* NGX_HTTP_TRL_VAR_RELEASED */
+        if (ctx->released == 0) {
+            return NGX_OK;
+        }
+        n = ctx->released == NGX_HTTP_TRL_RELEASED_ONE;
+        break;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%uL", n) - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* Some active zone or release exists: the log-phase handler is needed. */
+
+ngx_uint_t
+ngx_http_trl_active_used(ngx_conf_t *cf)
+{
+    ngx_uint_t                 i;
+    ngx_http_trl_zone_t      **zones;
+    ngx_http_trl_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_token_ratelimit_module);
+
+    if (tmcf->releases) {
+        return 1;
+    }
+
+    zones = tmcf->zones.elts;
+
+    for (i = 0; i < tmcf->zones.nelts; i++) {
+        if (zones[i]->active) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
