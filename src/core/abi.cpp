@@ -281,7 +281,8 @@ size_t trl_zone_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
                           size_t max, uint64_t now_ms,
                           uint64_t *active) noexcept {
     return guard(size_t{0}, [&] {
-        return zone_of(zone).penalties(out, max, now_ms, active);
+        trl::Zone z = zone_of(zone);
+        return z.penalties(out, max, trl::zone_now(z, now_ms), active);
     });
 }
 
@@ -289,7 +290,8 @@ size_t trl_zone_named_penalties(trl_zone_t *zone, trl_penalty_info_t *out,
                                 trl_offender_t *names, size_t max,
                                 uint64_t now_ms) noexcept {
     return guard(size_t{0}, [&] {
-        return zone_of(zone).named_penalties(out, names, max, now_ms);
+        trl::Zone z = zone_of(zone);
+        return z.named_penalties(out, names, max, trl::zone_now(z, now_ms));
     });
 }
 

@@ -22,6 +22,30 @@ trl::Zone zone_of(trl_zone_t *zone) noexcept {
 
 extern "C" {
 
+trl_zone_t *trl_active_zone_create(void *mem, size_t size, uint32_t limit,
+                                   uint64_t max_ms, char *err,
+                                   size_t errlen) noexcept {
+    return trl::guard(static_cast<trl_zone_t *>(nullptr),
+                      trl::ErrorOut{err, errlen, "creating the zone"},
+                      [&] {
+        if (max_ms < 1 || max_ms > TRL_RATE_MAX_WINDOW_MS) {
+            trl::put_error(err, errlen, "the longest lifetime must be 1 ms "
+                           "to 365 days");
+            return static_cast<trl_zone_t *>(nullptr);
+        }
+        trl_zone_t *zone = trl_distinct_zone_create(mem, size, 0, limit, err,
+                                                    errlen);
+        if (zone != nullptr) {
+            zone_of(zone).set_clock_ahead(max_ms);
+        }
+        return zone;
+    });
+}
+
+uint64_t trl_active_zone_max(const trl_zone_t *zone) noexcept {
+    return zone_of(const_cast<trl_zone_t *>(zone)).clock_ahead();
+}
+
 uint32_t trl_active_nonce(uint32_t random) noexcept {
     return (random & (TRL_ACTIVE_NONCE - 1)) | TRL_ACTIVE_NONCE;
 }
@@ -42,8 +66,9 @@ int trl_active_settle(trl_zone_t *zone, const trl_hash_t *key,
         if (!valid(limit) || key == nullptr) {
             return TRL_ERROR;
         }
-        int rc = zone_of(zone).active_settle(*key, *limit, ticket,
-                                             lifetime_ms, id, now_ms, n);
+        trl::Zone z = zone_of(zone);
+        int rc = z.active_settle(*key, *limit, ticket, lifetime_ms, id,
+                                 trl::zone_now(z, now_ms), n);
         if (held != nullptr) {
             *held = n;
         }
@@ -59,7 +84,9 @@ int trl_active_release(trl_zone_t *zone, const trl_hash_t *key,
         if (!valid(limit) || key == nullptr) {
             return TRL_ERROR;
         }
-        int rc = zone_of(zone).active_release(*key, *limit, id, now_ms, n);
+        trl::Zone z = zone_of(zone);
+        int rc = z.active_release(*key, *limit, id, trl::zone_now(z, now_ms),
+                                  n);
         if (held != nullptr) {
             *held = n;
         }
@@ -74,7 +101,13 @@ size_t trl_active_places(trl_zone_t *zone, const trl_hash_t *key,
         if (!valid(limit) || key == nullptr || out == nullptr) {
             return size_t{0};
         }
-        return zone_of(zone).active_places(*key, *limit, now_ms, out, max);
+        trl::Zone z = zone_of(zone);
+        size_t n = z.active_places(*key, *limit, trl::zone_now(z, now_ms), out,
+                                   max);
+        for (size_t i = 0; i < n; i++) {
+            out[i].expires_ms -= z.clock_ahead();
+        }
+        return n;
     });
 }
 

@@ -106,7 +106,10 @@ int trl_distinct_acquire(trl_zone_t *zone, const trl_hash_t *key,
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
-        return z.distinct_acquire(*key, *limit, fp, now_ms, *res);
+        int rc = z.distinct_acquire(*key, *limit, fp, trl::zone_now(z, now_ms),
+                                    *res);
+        trl::zone_result_back(z, *res);
+        return rc;
     });
 }
 
@@ -118,7 +121,8 @@ int trl_distinct_confirm(trl_zone_t *zone, const trl_hash_t *key,
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
-        return z.distinct_settle(*key, *limit, ticket, true, now_ms);
+        return z.distinct_settle(*key, *limit, ticket, true,
+                                 trl::zone_now(z, now_ms));
     });
 }
 
@@ -130,7 +134,8 @@ int trl_distinct_cancel(trl_zone_t *zone, const trl_hash_t *key,
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
-        return z.distinct_settle(*key, *limit, ticket, false, now_ms);
+        return z.distinct_settle(*key, *limit, ticket, false,
+                                 trl::zone_now(z, now_ms));
     });
 }
 
@@ -142,7 +147,9 @@ int trl_distinct_peek(trl_zone_t *zone, const trl_hash_t *key,
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
-        return z.distinct_peek(*key, *limit, now_ms, *res);
+        int rc = z.distinct_peek(*key, *limit, trl::zone_now(z, now_ms), *res);
+        trl::zone_result_back(z, *res);
+        return rc;
     });
 }
 
@@ -155,9 +162,12 @@ int trl_distinct_strict_apply(trl_zone_t *zone, const trl_hash_t *key,
             return TRL_ERROR;
         }
         trl::Zone z = zone_of(zone);
-        return z.distinct_strict_apply(*key, *limit, fp, reply->admitted,
-                                       reply->count, reply->free_in_ms,
-                                       reply->reset_in_ms, now_ms, *res);
+        int rc = z.distinct_strict_apply(*key, *limit, fp, reply->admitted,
+                                         reply->count, reply->free_in_ms,
+                                         reply->reset_in_ms,
+                                         trl::zone_now(z, now_ms), *res);
+        trl::zone_result_back(z, *res);
+        return rc;
     });
 }
 

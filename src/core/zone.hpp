@@ -130,7 +130,11 @@ struct Root {
     // them (they were reserved words): no layout version change.
     LineBudget lines[TRL_LINES_LOGS];
     std::atomic<uint64_t> lines_refused[TRL_LINES_LOGS];
-    uint64_t reserved[1];
+    // zone_active.cpp: an active zone's MAX, 0 for others; was reserved,
+    // zero in older zones.  An active zone keeps its times on a clock MAX
+    // ahead of the core's, so that a slot's time (expiry - MAX) is never
+    // before 0 (clock_ahead(), the ABI moves times on and off it)
+    uint64_t active_max_ms;
     uint64_t distinct_off;          // slot blocks (distinct_slots > 0); was
                                     // reserved, zero in older zones
 };
@@ -209,7 +213,9 @@ class Zone {
                               uint64_t now_ms, trl_result_t &res);
 
     // zone_active.cpp: active zones (trl_active.h), distinct zones whose
-    // slot times are expiry - MAX
+    // slot times are expiry - MAX, on a clock MAX ahead
+    uint64_t clock_ahead() const { return r_->active_max_ms; }
+    void set_clock_ahead(uint64_t max_ms) { r_->active_max_ms = max_ms; }
     int active_settle(const trl_hash_t &key, const trl_limit_t &limit,
                       uint64_t ticket, uint64_t lifetime_ms, uint32_t id,
                       uint64_t now_ms, uint32_t &held);
@@ -329,6 +335,26 @@ inline uint64_t Zone::begin_result(const Locked &lock, uint32_t limit,
     res.recovered = lock.recovered();
     res.now_ms = now_ms == TRL_CLOCK_NOW ? trl_clock_ms() : now_ms;
     return res.now_ms;
+}
+
+// A time given to an active zone (or the clock's, for TRL_CLOCK_NOW) on
+// the zone's clock, and a result's times back off it; both nothing for
+// other zones.  (An active zone's clock is read before the stripe's lock
+// is taken, earlier than the decision by the lock's wait: far less than
+// the time between the upstream's issuing a token and the log phase that
+// times its place, which so still ends after the token.)
+inline uint64_t zone_now(const Zone &z, uint64_t now_ms) {
+    uint64_t ahead = z.clock_ahead();
+    if (ahead == 0) {
+        return now_ms;
+    }
+    return (now_ms == TRL_CLOCK_NOW ? trl_clock_ms() : now_ms) + ahead;
+}
+
+inline void zone_result_back(const Zone &z, trl_result_t &res) {
+    uint64_t ahead = z.clock_ahead();
+    res.now_ms -= ahead;
+    res.reset_ms = res.reset_ms > ahead ? res.reset_ms - ahead : 0;
 }
 
 }  // namespace trl

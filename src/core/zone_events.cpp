@@ -27,7 +27,7 @@ static_assert(TRL_EVENT_MAX_RATE <= kCountMask, "event count bits");
 static_assert(sizeof(LineBudget) == 16, "line budget layout");
 static_assert(offsetof(Root, lines) == 200
                   && offsetof(Root, lines_refused) == 232
-                  && offsetof(Root, reserved) == 248,
+                  && offsetof(Root, active_max_ms) == 248,
               "the event log's words where they were, the others in the "
               "old reserved words");
 

@@ -269,9 +269,10 @@ ngx_http_trl_active_create(ngx_shm_zone_t *shm_zone,
         }
     }
 
-    if (trl_distinct_zone_create(block + NGX_HTTP_TRL_ACTIVE_HEAD,
-                                 bytes - NGX_HTTP_TRL_ACTIVE_HEAD, 0,
-                                 ctx->rate.limit, err, sizeof(err))
+    if (trl_active_zone_create(block + NGX_HTTP_TRL_ACTIVE_HEAD,
+                               bytes - NGX_HTTP_TRL_ACTIVE_HEAD,
+                               ctx->rate.limit, ctx->active->max_ms, err,
+                               sizeof(err))
         == NULL)
     {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
@@ -339,6 +340,15 @@ ngx_http_trl_active_attach(ngx_shm_zone_t *shm_zone,
     }
 
     made = trl_distinct_zone_limit(ctx->core);
+
+    if (trl_active_zone_max(ctx->core) != max_ms) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\" is damaged (its MAX "
+                      "differs from its head's); restart nginx or rename "
+                      "the zone", &shm_zone->shm.name);
+        ctx->core = NULL;
+        return NGX_ERROR;
+    }
 
     if (made < ctx->rate.limit) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,

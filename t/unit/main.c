@@ -34,6 +34,7 @@ main(void)
     srunner_add_suite(sr, grammar_suite());
     srunner_add_suite(sr, scripts_suite());
     srunner_add_suite(sr, distinct_suite());
+    srunner_add_suite(sr, active_suite());
     srunner_add_suite(sr, subject_suite());
     srunner_add_suite(sr, reputation_suite());
     srunner_add_suite(sr, reputation_parse_suite());

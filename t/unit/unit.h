@@ -70,6 +70,7 @@ Suite *cluster_suite(void);
 Suite *grammar_suite(void);
 Suite *scripts_suite(void);
 Suite *distinct_suite(void);
+Suite *active_suite(void);
 Suite *subject_suite(void);
 Suite *reputation_suite(void);
 Suite *reputation_parse_suite(void);

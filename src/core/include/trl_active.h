@@ -30,6 +30,18 @@
 TRL_BEGIN_DECLS
 
 
+/*
+ * An active zone: a distinct zone for N places per key that keeps its
+ * times on a clock MAX ahead of trl_clock_ms() (every function of a
+ * zone's ABI moves the times it is given onto it and its results back),
+ * so that a place's time, expiry - MAX, is never before 0 however young
+ * the clock is.  trl_active_zone_max() is MAX (0: not an active zone),
+ * e.g. after trl_zone_attach() on a reload, which must not change it.
+ */
+trl_zone_t *trl_active_zone_create(void *mem, size_t size, uint32_t limit,
+    uint64_t max_ms, char *err, size_t errlen) TRL_NOEXCEPT;
+uint64_t trl_active_zone_max(const trl_zone_t *zone) TRL_NOEXCEPT;
+
 /* trl_limit_t.flags: every admission is a new value: a nonce the key
  * already holds is changed to one it does not (active zones). */
 #define TRL_DISTINCT_UNIQUE  0x400
