@@ -60,6 +60,10 @@ void fill(const trl::Policy &p, trl_policy_t *out) {
     out->penalty = p.penalty;
     out->line = p.line;
     out->distinct = p.distinct.empty() ? nullptr : p.distinct.c_str();
+    out->active = p.active ? 1 : 0;
+    out->active_max_ms = p.active_max_ms;
+    out->lifetime = p.lifetime.empty() ? nullptr : p.lifetime.c_str();
+    out->token = p.token.empty() ? nullptr : p.token.c_str();
     out->scale = p.scale;
     out->penalty_level = p.penalty_level;
     out->deny_score = p.deny_score;

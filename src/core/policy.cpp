@@ -147,6 +147,10 @@ struct Partial {
     Field<trl_rep_terms_t> penalty_level;
     Field<uint32_t> deny_score;      // 0 (deny_score: off): none
     Field<trl_ban_t> ban;            // count 0 (ban: off): none
+    Field<uint64_t> active;          // active: (issue 15); UINT64_MAX:
+                                     // off, 0: on (MAX = the window)
+    Field<std::string> lifetime;     // "": none
+    Field<std::string> token;        // "": none
 };
 
 const char *const kTopKeys[] = {"enabled", "environment", "defaults",
@@ -155,7 +159,7 @@ const char *const kPolicyKeys[] = {"rate", "key", "count", "warn", "penalty",
                                    "dry_run", "sync", "zone_size",
                                    "log_rate", "log_key", "distinct",
                                    "scale", "penalty_level", "deny_score",
-                                   "ban"};
+                                   "ban", "active", "lifetime", "token"};
 const char *const kPenaltyKeys[] = {"base", "factor", "max", "forgive"};
 
 template <size_t N>
@@ -330,6 +334,22 @@ bool Loader::partial(uint32_t id, const std::string &where, Partial &p) {
                                            "$trl_user, or off");
             }
             p.distinct.put(s, at, shown);
+        } else if (key == "active") {
+            // as token_ratelimit_zone's active[=MAX], or off
+            uint64_t max_ms = UINT64_MAX;
+            if (s != "off" && !parse_active(s.data(), s.size(), max_ms,
+                                            reason)) {
+                return bad(v, key, where, shown, reason + ", or off");
+            }
+            p.active.put(max_ms, at, shown);
+        } else if (key == "lifetime" || key == "token") {
+            // as token_ratelimit_zone's lifetime= and token=
+            if (s.empty() || s.find('\0') != std::string::npos) {
+                return bad(v, key, where, shown, "expected a non-empty nginx "
+                                           "string such as "
+                                           "$upstream_http_x_expires_in");
+            }
+            (key == "lifetime" ? p.lifetime : p.token).put(s, at, shown);
         } else if (key == "scale" || key == "penalty_level") {
             // as token_ratelimit's scale= and penalty_level=, or off
             trl_rep_terms_t t{};
@@ -466,6 +486,9 @@ bool Loader::finish(const std::string &name, const Mark &at,
     inherit(p.rate, d.rate);
     inherit(p.key, d.key);
     inherit(p.distinct, d.distinct);
+    inherit(p.active, d.active);
+    inherit(p.lifetime, d.lifetime);
+    inherit(p.token, d.token);
     inherit(p.zone_size, d.zone_size);
     inherit(p.count, d.count);
     inherit(p.warn, d.warn);
@@ -516,7 +539,43 @@ bool Loader::finish(const std::string &name, const Mark &at,
     out.deny_score = p.deny_score.set ? p.deny_score.value : 0;
     out.ban = p.ban.set ? p.ban.value : trl_ban_t{};
 
+    out.active = p.active.set && p.active.value != UINT64_MAX;
+    out.active_max_ms = out.active ? p.active.value : 0;
+    out.lifetime = p.lifetime.set ? p.lifetime.value : std::string();
+    out.token = p.token.set ? p.token.value : std::string();
+
     uint32_t n = out.rate.limit;
+    if (!out.active && (p.lifetime.set || p.token.set)) {
+        const auto &f = p.lifetime.set ? p.lifetime : p.token;
+        return fail(f.mark, std::string(p.lifetime.set ? "lifetime " : "token ")
+                                + f.shown + " of " + where
+                                + " needs active: on (or the longest "
+                                  "lifetime)");
+    }
+    if (out.active) {
+        if (!out.distinct.empty()) {
+            return fail(p.active.mark, "active " + p.active.shown + " of " +
+                                           where + " cannot be combined "
+                                           "with distinct: a zone counts "
+                                           "active places or distinct "
+                                           "values");
+        }
+        if (n > TRL_DISTINCT_MAX_LIMIT) {
+            return fail(p.rate.mark,
+                        "rate " + p.rate.shown + " of " + where +
+                            " holds active places (active: " +
+                            p.active.shown + "); expected at most " +
+                            std::to_string(TRL_DISTINCT_MAX_LIMIT) +
+                            " per key");
+        }
+        if (out.active_max_ms != 0 && out.active_max_ms < out.rate.window_ms) {
+            return fail(p.active.mark,
+                        "active " + p.active.shown + " of " + where +
+                            " is below the rate's window (" + p.rate.shown +
+                            "): the longest lifetime must be at least the "
+                            "lifetime of a token whose answer tells none");
+        }
+    }
     if (!out.distinct.empty()) {
         if (n > TRL_DISTINCT_MAX_LIMIT) {
             return fail(p.rate.mark,

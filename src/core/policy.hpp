@@ -63,6 +63,10 @@ struct Policy {
     std::string name;
     std::string key;
     std::string distinct;              // "": the policy counts requests
+    bool active = false;               // active: (issue 15)
+    uint64_t active_max_ms = 0;        // 0: the rate's window
+    std::string lifetime;              // "": none
+    std::string token;                 // "": none
     trl_rate_t rate{};
     uint64_t zone_size = 0;
     uint32_t count = TRL_COUNT_ALL;
@@ -110,6 +114,13 @@ constexpr uint64_t kDurationMaxMs = TRL_RATE_MAX_WINDOW_MS;   // 365d
 // "<N><unit>" terms, unit ms, s, m, h or d, summed ("1h30m"); at most 365d.
 bool parse_duration(const char *text, std::size_t len, uint64_t &ms,
                     std::string &why);
+
+// active_grammar.cpp: token_ratelimit_zone's active[=MAX] and a policy's
+// active: ("on": max_ms 0, the rate's window), and an upstream's lifetime
+// (digits: seconds; else a duration).
+bool parse_active(const char *text, std::size_t len, uint64_t &max_ms,
+                  std::string &why);
+bool parse_lifetime(const char *text, std::size_t len, uint64_t &ms);
 
 // "<N>" bytes or "<N>k", "<N>m", "<N>g" (case-insensitive).
 bool parse_size(const char *text, std::size_t len, uint64_t &bytes,

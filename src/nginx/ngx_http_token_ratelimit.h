@@ -650,6 +650,8 @@ char *ngx_http_trl_active_option(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx);
 char *ngx_http_trl_active_check(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_trl_zone_t *ctx, ssize_t size);
+char *ngx_http_trl_active_policy(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_trl_zone_t *ctx, trl_policy_t *policy);
 ngx_int_t ngx_http_trl_active_create(ngx_shm_zone_t *shm_zone,
     ngx_http_trl_zone_t *ctx, u_char *block, size_t bytes);
 ngx_int_t ngx_http_trl_active_attach(ngx_shm_zone_t *shm_zone,

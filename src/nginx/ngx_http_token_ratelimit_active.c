@@ -33,7 +33,6 @@
 
 #define NGX_HTTP_TRL_ERRLEN         256
 
-#define NGX_HTTP_TRL_YEAR_MS        (365 * 86400000ULL)
 
 
 static ngx_http_trl_active_t *ngx_http_trl_active_conf(ngx_conf_t *cf,
@@ -50,8 +49,9 @@ char *
 ngx_http_trl_active_option(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx)
 {
+    char                               err[256];
+    uint64_t                           ms;
     ngx_str_t                          v;
-    ngx_msec_t                         ms;
     ngx_http_complex_value_t          *cv;
     ngx_http_trl_active_t             *act;
     ngx_http_compile_complex_value_t   ccv;
@@ -67,20 +67,13 @@ ngx_http_trl_active_option(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     if (ngx_strncmp(value->data, "active=", 7) == 0) {
-        v.data = value->data + 7;
-        v.len = value->len - 7;
-
-        ms = ngx_parse_time(&v, 0);
-
-        if (ms == (ngx_msec_t) NGX_ERROR || ms < 1000
-            || (uint64_t) ms > NGX_HTTP_TRL_YEAR_MS)
+        if (trl_active_parse((char *) value->data + 7, value->len - 7, &ms,
+                             err, sizeof(err))
+            != TRL_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid value \"%V\" in \"%V\" directive: "
-                               "expected \"active\" or \"active=time\", the "
-                               "longest a token keeps its place, 1s to 365d "
-                               "and at least the rate's window (e.g. "
-                               "active=24h)", value, &cmd->name);
+                               "%s", value, &cmd->name, err);
             return NGX_CONF_ERROR;
         }
 
@@ -133,6 +126,63 @@ ngx_http_trl_active_option(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A policy file's active:, lifetime: and token: (the core checked them):
+ * as the zone options, then the same check.
+ */
+
+char *
+ngx_http_trl_active_policy(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_trl_zone_t *ctx, trl_policy_t *policy)
+{
+    size_t                  len;
+    ngx_str_t               value;
+    ngx_uint_t              i;
+    ngx_http_trl_active_t  *act;
+    const char             *text[2];
+
+    static const char      *opt[2] = { "lifetime=", "token=" };
+
+    if (!policy->active) {
+        return NGX_CONF_OK;
+    }
+
+    act = ngx_http_trl_active_conf(cf, ctx);
+    if (act == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    act->on = 1;
+    act->max_ms = policy->active_max_ms;
+
+    text[0] = policy->lifetime;
+    text[1] = policy->token;
+
+    for (i = 0; i < 2; i++) {
+        if (text[i] == NULL) {
+            continue;
+        }
+
+        len = ngx_strlen(opt[i]) + ngx_strlen(text[i]);
+
+        value.len = len;
+        value.data = ngx_pnalloc(cf->pool, len + 1);
+        if (value.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(value.data, "%s%s%Z", opt[i], text[i]);
+
+        if (ngx_http_trl_active_option(cf, cmd, &value, ctx) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return ngx_http_trl_active_check(cf, cmd, ctx,
+                                     (ssize_t) policy->zone_size);
 }
 
 
@@ -451,7 +501,6 @@ ngx_http_trl_active_keep(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 static uint64_t
 ngx_http_trl_active_lifetime(ngx_http_request_t *r, ngx_http_trl_zone_t *zone)
 {
-    ngx_int_t               n;
     ngx_str_t               v;
     uint64_t                ms;
     ngx_http_trl_active_t  *act;
@@ -467,17 +516,7 @@ ngx_http_trl_active_lifetime(ngx_http_request_t *r, ngx_http_trl_zone_t *zone)
         return act->default_ms;
     }
 
-    n = ngx_atoi(v.data, v.len);
-
-    if (n != NGX_ERROR) {
-        ms = (uint64_t) n * 1000;
-
-    } else {
-        n = ngx_parse_time(&v, 0);
-        ms = (uint64_t) n;
-    }
-
-    if (n == NGX_ERROR) {
+    if (trl_active_lifetime((char *) v.data, v.len, &ms) != TRL_OK) {
         ngx_atomic_fetch_add(&act->stats[NGX_HTTP_TRL_ACTIVE_LIFE_INVALID],
                              1);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

@@ -176,6 +176,10 @@ ngx_http_trl_policy_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_trl_active_policy(cf, cmd, ctx, policy) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;                      /* issue 15 */
+    }
+
     return ngx_http_trl_zone_add(cf, tmcf, ctx, (ssize_t) policy->zone_size,
                                  &cmd->name);
 }

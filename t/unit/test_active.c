@@ -7,6 +7,7 @@
 #include "unit.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "trl_active.h"
 
@@ -200,6 +201,40 @@ START_TEST(active_nonces_never_merge)
 END_TEST
 
 
+START_TEST(active_grammar)
+{
+    char      err[256];
+    uint64_t  ms;
+
+    unit_eq(trl_active_parse("on", 2, &ms, err, sizeof(err)), TRL_OK);
+    ck_assert_uint_eq(ms, 0);
+    unit_eq(trl_active_parse("1h30m", 5, &ms, err, sizeof(err)), TRL_OK);
+    ck_assert_uint_eq(ms, 5400000);
+    unit_eq(trl_active_parse("365d", 4, &ms, err, sizeof(err)), TRL_OK);
+    unit_eq(trl_active_parse("366d", 4, &ms, err, sizeof(err)), TRL_ERROR);
+    ck_assert(strstr(err, "at most 365d") != NULL);
+    unit_eq(trl_active_parse("500ms", 5, &ms, err, sizeof(err)), TRL_ERROR);
+    ck_assert(strstr(err, "at least 1s") != NULL);
+    unit_eq(trl_active_parse("x", 1, &ms, err, sizeof(err)), TRL_ERROR);
+    ck_assert(strstr(err, "expected on") != NULL);
+
+    /* as upstreams answer: seconds, or a duration */
+    unit_eq(trl_active_lifetime("3600", 4, &ms), TRL_OK);
+    ck_assert_uint_eq(ms, 3600000);
+    unit_eq(trl_active_lifetime("0", 1, &ms), TRL_OK);
+    ck_assert_uint_eq(ms, 0);
+    unit_eq(trl_active_lifetime("90s", 3, &ms), TRL_OK);
+    ck_assert_uint_eq(ms, 90000);
+    unit_eq(trl_active_lifetime("99999999999999999999", 20, &ms), TRL_OK);
+    ck_assert_uint_eq(ms, 365ULL * 86400000);
+    unit_eq(trl_active_lifetime("", 0, &ms), TRL_ERROR);
+    unit_eq(trl_active_lifetime("abc", 3, &ms), TRL_ERROR);
+    unit_eq(trl_active_lifetime("-5", 2, &ms), TRL_ERROR);
+    unit_eq(trl_active_lifetime("3600 ", 5, &ms), TRL_ERROR);
+}
+END_TEST
+
+
 /* a place of the reference model */
 typedef struct {
     uint64_t  expires;
@@ -326,6 +361,7 @@ active_suite(void)
     tcase_add_test(tc, active_release_rules);
     tcase_add_test(tc, active_release_keeps_penalty);
     tcase_add_test(tc, active_nonces_never_merge);
+    tcase_add_test(tc, active_grammar);
     tcase_add_loop_test(tc, active_exact_random, 0, 8);
     return s;
 }

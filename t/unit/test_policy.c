@@ -714,6 +714,19 @@ static const struct {
     unsigned     line, col;
     const char  *what;       /* a part of the message after the position */
 } errors[] = {
+    /* active zones (issue 15) */
+    { "environments:\n  e:\n    p:\n      rate: 1r/s\n      key: $k\n"
+      "      lifetime: $x\n", NULL, 6, 17,
+      "lifetime \"$x\" of policy \"p\" of environment \"e\" needs active: on" },
+    { "environments:\n  e:\n    p:\n      rate: 1r/m\n      key: $k\n"
+      "      active: 30s\n", NULL, 6, 15,
+      "is below the rate's window" },
+    { "environments:\n  e:\n    p:\n      rate: 1r/m\n      key: $k\n"
+      "      active: soon\n", NULL, 6, 15,
+      "expected on (the longest lifetime is the rate's window)" },
+    { "environments:\n  e:\n    p:\n      rate: 1r/m\n      key: $k\n"
+      "      distinct: $u\n      active: on\n", NULL, 7, 15,
+      "cannot be combined with distinct" },
     /* syntax (libyaml's problem mark) */
     { "environments:\n  e:\n    p: {rate: 1r/s\n", NULL, 4, 1,
       "bad YAML: did not find expected ',' or '}' (while parsing a flow "
@@ -1070,6 +1083,28 @@ START_TEST(distinct_values)
 END_TEST
 
 
+START_TEST(active_values)
+{
+    trl_policy_t       p;
+    trl_policy_set_t  *set;
+
+    set = load_ok("defaults: { key: $sub, lifetime: $upstream_http_x_exp }\n"
+                  "environments:\n"
+                  "  e:\n"
+                  "    tokens: { rate: 5r/15m, active: 24h, "
+                  "token: $upstream_http_x_id, count: succeeded }\n"
+                  "    plain: { rate: 5r/15m, active: on }\n", NULL);
+    p = get(set, "tokens");
+    ck_assert(p.active && p.active_max_ms == 86400000);
+    ck_assert_str_eq(p.lifetime, "$upstream_http_x_exp");
+    ck_assert_str_eq(p.token, "$upstream_http_x_id");
+    p = get(set, "plain");
+    ck_assert(p.active && p.active_max_ms == 0 && p.token == NULL);
+    trl_policy_free(set);
+}
+END_TEST
+
+
 START_TEST(load_errors)
 {
     trl_policy_set_t  *set;
@@ -1249,6 +1284,7 @@ policy_suite(void)
     tcase_add_loop_test(tc, warn_values, 0, N_OF(warns));
     tcase_add_loop_test(tc, penalty_values, 0, N_OF(penalties));
     tcase_add_test(tc, distinct_values);
+    tcase_add_test(tc, active_values);
     tcase_add_test(tc, environment_selection);
     tcase_add_test(tc, substitution);
     tcase_add_test(tc, substitution_process_environment);

@@ -42,6 +42,20 @@ trl_zone_t *trl_active_zone_create(void *mem, size_t size, uint32_t limit,
     uint64_t max_ms, char *err, size_t errlen) TRL_NOEXCEPT;
 uint64_t trl_active_zone_max(const trl_zone_t *zone) TRL_NOEXCEPT;
 
+/*
+ * The zone option active[=MAX] (and a policy file's "active:"): "on"
+ * (*max_ms = 0: the rate's window) or a duration of unit ms, s, m, h or
+ * d, 1s to 365d.  TRL_ERROR with a reason in err otherwise.
+ */
+int trl_active_parse(const char *text, size_t len, uint64_t *max_ms,
+    char *err, size_t errlen) TRL_NOEXCEPT;
+
+/* A lifetime as an upstream answers it: digits are seconds (OAuth's
+ * expires_in; more than 365d is 365d), anything else a duration such as
+ * 90s or 1h30m.  TRL_ERROR for anything else (empty included). */
+int trl_active_lifetime(const char *text, size_t len, uint64_t *ms)
+    TRL_NOEXCEPT;
+
 /* trl_limit_t.flags: every admission is a new value: a nonce the key
  * already holds is changed to one it does not (active zones). */
 #define TRL_DISTINCT_UNIQUE  0x400

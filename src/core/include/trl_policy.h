@@ -51,6 +51,11 @@ TRL_BEGIN_DECLS
  *                                   # names are checked by the caller
  *         ban: "3:24h"           # token_ratelimit's ban= (trl_grammar.h),
  *                                # or off; the caller checks the key
+ *         active: 24h            # token_ratelimit_zone's active[=MAX]
+ *                                # (trl_active.h): on, a duration or off;
+ *                                # N <= 1000, not with distinct:
+ *         lifetime: $upstream_http_x_expires_in   # ... lifetime= and
+ *         token: $upstream_http_x_token_id        # token=; need active
  *
  * - Top-level keys, policy keys and penalty keys are the ones above; any
  *   other is an error.  A policy inherits every setting it does not give
@@ -101,6 +106,10 @@ typedef struct {
     trl_rep_terms_t  penalty_level;  /* penalty_level: (n 0: none) */
     uint32_t         deny_score;     /* deny_score: 1..100, 0: none */
     trl_ban_t        ban;            /* ban: (count 0: none) */
+    uint8_t          active;         /* active: (issue 15, trl_active.h) */
+    uint64_t         active_max_ms;  /* ... its MAX, 0: the rate's window */
+    const char      *lifetime;       /* lifetime:, NULL: none */
+    const char      *token;          /* token:, NULL: none */
 } trl_policy_t;
 
 typedef struct trl_policy_set_s  trl_policy_set_t;
