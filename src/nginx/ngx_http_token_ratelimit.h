@@ -147,6 +147,8 @@ typedef struct ngx_http_trl_active_s {
     ngx_http_complex_value_t   *token;          /* token=, NULL: none */
     ngx_atomic_t               *stats;          /* NGX_HTTP_TRL_ACTIVE_*,
                                                    in the zone's head */
+    ngx_str_t                   max_text;       /* "active=..." as written
+                                                   (policy files: empty) */
     unsigned                    on:1;           /* "active" given */
 } ngx_http_trl_active_t;
 
@@ -668,6 +670,8 @@ char *ngx_http_trl_active_check_release(ngx_conf_t *cf,
     ngx_array_t *releases);
 ngx_int_t ngx_http_trl_active_init_phase(ngx_conf_t *cf);
 ngx_uint_t ngx_http_trl_active_used(ngx_conf_t *cf);
+void ngx_http_trl_active_show(ngx_http_trl_ctx_t *ctx, uint32_t held);
+uint32_t ngx_http_trl_active_held(ngx_http_trl_applied_t *a);
 ngx_int_t ngx_http_trl_active_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

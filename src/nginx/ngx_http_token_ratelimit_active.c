@@ -79,6 +79,7 @@ ngx_http_trl_active_option(ngx_conf_t *cf, ngx_command_t *cmd,
 
         act->on = 1;
         act->max_ms = ms;
+        act->max_text = *value;
         return NGX_CONF_OK;
     }
 
@@ -250,12 +251,11 @@ ngx_http_trl_active_check(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (act->max_ms < ctx->rate.window_ms) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"active=%M\" (ms) in \"%V\" "
-                           "directive: the longest lifetime must be at "
-                           "least the rate's window (rate=%V), which is "
-                           "the lifetime of a token whose answer tells "
-                           "none", (ngx_msec_t) act->max_ms, &cmd->name,
-                           &ctx->rate_text);
+                           "invalid value \"%V\" in \"%V\" directive: "
+                           "the longest lifetime must be at least the "
+                           "rate's window (rate=%V), which is the lifetime "
+                           "of a token whose answer tells none",
+                           &act->max_text, &cmd->name, &ctx->rate_text);
         return NGX_CONF_ERROR;
     }
 
@@ -476,9 +476,8 @@ ngx_http_trl_active_keep(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
     ctx = ngx_http_trl_get_ctx(r);
 
     if (ctx) {
-        ctx->active_held = held;
-        ctx->active_lifetime = life;
-        ctx->active_shown = 1;
+        ngx_http_trl_active_show(ctx, held);
+        ctx->active_lifetime = ngx_max(ctx->active_lifetime, life);
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

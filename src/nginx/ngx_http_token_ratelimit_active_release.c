@@ -253,7 +253,13 @@ ngx_http_trl_active_log_handler(ngx_http_request_t *r)
         for (i = 0; i < ctx->napplied; i++) {
             a = &ctx->applied[i];
 
-            if (a->zone->active == NULL || !a->admitted) {
+            if (a->zone->active == NULL || a->unavailable) {
+                continue;
+            }
+
+            if (!a->admitted) {             /* rejected: nothing changed */
+                ngx_http_trl_active_show(ctx, a->n - ngx_min(a->remaining,
+                                                             a->n));
                 continue;
             }
 
@@ -266,6 +272,7 @@ ngx_http_trl_active_log_handler(ngx_http_request_t *r)
             }
 
             ngx_http_trl_distinct_settle(a, 0);    /* given back */
+            ngx_http_trl_active_show(ctx, ngx_http_trl_active_held(a));
         }
     }
 
@@ -282,6 +289,9 @@ ngx_http_trl_active_log_handler(ngx_http_request_t *r)
         if (ctx == NULL) {
             return NGX_OK;
         }
+
+        ctx->decided = 1;       /* nothing to decide: from=upstream subjects
+                                   are read now, not deferred */
     }
 
     rel = tlcf->releases->elts;
@@ -359,7 +369,7 @@ ngx_http_trl_active_release_one(ngx_http_request_t *r,
 
     ctx->released = rc == 1 ? NGX_HTTP_TRL_RELEASED_ONE
                             : NGX_HTTP_TRL_RELEASED_NONE;
-    ctx->active_held = held;
+    ctx->active_held = held;    /* the release's key: what it is about */
     ctx->active_shown = 1;
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -392,6 +402,42 @@ ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone, ngx_str_t *key,
 
     (void) ngx_http_trl_distinct_eval(&name, &req, NULL, NULL);
     ngx_free(name.data);                    /* the command keeps a copy */
+}
+
+
+/*
+ * $token_ratelimit_active of an issuance: the places of the most held
+ * key, if the request has several active zones.
+ */
+
+void
+ngx_http_trl_active_show(ngx_http_trl_ctx_t *ctx, uint32_t held)
+{
+    if (!ctx->active_shown || held > ctx->active_held) {
+        ctx->active_held = held;
+        ctx->active_shown = 1;
+    }
+}
+
+
+/* The places a's key holds now (after a give-back). */
+
+uint32_t
+ngx_http_trl_active_held(ngx_http_trl_applied_t *a)
+{
+    trl_limit_t   tl;
+    trl_result_t  res;
+
+    ngx_memzero(&tl, sizeof(trl_limit_t));
+    tl.rate = a->zone->rate;
+
+    if (trl_distinct_peek(a->zone->core, &a->key, &tl, TRL_CLOCK_NOW, &res)
+        != TRL_OK)
+    {
+        return 0;
+    }
+
+    return res.limit - ngx_min(res.remaining, res.limit);
 }
 
 
