@@ -552,4 +552,101 @@ $t->no_alerts(qr/\[emerg\].*"tok"/);
         or diag($out);
 }
 
+# --- 11. conf.d/active-tokens.conf, as pasted --------------------------------
+
+# The example in front of a scripted token service: run_snippet's backend
+# cannot send the token headers, so the snippet's upstream 127.0.0.1:9000
+# becomes a server of this nginx that sends them from its query arguments.
+sub run_example {
+    my ($e) = @_;
+    my $text = $e->read_file("$TRL::ROOT/conf.d/active-tokens.conf");
+    my $up = ($text =~ s/127\.0\.0\.1:9000\b/127.0.0.1:%%PORT_SVC%%/g);
+    my $ls = ($text =~ s/^(\s*)listen\s+[^;]+;/${1}listen 127.0.0.1:%%PORT%%;/mg);
+    is("$up $ls", '1 1', 'example: upstream and listen rewritten');
+    $e->write_config($text . <<'EOF');
+    server {
+        listen 127.0.0.1:%%PORT_SVC%%;
+        access_log off;
+        location /oauth/token {
+            if ($arg_fail) {
+                return 400 '{"error":"invalid_grant"}';
+            }
+            add_header X-Expires-In $arg_expires_in always;
+            add_header X-Token-Id $arg_id always;
+            return 200 '{"access_token":"at-$arg_id"}';
+        }
+        location / {
+            add_header X-Token-Subject $arg_subject always;
+            add_header X-Token-Grant-Type $arg_grant always;
+            add_header X-Token-Id $arg_id always;
+            return 200 '{}';
+        }
+    }
+EOF
+    $e->run;
+}
+
+{
+    my $e = TRL->new;
+    run_example($e);
+    my $form = { 'Content-Type' => 'application/x-www-form-urlencoded' };
+    my $grant = sub {
+        my ($body, $q) = @_;
+        return $e->post("/oauth/token?$q", $body, headers => $form);
+    };
+    # issues until one is not 200: (how many were, that answer)
+    my $count = sub {
+        my ($body, $max) = @_;
+        for my $i (0 .. $max - 1) {
+            my $r = $grant->($body, "expires_in=600&id=n$i");
+            return ($i, $r) if $r->{status} != 200;
+        }
+        return ($max, undef);
+    };
+
+    my ($got, $r) = $count->('grant_type=password&username=Alice', 20);
+    is($got, 5, 'example: 5 password tokens for alice');
+    is($r && $r->{status}, 429, 'example: the 6th is rejected');
+    my $ra = $r ? $r->{headers}{'retry-after'} // 0 : 0;
+    ok($ra >= 590 && $ra <= 601, "example: Retry-After $ra, the first expiry");
+    $r = $grant->('grant_type=password&username=bob', 'expires_in=60&id=b');
+    is($r->{status}, 200, 'example: bob apart');
+    ok(!defined $r->{headers}{'x-token-id'}
+       && !defined $r->{headers}{'x-expires-in'},
+       'example: the token headers are hidden from the client');
+    is($grant->('grant_type=password&username=%20ALICE', 'expires_in=60')
+           ->{status}, 429, 'example: the user name is normalised');
+    is($grant->('grant_type=password&username=carol', 'fail=1')->{status},
+       400, 'example: a failed grant');
+    ($got) = $count->('grant_type=password&username=carol', 20);
+    is($got, 5, 'example: the failed grant took no place');
+
+    ($got) = $count->('grant_type=refresh_token&client_id=app1', 30);
+    is($got, 10, 'example: 10 refresh tokens for client app1');
+    ($got) = $count->('grant_type=client_credentials&client_id=app1', 120);
+    is($got, 100, 'example: 100 client_credentials tokens for app1, apart');
+
+    my $v = $e->get('/trl-api/zones/at_password/keys?key=alice');
+    like($v->{body}, qr/"active":\{"held":5,/, 'example: API shows 5 held');
+
+    $r = $e->post('/oauth/revoke?subject=Alice&grant=password&id=n2',
+                  'token=at-n2', headers => $form);
+    is($r->{status}, 200, 'example: alice revokes a token');
+    is($grant->('grant_type=password&username=alice', 'expires_in=60')
+           ->{status}, 200, 'example: alice gets one more at once');
+    is($grant->('grant_type=password&username=alice', 'expires_in=60')
+           ->{status}, 429, 'example: and no more');
+
+    $r = $e->post('/logout?subject=app1&grant=refresh_token&id=n0', '');
+    is($r->{status}, 200, 'example: logout of a refresh token');
+    is($grant->('grant_type=refresh_token&client_id=app1', 'expires_in=60')
+           ->{status}, 200, 'example: one more refresh token for app1');
+    is($grant->('grant_type=client_credentials&client_id=app1',
+                'expires_in=60')->{status}, 429,
+       'example: the refresh logout freed no client_credentials place');
+
+    $e->stop;
+    $e->no_alerts;
+}
+
 done_testing;
