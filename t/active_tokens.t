@@ -221,15 +221,16 @@ sub wait_until {
        'X-RateLimit-Reset: when the last place (40 s) ends')
         or diag("reset $reset, now $now");
     like($rej->{body}, qr/"retry_after":$ra\b/, 'the JSON body agrees');
-    like(logged('alice', '/token'), qr/ 429 a=\[5\] l=\[\] r=\[\]/,
+    like(logged('alice', '/token'), qr/ 429 a=\[5\] l=\[-?\] r=\[-?\]/,
          'rejection: $token_ratelimit_active 5, no lifetime');
 
     my $view = places('tok', 'alice');
     is($view->{held}, 5, 'API: 5 places held');
     my @e = expiries('tok', 'alice');
     my @want = sort { $a <=> $b } @exp;
-    ok(@e == 5 && !grep({ $e[$_] > $want[$_] || $e[$_] < $want[$_] - 3 }
-                        0 .. 4),
+    # times are kept rounded up to the zone's unit (a few ms)
+    ok(@e == 5 && !grep({ $e[$_] > $want[$_] + 0.1
+                          || $e[$_] < $want[$_] - 3 } 0 .. 4),
        'API: each place expires after its own expires_in')
         or diag("expires_in: @e");
     my @p = @{$view->{places} || []};
@@ -252,7 +253,7 @@ sub wait_until {
     my @start = expiries('tok', 'alice');
     my $r = revoke('alice', id => 'a2');
     is($r->{status}, 200, 'revocation of a2: 200');
-    like(logged('alice', '/revoke'), qr/a=\[4\] l=\[\] r=\[1\]/,
+    like(logged('alice', '/revoke'), qr/a=\[4\] l=\[-?\] r=\[1\]/,
          'revocation: $token_ratelimit_released 1, _active 4');
     is(held('tok', 'alice'), 4, 'revocation: 4 places left');
     my @e = expiries('tok', 'alice');
@@ -273,7 +274,7 @@ sub wait_until {
     # a failed revocation frees nothing, and sets no $..._released
     $r = revoke('alice', id => 'a0', fail => 1);
     is($r->{status}, 400, 'failed revocation: 400');
-    like(logged('alice', '/revoke'), qr/ 400 .*r=\[\]/,
+    like(logged('alice', '/revoke'), qr/ 400 .*r=\[-?\]/,
          'failed revocation: released empty');
     is(held('tok', 'alice'), 5, 'failed revocation: still 5 held');
 
@@ -299,7 +300,7 @@ sub wait_until {
     # nothing held: nothing happens, never below zero
     my @rv = map { revoke('bob') } 1 .. 3;
     is(statuses(@rv), '200 200 200', 'revocations with nothing held: 200');
-    like(logged('bob', '/revoke'), qr/a=\[0\] l=\[\] r=\[0\]/,
+    like(logged('bob', '/revoke'), qr/a=\[0\] l=\[-?\] r=\[0\]/,
          'nothing held: released 0, active 0');
     is(held('tok', 'bob'), 0, 'nothing held: 0');
     my @st = map { issue('bob', expires_in => 60, id => "b$_")->{status} }
@@ -320,8 +321,8 @@ sub wait_until {
          '$token_ratelimit_lifetime 2, _active 5');
     my $r = issue('carol', expires_in => 60, id => 'c5');
     is($r->{status}, 429, 'carol full: rejected');
-    ok(($r->{headers}{'retry-after'} // 0) <= 2,
-       'Retry-After: when the 2 s token expires');
+    my $ra = $r->{headers}{'retry-after'} // 0;
+    ok($ra >= 1 && $ra <= 3, "Retry-After $ra: when the 2 s token expires");
     my $got;
     ok(wait_until(6, sub {
            $got = issue('carol', expires_in => 60, id => 'c5');
@@ -337,14 +338,14 @@ sub wait_until {
     like(logged('dave', '/token'), qr/l=\[900\]/, 'no expires_in: lifetime 900');
     sleep 3;
     my @e = expiries('tok', 'dave');
-    ok(@e == 1 && $e[0] > 890 && $e[0] <= 900,
+    ok(@e == 1 && $e[0] > 890 && $e[0] <= 900.1,
        'no expires_in: held for W, still there after 3 s') or diag("@e");
 
     # a bogus value: W and a warn line naming the zone and the value
     is(issue('erin', expires_in => 'abc', id => 'e0')->{status}, 200,
        'expires_in=abc: issued');
     @e = expiries('tok', 'erin');
-    ok(@e == 1 && $e[0] > 895 && $e[0] <= 900, 'expires_in=abc: held for W')
+    ok(@e == 1 && $e[0] > 895 && $e[0] <= 900.1, 'expires_in=abc: held for W')
         or diag("@e");
     ok(wait_until(2, sub {
            grep { /\[warn\]/ && /\btok\b/ && /\babc\b/ }
@@ -356,13 +357,13 @@ sub wait_until {
        'expires_in=86400: issued');
     like(logged('fred', '/token'), qr/l=\[3600\]/, 'over MAX: lifetime 3600');
     @e = expiries('tok', 'fred');
-    ok(@e == 1 && $e[0] > 3595 && $e[0] <= 3600, 'over MAX: held for MAX')
+    ok(@e == 1 && $e[0] > 3595 && $e[0] <= 3600.1, 'over MAX: held for MAX')
         or diag("@e");
 
     # an nginx time; 0: no place kept
     issue('gina', expires_in => '1m30s', id => 'g0');
     @e = expiries('tok', 'gina');
-    ok(@e == 1 && $e[0] > 85 && $e[0] <= 90, 'expires_in=1m30s: 90 s')
+    ok(@e == 1 && $e[0] > 85 && $e[0] <= 90.1, 'expires_in=1m30s: 90 s')
         or diag("@e");
     is(issue('gina', expires_in => 0, id => 'g1')->{status}, 200,
        'expires_in=0: issued');
@@ -375,7 +376,7 @@ sub wait_until {
     my @st = map { issue('hank', fail => 1, expires_in => 60)->{status} }
              1 .. 8;
     is("@st", join(' ', (400) x 8), '8 failed issuances: all answered 400');
-    like(logged('hank', '/token'), qr/ 400 a=\[0\] l=\[\]/,
+    like(logged('hank', '/token'), qr/ 400 a=\[0\] l=\[-?\]/,
          'failed issuance: active 0, no lifetime');
     is(held('tok', 'hank'), 0, 'failed issuances hold no place');
     @st = map { issue('hank', expires_in => 60, id => "h$_")->{status} }
@@ -577,7 +578,7 @@ sub run_example {
     my $text = $e->read_file("$TRL::ROOT/conf.d/active-tokens.conf");
     my $up = ($text =~ s/127\.0\.0\.1:9000\b/127.0.0.1:%%PORT_SVC%%/g);
     my $ls = ($text =~ s/^(\s*)listen\s+[^;]+;/${1}listen 127.0.0.1:%%PORT%%;/mg);
-    is("$up $ls", '1 1', 'example: upstream and listen rewritten');
+    ok($up >= 1 && $ls == 1, 'example: upstream and listen rewritten');
     $e->write_config($text . <<'EOF');
     server {
         listen 127.0.0.1:%%PORT_SVC%%;
