@@ -35,6 +35,9 @@ my $json = JSON::PP->new;
 sub conf {
     my (%o) = @_;
     my $max = $o{max} // '1h';
+    # pw_plain => 1: zone pw a request zone (a reload must refuse it)
+    my $pw = $o{pw_plain} ? ''
+        : "active\n                         lifetime=\$upstream_http_x_expires_in";
     return <<"EOF";
     token_ratelimit_zone \$arg_sub zone=tok:1m rate=5r/15m active=$max
                          lifetime=\$upstream_http_x_expires_in
@@ -42,8 +45,7 @@ sub conf {
 
     map \$arg_grant_type \$pw_sub { password \$arg_sub; default ""; }
     map \$arg_grant_type \$cc_sub { client_credentials \$arg_sub; default ""; }
-    token_ratelimit_zone \$pw_sub zone=pw:1m rate=2r/15m active
-                         lifetime=\$upstream_http_x_expires_in;
+    token_ratelimit_zone \$pw_sub zone=pw:1m rate=2r/15m $pw;
     token_ratelimit_zone \$cc_sub zone=cc:1m rate=3r/15m active
                          lifetime=\$upstream_http_x_expires_in;
 
@@ -514,10 +516,18 @@ sub wait_until {
     is(join(' ', $t->worker_pids), join(' ', @old), 'old workers go on');
     is(held('tok', 'kate'), 5, 'refused reload: the places are still there');
     is(zone_active('tok')->{max_lifetime}, 3600, 'refused reload: MAX 1h');
+
+    ($rc, $out) = $t->reload(conf(pw_plain => 1));
+    is($rc, 1, 'a reload turning an active zone into a request zone is '
+               . 'refused');
+    like($out, qr/\[emerg\].*"pw"/, 'the error log names the zone')
+        or diag($out);
+    is(join(' ', $t->worker_pids), join(' ', @old), 'old workers go on');
+    is(held('pw', 'ivan'), 2, 'refused reload: the places are still there');
 }
 
 $t->stop;
-$t->no_alerts(qr/\[emerg\].*"tok"/);
+$t->no_alerts(qr/\[emerg\].*"(tok|pw)"/);
 
 # --- 10. nginx -t -----------------------------------------------------------
 
