@@ -93,6 +93,20 @@ sub conf {
         }
     }
 
+    # a release at server level: inherited by a location with none
+    server {
+        listen 127.0.0.1:%%PORT_INH%%;
+        access_log %%DIR%%/logs/act.log act;
+        token_ratelimit_release zone=tok;
+        location /revoke {
+            proxy_pass http://127.0.0.1:%%PORT_SVC%%/svc/revoke\$is_args\$args;
+        }
+        location /revoke-cc {
+            token_ratelimit_release zone=cc;
+            proxy_pass http://127.0.0.1:%%PORT_SVC%%/svc/revoke\$is_args\$args;
+        }
+    }
+
     server {
         listen 127.0.0.1:%%PORT_SVC%%;
         access_log off;
@@ -311,6 +325,19 @@ sub wait_until {
        'after releases of nothing: still exactly 5 admitted');
 }
 
+# --- 2b. a release inherited from the server level ---------------------------
+
+{
+    issue('nora', expires_in => 600, id => "n$_") for 0 .. 1;
+    my $port = $t->port('INH');
+    my $r = $t->get('/revoke?sub=nora&id=n0', port => $port);
+    is($r->{status}, 200, 'inherited release: 200');
+    is(held('tok', 'nora'), 1, 'inherited release: a place freed');
+    $r = $t->get('/revoke-cc?sub=nora&id=n1', port => $port);
+    is($r->{status}, 200, 'own release of another zone: 200');
+    is(held('tok', 'nora'), 1, "own release: the server's is not inherited");
+}
+
 # --- 3. lifetimes ---------------------------------------------------------
 
 {
@@ -417,6 +444,9 @@ sub wait_until {
     is($view->{held}, 1, 'an issuance in flight holds a place');
     ok($view->{places}[0]{pending}, 'API: the place is pending')
         or diag($json->encode($view));
+    revoke('jack');
+    like(logged('jack', '/revoke'), qr/r=\[0\]/,
+         'a release never frees the place of an issuance in flight');
     my ($resp) = TRL::collect_responses(10, $s);
     is($resp->{status}, 200, 'the slow issuance succeeded');
     $view = places('tok', 'jack');
