@@ -66,6 +66,10 @@ sub conf {
             token_ratelimit zone=tok count=succeeded penalty=1m;
             proxy_pass http://127.0.0.1:%%PORT_SVC%%/svc/token\$is_args\$args;
         }
+        location /dtoken {
+            token_ratelimit zone=tok count=succeeded dry_run;
+            proxy_pass http://127.0.0.1:%%PORT_SVC%%/svc/token\$is_args\$args;
+        }
         # the harness backend: ?delay=ms, no lifetime header
         location /slow/ {
             token_ratelimit zone=tok count=succeeded;
@@ -480,6 +484,18 @@ sub wait_until {
     ok(($r->{headers}{'retry-after'} // 0) > 50,
        'penalty: Retry-After is the penalty left');
     is(held('tok', 'liam'), 4, 'penalty: the release was not undone');
+}
+
+# --- 7b. dry_run: everything admitted, only what fits takes a place -----------
+
+{
+    my $rej = api('zones/tok')->{requests}{rejected_dry_run} // 0;
+    my @st = map { issue('olga', path => '/dtoken', expires_in => 600,
+                         id => "o$_")->{status} } 0 .. 6;
+    is("@st", join(' ', (200) x 7), 'dry_run: 7 issuances all admitted');
+    is(held('tok', 'olga'), 5, 'dry_run: 5 places, the 2 over took none');
+    is((api('zones/tok')->{requests}{rejected_dry_run} // 0) - $rej, 2,
+       'dry_run: 2 counted as rejected in a dry run');
 }
 
 # --- 8. API counters and Prometheus ----------------------------------------
