@@ -10,16 +10,18 @@
 #   X-RateLimit-Remaining / -Reset consistent; the API lists the places.
 # - Releases: a revocation frees a place at once; by token id exactly that
 #   token; without an id the one expiring first; nothing held: nothing
-#   (never below zero); a failed revocation frees nothing.
+#   (never below zero); a failed revocation frees nothing; never the place
+#   of an issuance in flight; inherited from the server level.
 # - Lifetimes: expires_in=2 frees after ~2 s while W is 15m; none: W; bogus:
 #   W and a warn line; over MAX: MAX.
 # - Failed issuances (count=succeeded) take no place; an issuance in flight
 #   holds a provisional place; 20 parallel issuances at N=5: exactly 5.
 # - Two token types, two zones, separate limits.
-# - A penalty outlives a release.
+# - A penalty outlives a release; dry_run admits all, places only for N.
 # - Variables in access_log; API counters and Prometheus series.
 # - Reload keeps the places; changing active=MAX is refused.
 # - nginx -t errors.
+# - conf.d/active-tokens.conf, as pasted, in front of a scripted service.
 use strict;
 use warnings;
 use lib 't/lib';
