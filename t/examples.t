@@ -14,7 +14,8 @@ use TRL;
 
 my $ROOT = $TRL::ROOT;
 my @SNIPPETS = qw(auth-service token-issuance login-failed-only
-                  login-distinct reputation auto-ban crowdsec);
+                  login-distinct reputation auto-ban crowdsec
+                  active-tokens);
 
 sub slurp {
     my ($path) = @_;
