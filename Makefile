@@ -168,7 +168,8 @@ ASAN_CI_TESTS := t/api_lists.t t/api_penalties.t t/config_errors.t \
                  t/reputation_file.t t/reputation_redis.t \
                  t/signal.t t/waf_modsecurity.t t/auto_ban.t \
                  t/attack_mode.t t/event_log_ecs.t t/crowdsec_stream.t \
-                 t/crowdsec_conf.t t/crowdsec_in.t t/fail2ban.t
+                 t/crowdsec_conf.t t/crowdsec_in.t t/fail2ban.t \
+                 t/active_tokens.t t/active_tokens_sync.t
 ASAN_REPORTS = $(CURDIR)/build/asan/reports
 
 test-asan: deps

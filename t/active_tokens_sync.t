@@ -17,6 +17,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use TRL;
 use TRLRedis;
+use JSON::PP;
 
 my $SECRET = 'Vb3nQ8zLk2Wr7TgY5hPx9cMd';
 my @t = map { TRL->new(workers => 2) } 1 .. 2;
@@ -96,6 +97,16 @@ sub revoke {
     return $node->get("/$zone/revoke?sub=$sub&id=$id");
 }
 
+# the "active" object of a zone in the node's API
+sub active_stats {
+    my ($node, $zone) = @_;
+    my $r = $node->get("/api/zones/$zone");
+    return undef unless $r->{status} == 200;
+    my $z = JSON::PP->new->decode($r->{body});
+    $z = $z->{zones}{$zone} // $z->{zone} // $z if ref $z eq 'HASH';
+    return $z->{active};
+}
+
 sub tally {
     my %n;
     $n{$_->{status}}++ for @_;
@@ -167,6 +178,16 @@ for my $i (0 .. 1) {
     is(revoke($B, 'st', 'rv', 'r3')->{status}, 200,
        'strict: r3 revoked again');
     is(zcard('st', 'rv'), 5, 'strict: a token revoked twice frees one place');
+
+    # B held none of A's places: its counters count what Redis released
+    my $st;
+    for (1 .. 40) {
+        $st = active_stats($B, 'st');
+        last if $st && $st->{released} + $st->{release_missed} >= 2;
+        sleep 0.05;
+    }
+    is($st->{released}, 1, "strict: B's counters: Redis released r3 once");
+    is($st->{release_missed}, 1, 'strict: ... and found it gone the second time');
 }
 
 # --- sync=strict: expires_in=2 frees its place in Redis too ------------------

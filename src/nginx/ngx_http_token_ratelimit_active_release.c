@@ -28,8 +28,9 @@ typedef struct {
 static ngx_int_t ngx_http_trl_active_log_handler(ngx_http_request_t *r);
 static void ngx_http_trl_active_release_one(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx, ngx_http_trl_release_t *rel);
-static void ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone,
+static ngx_int_t ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone,
     ngx_str_t *key, uint32_t id);
+static void ngx_http_trl_active_released(redisReply *reply, void *data);
 static ngx_http_complex_value_t *ngx_http_trl_release_value(ngx_conf_t *cf,
     ngx_str_t *v);
 
@@ -362,10 +363,20 @@ ngx_http_trl_active_release_one(ngx_http_request_t *r,
         return;
     }
 
-    ngx_atomic_fetch_add(&zone->active->stats[rc == 1
-                                              ? NGX_HTTP_TRL_ACTIVE_RELEASED
-                                              : NGX_HTTP_TRL_ACTIVE_MISSED],
-                         1);
+    /*
+     * A sync zone counts what Redis released (the token may have been
+     * issued on another node); the node's own places are what the
+     * variable shows.
+     */
+
+    if (zone->sync == TRL_SYNC_MODE_OFF || !ngx_http_trl_sync_available()
+        || ngx_http_trl_active_redis_release(zone, &key, id) != NGX_OK)
+    {
+        ngx_atomic_fetch_add(&zone->active->stats[
+                                 rc == 1 ? NGX_HTTP_TRL_ACTIVE_RELEASED
+                                         : NGX_HTTP_TRL_ACTIVE_MISSED],
+                             1);
+    }
 
     ctx->released = rc == 1 ? NGX_HTTP_TRL_RELEASED_ONE
                             : NGX_HTTP_TRL_RELEASED_NONE;
@@ -376,22 +387,25 @@ ngx_http_trl_active_release_one(ngx_http_request_t *r,
                    "token_ratelimit: zone \"%V\": release of token id "
                    "%08xD: %s, %uD held", &zone->name, id,
                    rc == 1 ? "released" : "none to release", held);
-
-    if (zone->sync != TRL_SYNC_MODE_OFF && ngx_http_trl_sync_available()) {
-        ngx_http_trl_active_redis_release(zone, &key, id);
-    }
 }
 
 
-static void
+/*
+ * The release in Redis; its answer is counted in the zone's head (shared
+ * memory the worker keeps mapped for as long as it lives, whatever a
+ * reload does meanwhile).
+ */
+
+static ngx_int_t
 ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone, ngx_str_t *key,
     uint32_t id)
 {
+    ngx_int_t                 rc;
     ngx_str_t                 name;
     trl_distinct_redis_req_t  req;
 
     if (ngx_http_trl_redis_name(NULL, zone, key, &name) != NGX_OK) {
-        return;
+        return NGX_ERROR;
     }
 
     ngx_memzero(&req, sizeof(trl_distinct_redis_req_t));
@@ -400,8 +414,29 @@ ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone, ngx_str_t *key,
     req.limit = zone->rate.limit;
     req.id = id;
 
-    (void) ngx_http_trl_distinct_eval(&name, &req, NULL, NULL);
+    rc = ngx_http_trl_distinct_eval(&name, &req,
+                                    ngx_http_trl_active_released,
+                                    (void *) zone->active->stats);
     ngx_free(name.data);                    /* the command keeps a copy */
+
+    return rc;
+}
+
+
+static void
+ngx_http_trl_active_released(redisReply *reply, void *data)
+{
+    ngx_atomic_t          *stats = data;
+    trl_distinct_reply_t   r;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING
+        || trl_distinct_redis_reply(reply->str, reply->len, &r) != TRL_OK)
+    {
+        return;                 /* the link's health machinery reports it */
+    }
+
+    ngx_atomic_fetch_add(&stats[r.made ? NGX_HTTP_TRL_ACTIVE_RELEASED
+                                       : NGX_HTTP_TRL_ACTIVE_MISSED], 1);
 }
 
 
