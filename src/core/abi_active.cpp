@@ -5,21 +5,6 @@
 #include "trl_active.h"
 #include "zone.hpp"
 
-namespace {
-
-bool valid(const trl_limit_t *limit) noexcept {
-    return limit != nullptr && limit->rate.limit >= 1
-           && limit->rate.limit <= TRL_DISTINCT_MAX_LIMIT
-           && limit->rate.window_ms >= 1
-           && limit->rate.window_ms <= TRL_RATE_MAX_WINDOW_MS;
-}
-
-trl::Zone zone_of(trl_zone_t *zone) noexcept {
-    return trl::Zone(reinterpret_cast<trl::Root *>(zone));
-}
-
-}  // namespace
-
 extern "C" {
 
 trl_zone_t *trl_active_zone_create(void *mem, size_t size, uint32_t limit,
@@ -36,14 +21,14 @@ trl_zone_t *trl_active_zone_create(void *mem, size_t size, uint32_t limit,
         trl_zone_t *zone = trl_distinct_zone_create(mem, size, 0, limit, err,
                                                     errlen);
         if (zone != nullptr) {
-            zone_of(zone).set_clock_ahead(max_ms);
+            trl::zone_at(zone).set_clock_ahead(max_ms);
         }
         return zone;
     });
 }
 
 uint64_t trl_active_zone_max(const trl_zone_t *zone) noexcept {
-    return zone_of(const_cast<trl_zone_t *>(zone)).clock_ahead();
+    return trl::zone_at(zone).clock_ahead();
 }
 
 uint32_t trl_active_nonce(uint32_t random) noexcept {
@@ -63,10 +48,10 @@ int trl_active_settle(trl_zone_t *zone, const trl_hash_t *key,
                       uint32_t *held) noexcept {
     return trl::guard(TRL_ERROR, [&] {
         uint32_t n = 0;
-        if (!valid(limit) || key == nullptr) {
+        if (!trl::slots_limit_valid(limit) || key == nullptr) {
             return TRL_ERROR;
         }
-        trl::Zone z = zone_of(zone);
+        trl::Zone z = trl::zone_at(zone);
         int rc = z.active_settle(*key, *limit, ticket, lifetime_ms, id,
                                  trl::zone_now(z, now_ms), n);
         if (held != nullptr) {
@@ -81,10 +66,10 @@ int trl_active_release(trl_zone_t *zone, const trl_hash_t *key,
                        uint64_t now_ms, uint32_t *held) noexcept {
     return trl::guard(TRL_ERROR, [&] {
         uint32_t n = 0;
-        if (!valid(limit) || key == nullptr) {
+        if (!trl::slots_limit_valid(limit) || key == nullptr) {
             return TRL_ERROR;
         }
-        trl::Zone z = zone_of(zone);
+        trl::Zone z = trl::zone_at(zone);
         int rc = z.active_release(*key, *limit, id, trl::zone_now(z, now_ms),
                                   n);
         if (held != nullptr) {
@@ -98,10 +83,10 @@ size_t trl_active_places(trl_zone_t *zone, const trl_hash_t *key,
                          const trl_limit_t *limit, uint64_t now_ms,
                          trl_active_place_t *out, size_t max) noexcept {
     return trl::guard(size_t{0}, [&] {
-        if (!valid(limit) || key == nullptr || out == nullptr) {
+        if (!trl::slots_limit_valid(limit) || key == nullptr || out == nullptr) {
             return size_t{0};
         }
-        trl::Zone z = zone_of(zone);
+        trl::Zone z = trl::zone_at(zone);
         size_t n = z.active_places(*key, *limit, trl::zone_now(z, now_ms), out,
                                    max);
         for (size_t i = 0; i < n; i++) {

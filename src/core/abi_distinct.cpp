@@ -14,18 +14,6 @@
 
 namespace {
 
-bool valid(const trl_limit_t *limit) noexcept {
-    return limit != nullptr && limit->rate.limit >= 1
-           && limit->rate.limit <= TRL_DISTINCT_MAX_LIMIT
-           && limit->rate.window_ms >= 1
-           && limit->rate.window_ms <= TRL_RATE_MAX_WINDOW_MS;
-}
-
-trl::Zone zone_of(const trl_zone_t *zone) noexcept {
-    return trl::Zone(reinterpret_cast<trl::Root *>(
-        const_cast<trl_zone_t *>(zone)));
-}
-
 inline size_t align64(size_t n) noexcept {
     return (n + 63) & ~static_cast<size_t>(63);
 }
@@ -94,7 +82,7 @@ trl_zone_t *trl_distinct_zone_create(void *mem, size_t size, unsigned flags,
 }
 
 uint32_t trl_distinct_zone_limit(const trl_zone_t *zone) noexcept {
-    uint32_t slots = zone_of(zone).distinct_slots();
+    uint32_t slots = trl::zone_at(zone).distinct_slots();
     return slots ? slots - 1 : 0;
 }
 
@@ -102,10 +90,10 @@ int trl_distinct_acquire(trl_zone_t *zone, const trl_hash_t *key,
                          const trl_limit_t *limit, uint32_t fp,
                          uint64_t now_ms, trl_result_t *res) noexcept {
     return trl::guard(TRL_ERROR, [&] {
-        if (!valid(limit)) {
+        if (!trl::slots_limit_valid(limit)) {
             return TRL_ERROR;
         }
-        trl::Zone z = zone_of(zone);
+        trl::Zone z = trl::zone_at(zone);
         int rc = z.distinct_acquire(*key, *limit, fp, trl::zone_now(z, now_ms),
                                     *res);
         trl::zone_result_back(z, *res);
@@ -117,10 +105,10 @@ int trl_distinct_confirm(trl_zone_t *zone, const trl_hash_t *key,
                          const trl_limit_t *limit, uint64_t ticket,
                          uint64_t now_ms) noexcept {
     return trl::guard(TRL_ERROR, [&] {
-        if (!valid(limit)) {
+        if (!trl::slots_limit_valid(limit)) {
             return TRL_ERROR;
         }
-        trl::Zone z = zone_of(zone);
+        trl::Zone z = trl::zone_at(zone);
         return z.distinct_settle(*key, *limit, ticket, true,
                                  trl::zone_now(z, now_ms));
     });
@@ -130,10 +118,10 @@ int trl_distinct_cancel(trl_zone_t *zone, const trl_hash_t *key,
                         const trl_limit_t *limit, uint64_t ticket,
                         uint64_t now_ms) noexcept {
     return trl::guard(TRL_ERROR, [&] {
-        if (!valid(limit)) {
+        if (!trl::slots_limit_valid(limit)) {
             return TRL_ERROR;
         }
-        trl::Zone z = zone_of(zone);
+        trl::Zone z = trl::zone_at(zone);
         return z.distinct_settle(*key, *limit, ticket, false,
                                  trl::zone_now(z, now_ms));
     });
@@ -143,10 +131,10 @@ int trl_distinct_peek(trl_zone_t *zone, const trl_hash_t *key,
                       const trl_limit_t *limit, uint64_t now_ms,
                       trl_result_t *res) noexcept {
     return trl::guard(TRL_ERROR, [&] {
-        if (!valid(limit)) {
+        if (!trl::slots_limit_valid(limit)) {
             return TRL_ERROR;
         }
-        trl::Zone z = zone_of(zone);
+        trl::Zone z = trl::zone_at(zone);
         int rc = z.distinct_peek(*key, *limit, trl::zone_now(z, now_ms), *res);
         trl::zone_result_back(z, *res);
         return rc;
@@ -158,10 +146,10 @@ int trl_distinct_strict_apply(trl_zone_t *zone, const trl_hash_t *key,
                               const trl_distinct_reply_t *reply,
                               uint64_t now_ms, trl_result_t *res) noexcept {
     return trl::guard(TRL_ERROR, [&] {
-        if (!valid(limit) || reply == nullptr) {
+        if (!trl::slots_limit_valid(limit) || reply == nullptr) {
             return TRL_ERROR;
         }
-        trl::Zone z = zone_of(zone);
+        trl::Zone z = trl::zone_at(zone);
         int rc = z.distinct_strict_apply(*key, *limit, fp, reply->admitted,
                                          reply->count, reply->free_in_ms,
                                          reply->reset_in_ms,

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <string>
 
+#include "distinct.hpp"
 #include "offenders.hpp"
 #include "spinlock.hpp"
 #include "trl_active.h"
@@ -294,6 +295,15 @@ class Zone {
 
     // zone_distinct.cpp: hooks of take() and at_limit()
     void *distinct_block(uint32_t i) const;
+    // ... a key's slots written back (under the stripe's lock), the entry
+    // moved off the "reached" list when it is below N again
+    void distinct_put(Stripe &s, uint32_t i, const trl_limit_t &limit,
+                      const HeldSet &set, uint64_t now_ms);
+    // zone_active.cpp: the key's live places (under the stripe's lock):
+    // its entry, or kNil
+    uint32_t active_load(Stripe &s, const trl_hash_t &key,
+                         const trl_limit_t &limit, uint64_t now_ms,
+                         HeldSet &set) const;
     bool distinct_full(uint32_t i, const trl_limit_t &limit,
                        uint64_t now_ms) const;
     bool distinct_live(uint32_t i, const trl_limit_t &limit,
@@ -335,6 +345,19 @@ inline uint64_t Zone::begin_result(const Locked &lock, uint32_t limit,
     res.recovered = lock.recovered();
     res.now_ms = now_ms == TRL_CLOCK_NOW ? trl_clock_ms() : now_ms;
     return res.now_ms;
+}
+
+// The ABI's handle of a zone as a Zone, and the limits a zone of slots
+// (distinct and active zones) decides with.
+inline Zone zone_at(const trl_zone_t *zone) {
+    return Zone(reinterpret_cast<Root *>(const_cast<trl_zone_t *>(zone)));
+}
+
+inline bool slots_limit_valid(const trl_limit_t *limit) {
+    return limit != nullptr && limit->rate.limit >= 1
+           && limit->rate.limit <= TRL_DISTINCT_MAX_LIMIT
+           && limit->rate.window_ms >= 1
+           && limit->rate.window_ms <= TRL_RATE_MAX_WINDOW_MS;
 }
 
 // A time given to an active zone (or the clock's, for TRL_CLOCK_NOW) on

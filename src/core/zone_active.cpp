@@ -22,32 +22,36 @@ uint64_t slot_time(uint64_t expires_ms, uint64_t max_ms) {
 
 }  // namespace
 
+uint32_t Zone::active_load(Stripe &s, const trl_hash_t &key,
+                           const trl_limit_t &limit, uint64_t now_ms,
+                           HeldSet &set) const {
+    uint32_t i = find(s, key);
+    set.n = 0;
+    if (i != kNil) {
+        distinct_load(distinct_block(i), r_->distinct_slots, now_ms,
+                      limit.rate.window_ms, set);
+    }
+    return i;
+}
+
 int Zone::active_settle(const trl_hash_t &key, const trl_limit_t &limit,
                         uint64_t ticket, uint64_t lifetime_ms, uint32_t id,
                         uint64_t now_ms, uint32_t &held) {
-    uint32_t slots = r_->distinct_slots;
-    held = 0;
-    if (slots == 0) {
+    if (r_->distinct_slots == 0) {
         return TRL_ERROR;
     }
     uint64_t max = limit.rate.window_ms;
     Stripe &s = stripe_of(key);
     Locked lock(*this, s);
-    if (now_ms == TRL_CLOCK_NOW) {
-        now_ms = trl_clock_ms();
-    }
+    now_ms = now_ms == TRL_CLOCK_NOW ? trl_clock_ms() : now_ms;
 
-    uint32_t i = find(s, key);
-    if (i == kNil) {
-        return TRL_OK;                      // evicted
-    }
     HeldSet set;
-    distinct_load(distinct_block(i), slots, now_ms, max, set);
+    uint32_t i = active_load(s, key, limit, now_ms, set);
     TicketInfo t = distinct_ticket_info(ticket, now_ms);
     int k = set.find(t.fp);
-    if (k < 0 || !set.v[k].sole || set.v[k].at_ms != t.at_ms) {
-        held = set.n;
-        return TRL_OK;                      // gone, or settled already
+    held = set.n;
+    if (i == kNil || k < 0 || !set.v[k].sole || set.v[k].at_ms != t.at_ms) {
+        return TRL_OK;                      // evicted, gone, or settled
     }
 
     if (lifetime_ms == 0) {
@@ -59,43 +63,23 @@ int Zone::active_settle(const trl_hash_t &key, const trl_limit_t &limit,
         if (id != 0 && !(id & TRL_ACTIVE_NONCE)) {
             h.fp = id;
         }
-        if (h.at_ms + max <= now_ms) {          // cannot happen: lifetime > 0
-            set.remove(static_cast<uint32_t>(k));
-        }
     }
-    distinct_store(set, slots, now_ms, max, distinct_block(i));
+    distinct_put(s, i, limit, set, now_ms);
     held = set.n;
-
-    Entry &e = entry(i);
-    uint32_t n = std::min(limit.rate.limit, slots - 1);
-    if ((e.flags & kAtLimit) && set.n < n) {
-        lru_unlink(s, i);
-        e.flags &= ~kAtLimit;
-        lru_push(s, i);
-    }
     return TRL_OK;
 }
 
 int Zone::active_release(const trl_hash_t &key, const trl_limit_t &limit,
                          uint32_t id, uint64_t now_ms, uint32_t &held) {
-    uint32_t slots = r_->distinct_slots;
-    held = 0;
-    if (slots == 0) {
+    if (r_->distinct_slots == 0) {
         return TRL_ERROR;
     }
-    uint64_t max = limit.rate.window_ms;
     Stripe &s = stripe_of(key);
     Locked lock(*this, s);
-    if (now_ms == TRL_CLOCK_NOW) {
-        now_ms = trl_clock_ms();
-    }
+    now_ms = now_ms == TRL_CLOCK_NOW ? trl_clock_ms() : now_ms;
 
-    uint32_t i = find(s, key);
-    if (i == kNil) {
-        return 0;                           // nothing held: never below 0
-    }
     HeldSet set;
-    distinct_load(distinct_block(i), slots, now_ms, max, set);
+    uint32_t i = active_load(s, key, limit, now_ms, set);
 
     // the settled place named by id, or the settled one expiring first;
     // provisional places belong to requests in flight
@@ -105,58 +89,41 @@ int Zone::active_release(const trl_hash_t &key, const trl_limit_t &limit,
         if (h.sole) {
             continue;
         }
-        if (id != 0 ? h.fp == id
-                    : (k < 0 || h.at_ms < set.v[k].at_ms)) {
+        if (id != 0 ? h.fp == id : (k < 0 || h.at_ms < set.v[k].at_ms)) {
             k = static_cast<int>(j);
             if (id != 0) {
                 break;
             }
         }
     }
+    held = set.n;
     if (k < 0) {
-        held = set.n;
-        return 0;
+        return 0;                           // nothing held: never below 0
     }
     set.remove(static_cast<uint32_t>(k));
-    distinct_store(set, slots, now_ms, max, distinct_block(i));
+    distinct_put(s, i, limit, set, now_ms);
     held = set.n;
-
-    Entry &e = entry(i);
-    uint32_t n = std::min(limit.rate.limit, slots - 1);
-    if ((e.flags & kAtLimit) && set.n < n) {
-        lru_unlink(s, i);
-        e.flags &= ~kAtLimit;               // a penalty still keeps it last
-        lru_push(s, i);
-    }
     return 1;
 }
 
 size_t Zone::active_places(const trl_hash_t &key, const trl_limit_t &limit,
                            uint64_t now_ms, trl_active_place_t *out,
                            size_t max_out) {
-    uint32_t slots = r_->distinct_slots;
-    if (slots == 0) {
+    if (r_->distinct_slots == 0) {
         return 0;
     }
-    uint64_t max = limit.rate.window_ms;
     Stripe &s = stripe_of(key);
     Locked lock(*this, s);
-    if (now_ms == TRL_CLOCK_NOW) {
-        now_ms = trl_clock_ms();
-    }
+    now_ms = now_ms == TRL_CLOCK_NOW ? trl_clock_ms() : now_ms;
 
-    uint32_t i = find(s, key);
-    if (i == kNil) {
-        return 0;
-    }
     HeldSet set;
-    distinct_load(distinct_block(i), slots, now_ms, max, set);
+    active_load(s, key, limit, now_ms, set);
     std::sort(set.v, set.v + set.n, [](const Held &a, const Held &b) {
         return a.at_ms < b.at_ms;
     });
     size_t n = std::min<size_t>(set.n, max_out);
     for (size_t j = 0; j < n; j++) {
-        out[j].expires_ms = set.v[j].at_ms + max;
+        out[j].expires_ms = set.v[j].at_ms + limit.rate.window_ms;
         out[j].id = (set.v[j].fp & TRL_ACTIVE_NONCE) ? 0 : set.v[j].fp;
         out[j].pending = set.v[j].sole ? 1 : 0;
     }

@@ -178,15 +178,22 @@ int Zone::distinct_settle(const trl_hash_t &key, const trl_limit_t &limit,
     } else {
         return TRL_OK;
     }
-    distinct_store(set, slots, now_ms, w, distinct_block(i));
+    distinct_put(s, i, limit, set, now_ms);
+    return TRL_OK;
+}
+
+void Zone::distinct_put(Stripe &s, uint32_t i, const trl_limit_t &limit,
+                        const HeldSet &set, uint64_t now_ms) {
+    uint32_t slots = r_->distinct_slots;
+    distinct_store(set, slots, now_ms, limit.rate.window_ms,
+                   distinct_block(i));
 
     Entry &e = entry(i);
     if ((e.flags & kAtLimit) && set.n < distinct_limit(limit, slots)) {
         lru_unlink(s, i);
-        e.flags &= ~kAtLimit;
+        e.flags &= ~kAtLimit;               // a penalty still keeps it last
         lru_push(s, i);
     }
-    return TRL_OK;
 }
 
 int Zone::distinct_peek(const trl_hash_t &key, const trl_limit_t &limit,

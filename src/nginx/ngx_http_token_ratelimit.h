@@ -462,6 +462,13 @@ ngx_int_t ngx_http_trl_add_variables(ngx_conf_t *cf);
 void ngx_http_trl_count_all(ngx_http_trl_loc_conf_t *tlcf, int outcome);
 
 /* ngx_http_token_ratelimit_distinct.c */
+#define NGX_HTTP_TRL_SLOTS_SECRET  32       /* in the head of a zone of
+                                               slots: 16 random bytes */
+ngx_int_t ngx_http_trl_slots_head(ngx_shm_zone_t *shm_zone, u_char *block,
+    size_t bytes, size_t head, const char *magic);
+ngx_int_t ngx_http_trl_slots_attach(ngx_shm_zone_t *shm_zone,
+    ngx_http_trl_zone_t *ctx, u_char *block, size_t head, const char *magic,
+    const char *what);
 char *ngx_http_trl_distinct_option(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx);
 char *ngx_http_trl_distinct_check(ngx_conf_t *cf, ngx_command_t *cmd,

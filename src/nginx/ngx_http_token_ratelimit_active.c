@@ -18,7 +18,6 @@
 #include "ngx_http_token_ratelimit.h"
 #include "ngx_http_token_ratelimit_sync.h"
 
-#include <sys/random.h>
 
 
 /*
@@ -28,7 +27,6 @@
  */
 #define NGX_HTTP_TRL_ACTIVE_MAGIC   "trl-active-1"
 #define NGX_HTTP_TRL_ACTIVE_MAX     16      /* uint64_t MAX, ms */
-#define NGX_HTTP_TRL_ACTIVE_SECRET  32      /* 16 random bytes */
 #define NGX_HTTP_TRL_ACTIVE_STATS   64      /* ngx_atomic_t counters */
 
 #define NGX_HTTP_TRL_ERRLEN         256
@@ -288,36 +286,24 @@ ngx_http_trl_active_check(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* A new zone (in the master): the head with MAX and a fresh secret. */
+/* A new zone (in the master): the head with MAX, the zone. */
 
 ngx_int_t
 ngx_http_trl_active_create(ngx_shm_zone_t *shm_zone,
     ngx_http_trl_zone_t *ctx, u_char *block, size_t bytes)
 {
-    char        err[NGX_HTTP_TRL_ERRLEN];
-    u_char     *secret;
-    ngx_uint_t  i;
+    char  err[NGX_HTTP_TRL_ERRLEN];
 
-    if (bytes <= NGX_HTTP_TRL_ACTIVE_HEAD) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "token_ratelimit_zone \"%V\" is too small",
-                      &shm_zone->shm.name);
+    if (ngx_http_trl_slots_head(shm_zone, block, bytes,
+                                NGX_HTTP_TRL_ACTIVE_HEAD,
+                                NGX_HTTP_TRL_ACTIVE_MAGIC)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    ngx_memzero(block, NGX_HTTP_TRL_ACTIVE_HEAD);
-    ngx_memcpy(block, NGX_HTTP_TRL_ACTIVE_MAGIC,
-               sizeof(NGX_HTTP_TRL_ACTIVE_MAGIC));
     ngx_memcpy(block + NGX_HTTP_TRL_ACTIVE_MAX, &ctx->active->max_ms,
                sizeof(uint64_t));
-
-    secret = block + NGX_HTTP_TRL_ACTIVE_SECRET;
-
-    if (getrandom(secret, 16, 0) != 16) {
-        for (i = 0; i < 16; i++) {          /* no entropy source */
-            secret[i] = (u_char) (ngx_random() ^ ngx_time() ^ ngx_pid);
-        }
-    }
 
     if (trl_active_zone_create(block + NGX_HTTP_TRL_ACTIVE_HEAD,
                                bytes - NGX_HTTP_TRL_ACTIVE_HEAD,
@@ -336,33 +322,29 @@ ngx_http_trl_active_create(ngx_shm_zone_t *shm_zone,
 
 
 /*
- * Every cycle: the zone made (or kept).  A reload may lower N, not raise
- * it above the slots a key has, and may not change MAX (the stored times
- * are relative to it).
+ * Every cycle: the zone made (or kept).  A reload may not change MAX (the
+ * stored times are relative to it).
  */
 
 ngx_int_t
 ngx_http_trl_active_attach(ngx_shm_zone_t *shm_zone,
     ngx_http_trl_zone_t *ctx, u_char *block)
 {
-    char       err[NGX_HTTP_TRL_ERRLEN];
-    uint32_t   made;
-    uint64_t   max_ms;
+    uint64_t  max_ms;
 
-    if (ngx_memcmp(block, NGX_HTTP_TRL_ACTIVE_MAGIC,
-                   sizeof(NGX_HTTP_TRL_ACTIVE_MAGIC))
-        != 0)
+    if (ngx_http_trl_slots_attach(shm_zone, ctx, block,
+                                  NGX_HTTP_TRL_ACTIVE_HEAD,
+                                  NGX_HTTP_TRL_ACTIVE_MAGIC, "active places")
+        != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "token_ratelimit_zone \"%V\" was not an active zone; "
-                      "rename the zone to start it afresh",
-                      &shm_zone->shm.name);
         return NGX_ERROR;
     }
 
     ngx_memcpy(&max_ms, block + NGX_HTTP_TRL_ACTIVE_MAX, sizeof(uint64_t));
 
-    if (max_ms != ctx->active->max_ms) {
+    if (max_ms != ctx->active->max_ms
+        || trl_active_zone_max(ctx->core) != max_ms)
+    {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit_zone \"%V\" was made with "
                       "active=%Ms and cannot change it to active=%Ms (the "
@@ -370,45 +352,11 @@ ngx_http_trl_active_attach(ngx_shm_zone_t *shm_zone,
                       "zone to start it afresh", &shm_zone->shm.name,
                       (ngx_msec_t) (max_ms / 1000),
                       (ngx_msec_t) (ctx->active->max_ms / 1000));
+        ctx->core = NULL;
         return NGX_ERROR;
-    }
-
-    if (ctx->secret == NULL) {
-        ctx->secret = block + NGX_HTTP_TRL_ACTIVE_SECRET;
     }
 
     ctx->active->stats = (ngx_atomic_t *) (block + NGX_HTTP_TRL_ACTIVE_STATS);
-
-    ctx->core = trl_zone_attach(block + NGX_HTTP_TRL_ACTIVE_HEAD, 0, err,
-                                sizeof(err));
-
-    if (ctx->core == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "token_ratelimit_zone \"%V\": %s; restart nginx or "
-                      "rename the zone", &shm_zone->shm.name, err);
-        return NGX_ERROR;
-    }
-
-    made = trl_distinct_zone_limit(ctx->core);
-
-    if (trl_active_zone_max(ctx->core) != max_ms) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "token_ratelimit_zone \"%V\" is damaged (its MAX "
-                      "differs from its head's); restart nginx or rename "
-                      "the zone", &shm_zone->shm.name);
-        ctx->core = NULL;
-        return NGX_ERROR;
-    }
-
-    if (made < ctx->rate.limit) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "token_ratelimit_zone \"%V\" was made for %uD "
-                      "active places per key and cannot hold %uD; "
-                      "rename the zone (or change its size) to start it "
-                      "afresh", &shm_zone->shm.name, made, ctx->rate.limit);
-        ctx->core = NULL;
-        return NGX_ERROR;
-    }
 
     return NGX_OK;
 }

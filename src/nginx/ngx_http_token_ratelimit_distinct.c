@@ -134,33 +134,106 @@ ngx_http_trl_distinct_check(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* A new zone (in the master): the head with a fresh secret, the zone. */
+/*
+ * The head of a zone of slots (distinct and active zones): its magic, 16
+ * random bytes at NGX_HTTP_TRL_SLOTS_SECRET (the fingerprints' secret
+ * when no token_ratelimit_distinct_secret is configured), what its kind
+ * keeps beyond; then the core's zone.
+ */
 
 ngx_int_t
-ngx_http_trl_distinct_create(ngx_shm_zone_t *shm_zone,
-    ngx_http_trl_zone_t *ctx, u_char *block, size_t bytes)
+ngx_http_trl_slots_head(ngx_shm_zone_t *shm_zone, u_char *block,
+    size_t bytes, size_t head, const char *magic)
 {
-    char        err[NGX_HTTP_TRL_ERRLEN];
     u_char     *secret;
     ngx_uint_t  i;
 
-    if (bytes <= NGX_HTTP_TRL_DISTINCT_HEAD) {
+    if (bytes <= head) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "token_ratelimit_zone \"%V\" is too small",
                       &shm_zone->shm.name);
         return NGX_ERROR;
     }
 
-    ngx_memzero(block, NGX_HTTP_TRL_DISTINCT_HEAD);
-    ngx_memcpy(block, NGX_HTTP_TRL_DISTINCT_MAGIC,
-               sizeof(NGX_HTTP_TRL_DISTINCT_MAGIC));
+    ngx_memzero(block, head);
+    ngx_memcpy(block, magic, ngx_strlen(magic) + 1);
 
-    secret = block + 32;
+    secret = block + NGX_HTTP_TRL_SLOTS_SECRET;
 
     if (getrandom(secret, 16, 0) != 16) {
         for (i = 0; i < 16; i++) {          /* no entropy source */
             secret[i] = (u_char) (ngx_random() ^ ngx_time() ^ ngx_pid);
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every cycle: the zone made (or kept from the previous cycle) with the
+ * head its kind has.  Its slots per key are fixed when it is made: a
+ * reload may lower N, not raise it above them.
+ */
+
+ngx_int_t
+ngx_http_trl_slots_attach(ngx_shm_zone_t *shm_zone, ngx_http_trl_zone_t *ctx,
+    u_char *block, size_t head, const char *magic, const char *what)
+{
+    char      err[NGX_HTTP_TRL_ERRLEN];
+    uint32_t  made;
+
+    if (ngx_memcmp(block, magic, ngx_strlen(magic) + 1) != 0) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\" did not count %s; "
+                      "rename the zone to start it afresh",
+                      &shm_zone->shm.name, what);
+        return NGX_ERROR;
+    }
+
+    if (ctx->secret == NULL) {
+        ctx->secret = block + NGX_HTTP_TRL_SLOTS_SECRET;
+    }
+
+    ctx->core = trl_zone_attach(block + head, 0, err, sizeof(err));
+
+    if (ctx->core == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\": %s; restart nginx or "
+                      "rename the zone", &shm_zone->shm.name, err);
+        return NGX_ERROR;
+    }
+
+    made = trl_distinct_zone_limit(ctx->core);
+
+    if (made < ctx->rate.limit) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "token_ratelimit_zone \"%V\" was made for %uD "
+                      "%s per key and cannot count %uD; rename the zone "
+                      "(or change its size) to start it afresh",
+                      &shm_zone->shm.name, made, what, ctx->rate.limit);
+        ctx->core = NULL;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* A new distinct zone (in the master). */
+
+ngx_int_t
+ngx_http_trl_distinct_create(ngx_shm_zone_t *shm_zone,
+    ngx_http_trl_zone_t *ctx, u_char *block, size_t bytes)
+{
+    char  err[NGX_HTTP_TRL_ERRLEN];
+
+    if (ngx_http_trl_slots_head(shm_zone, block, bytes,
+                                NGX_HTTP_TRL_DISTINCT_HEAD,
+                                NGX_HTTP_TRL_DISTINCT_MAGIC)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (trl_distinct_zone_create(block + NGX_HTTP_TRL_DISTINCT_HEAD,
@@ -178,57 +251,14 @@ ngx_http_trl_distinct_create(ngx_shm_zone_t *shm_zone,
 }
 
 
-/*
- * Every cycle: the zone made (or kept from the previous cycle).  Its slots
- * per key are fixed when it is made: a reload may lower N, not raise it
- * above them.
- */
-
 ngx_int_t
 ngx_http_trl_distinct_attach(ngx_shm_zone_t *shm_zone,
     ngx_http_trl_zone_t *ctx, u_char *block)
 {
-    char      err[NGX_HTTP_TRL_ERRLEN];
-    uint32_t  made;
-
-    if (ngx_memcmp(block, NGX_HTTP_TRL_DISTINCT_MAGIC,
-                   sizeof(NGX_HTTP_TRL_DISTINCT_MAGIC))
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "token_ratelimit_zone \"%V\" was not a distinct "
-                      "zone; rename the zone to start it afresh",
-                      &shm_zone->shm.name);
-        return NGX_ERROR;
-    }
-
-    if (ctx->secret == NULL) {
-        ctx->secret = block + 32;   /* no token_ratelimit_distinct_secret */
-    }
-
-    ctx->core = trl_zone_attach(block + NGX_HTTP_TRL_DISTINCT_HEAD, 0, err,
-                                sizeof(err));
-
-    if (ctx->core == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "token_ratelimit_zone \"%V\": %s; restart nginx or "
-                      "rename the zone", &shm_zone->shm.name, err);
-        return NGX_ERROR;
-    }
-
-    made = trl_distinct_zone_limit(ctx->core);
-
-    if (made < ctx->rate.limit) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "token_ratelimit_zone \"%V\" was made for %uD "
-                      "distinct values per key and cannot count %uD; "
-                      "rename the zone (or change its size) to start it "
-                      "afresh", &shm_zone->shm.name, made, ctx->rate.limit);
-        ctx->core = NULL;
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_trl_slots_attach(shm_zone, ctx, block,
+                                     NGX_HTTP_TRL_DISTINCT_HEAD,
+                                     NGX_HTTP_TRL_DISTINCT_MAGIC,
+                                     "distinct values");
 }
 
 
