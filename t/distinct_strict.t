@@ -190,6 +190,11 @@ for my $i (0 .. $NODES - 1) {
            zcard('acc', "back$i") == 1
        }), "node $i decides through Redis again");
 }
+# every worker, not only the one a probe reached (2 a node, 1 of $closed):
+# one still in its reconnect backoff would count on its own slots
+ok(TRLRedis::wait_for(10, sub {
+       $redis->client_count >= 2 * $NODES + 1
+   }), 'every worker is connected to Redis again');
 {
     my @st = map { login($t[$_ % $NODES], 'k3', "n$_")->{status} } 0 .. 7;
     is("@st", '200 200 200 200 200 429 429 429',
