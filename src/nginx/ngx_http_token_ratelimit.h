@@ -675,8 +675,10 @@ char *ngx_http_trl_release_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_trl_active_check_release(ngx_conf_t *cf,
     ngx_array_t *releases);
-ngx_int_t ngx_http_trl_active_init_phase(ngx_conf_t *cf);
-ngx_uint_t ngx_http_trl_active_used(ngx_conf_t *cf);
+void ngx_http_trl_active_end(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx,
+    ngx_http_trl_applied_t *a, ngx_uint_t counts);
+void ngx_http_trl_active_releases(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 void ngx_http_trl_active_show(ngx_http_trl_ctx_t *ctx, uint32_t held);
 uint32_t ngx_http_trl_active_held(ngx_http_trl_applied_t *a);
 ngx_int_t ngx_http_trl_active_variable(ngx_http_request_t *r,

@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_util.h"
 #include "ngx_http_token_ratelimit_sync.h"
 
 
@@ -47,12 +48,11 @@ char *
 ngx_http_trl_active_option(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx)
 {
-    char                               err[256];
-    uint64_t                           ms;
-    ngx_str_t                          v;
-    ngx_http_complex_value_t          *cv;
-    ngx_http_trl_active_t             *act;
-    ngx_http_compile_complex_value_t   ccv;
+    char                       err[256];
+    uint64_t                   ms;
+    ngx_str_t                  v;
+    ngx_http_complex_value_t  *cv;
+    ngx_http_trl_active_t     *act;
 
     act = ngx_http_trl_active_conf(cf, ctx);
     if (act == NULL) {
@@ -102,18 +102,8 @@ ngx_http_trl_active_option(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    cv = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    cv = ngx_http_trl_complex(cf, &v);
     if (cv == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &v;
-    ccv.complex_value = cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -137,13 +127,11 @@ char *
 ngx_http_trl_active_policy(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_trl_zone_t *ctx, trl_policy_t *policy)
 {
-    size_t                  len;
-    ngx_str_t               value;
-    ngx_uint_t              i;
-    ngx_http_trl_active_t  *act;
-    const char             *text[2];
-
-    static const char      *opt[2] = { "lifetime=", "token=" };
+    ngx_uint_t                  i;
+    ngx_str_t                   v;
+    ngx_http_trl_active_t      *act;
+    const char                 *text[2];
+    ngx_http_complex_value_t  **cv[2];
 
     if (!policy->active) {
         return NGX_CONF_OK;
@@ -159,23 +147,26 @@ ngx_http_trl_active_policy(ngx_conf_t *cf, ngx_command_t *cmd,
 
     text[0] = policy->lifetime;
     text[1] = policy->token;
+    cv[0] = &act->lifetime;
+    cv[1] = &act->token;
 
     for (i = 0; i < 2; i++) {
         if (text[i] == NULL) {
             continue;
         }
 
-        len = ngx_strlen(opt[i]) + ngx_strlen(text[i]);
+        /* a copy: the policy set does not outlive the configuration */
 
-        value.len = len;
-        value.data = ngx_pnalloc(cf->pool, len + 1);
-        if (value.data == NULL) {
+        v.len = ngx_strlen(text[i]);
+        v.data = ngx_pnalloc(cf->pool, v.len);
+        if (v.data == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        ngx_sprintf(value.data, "%s%s%Z", opt[i], text[i]);
+        ngx_memcpy(v.data, text[i], v.len);
 
-        if (ngx_http_trl_active_option(cf, cmd, &value, ctx) != NGX_CONF_OK) {
+        *cv[i] = ngx_http_trl_complex(cf, &v);
+        if (*cv[i] == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -492,26 +483,16 @@ static void
 ngx_http_trl_active_redis_settle(ngx_http_trl_applied_t *a,
     uint64_t lifetime_ms, uint32_t id)
 {
-    ngx_str_t                 name;
     trl_distinct_redis_req_t  req;
-
-    if (ngx_http_trl_redis_name(NULL, a->zone, &a->key_text, &name)
-        != NGX_OK)
-    {
-        return;
-    }
 
     ngx_memzero(&req, sizeof(trl_distinct_redis_req_t));
     req.op = TRL_DISTINCT_OP_SETTLE;
-    req.window_ms = a->zone->rate.window_ms;
-    req.limit = a->zone->rate.limit;
     req.fp = a->fp;
     req.stamp_ms = (uint64_t) a->redis_cell;
     req.lifetime_ms = lifetime_ms;
     req.id = id;
 
-    (void) ngx_http_trl_distinct_eval(&name, &req, NULL, NULL);
-    ngx_free(name.data);                    /* the command keeps a copy */
+    (void) ngx_http_trl_slots_call(a->zone, &a->key_text, &req, NULL, NULL);
 }
 
 

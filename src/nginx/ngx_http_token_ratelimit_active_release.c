@@ -2,16 +2,15 @@
 /*
  * ngx_http_token_ratelimit_active_release.c - what the end of a request
  * does to active zones: the directive token_ratelimit_release (a
- * revocation gives a place back), the log-phase handler that settles
- * issuances and runs releases, and the variables $token_ratelimit_active,
+ * revocation gives a place back), the settlement of issuances and the
+ * releases, both called by the log-phase handler (handler.c, first in the
+ * phase: before access_log), and the variables $token_ratelimit_active,
  * $token_ratelimit_lifetime and $token_ratelimit_released.
- *
- * The handler runs first in the log phase (before access_log), so that
- * the variables show what it did.
  */
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_util.h"
 #include "ngx_http_token_ratelimit_sync.h"
 
 
@@ -25,14 +24,11 @@ typedef struct {
 } ngx_http_trl_release_t;
 
 
-static ngx_int_t ngx_http_trl_active_log_handler(ngx_http_request_t *r);
 static void ngx_http_trl_active_release_one(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx, ngx_http_trl_release_t *rel);
 static ngx_int_t ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone,
     ngx_str_t *key, uint32_t id);
 static void ngx_http_trl_active_released(redisReply *reply, void *data);
-static ngx_http_complex_value_t *ngx_http_trl_release_value(ngx_conf_t *cf,
-    ngx_str_t *v);
 
 
 /* token_ratelimit_release zone=name [key=string] [token=string]; */
@@ -86,7 +82,7 @@ ngx_http_trl_release_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             v.data = value[i].data + 4;
             v.len = value[i].len - 4;
 
-            rel->key = ngx_http_trl_release_value(cf, &v);
+            rel->key = ngx_http_trl_complex(cf, &v);
             if (rel->key == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -98,7 +94,7 @@ ngx_http_trl_release_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             v.data = value[i].data + 6;
             v.len = value[i].len - 6;
 
-            rel->token = ngx_http_trl_release_value(cf, &v);
+            rel->token = ngx_http_trl_complex(cf, &v);
             if (rel->token == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -129,36 +125,10 @@ ngx_http_trl_release_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-static ngx_http_complex_value_t *
-ngx_http_trl_release_value(ngx_conf_t *cf, ngx_str_t *v)
-{
-    ngx_http_complex_value_t          *cv;
-    ngx_http_compile_complex_value_t   ccv;
-
-    cv = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (cv == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = v;
-    ccv.complex_value = cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NULL;
-    }
-
-    return cv;
-}
-
-
 /*
- * A location's releases, once the http block is read: each names an
- * active zone.  Called for every location (merge), as the zones are all
- * known by then only when checked at postconfiguration: see
- * ngx_http_trl_active_check_releases().
+ * A level's releases, checked when its configuration is merged (the whole
+ * http block is read by then: every zone is known): each names an active
+ * zone.
  */
 
 char *
@@ -168,7 +138,7 @@ ngx_http_trl_active_check_release(ngx_conf_t *cf, ngx_array_t *releases)
     ngx_http_trl_zone_t     *zone;
     ngx_http_trl_release_t  *rel;
 
-    if (releases == NULL || releases == NGX_CONF_UNSET_PTR) {
+    if (releases == NULL) {
         return NGX_CONF_OK;
     }
 
@@ -201,94 +171,48 @@ ngx_http_trl_active_check_release(ngx_conf_t *cf, ngx_array_t *releases)
 }
 
 
-/* The handler runs first in the log phase: before access_log. */
+/*
+ * The log phase of a request an active zone applied to (handler.c): its
+ * place is kept for the token's lifetime when its outcome counts, else
+ * given back; $token_ratelimit_active shows the key's places after.
+ */
 
-ngx_int_t
-ngx_http_trl_active_init_phase(ngx_conf_t *cf)
+void
+ngx_http_trl_active_end(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx,
+    ngx_http_trl_applied_t *a, ngx_uint_t counts)
 {
-    ngx_array_t                *handlers;
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-    handlers = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
-
-    h = ngx_array_push(handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
+    if (a->unavailable) {
+        return;
     }
 
-    h = handlers->elts;
-    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
-    h[0] = ngx_http_trl_active_log_handler;
+    if (!a->admitted) {                     /* rejected: nothing changed */
+        ngx_http_trl_active_show(ctx, a->n - ngx_min(a->remaining, a->n));
+        return;
+    }
 
-    return NGX_OK;
+    if (counts) {
+        ngx_http_trl_active_keep(r, a);
+        return;
+    }
+
+    ngx_http_trl_distinct_settle(a, 0);    /* given back */
+    ngx_http_trl_active_show(ctx, ngx_http_trl_active_held(a));
 }
 
 
-/*
- * The request ended: its places in active zones are kept (for the token's
- * lifetime) or given back, as its count mode says; then, if it succeeded,
- * its releases run.
- */
+/* A successful request's releases (the handler checked the status). */
 
-static ngx_int_t
-ngx_http_trl_active_log_handler(ngx_http_request_t *r)
+void
+ngx_http_trl_active_releases(ngx_http_request_t *r,
+    ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx)
 {
-    ngx_uint_t                i, status, failed;
-    ngx_http_trl_ctx_t       *ctx;
-    ngx_http_trl_release_t   *rel;
-    ngx_http_trl_applied_t   *a;
-    ngx_http_trl_loc_conf_t  *tlcf;
-
-    if (r != r->main) {
-        return NGX_OK;
-    }
-
-    status = r->err_status ? r->err_status : r->headers_out.status;
-    failed = (status == 0 || status >= NGX_HTTP_BAD_REQUEST);
-
-    ctx = ngx_http_trl_get_ctx(r);
-
-    if (ctx && ctx->decided) {
-        for (i = 0; i < ctx->napplied; i++) {
-            a = &ctx->applied[i];
-
-            if (a->zone->active == NULL || a->unavailable) {
-                continue;
-            }
-
-            if (!a->admitted) {             /* rejected: nothing changed */
-                ngx_http_trl_active_show(ctx, a->n - ngx_min(a->remaining,
-                                                             a->n));
-                continue;
-            }
-
-            if (a->limit->count == TRL_COUNT_ALL
-                || (a->limit->count == TRL_COUNT_FAILED && failed)
-                || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed))
-            {
-                ngx_http_trl_active_keep(r, a);
-                continue;
-            }
-
-            ngx_http_trl_distinct_settle(a, 0);    /* given back */
-            ngx_http_trl_active_show(ctx, ngx_http_trl_active_held(a));
-        }
-    }
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
-
-    if (tlcf->releases == NULL || tlcf->releases == NGX_CONF_UNSET_PTR
-        || failed || !tlcf->enabled)
-    {
-        return NGX_OK;
-    }
+    ngx_uint_t               i;
+    ngx_http_trl_release_t  *rel;
 
     if (ctx == NULL) {
         ctx = ngx_http_trl_create_ctx(r, 0);
         if (ctx == NULL) {
-            return NGX_OK;
+            return;
         }
 
         ctx->decided = 1;       /* nothing to decide: from=upstream subjects
@@ -300,8 +224,6 @@ ngx_http_trl_active_log_handler(ngx_http_request_t *r)
     for (i = 0; i < tlcf->releases->nelts; i++) {
         ngx_http_trl_active_release_one(r, ctx, &rel[i]);
     }
-
-    return NGX_OK;
 }
 
 
@@ -400,26 +322,15 @@ static ngx_int_t
 ngx_http_trl_active_redis_release(ngx_http_trl_zone_t *zone, ngx_str_t *key,
     uint32_t id)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 name;
     trl_distinct_redis_req_t  req;
-
-    if (ngx_http_trl_redis_name(NULL, zone, key, &name) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
     ngx_memzero(&req, sizeof(trl_distinct_redis_req_t));
     req.op = TRL_DISTINCT_OP_RELEASE;
-    req.window_ms = zone->rate.window_ms;
-    req.limit = zone->rate.limit;
     req.id = id;
 
-    rc = ngx_http_trl_distinct_eval(&name, &req,
-                                    ngx_http_trl_active_released,
-                                    (void *) zone->active->stats);
-    ngx_free(name.data);                    /* the command keeps a copy */
-
-    return rc;
+    return ngx_http_trl_slots_call(zone, key, &req,
+                                   ngx_http_trl_active_released,
+                                   (void *) zone->active->stats);
 }
 
 
@@ -529,32 +440,4 @@ ngx_http_trl_active_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
-}
-
-
-/* Some active zone or release exists: the log-phase handler is needed. */
-
-ngx_uint_t
-ngx_http_trl_active_used(ngx_conf_t *cf)
-{
-    ngx_uint_t                 i;
-    ngx_http_trl_zone_t      **zones;
-    ngx_http_trl_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_token_ratelimit_module);
-
-    if (tmcf->releases) {
-        return 1;
-    }
-
-    zones = tmcf->zones.elts;
-
-    for (i = 0; i < tmcf->zones.nelts; i++) {
-        if (zones[i]->active) {
-            return 1;
-        }
-    }
-
-    return 0;
 }

@@ -15,6 +15,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_util.h"
 #include "ngx_http_token_ratelimit_sync.h"
 
 #include <sys/random.h>
@@ -24,6 +25,9 @@ static ngx_int_t ngx_http_trl_distinct_async(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a,
     trl_limit_t *tl);
 static void ngx_http_trl_distinct_reply(redisReply *reply, void *data);
+static ngx_int_t ngx_http_trl_distinct_eval(ngx_str_t *name,
+    trl_distinct_redis_req_t *req, ngx_http_trl_reply_pt handler,
+    void *data);
 
 
 /*
@@ -53,8 +57,7 @@ char *
 ngx_http_trl_distinct_option(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx)
 {
-    ngx_str_t                          v;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  v;
 
     v.data = value->data + 9;
     v.len = value->len - 9;
@@ -69,22 +72,9 @@ ngx_http_trl_distinct_option(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    ctx->distinct = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (ctx->distinct == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    ctx->distinct = ngx_http_trl_complex(cf, &v);
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &v;
-    ccv.complex_value = ctx->distinct;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ctx->distinct ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -330,22 +320,15 @@ ngx_http_trl_distinct_apply(ngx_http_request_t *r,
 {
     tl->flags |= TRL_DISTINCT_PROVISIONAL;
 
-    if (a->zone->active) {
+    /*
+     * An active zone's every place is new: sync=async, which decides
+     * repeats on the node, asks Redis for each as sync=strict does.
+     */
 
-        /*
-         * Every place is new: sync=async, which decides repeats on the
-         * node, asks Redis for each as sync=strict does.
-         */
-
-        tl->flags |= TRL_DISTINCT_UNIQUE;
-        tl->flags &= ~TRL_LIMIT_SYNC;
-
-        if (a->zone->sync != TRL_SYNC_MODE_OFF) {
-            return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
-        }
-    }
-
-    if (a->zone->sync == TRL_SYNC_MODE_STRICT) {
+    if (a->zone->sync == TRL_SYNC_MODE_STRICT
+        || (a->zone->active && a->zone->sync == TRL_SYNC_MODE_ASYNC))
+    {
+        tl->flags &= ~TRL_LIMIT_SYNC;       /* no lease: Redis's set */
         return ngx_http_trl_distinct_strict(r, tlcf, a, tl);
     }
 
@@ -810,7 +793,6 @@ ngx_http_trl_distinct_answer(ngx_http_request_t *r,
 void
 ngx_http_trl_distinct_release_redis(ngx_http_trl_applied_t *a)
 {
-    ngx_str_t                 name;
     trl_distinct_redis_req_t  req;
 
     if (!a->in_redis) {
@@ -819,19 +801,40 @@ ngx_http_trl_distinct_release_redis(ngx_http_trl_applied_t *a)
 
     a->in_redis = 0;
 
-    if (ngx_http_trl_redis_name(NULL, a->zone, &a->key_text, &name)
-        != NGX_OK)
-    {
-        return;
+    ngx_memzero(&req, sizeof(trl_distinct_redis_req_t));
+    req.op = TRL_DISTINCT_OP_CANCEL;
+    req.fp = a->fp;
+    req.made = 1;
+    req.stamp_ms = (uint64_t) a->redis_cell;
+
+    (void) ngx_http_trl_slots_call(a->zone, &a->key_text, &req, NULL, NULL);
+}
+
+
+/*
+ * A call of the script on the Redis name of a zone's key (W and N are the
+ * zone's); the command keeps its own copy of the name.
+ */
+
+ngx_int_t
+ngx_http_trl_slots_call(ngx_http_trl_zone_t *zone, ngx_str_t *key,
+    trl_distinct_redis_req_t *req, ngx_http_trl_reply_pt handler,
+    void *data)
+{
+    ngx_int_t  rc;
+    ngx_str_t  name;
+
+    if (ngx_http_trl_redis_name(NULL, zone, key, &name) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    ngx_memzero(&req, sizeof(trl_distinct_redis_req_t));
-    req.window_ms = a->zone->rate.window_ms;
-    req.limit = a->zone->rate.limit;
-    req.fp = a->fp;
+    req->window_ms = zone->rate.window_ms;
+    req->limit = zone->rate.limit;
 
-    ngx_http_trl_distinct_give_back(&name, &req, (uint64_t) a->redis_cell);
-    ngx_free(name.data);                    /* the command keeps a copy */
+    rc = ngx_http_trl_distinct_eval(&name, req, handler, data);
+    ngx_free(name.data);
+
+    return rc;
 }
 
 
@@ -859,7 +862,7 @@ ngx_http_trl_distinct_give_back(ngx_str_t *name,
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_trl_distinct_eval(ngx_str_t *name, trl_distinct_redis_req_t *req,
     ngx_http_trl_reply_pt handler, void *data)
 {

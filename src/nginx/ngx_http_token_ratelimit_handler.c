@@ -35,6 +35,8 @@ static ngx_int_t ngx_http_trl_decide(ngx_http_request_t *r,
 static ngx_int_t ngx_http_trl_finish(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 static ngx_int_t ngx_http_trl_log_handler(ngx_http_request_t *r);
+static void ngx_http_trl_log_settle(ngx_http_request_t *r,
+    ngx_http_trl_ctx_t *ctx, ngx_uint_t failed);
 static ngx_int_t ngx_http_trl_apply(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_applied_t *a);
 static ngx_int_t ngx_http_trl_apply_local(ngx_http_request_t *r,
@@ -83,12 +85,22 @@ ngx_http_trl_init_phases(ngx_conf_t *cf)
     ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
     h[0] = ngx_http_trl_handler;
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    /*
+     * First in the log phase too: before access_log, so that what the end
+     * of a request does (active places kept or released, active.c) shows
+     * in the variables it logs.
+     */
+
+    handlers = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
+
+    h = ngx_array_push(handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_trl_log_handler;
+    h = handlers->elts;
+    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
+    h[0] = ngx_http_trl_log_handler;
 
     return NGX_OK;
 }
@@ -778,44 +790,74 @@ ngx_http_trl_release(ngx_http_trl_applied_t *a)
 
 
 /*
- * count=failed keeps the places of requests whose final status is >= 400
- * (or that never got one) and gives back the others; count=succeeded does
- * the opposite.
+ * The request ended: its places are settled (ngx_http_trl_log_settle),
+ * then, if it succeeded, its location's releases run
+ * (token_ratelimit_release).
  */
 
 static ngx_int_t
 ngx_http_trl_log_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t               i, status, failed;
-    ngx_http_trl_ctx_t      *ctx;
-    ngx_http_trl_applied_t  *a;
+    ngx_uint_t                status, failed;
+    ngx_http_trl_ctx_t       *ctx;
+    ngx_http_trl_loc_conf_t  *tlcf;
 
     if (r != r->main) {
-        return NGX_OK;
-    }
-
-    ctx = ngx_http_trl_get_ctx(r);
-
-    if (ctx == NULL || !ctx->decided) {
         return NGX_OK;
     }
 
     status = r->err_status ? r->err_status : r->headers_out.status;
     failed = (status == 0 || status >= NGX_HTTP_BAD_REQUEST);
 
+    ctx = ngx_http_trl_get_ctx(r);
+
+    if (ctx && ctx->decided) {
+        ngx_http_trl_log_settle(r, ctx, failed);
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
+
+    if (tlcf->releases && !failed && tlcf->enabled) {
+        ngx_http_trl_active_releases(r, tlcf, ctx);     /* issue 15 */
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * count=failed keeps the places of requests whose final status is >= 400
+ * (or that never got one) and gives back the others; count=succeeded does
+ * the opposite; count=all keeps them all (only active zones and values
+ * known late have any left to keep by now).
+ */
+
+static void
+ngx_http_trl_log_settle(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx,
+    ngx_uint_t failed)
+{
+    ngx_uint_t               i, counts;
+    ngx_http_trl_applied_t  *a;
+
     for (i = 0; i < ctx->napplied; i++) {
         a = &ctx->applied[i];
+
+        counts = a->limit->count == TRL_COUNT_ALL
+                 || (a->limit->count == TRL_COUNT_FAILED && failed)
+                 || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed);
 
         if (a->late) {                      /* from=upstream: counted now */
             a->late = 0;
 
-            if (a->limit->count == TRL_COUNT_ALL
-                || (a->limit->count == TRL_COUNT_FAILED && failed)
-                || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed))
-            {
+            if (counts) {
                 ngx_http_trl_distinct_late(r, a);
             }
 
+            continue;
+        }
+
+        if (a->zone->active) {
+            ngx_http_trl_active_end(r, ctx, a, counts);
             continue;
         }
 
@@ -823,9 +865,7 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
             continue;
         }
 
-        if ((a->limit->count == TRL_COUNT_FAILED && failed)
-            || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed))
-        {
+        if (counts) {
             if (a->zone->distinct) {
                 ngx_http_trl_distinct_settle(a, 1);
                 continue;
@@ -842,8 +882,6 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
 
         ngx_http_trl_release(a);
     }
-
-    return NGX_OK;
 }
 
 

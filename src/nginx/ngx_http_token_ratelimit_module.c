@@ -790,12 +790,6 @@ ngx_http_trl_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_trl_active_used(cf)
-        && ngx_http_trl_active_init_phase(cf) != NGX_OK)   /* issue 15 */
-    {
-        return NGX_ERROR;
-    }
-
     if (ngx_http_trl_signal_init(cf) != NGX_OK          /* issue 14, WAF */
         || ngx_http_trl_waf_init(cf) != NGX_OK)
     {

@@ -22,6 +22,7 @@
 
 
 #include "ngx_http_token_ratelimit.h"
+#include "ngx_http_token_ratelimit_util.h"
 
 
 static ngx_int_t ngx_http_trl_signal_log_handler(ngx_http_request_t *r);
@@ -37,8 +38,7 @@ char *
 ngx_http_trl_signal_option(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, ngx_http_trl_zone_t *ctx)
 {
-    ngx_str_t                          v;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  v;
 
     v.data = value->data + 7;
     v.len = value->len - 7;
@@ -53,22 +53,9 @@ ngx_http_trl_signal_option(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    ctx->signal = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (ctx->signal == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    ctx->signal = ngx_http_trl_complex(cf, &v);
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &v;
-    ccv.complex_value = ctx->signal;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ctx->signal ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 

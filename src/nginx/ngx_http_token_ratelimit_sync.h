@@ -77,7 +77,7 @@ ngx_int_t ngx_http_trl_script_eval(ngx_uint_t script, ngx_uint_t nkeys,
     void *data);
 
 /* ngx_http_token_ratelimit_distinct_sync.c */
-ngx_int_t ngx_http_trl_distinct_eval(ngx_str_t *name,
+ngx_int_t ngx_http_trl_slots_call(ngx_http_trl_zone_t *zone, ngx_str_t *key,
     trl_distinct_redis_req_t *req, ngx_http_trl_reply_pt handler,
     void *data);
 ngx_int_t ngx_http_trl_distinct_send(ngx_http_trl_applied_t *a,

@@ -1,12 +1,40 @@
 
 /*
  * ngx_http_token_ratelimit_util.c - small helpers every part of the glue
- * uses: the clocks, a response header field, JSON string escaping.
+ * uses: the clocks, a response header field, JSON string escaping, a
+ * directive's string with variables.
  */
 
 
 #include "ngx_http_token_ratelimit_util.h"
 #include "trl_core.h"
+
+
+/* A string with variables of a directive, compiled; NULL on failure. */
+
+ngx_http_complex_value_t *
+ngx_http_trl_complex(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    cv = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NULL;
+    }
+
+    return cv;
+}
 
 
 /* The wall clock in ms, as nginx cached it (list entries, log budgets). */

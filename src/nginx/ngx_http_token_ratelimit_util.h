@@ -31,6 +31,8 @@ typedef struct {
     ngx_uint_t                  unlogged;
 } ngx_http_trl_log_gate_t;
 
+ngx_http_complex_value_t *ngx_http_trl_complex(ngx_conf_t *cf,
+    ngx_str_t *value);
 uint64_t ngx_http_trl_wall_ms(void);
 time_t ngx_http_trl_unix_time(uint64_t clock_ms, uint64_t now_ms);
 ngx_int_t ngx_http_trl_push_header(ngx_http_request_t *r, ngx_str_t *name,
