@@ -346,7 +346,8 @@ typedef struct {
                                                    is set */
     unsigned                    released:2;     /* NGX_HTTP_TRL_RELEASED_* */
     uint32_t                    active_held;    /* places held after */
-    uint64_t                    active_lifetime; /* ms its place is held */
+    uint32_t                    active_lifetime; /* seconds (rounded up)
+                                                   its place is held */
 } ngx_http_trl_ctx_t;
 
 #define NGX_HTTP_TRL_RELEASED_ONE   1

@@ -416,7 +416,8 @@ ngx_http_trl_active_keep(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 
     if (ctx) {
         ngx_http_trl_active_show(ctx, held);
-        ctx->active_lifetime = ngx_max(ctx->active_lifetime, life);
+        ctx->active_lifetime = ngx_max(ctx->active_lifetime,
+                                       (uint32_t) ((life + 999) / 1000));
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

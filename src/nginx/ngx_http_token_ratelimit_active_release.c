@@ -417,7 +417,7 @@ ngx_http_trl_active_variable(ngx_http_request_t *r,
         if (!ctx->active_lifetime) {
             return NGX_OK;
         }
-        n = (ctx->active_lifetime + 999) / 1000;
+        n = ctx->active_lifetime;
         break;
 
     default: /* NGX_HTTP_TRL_VAR_RELEASED */

@@ -56,6 +56,13 @@ static ngx_int_t ngx_http_trl_strict_finish(ngx_http_request_t *r,
     ngx_http_trl_loc_conf_t *tlcf, ngx_http_trl_ctx_t *ctx);
 
 
+/* A request's outcome counts in the count mode of a's limit. */
+#define ngx_http_trl_counts(a, failed)                                       \
+    ((a)->limit->count == TRL_COUNT_ALL                                       \
+     || ((a)->limit->count == TRL_COUNT_FAILED && (failed))                   \
+     || ((a)->limit->count == TRL_COUNT_SUCCEEDED && !(failed)))
+
+
 ngx_int_t
 ngx_http_trl_init_phases(ngx_conf_t *cf)
 {
@@ -806,16 +813,19 @@ ngx_http_trl_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
+    ctx = ngx_http_trl_get_ctx(r);
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
+
+    if ((ctx == NULL || !ctx->decided) && tlcf->releases == NULL) {
+        return NGX_OK;                      /* not limited, nothing to do */
+    }
+
     status = r->err_status ? r->err_status : r->headers_out.status;
     failed = (status == 0 || status >= NGX_HTTP_BAD_REQUEST);
-
-    ctx = ngx_http_trl_get_ctx(r);
 
     if (ctx && ctx->decided) {
         ngx_http_trl_log_settle(r, ctx, failed);
     }
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_token_ratelimit_module);
 
     if (tlcf->releases && !failed && tlcf->enabled) {
         ngx_http_trl_active_releases(r, tlcf, ctx);     /* issue 15 */
@@ -836,20 +846,16 @@ static void
 ngx_http_trl_log_settle(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx,
     ngx_uint_t failed)
 {
-    ngx_uint_t               i, counts;
+    ngx_uint_t               i;
     ngx_http_trl_applied_t  *a;
 
     for (i = 0; i < ctx->napplied; i++) {
         a = &ctx->applied[i];
 
-        counts = a->limit->count == TRL_COUNT_ALL
-                 || (a->limit->count == TRL_COUNT_FAILED && failed)
-                 || (a->limit->count == TRL_COUNT_SUCCEEDED && !failed);
-
         if (a->late) {                      /* from=upstream: counted now */
             a->late = 0;
 
-            if (counts) {
+            if (ngx_http_trl_counts(a, failed)) {
                 ngx_http_trl_distinct_late(r, a);
             }
 
@@ -857,7 +863,8 @@ ngx_http_trl_log_settle(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx,
         }
 
         if (a->zone->active) {
-            ngx_http_trl_active_end(r, ctx, a, counts);
+            ngx_http_trl_active_end(r, ctx, a,
+                                    ngx_http_trl_counts(a, failed));
             continue;
         }
 
@@ -865,7 +872,7 @@ ngx_http_trl_log_settle(ngx_http_request_t *r, ngx_http_trl_ctx_t *ctx,
             continue;
         }
 
-        if (counts) {
+        if (ngx_http_trl_counts(a, failed)) {
             if (a->zone->distinct) {
                 ngx_http_trl_distinct_settle(a, 1);
                 continue;
