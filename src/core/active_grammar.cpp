@@ -2,6 +2,7 @@
 // zone option active[=MAX] and its policy-file twin "active:", and the
 // lifetime an upstream answers with (an integer of seconds, as OAuth's
 // expires_in, or a duration).
+#include <algorithm>
 #include <string>
 
 #include "guard.hpp"
@@ -33,21 +34,18 @@ bool parse_active(const char *text, size_t len, uint64_t &max_ms,
     return true;
 }
 
-// Digits only: seconds (at most 365d); else a duration.
+// Digits only: seconds (more than 365d is 365d: MAX caps it anyway); else
+// a duration.
 bool parse_lifetime(const char *text, size_t len, uint64_t &ms) {
+    constexpr uint64_t kMaxSeconds = kDurationMaxMs / 1000;
     if (len == 0) {
         return false;
     }
     uint64_t s = 0;
     size_t i = 0;
     for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
-        s = s * 10 + static_cast<uint64_t>(text[i] - '0');
-        if (s > kDurationMaxMs / 1000) {
-            ms = kDurationMaxMs;            // capped by MAX anyway
-            for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
-            }
-            return i == len;
-        }
+        s = std::min(s * 10 + static_cast<uint64_t>(text[i] - '0'),
+                     kMaxSeconds);
     }
     if (i == len) {
         ms = s * 1000;

@@ -11,16 +11,6 @@
 #include "zone.hpp"
 
 namespace trl {
-namespace {
-
-// The time a slot is stored with for a place held until expires_ms, in
-// the unit of MAX, rounded up (distinct_store rounds up again: never
-// earlier).
-uint64_t slot_time(uint64_t expires_ms, uint64_t max_ms) {
-    return expires_ms > max_ms ? expires_ms - max_ms : 0;
-}
-
-}  // namespace
 
 uint32_t Zone::active_load(Stripe &s, const trl_hash_t &key,
                            const trl_limit_t &limit, uint64_t now_ms,
@@ -58,7 +48,9 @@ int Zone::active_settle(const trl_hash_t &key, const trl_limit_t &limit,
         set.remove(static_cast<uint32_t>(k));   // expired on arrival
     } else {
         Held &h = set.v[k];
-        h.at_ms = slot_time(now_ms + std::min(lifetime_ms, max), max);
+        // expiry - MAX: now_ms is on the zone's clock, MAX ahead, so the
+        // difference is never below 0 (distinct_store rounds it up)
+        h.at_ms = now_ms + std::min(lifetime_ms, max) - max;
         h.sole = false;
         if (id != 0 && !(id & TRL_ACTIVE_NONCE)) {
             h.fp = id;

@@ -411,6 +411,9 @@ void ngx_http_trl_log_events(ngx_http_request_t *r,
     trl_limit_t *tl, ngx_str_t *key, trl_hash_t *hash, trl_result_t *res);
 trl_limit_t ngx_http_trl_limit(ngx_http_trl_applied_t *a,
     ngx_http_trl_loc_conf_t *tlcf);
+#define NGX_HTTP_TRL_LOG_NOTE_LEN  64
+ngx_uint_t ngx_http_trl_log_permit(ngx_http_request_t *r,
+    ngx_http_trl_zone_t *zone, ngx_uint_t level, u_char *note, u_char **more);
 
 /* ngx_http_token_ratelimit_sync_async.c */
 ngx_int_t ngx_http_trl_sync_init_process(ngx_cycle_t *cycle);
@@ -667,6 +670,8 @@ ngx_int_t ngx_http_trl_active_create(ngx_shm_zone_t *shm_zone,
 ngx_int_t ngx_http_trl_active_attach(ngx_shm_zone_t *shm_zone,
     ngx_http_trl_zone_t *ctx, u_char *block);
 uint32_t ngx_http_trl_active_nonce(void);
+uint32_t ngx_http_trl_active_token(ngx_http_request_t *r,
+    ngx_http_trl_zone_t *zone, ngx_http_complex_value_t *cv);
 void ngx_http_trl_active_keep(ngx_http_request_t *r,
     ngx_http_trl_applied_t *a);
 uint64_t ngx_http_trl_active_stat(ngx_http_trl_zone_t *zone, ngx_uint_t i);

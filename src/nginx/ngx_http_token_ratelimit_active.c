@@ -373,7 +373,6 @@ ngx_http_trl_active_keep(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 {
     uint32_t                id, held;
     uint64_t                life;
-    ngx_str_t               token;
     trl_limit_t             tl;
     ngx_http_trl_ctx_t     *ctx;
     ngx_http_trl_zone_t    *zone;
@@ -385,14 +384,7 @@ ngx_http_trl_active_keep(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 
     life = ngx_http_trl_active_lifetime(r, zone);
 
-    id = 0;
-
-    if (act->token
-        && ngx_http_complex_value(r, act->token, &token) == NGX_OK
-        && token.len)
-    {
-        id = trl_active_id(zone->secret, token.data, token.len);
-    }
+    id = ngx_http_trl_active_token(r, zone, act->token);
 
     ngx_memzero(&tl, sizeof(trl_limit_t));
     tl.rate = zone->rate;
@@ -431,6 +423,24 @@ ngx_http_trl_active_keep(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 }
 
 
+/* The id of a token= (or release token=) on r, 0: none. */
+
+uint32_t
+ngx_http_trl_active_token(ngx_http_request_t *r, ngx_http_trl_zone_t *zone,
+    ngx_http_complex_value_t *cv)
+{
+    ngx_str_t  token;
+
+    if (cv == NULL || ngx_http_complex_value(r, cv, &token) != NGX_OK
+        || token.len == 0)
+    {
+        return 0;
+    }
+
+    return trl_active_id(zone->secret, token.data, token.len);
+}
+
+
 /*
  * The lifetime of the request's token: lifetime= evaluated now (the
  * upstream has answered), an integer of seconds (expires_in) or an nginx
@@ -440,6 +450,7 @@ ngx_http_trl_active_keep(ngx_http_request_t *r, ngx_http_trl_applied_t *a)
 static uint64_t
 ngx_http_trl_active_lifetime(ngx_http_request_t *r, ngx_http_trl_zone_t *zone)
 {
+    u_char                 *more, note[NGX_HTTP_TRL_LOG_NOTE_LEN];
     ngx_str_t               v;
     uint64_t                ms;
     ngx_http_trl_active_t  *act;
@@ -458,11 +469,19 @@ ngx_http_trl_active_lifetime(ngx_http_request_t *r, ngx_http_trl_zone_t *zone)
     if (trl_active_lifetime((char *) v.data, v.len, &ms) != TRL_OK) {
         ngx_atomic_fetch_add(&act->stats[NGX_HTTP_TRL_ACTIVE_LIFE_INVALID],
                              1);
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "token_ratelimit zone \"%V\": lifetime \"%V\" is not "
-                      "a number of seconds or a time; the place is held "
-                      "for %M s", &zone->name, &v,
-                      (ngx_msec_t) (act->default_ms / 1000));
+
+        /* within the zone's log_rate: an upstream may answer it always */
+
+        if (ngx_http_trl_log_permit(r, zone, NGX_LOG_WARN, note, &more)) {
+            v.len = ngx_min(v.len, 64);
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "token_ratelimit zone \"%V\": lifetime \"%V\" is "
+                          "not a number of seconds or a time; the place is "
+                          "held for %M s%*s", &zone->name, &v,
+                          (ngx_msec_t) (act->default_ms / 1000),
+                          (size_t) (more - note), note);
+        }
+
         return act->default_ms;
     }
 

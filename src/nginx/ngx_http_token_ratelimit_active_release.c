@@ -231,21 +231,20 @@ ngx_http_trl_active_releases(ngx_http_request_t *r,
  * One release: the key's place of the token named (token=, else the
  * zone's token= on this request), or without a name the settled place
  * that expires first.  Never below zero, never a place in flight, never
- * a penalty.  A sync zone releases in Redis too (the variable and the
- * counters say what the node itself held).
+ * a penalty.  A sync zone releases in Redis too: its counters count
+ * Redis's answer, the variable what the node itself held.
  */
 
 static void
 ngx_http_trl_active_release_one(ngx_http_request_t *r,
     ngx_http_trl_ctx_t *ctx, ngx_http_trl_release_t *rel)
 {
-    ngx_int_t                 rc;
-    uint32_t                  id, held;
-    ngx_str_t                 key, token;
-    trl_hash_t                hash;
-    trl_limit_t               tl;
-    ngx_http_trl_zone_t      *zone;
-    ngx_http_complex_value_t *cv;
+    ngx_int_t             rc;
+    uint32_t              id, held;
+    ngx_str_t             key;
+    trl_hash_t            hash;
+    trl_limit_t           tl;
+    ngx_http_trl_zone_t  *zone;
 
     zone = rel->shm_zone->data;
 
@@ -263,12 +262,9 @@ ngx_http_trl_active_release_one(ngx_http_request_t *r,
         return;
     }
 
-    id = 0;
-    cv = rel->token ? rel->token : zone->active->token;
-
-    if (cv && ngx_http_complex_value(r, cv, &token) == NGX_OK && token.len) {
-        id = trl_active_id(zone->secret, token.data, token.len);
-    }
+    id = ngx_http_trl_active_token(r, zone,
+                                   rel->token ? rel->token
+                                              : zone->active->token);
 
     trl_zone_hash(zone->core, key.data, key.len, &hash);
 

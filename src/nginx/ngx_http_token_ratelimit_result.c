@@ -16,7 +16,6 @@
 #define NGX_HTTP_TRL_LOG_KEY_LEN   64
 
 /* Room for ", N lines suppressed by log_rate". */
-#define NGX_HTTP_TRL_LOG_NOTE_LEN  64
 
 /* Room for "65535r/365d (scaled by reputation from 65535r/365d)". */
 #define NGX_HTTP_TRL_LOG_RATE_LEN  96
@@ -25,8 +24,6 @@
 #define NGX_HTTP_TRL_EVICT_REPORT  60000
 
 
-static ngx_uint_t ngx_http_trl_log_permit(ngx_http_request_t *r,
-    ngx_http_trl_zone_t *zone, ngx_uint_t level, u_char *note, u_char **more);
 static u_char *ngx_http_trl_printable_key(u_char *buf, size_t size,
     ngx_http_trl_zone_t *zone, ngx_str_t *key, trl_hash_t *hash);
 static void ngx_http_trl_rate_text(ngx_http_trl_zone_t *zone,
@@ -247,7 +244,7 @@ ngx_http_trl_log_events(ngx_http_request_t *r, ngx_http_trl_loc_conf_t *tlcf,
  * lines were refused since the last one, else nothing.
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_trl_log_permit(ngx_http_request_t *r, ngx_http_trl_zone_t *zone,
     ngx_uint_t level, u_char *note, u_char **more)
 {
