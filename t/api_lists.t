@@ -60,10 +60,7 @@ my $n = 0;
 
 sub api {
     my ($method, $path, %opt) = @_;
-    my $r = $t->request(TRL::build_request($method, $path, %opt,
-        $method eq 'POST' ? (body => '') : ()));
-    $r->{json} = eval { $json->decode($r->{body}) };
-    return $r;
+    return $t->json_request($method, $path, %opt);
 }
 
 # A request from address $addr (with a fresh key unless one is given).

@@ -64,14 +64,9 @@ sub conf {
 EOF
 }
 
-my $json = JSON::PP->new->allow_bignum;
-
 sub api {
     my ($t, $method, $path) = @_;
-    my $r = $t->request(TRL::build_request($method, "/api$path",
-        $method eq 'POST' ? (body => '') : ()));
-    $r->{json} = eval { $json->decode($r->{body}) };
-    return $r;
+    return $t->json_request($method, "/api$path");
 }
 sub from {
     my ($t, $path, $addr) = @_;

@@ -30,6 +30,7 @@ use File::Temp qw(tempdir);
 use Scalar::Util qw(weaken);
 use IO::Select;
 use IO::Socket::INET;
+use JSON::PP;
 use IO::Socket::IP;
 use POSIX qw(WNOHANG);
 use Socket qw(SOL_SOCKET SO_REUSEADDR);
@@ -443,6 +444,17 @@ sub build_request {
     $req .= "\r\n";
     $req .= $body if defined $body;
     return $req;
+}
+
+# A request to the API (or anything answering JSON): the response, with
+# {json} its decoded body (undef when it is not JSON).  A POST sends an
+# empty body, whatever %opt says.
+sub json_request {
+    my ($self, $method, $path, %opt) = @_;
+    my $r = $self->request(build_request($method, $path, %opt,
+        $method eq 'POST' ? (body => '') : ()));
+    $r->{json} = eval { JSON::PP->new->allow_bignum->decode($r->{body}) };
+    return $r;
 }
 
 sub get {
